@@ -1,0 +1,240 @@
+//! The command line. Every command takes `--config FILE` (or `ONIT_CONFIG`);
+//! `--json` prints one JSON document on stdout. Logs go to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigError, LogFormat, Runtime, Settings};
+use crate::store::Store;
+use crate::ticket_ref::TicketRef;
+use crate::views::{ticket_text, tickets_table, MessageView, TicketDetail, TicketView};
+
+/// onit: runs a support mailbox by the incident-communication policy.
+#[derive(Debug, Parser)]
+#[command(name = "onit", version, about)]
+pub struct Cli {
+    /// Configuration file layered over the defaults.
+    #[arg(long, global = true, env = "ONIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: watch the mailbox, acknowledge new tickets, deliver the outbox.
+    Run {
+        /// Drain what is there now, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Import .eml files, mbox files and Maildir folders as history (never sends mail).
+    Import {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tickets.
+    Tickets {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one ticket with its events.
+    Ticket {
+        /// JAC-7 or 7.
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Validate the configuration, naming the key in every error.
+    CheckConfig {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the outbox and the stored mail.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Entry point: parses arguments, runs the command, maps errors to exit codes
+/// (1: the command failed, 2: the configuration is invalid).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::CheckConfig { json } = cli.command {
+        return check_config(cli.config.as_deref(), json);
+    }
+    let rt = match Runtime::load(cli.config.as_deref()) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("onit: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(rt.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("onit: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, rt)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("onit: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn check_config(file: Option<&std::path::Path>, json: bool) -> ExitCode {
+    let result = Settings::load(file).and_then(|s| s.validate());
+    match (result, json) {
+        (Ok(rt), false) => {
+            println!(
+                "configuration OK: database {}, mailbox {:?} {}, transport {:?}, {} project(s), calendar {}",
+                crate::store::redact(&rt.database_url),
+                rt.source,
+                rt.maildir.display(),
+                rt.transport,
+                rt.team.projects.len(),
+                rt.calendar.tz()
+            );
+            ExitCode::SUCCESS
+        }
+        (Ok(_), true) => {
+            println!("{}", serde_json::json!({"ok": true, "errors": []}));
+            ExitCode::SUCCESS
+        }
+        (Err(ConfigError(issues)), json) => {
+            if json {
+                let errors: Vec<_> = issues.iter().map(|i| serde_json::json!({"key": i.key, "message": i.message})).collect();
+                println!("{}", serde_json::json!({"ok": false, "errors": errors}));
+            } else {
+                eprintln!("onit: invalid configuration:");
+                for i in &issues {
+                    eprintln!("  {i}");
+                }
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn parse_ticket_id(s: &str, rt: &Runtime) -> Result<i64> {
+    if let Ok(n) = s.trim().parse::<i64>() {
+        if n > 0 {
+            return Ok(n);
+        }
+    }
+    let r = TicketRef::parse(s).with_context(|| format!("`{s}` is not a ticket id like {}-7", rt.team.prefix.as_str()))?;
+    anyhow::ensure!(r.prefix == rt.team.prefix, "ticket {r} does not use this instance's prefix {}", rt.team.prefix.as_str());
+    Ok(r.number)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
+    match cmd {
+        Command::Run { once } => crate::daemon::run(rt, once).await,
+        Command::Migrate => {
+            let store = Store::connect(&rt.database_url, rt.max_connections).await?;
+            store.migrate().await?;
+            println!("migrations applied ({})", store.kind());
+            store.close().await;
+            Ok(())
+        }
+        Command::Import { paths, json } => {
+            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let started = std::time::Instant::now();
+            let counts = crate::import::import(&store, &rt, &paths).await?;
+            let secs = started.elapsed().as_secs_f64();
+            store.close().await;
+            if json {
+                print_json(&counts)?;
+            } else {
+                println!(
+                    "imported {} messages in {:.2}s: {} tickets, {} threaded ({} contacts, {} internal notes), {} automated, {} unthreaded, {} duplicates, {} unparseable, {} failed",
+                    counts.messages, secs, counts.tickets, counts.threaded, counts.contacts, counts.internal_notes, counts.automated, counts.unthreaded, counts.duplicates, counts.unparseable, counts.failed
+                );
+            }
+            anyhow::ensure!(counts.failed == 0, "{} message(s) could not be stored (see the log above)", counts.failed);
+            Ok(())
+        }
+        Command::Tickets { json } => {
+            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let views: Vec<TicketView> = store.tickets().await?.iter().map(TicketView::from).collect();
+            store.close().await;
+            if json {
+                print_json(&views)
+            } else {
+                print!("{}", tickets_table(&views));
+                Ok(())
+            }
+        }
+        Command::Ticket { id, json } => {
+            let number = parse_ticket_id(&id, &rt)?;
+            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let t = store.ticket_by_number(number).await?.with_context(|| format!("no ticket {}-{number}", rt.team.prefix.as_str()))?;
+            let detail = TicketDetail {
+                ticket: TicketView::from(&t),
+                events: store.events(t.id).await?,
+                messages: store.messages_of(t.id).await?.iter().map(MessageView::from).collect(),
+            };
+            store.close().await;
+            if json {
+                print_json(&detail)
+            } else {
+                print!("{}", ticket_text(&detail));
+                Ok(())
+            }
+        }
+        Command::Status { json } => {
+            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let outbox = store.outbox_summary().await?;
+            let counts = store.message_counts().await?;
+            store.close().await;
+            if json {
+                let messages: serde_json::Map<String, serde_json::Value> = counts.into_iter().map(|(k, v)| (k, v.into())).collect();
+                print_json(&serde_json::json!({"database": store.kind(), "outbox": outbox, "messages": messages}))
+            } else {
+                println!("database  {}", store.kind());
+                println!(
+                    "outbox    {} pending, {} in an unfinished attempt, {} sent, {} failed{}",
+                    outbox.pending,
+                    outbox.sending,
+                    outbox.sent,
+                    outbox.failed,
+                    outbox.oldest_unsent.map(|t| format!("; oldest unsent queued {}", crate::store::from_ms(t).to_rfc3339())).unwrap_or_default()
+                );
+                for (class, n) in counts {
+                    println!("messages  {class:<15} {n}");
+                }
+                Ok(())
+            }
+        }
+        Command::CheckConfig { .. } => unreachable!("handled before the runtime starts"),
+    }
+}

@@ -1,0 +1,559 @@
+//! Layered configuration: `config/default.toml`, then an operator's file
+//! (`--config FILE` or `ONIT_CONFIG`), then `ONIT__SECTION__KEY` environment
+//! variables. [`Settings`] is the raw, serde-shaped form; [`Settings::validate`]
+//! turns it into a [`Runtime`] of parsed domain types, naming the key in every error.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::address::{Domain, EmailAddress};
+use crate::policy::calendar::BusinessCalendar;
+use crate::ticket_ref::TicketPrefix;
+
+/// The defaults shipped with the binary, so `onit` runs even without the repository's config/ folder.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Every configuration key, as deserialised. Unknown keys are errors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub mailbox: MailboxSettings,
+    pub outgoing: OutgoingSettings,
+    pub team: TeamSettings,
+    #[serde(default)]
+    pub projects: Vec<ProjectSettings>,
+    pub calendar: CalendarSettings,
+    pub policy: PolicySettings,
+    pub priority: PrioritySettings,
+    pub automated: AutomatedSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+/// Where new mail is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Maildir,
+    Imap,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxSettings {
+    pub source: SourceKind,
+    pub maildir: PathBuf,
+    pub poll_interval_secs: u64,
+}
+
+/// How outgoing mail leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutgoingSettings {
+    pub transport: TransportKind,
+    pub dir: PathBuf,
+    pub from: String,
+    pub from_name: String,
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSettings {
+    pub domains: Vec<String>,
+    pub engineers: Vec<String>,
+    pub support_addresses: Vec<String>,
+    pub ticket_prefix: String,
+    pub default_pm: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSettings {
+    pub name: String,
+    pub client_domains: Vec<String>,
+    pub pm: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSettings {
+    pub timezone: String,
+    pub workdays: Vec<String>,
+    pub start: String,
+    pub end: String,
+    pub holidays: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    pub ack_rate_per_hour: u32,
+    pub first_response_secs: u64,
+    pub reopen_days: u32,
+    pub urgent_around_the_clock: bool,
+    pub urgent_interval_mins: u32,
+    pub eod_time: String,
+    pub date_skew_past_hours: u32,
+    pub date_skew_future_mins: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrioritySettings {
+    pub urgent_words: Vec<String>,
+    pub high_words: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutomatedSettings {
+    pub sender_local_parts: Vec<String>,
+    pub subject_prefixes: Vec<String>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+/// One problem with a configuration, tied to the key that has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key, e.g. `calendar.timezone` or `projects[1].pm`.
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// A configuration that could not be loaded or validated; lists every problem found.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .0.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError(pub Vec<ConfigIssue>);
+
+/// Keys whose environment override is a comma-separated list.
+const LIST_KEYS: &[&str] = &[
+    "team.domains",
+    "team.engineers",
+    "team.support_addresses",
+    "calendar.workdays",
+    "calendar.holidays",
+    "priority.urgent_words",
+    "priority.high_words",
+    "automated.sender_local_parts",
+    "automated.subject_prefixes",
+];
+
+impl Settings {
+    /// Loads defaults, then `file` (if any), then `ONIT__…` environment overrides.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(vec![ConfigIssue {
+                    key: "--config".into(),
+                    message: format!("file {} does not exist", path.display()),
+                }]));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let mut env = config::Environment::with_prefix("ONIT")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",");
+        for key in LIST_KEYS {
+            env = env.with_list_parse_key(key);
+        }
+        builder = builder.add_source(env);
+        let cfg = builder.build().map_err(|e| {
+            ConfigError(vec![ConfigIssue { key: "(file)".into(), message: e.to_string() }])
+        })?;
+        serde_path_to_error::deserialize::<_, Settings>(cfg).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let (key, message) = match unknown_field_name(&inner) {
+                Some(field) if path == "." || path.is_empty() => (field.clone(), "unknown key".to_string()),
+                Some(field) if path.ends_with(&field) => (path, "unknown key".to_string()),
+                Some(field) => (format!("{path}.{field}"), "unknown key".to_string()),
+                None => (if path == "." { "(root)".into() } else { path }, inner),
+            };
+            ConfigError(vec![ConfigIssue { key, message }])
+        })
+    }
+
+    /// Checks every value and builds the parsed runtime form; collects all problems, not just the first.
+    pub fn validate(&self) -> Result<Runtime, ConfigError> {
+        let mut issues = Vec::new();
+        let mut issue = |key: &str, message: String| issues.push(ConfigIssue { key: key.into(), message });
+
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
+            issue("database.url", format!("`{}` is neither sqlite://PATH nor postgres://…", self.database.url));
+        }
+        if self.database.max_connections == 0 {
+            issue("database.max_connections", "must be at least 1".into());
+        }
+        let from = match EmailAddress::parse(&self.outgoing.from) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                issue("outgoing.from", e.to_string());
+                None
+            }
+        };
+        if self.outgoing.from_name.chars().any(|c| c.is_control()) {
+            issue("outgoing.from_name", "must not contain control characters".into());
+        }
+        if self.outgoing.retry_base_secs == 0 || self.outgoing.retry_max_secs < self.outgoing.retry_base_secs {
+            issue("outgoing.retry_max_secs", "retry_base_secs must be ≥ 1 and retry_max_secs ≥ retry_base_secs".into());
+        }
+        let mut domains = Vec::new();
+        for (i, d) in self.team.domains.iter().enumerate() {
+            match Domain::parse(d) {
+                Ok(d) => domains.push(d),
+                Err(e) => issue(&format!("team.domains[{i}]"), e.to_string()),
+            }
+        }
+        let mut engineers = BTreeSet::new();
+        for (i, a) in self.team.engineers.iter().enumerate() {
+            match EmailAddress::parse(a) {
+                Ok(a) => {
+                    engineers.insert(a);
+                }
+                Err(e) => issue(&format!("team.engineers[{i}]"), e.to_string()),
+            }
+        }
+        let mut support = Vec::new();
+        for (i, a) in self.team.support_addresses.iter().enumerate() {
+            match EmailAddress::parse(a) {
+                Ok(a) => support.push(a),
+                Err(e) => issue(&format!("team.support_addresses[{i}]"), e.to_string()),
+            }
+        }
+        if let Some(f) = &from {
+            if !support.contains(f) {
+                support.push(f.clone());
+            }
+        }
+        if support.is_empty() {
+            issue("team.support_addresses", "at least one support address is needed".into());
+        }
+        let prefix = match TicketPrefix::parse(&self.team.ticket_prefix) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                issue("team.ticket_prefix", e.to_string());
+                None
+            }
+        };
+        let default_pm = if self.team.default_pm.trim().is_empty() {
+            issue("team.default_pm", "no PM: senders of no listed project need a default PM".into());
+            None
+        } else {
+            match EmailAddress::parse(&self.team.default_pm) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    issue("team.default_pm", e.to_string());
+                    None
+                }
+            }
+        };
+        let mut projects = Vec::new();
+        let mut names = BTreeSet::new();
+        for (i, p) in self.projects.iter().enumerate() {
+            if p.name.trim().is_empty() {
+                issue(&format!("projects[{i}].name"), "must not be empty".into());
+            } else if !names.insert(p.name.clone()) {
+                issue(&format!("projects[{i}].name"), format!("`{}` is listed twice", p.name));
+            }
+            let pm = match p.pm.as_deref().map(str::trim) {
+                None | Some("") => {
+                    issue(&format!("projects[{i}].pm"), format!("no PM for project `{}`", p.name));
+                    None
+                }
+                Some(s) => match EmailAddress::parse(s) {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        issue(&format!("projects[{i}].pm"), e.to_string());
+                        None
+                    }
+                },
+            };
+            let mut client_domains = Vec::new();
+            for (j, d) in p.client_domains.iter().enumerate() {
+                match Domain::parse(d) {
+                    Ok(d) => client_domains.push(d),
+                    Err(e) => issue(&format!("projects[{i}].client_domains[{j}]"), e.to_string()),
+                }
+            }
+            if let Some(pm) = pm {
+                projects.push(Project { name: p.name.clone(), client_domains, pm });
+            }
+        }
+        let calendar = match BusinessCalendar::from_config(
+            &self.calendar.timezone,
+            &self.calendar.workdays,
+            &self.calendar.start,
+            &self.calendar.end,
+            &self.calendar.holidays,
+        ) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                issue(calendar_key(&e), e.to_string());
+                None
+            }
+        };
+        let eod = match chrono::NaiveTime::parse_from_str(&self.policy.eod_time, "%H:%M") {
+            Ok(t) => Some(t),
+            Err(_) => {
+                issue("policy.eod_time", format!("`{}` is not a time like 16:30", self.policy.eod_time));
+                None
+            }
+        };
+        if self.policy.urgent_interval_mins == 0 {
+            issue("policy.urgent_interval_mins", "must be at least 1".into());
+        }
+        if self.mailbox.source == SourceKind::Imap {
+            issue("mailbox.source", "`imap` is not available in this build yet; use `maildir`".into());
+        }
+        if self.outgoing.transport == TransportKind::Smtp {
+            issue("outgoing.transport", "`smtp` is not available in this build yet; use `file`".into());
+        }
+        for (key, list) in [("priority.urgent_words", &self.priority.urgent_words), ("priority.high_words", &self.priority.high_words)] {
+            if list.iter().any(|w| w.trim().is_empty()) {
+                issue(key, "contains an empty word".into());
+            }
+        }
+
+        if !issues.is_empty() {
+            return Err(ConfigError(issues));
+        }
+        let (Some(from), Some(prefix), Some(default_pm), Some(calendar), Some(eod)) = (from, prefix, default_pm, calendar, eod) else {
+            return Err(ConfigError(vec![ConfigIssue { key: "(config)".into(), message: "invalid".into() }]));
+        };
+        Ok(Runtime {
+            database_url: self.database.url.clone(),
+            max_connections: self.database.max_connections,
+            source: self.mailbox.source,
+            maildir: self.mailbox.maildir.clone(),
+            poll_interval: std::time::Duration::from_secs(self.mailbox.poll_interval_secs.max(1)),
+            transport: self.outgoing.transport,
+            outgoing_dir: self.outgoing.dir.clone(),
+            retry_base: std::time::Duration::from_secs(self.outgoing.retry_base_secs),
+            retry_max: std::time::Duration::from_secs(self.outgoing.retry_max_secs),
+            log_format: self.log.format,
+            team: Team {
+                domains,
+                engineers,
+                support,
+                from,
+                from_name: self.outgoing.from_name.clone(),
+                prefix,
+                default_pm,
+                projects,
+            },
+            calendar,
+            policy: Policy {
+                ack_rate_per_hour: self.policy.ack_rate_per_hour,
+                first_response: chrono::Duration::seconds(self.policy.first_response_secs as i64),
+                reopen_days: self.policy.reopen_days,
+                urgent_around_the_clock: self.policy.urgent_around_the_clock,
+                urgent_interval: chrono::Duration::minutes(self.policy.urgent_interval_mins as i64),
+                eod_time: eod,
+                date_skew_past: chrono::Duration::hours(self.policy.date_skew_past_hours as i64),
+                date_skew_future: chrono::Duration::minutes(self.policy.date_skew_future_mins as i64),
+            },
+            priority: crate::policy::priority::PriorityRules::new(&self.priority.urgent_words, &self.priority.high_words),
+            automated: crate::classify::AutomatedSignals {
+                sender_local_parts: self.automated.sender_local_parts.iter().map(|s| s.to_lowercase()).collect(),
+                subject_prefixes: self.automated.subject_prefixes.iter().map(|s| s.to_lowercase()).collect(),
+            },
+        })
+    }
+}
+
+fn unknown_field_name(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+fn calendar_key(e: &crate::policy::calendar::CalendarError) -> &'static str {
+    use crate::policy::calendar::CalendarError as E;
+    match e {
+        E::BadTimezone(_) => "calendar.timezone",
+        E::BadWeekday(_) | E::NoWorkdays => "calendar.workdays",
+        E::BadTime(_) | E::EmptyHours => "calendar.start",
+        E::BadDate(_) => "calendar.holidays",
+    }
+}
+
+/// A client project: its domains and its PM.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub client_domains: Vec<Domain>,
+    pub pm: EmailAddress,
+}
+
+/// Who is who, per POLICY "People and addresses".
+#[derive(Debug, Clone)]
+pub struct Team {
+    pub domains: Vec<Domain>,
+    pub engineers: BTreeSet<EmailAddress>,
+    /// The support addresses, including `outgoing.from`.
+    pub support: Vec<EmailAddress>,
+    pub from: EmailAddress,
+    pub from_name: String,
+    pub prefix: TicketPrefix,
+    pub default_pm: EmailAddress,
+    pub projects: Vec<Project>,
+}
+
+/// The name of the project that holds senders of no listed domain.
+pub const DEFAULT_PROJECT: &str = "default";
+
+impl Team {
+    /// A support address (the mailbox onit watches or sends from).
+    pub fn is_support(&self, a: &EmailAddress) -> bool {
+        self.support.contains(a)
+    }
+
+    /// Team: listed engineers, any PM, any address at a team domain, and the support addresses.
+    pub fn is_team(&self, a: &EmailAddress) -> bool {
+        self.is_support(a)
+            || self.engineers.contains(a)
+            || self.domains.iter().any(|d| d.contains(a))
+            || a == &self.default_pm
+            || self.projects.iter().any(|p| &p.pm == a)
+    }
+
+    /// The project (name, PM) a client address belongs to; the default project otherwise.
+    pub fn project_for(&self, client: &EmailAddress) -> (&str, &EmailAddress) {
+        self.projects
+            .iter()
+            .find(|p| p.client_domains.iter().any(|d| d.contains(client)))
+            .map(|p| (p.name.as_str(), &p.pm))
+            .unwrap_or((DEFAULT_PROJECT, &self.default_pm))
+    }
+
+    /// The PM of a project by name (the default PM for unknown names).
+    pub fn pm_of(&self, project: &str) -> &EmailAddress {
+        self.projects.iter().find(|p| p.name == project).map(|p| &p.pm).unwrap_or(&self.default_pm)
+    }
+}
+
+/// Policy knobs from `[policy]`.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub ack_rate_per_hour: u32,
+    pub first_response: chrono::Duration,
+    pub reopen_days: u32,
+    pub urgent_around_the_clock: bool,
+    pub urgent_interval: chrono::Duration,
+    pub eod_time: chrono::NaiveTime,
+    pub date_skew_past: chrono::Duration,
+    pub date_skew_future: chrono::Duration,
+}
+
+/// A validated configuration in parsed form: what the rest of onit runs on.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub database_url: String,
+    pub max_connections: u32,
+    pub source: SourceKind,
+    pub maildir: PathBuf,
+    pub poll_interval: std::time::Duration,
+    pub transport: TransportKind,
+    pub outgoing_dir: PathBuf,
+    pub retry_base: std::time::Duration,
+    pub retry_max: std::time::Duration,
+    pub log_format: LogFormat,
+    pub team: Team,
+    pub calendar: BusinessCalendar,
+    pub policy: Policy,
+    pub priority: crate::policy::priority::PriorityRules,
+    pub automated: crate::classify::AutomatedSignals,
+}
+
+impl Runtime {
+    /// Loads and validates in one step.
+    pub fn load(file: Option<&Path>) -> Result<Runtime, ConfigError> {
+        Settings::load(file)?.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, body: &str) -> PathBuf {
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    #[test]
+    fn defaults_validate() {
+        Runtime::load(None).expect("default.toml must validate");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(&d, "[team]\ndomainz = [\"x.example\"]\n");
+        let err = Settings::load(Some(&p)).unwrap_err();
+        assert_eq!(err.0[0].key, "team.domainz", "{err}");
+    }
+
+    #[test]
+    fn bad_zone_and_missing_pm_are_both_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            &d,
+            "[calendar]\ntimezone = \"Mars/Base\"\n[team]\ndefault_pm = \"\"\n[[projects]]\nname = \"acme\"\nclient_domains = [\"acme.example\"]\n",
+        );
+        let err = Settings::load(Some(&p)).unwrap().validate().unwrap_err();
+        let keys: Vec<_> = err.0.iter().map(|i| i.key.as_str()).collect();
+        assert!(keys.contains(&"calendar.timezone"), "{keys:?}");
+        assert!(keys.contains(&"team.default_pm"), "{keys:?}");
+        assert!(keys.contains(&"projects[0].pm"), "{keys:?}");
+    }
+
+    #[test]
+    fn bad_enum_value_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(&d, "[mailbox]\nsource = \"pop3\"\n");
+        let err = Settings::load(Some(&p)).unwrap_err();
+        assert_eq!(err.0[0].key, "mailbox.source", "{err}");
+    }
+}

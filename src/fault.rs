@@ -1,0 +1,17 @@
+//! Crash points for the crash-safety tests. When the environment variable
+//! `ONIT_FAULT` names a point, the process aborts there, exactly as a `kill -9`
+//! at that instant would leave things. Unset (always, in production), each
+//! point costs one cached lookup.
+
+use std::sync::OnceLock;
+
+static FAULT: OnceLock<Option<String>> = OnceLock::new();
+
+/// Aborts the process if `ONIT_FAULT` equals `name`.
+pub fn point(name: &str) {
+    let f = FAULT.get_or_init(|| std::env::var("ONIT_FAULT").ok().filter(|s| !s.is_empty()));
+    if f.as_deref() == Some(name) {
+        eprintln!("onit: ONIT_FAULT={name}: aborting here on purpose");
+        std::process::abort();
+    }
+}

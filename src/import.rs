@@ -1,0 +1,100 @@
+//! `onit import`: archives are history. Messages are ingested in date order in
+//! batches (one transaction per batch, a savepoint per message so one bad
+//! message never loses the rest); nothing is ever sent and no acknowledgment is
+//! created. Acknowledgments found in the archive count as the ticket's.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::classify::MailClass;
+use crate::config::Runtime;
+use crate::ingest::{receive_parsed, Disposition, Mode};
+use crate::mailstore::read_import_path;
+use crate::message::MailView;
+use crate::policy::contact_time::effective_time;
+use crate::store::Store;
+
+/// Messages per transaction.
+const BATCH: usize = 500;
+
+/// What an import did.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub messages: usize,
+    pub tickets: usize,
+    pub threaded: usize,
+    pub automated: usize,
+    pub contacts: usize,
+    pub internal_notes: usize,
+    pub unthreaded: usize,
+    pub duplicates: usize,
+    pub unparseable: usize,
+    pub failed: usize,
+}
+
+/// Imports every message found under `paths`.
+pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<ImportCounts> {
+    let mut raws = Vec::new();
+    for p in paths {
+        raws.extend(read_import_path(p).with_context(|| format!("reading {}", p.display()))?);
+    }
+    let now = Utc::now();
+    let mut items: Vec<_> = raws
+        .into_iter()
+        .map(|m| {
+            let parsed = MailView::parse(&m.bytes);
+            let arrival = m.arrival.or_else(|| parsed.as_ref().ok().and_then(|v| v.date)).unwrap_or(now);
+            let at = match &parsed {
+                Ok(v) => effective_time(v.date, arrival, rt.policy.date_skew_past, rt.policy.date_skew_future),
+                Err(_) => arrival,
+            };
+            (at, arrival, m, parsed)
+        })
+        .collect();
+    items.sort_by_key(|(at, ..)| *at);
+
+    let mut counts = ImportCounts::default();
+    let mut it = items.into_iter().peekable();
+    while it.peek().is_some() {
+        let mut tx = store.begin().await?;
+        for (_, arrival, m, parsed) in it.by_ref().take(BATCH) {
+            counts.messages += 1;
+            let mut sp = tx.savepoint().await?;
+            match receive_parsed(&mut sp, rt, &m.bytes, parsed, arrival, &m.origin, Mode::Import).await {
+                Ok(out) => {
+                    sp.commit().await?;
+                    match out.disposition {
+                        Disposition::Duplicate => counts.duplicates += 1,
+                        Disposition::Unparseable => counts.unparseable += 1,
+                        Disposition::NewTicket => counts.tickets += 1,
+                        Disposition::Threaded | Disposition::Unthreaded => {
+                            match out.class {
+                                Some(MailClass::Automated) => counts.automated += 1,
+                                Some(MailClass::Contact | MailClass::Acknowledgment) if out.disposition == Disposition::Threaded => counts.contacts += 1,
+                                Some(MailClass::InternalNote) if out.disposition == Disposition::Threaded => counts.internal_notes += 1,
+                                _ => {}
+                            }
+                            if out.class != Some(MailClass::Automated) {
+                                if out.disposition == Disposition::Threaded {
+                                    counts.threaded += 1;
+                                } else {
+                                    counts.unthreaded += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    sp.rollback().await?;
+                    tracing::error!(origin = %m.origin, error = format!("{e:#}"), "message could not be stored");
+                    counts.failed += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(counts)
+}

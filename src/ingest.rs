@@ -1,0 +1,466 @@
+//! The ingest seam: one raw message and its arrival time in, and in one
+//! transaction: classify → thread → store → enqueue. Every source (Maildir,
+//! IMAP, `onit import`, tests feeding `.eml` files) goes through
+//! [`receive_in`], so they all behave the same.
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use tracing::{debug, info_span, Instrument};
+
+use crate::acknowledgment::{ack_body, ack_subject, AckText};
+use crate::address::EmailAddress;
+use crate::classify::{classify, is_client, MailClass};
+use crate::compose::{is_our_message_id, new_message_id, render_plain, PlainMail};
+use crate::config::Runtime;
+use crate::message::MailView;
+use crate::policy::cadence::{next_due, CadencePolicy};
+use crate::policy::contact_time::effective_time;
+use crate::policy::priority::Priority;
+use crate::policy::quoting::own_text;
+use crate::store::{NewMessage, NewOutbox, NewTicket, Store, TicketRow, Tx};
+use crate::threading::normalize_subject;
+use crate::ticket_ref::TicketRef;
+
+/// Live mail (acknowledge new tickets) or an archive (history: never send anything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Live,
+    Import,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Its Message-ID was already stored: nothing changed.
+    Duplicate,
+    /// It opened a new ticket.
+    NewTicket,
+    /// It was added to an existing ticket.
+    Threaded,
+    /// Recorded, but on no ticket (automated mail, unthreaded team mail, our own mail).
+    Unthreaded,
+    /// Nothing could be parsed; the raw bytes are kept.
+    Unparseable,
+}
+
+/// The result of ingesting one message.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub message_id: String,
+    pub class: Option<MailClass>,
+    pub disposition: Disposition,
+    /// `JAC-7`, when the message is on a ticket.
+    pub ticket: Option<String>,
+    /// An acknowledgment was queued in this transaction.
+    pub ack_queued: bool,
+    /// The automated signal or other note, for the record.
+    pub note: Option<String>,
+}
+
+/// The cadence settings from a runtime configuration.
+pub fn cadence_policy(rt: &Runtime) -> CadencePolicy {
+    CadencePolicy {
+        urgent_interval: rt.policy.urgent_interval,
+        urgent_around_the_clock: rt.policy.urgent_around_the_clock,
+        eod_time: rt.policy.eod_time,
+        ..CadencePolicy::default()
+    }
+}
+
+/// Ingests one message in its own transaction and commits it. The caller may
+/// remove the message from its source only after this returns `Ok`.
+pub async fn receive_imf(store: &Store, rt: &Runtime, raw: &[u8], arrival: DateTime<Utc>, origin: &str, mode: Mode) -> Result<Outcome> {
+    let mut tx = store.begin().await?;
+    let out = receive_in(&mut tx, rt, raw, arrival, origin, mode).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Ingests one message inside the caller's transaction (which the caller commits).
+pub async fn receive_in(tx: &mut Tx<'_>, rt: &Runtime, raw: &[u8], arrival: DateTime<Utc>, origin: &str, mode: Mode) -> Result<Outcome> {
+    let parsed = MailView::parse(raw);
+    receive_parsed(tx, rt, raw, parsed, arrival, origin, mode).await
+}
+
+/// As [`receive_in`], for a caller that already parsed the message (import sorts by date first).
+pub async fn receive_parsed(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    raw: &[u8],
+    parsed: Result<MailView, crate::message::Unparseable>,
+    arrival: DateTime<Utc>,
+    origin: &str,
+    mode: Mode,
+) -> Result<Outcome> {
+    let v = match parsed {
+        Ok(v) => v,
+        Err(e) => return record_unparseable(tx, raw, &e.derived_id, arrival, origin).await,
+    };
+    let span = info_span!("message", message_id = %v.message_id, origin = %origin);
+    Ingest { tx, rt, raw, v: &v, arrival, origin, mode }.run().instrument(span).await
+}
+
+async fn record_unparseable(tx: &mut Tx<'_>, raw: &[u8], id: &str, arrival: DateTime<Utc>, origin: &str) -> Result<Outcome> {
+    let disposition = if tx.known_message(id).await?.is_some() {
+        Disposition::Duplicate
+    } else {
+        tx.insert_message(&NewMessage {
+            message_id: id,
+            ticket_id: None,
+            class: "unparseable",
+            detail: Some("no headers could be parsed"),
+            from_addr: None,
+            to_addrs: "",
+            cc_addrs: "",
+            subject: "",
+            date_header: None,
+            arrived_at: arrival,
+            effective_at: arrival,
+            in_reply_to: "",
+            refs: "",
+            body: "",
+            origin,
+            raw: Some(raw),
+        })
+        .await?;
+        Disposition::Unparseable
+    };
+    tracing::warn!(origin, bytes = raw.len(), "unparseable message recorded");
+    Ok(Outcome { message_id: id.to_string(), class: None, disposition, ticket: None, ack_queued: false, note: None })
+}
+
+struct Ingest<'t, 'c, 'a> {
+    tx: &'t mut Tx<'c>,
+    rt: &'a Runtime,
+    raw: &'a [u8],
+    v: &'a MailView,
+    arrival: DateTime<Utc>,
+    origin: &'a str,
+    mode: Mode,
+}
+
+fn from_of(v: &MailView) -> Option<&str> {
+    v.from.as_ref().map(|a| a.as_str())
+}
+
+fn join(addrs: &[EmailAddress]) -> String {
+    addrs.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+impl Ingest<'_, '_, '_> {
+    async fn run(mut self) -> Result<Outcome> {
+        let v = self.v;
+        if self.tx.known_message(&v.message_id).await?.is_some() {
+            debug!("duplicate Message-ID: nothing to do");
+            return Ok(self.outcome(None, Disposition::Duplicate, None, false, None));
+        }
+        let ours = is_our_message_id(&v.message_id, self.rt.team.from.domain());
+        let (class, signal) = classify(v, &self.rt.team, &self.rt.automated, ours);
+        let at = effective_time(v.date, self.arrival, self.rt.policy.date_skew_past, self.rt.policy.date_skew_future);
+        let ticket = self.thread(class).await?;
+        match class {
+            MailClass::Own => {
+                self.store(ticket.as_ref().map(|t| t.id), class, Some("our own mail, seen again"), at).await?;
+                Ok(self.outcome(Some(class), Disposition::Unthreaded, ticket.as_ref(), false, None))
+            }
+            MailClass::Automated => self.automated(ticket, signal, at).await,
+            MailClass::Client => self.client(ticket, at).await,
+            MailClass::Contact | MailClass::Acknowledgment => self.contact(ticket, class, at).await,
+            MailClass::InternalNote => {
+                self.store(ticket.as_ref().map(|t| t.id), class, None, at).await?;
+                match &ticket {
+                    Some(t) => {
+                        let detail = format!("internal note: {}", v.subject);
+                        self.tx.insert_event(t.id, at, "internal_note", from_of(self.v), Some(&v.message_id), &detail).await?;
+                        Ok(self.outcome(Some(class), Disposition::Threaded, Some(t), false, None))
+                    }
+                    None => Ok(self.outcome(Some(class), Disposition::Unthreaded, None, false, None)),
+                }
+            }
+        }
+    }
+
+    fn outcome(&self, class: Option<MailClass>, d: Disposition, t: Option<&TicketRow>, ack: bool, note: Option<String>) -> Outcome {
+        Outcome { message_id: self.v.message_id.clone(), class, disposition: d, ticket: t.map(|t| t.reference()), ack_queued: ack, note }
+    }
+
+    /// POLICY "Threading", first match wins: references, then the tag (team or a
+    /// participant only), then reporter + normalised subject on a ticket not closed.
+    async fn thread(&mut self, class: MailClass) -> Result<Option<TicketRow>> {
+        let v = self.v;
+        let mut ids = v.referenced_ids();
+        if class == MailClass::Automated {
+            ids.extend(v.embedded_ids.iter().cloned());
+        }
+        for id in ids.iter().take(50) {
+            if let Some(tid) = self.tx.ticket_of_message(id).await? {
+                return self.tx.ticket(tid).await;
+            }
+        }
+        if let Some(tag) = TicketRef::find_in_subject(&v.subject, &self.rt.team.prefix) {
+            if let (Some(t), Some(from)) = (self.tx.ticket_by_number(tag.number).await?, v.from.as_ref()) {
+                let allowed = self.rt.team.is_team(from) || t.reporter == from.as_str() || self.tx.is_participant(t.id, from.as_str()).await?;
+                if allowed {
+                    return Ok(Some(t));
+                }
+                debug!(tag = %tag, sender = %from, "ticket tag from a stranger ignored");
+            }
+        }
+        let norm = normalize_subject(&v.subject, &self.rt.team.prefix);
+        if norm.is_empty() {
+            return Ok(None);
+        }
+        let candidates: Vec<EmailAddress> = match class {
+            MailClass::Client => v.from.iter().cloned().collect(),
+            MailClass::Contact | MailClass::Acknowledgment => v.recipients().into_iter().filter(|a| is_client(&self.rt.team, a)).collect(),
+            _ => Vec::new(),
+        };
+        for c in candidates {
+            if let Some(t) = self.tx.open_ticket_by_subject(c.as_str(), &norm).await? {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn store(&mut self, ticket_id: Option<i64>, class: MailClass, detail: Option<&str>, at: DateTime<Utc>) -> Result<()> {
+        let v = self.v;
+        self.tx
+            .insert_message(&NewMessage {
+                message_id: &v.message_id,
+                ticket_id,
+                class: class.as_str(),
+                detail,
+                from_addr: from_of(self.v),
+                to_addrs: &join(&v.to),
+                cc_addrs: &join(&v.cc),
+                subject: &v.subject,
+                date_header: v.date,
+                arrived_at: self.arrival,
+                effective_at: at,
+                in_reply_to: &v.in_reply_to.join(" "),
+                refs: &v.references.join(" "),
+                body: &v.body,
+                origin: self.origin,
+                raw: Some(self.raw),
+            })
+            .await
+    }
+
+    async fn automated(&mut self, ticket: Option<TicketRow>, signal: Option<String>, at: DateTime<Utc>) -> Result<Outcome> {
+        let v = self.v;
+        self.store(ticket.as_ref().map(|t| t.id), MailClass::Automated, signal.as_deref(), at).await?;
+        match &ticket {
+            Some(t) => {
+                // A bounce of our acknowledgment is a delivery failure the PM must see.
+                let bounces_ack = t.ack_message_id.as_ref().is_some_and(|ack| v.embedded_ids.contains(ack) || v.referenced_ids().contains(ack));
+                let kind = if bounces_ack || v.is_report || v.failed_recipients_header { "delivery_failure" } else { "automated" };
+                let detail = format!("{}: {} ({})", kind.replace('_', " "), v.subject, signal.as_deref().unwrap_or("automated"));
+                self.tx.insert_event(t.id, at, kind, from_of(self.v), Some(&v.message_id), &detail).await?;
+                Ok(self.outcome(Some(MailClass::Automated), Disposition::Threaded, Some(t), false, signal))
+            }
+            None => Ok(self.outcome(Some(MailClass::Automated), Disposition::Unthreaded, None, false, signal)),
+        }
+    }
+
+    async fn client(&mut self, ticket: Option<TicketRow>, at: DateTime<Utc>) -> Result<Outcome> {
+        let v = self.v;
+        let Some(from) = v.from.clone() else {
+            // classify() sends mail without a usable From to Automated; keep this total anyway.
+            self.store(None, MailClass::Client, Some("no sender address"), at).await?;
+            return Ok(self.outcome(Some(MailClass::Client), Disposition::Unthreaded, None, false, None));
+        };
+        let mut link = None;
+        if let Some(t) = ticket {
+            let reopen_limit = Duration::days(self.rt.policy.reopen_days as i64);
+            let closed_long_ago = t.status == "closed" && t.closed_at.is_some_and(|c| at - crate::store::from_ms(c) > reopen_limit);
+            if !closed_long_ago {
+                self.store(Some(t.id), MailClass::Client, None, at).await?;
+                self.add_client_participants(t.id).await?;
+                if t.status != "open" {
+                    self.tx.set_status(t.id, "open", at).await?;
+                    self.tx.insert_event(t.id, at, "reopened", Some(from.as_str()), Some(&v.message_id), &format!("reopened by a client message (was {})", t.status)).await?;
+                }
+                self.tx.insert_event(t.id, at, "client_message", Some(from.as_str()), Some(&v.message_id), &v.subject).await?;
+                return Ok(self.outcome(Some(MailClass::Client), Disposition::Threaded, Some(&t), false, None));
+            }
+            link = Some(t);
+        }
+        self.open_ticket(from, at, link).await
+    }
+
+    async fn add_client_participants(&mut self, ticket_id: i64) -> Result<()> {
+        let v = self.v;
+        let mut people: Vec<String> = Vec::new();
+        if let Some(f) = &v.from {
+            if is_client(&self.rt.team, f) {
+                people.push(f.as_str().to_string());
+            }
+        }
+        for r in v.recipients() {
+            if is_client(&self.rt.team, &r) {
+                people.push(r.as_str().to_string());
+            }
+        }
+        self.tx.add_participants(ticket_id, &people).await
+    }
+
+    async fn open_ticket(&mut self, reporter: EmailAddress, at: DateTime<Utc>, link: Option<TicketRow>) -> Result<Outcome> {
+        let v = self.v;
+        let rt = self.rt;
+        let number = self.tx.next_ticket_number().await?;
+        let (priority, reason) = rt.priority.propose(&v.subject, &own_text(&v.body));
+        let (project, pm) = rt.team.project_for(&reporter);
+        let norm = normalize_subject(&v.subject, &rt.team.prefix);
+        let ticket_id = self
+            .tx
+            .insert_ticket(&NewTicket {
+                number,
+                prefix: rt.team.prefix.as_str(),
+                subject: &v.subject,
+                normalized_subject: &norm,
+                reporter: reporter.as_str(),
+                project,
+                pm: pm.as_str(),
+                priority: priority.as_str(),
+                priority_reason: &reason,
+                opened_at: at,
+                linked_ticket_id: link.as_ref().map(|t| t.id),
+                opening_message_id: &v.message_id,
+            })
+            .await?;
+        let reference = format!("{}-{}", rt.team.prefix.as_str(), number);
+        let span = info_span!("ticket", ticket = %reference);
+        let _g = span.enter();
+        self.store(Some(ticket_id), MailClass::Client, None, at).await?;
+        self.add_client_participants(ticket_id).await?;
+        let opened = match &link {
+            Some(old) => format!("opened from {} ({}), follows closed ticket {}", reporter, v.subject, old.reference()),
+            None => format!("opened from {} ({})", reporter, v.subject),
+        };
+        self.tx.insert_event(ticket_id, at, "opened", Some(reporter.as_str()), Some(&v.message_id), &opened).await?;
+        self.tx.insert_event(ticket_id, at, "priority_proposed", None, None, &reason).await?;
+        // Until the acknowledgment leaves, the first response is what is due.
+        self.tx.set_contact_due(ticket_id, Some((at + rt.policy.first_response, "first-response"))).await?;
+        let mut ack = false;
+        if self.mode == Mode::Live {
+            ack = self.queue_ack(ticket_id, &reference, &reporter, pm, priority, at).await?;
+        }
+        let t = self.tx.ticket(ticket_id).await?;
+        tracing::info!(ticket = %reference, %priority, ack, "new ticket");
+        Ok(self.outcome(Some(MailClass::Client), Disposition::NewTicket, t.as_ref(), ack, Some(reason)))
+    }
+
+    async fn queue_ack(&mut self, ticket_id: i64, reference: &str, reporter: &EmailAddress, pm: &EmailAddress, priority: Priority, at: DateTime<Utc>) -> Result<bool> {
+        let v = self.v;
+        let rt = self.rt;
+        // The ack leaves now-ish; its clock starts at the later of arrival and the message time.
+        let now = self.arrival.max(at);
+        let recent = self.tx.acks_to_since(reporter.as_str(), now - Duration::hours(1)).await?;
+        if recent >= rt.policy.ack_rate_per_hour as i64 {
+            let detail = format!("no acknowledgment: {recent} already sent to {reporter} in the last hour (ack_rate_per_hour = {})", rt.policy.ack_rate_per_hour);
+            self.tx.insert_event(ticket_id, now, "ack_suppressed", None, None, &detail).await?;
+            tracing::warn!(%reporter, "acknowledgment rate limit reached");
+            return Ok(false);
+        }
+        let due = next_due(&rt.calendar, &cadence_policy(rt), priority, now, now);
+        let message_id = new_message_id(reference, rt.team.from.domain());
+        let mut refs = v.references.clone();
+        refs.push(v.message_id.clone());
+        let body = ack_body(
+            &rt.calendar,
+            &AckText {
+                ticket: reference,
+                client_name: v.from_name.as_deref(),
+                original_subject: &v.subject,
+                priority,
+                next_update: due.at,
+                pm,
+                team_name: &rt.team.from_name,
+                now,
+            },
+        );
+        let subject = ack_subject(&v.subject, reference);
+        let to = vec![(reporter.clone(), v.from_name.clone())];
+        let cc = vec![pm.clone()];
+        let raw = render_plain(&PlainMail {
+            message_id: &message_id,
+            from: &rt.team.from,
+            from_name: Some(&rt.team.from_name),
+            to: &to,
+            cc: &cc,
+            subject: &subject,
+            in_reply_to: Some(&v.message_id),
+            references: &refs,
+            date: now,
+            auto_submitted: Some("auto-replied"),
+            ticket: Some(reference),
+            body,
+        })?;
+        let rcpt = format!("{},{}", reporter, pm);
+        let queued = self
+            .tx
+            .enqueue(&NewOutbox {
+                kind: "ack",
+                dedupe_key: &format!("ack:{ticket_id}"),
+                ticket_id: Some(ticket_id),
+                message_id: &message_id,
+                mail_from: rt.team.from.as_str(),
+                to_addr: reporter.as_str(),
+                rcpt_to: &rcpt,
+                raw: &raw,
+                created_at: now,
+            })
+            .await?;
+        if !queued {
+            return Ok(false);
+        }
+        // Stored as a message of ours at once, so a reply to it threads even before it leaves.
+        self.tx
+            .insert_message(&NewMessage {
+                message_id: &message_id,
+                ticket_id: Some(ticket_id),
+                class: "own",
+                detail: Some("acknowledgment"),
+                from_addr: Some(rt.team.from.as_str()),
+                to_addrs: reporter.as_str(),
+                cc_addrs: pm.as_str(),
+                subject: &subject,
+                date_header: Some(now),
+                arrived_at: now,
+                effective_at: now,
+                in_reply_to: &v.message_id,
+                refs: &refs.join(" "),
+                body: "",
+                origin: "outbox",
+                raw: None,
+            })
+            .await?;
+        self.tx.set_ack(ticket_id, &message_id).await?;
+        self.tx.set_contact_due(ticket_id, Some((due.at, due.rule))).await?;
+        let detail = format!("acknowledgment queued to {reporter}, PM {pm} in Cc; next update stated for {}", due.at.to_rfc3339());
+        self.tx.insert_event(ticket_id, now, "ack_queued", Some(rt.team.from.as_str()), Some(&message_id), &detail).await?;
+        Ok(true)
+    }
+
+    async fn contact(&mut self, ticket: Option<TicketRow>, class: MailClass, at: DateTime<Utc>) -> Result<Outcome> {
+        let v = self.v;
+        let Some(t) = ticket else {
+            self.store(None, class, Some("team mail to a client that matches no ticket"), at).await?;
+            return Ok(self.outcome(Some(class), Disposition::Unthreaded, None, false, Some("unthreaded team mail".into())));
+        };
+        self.store(Some(t.id), class, None, at).await?;
+        self.add_client_participants(t.id).await?;
+        let priority = Priority::parse(&t.priority).unwrap_or(Priority::Medium);
+        let opened = crate::store::from_ms(t.opened_at);
+        let due = if t.status == "open" { Some(next_due(&self.rt.calendar, &cadence_policy(self.rt), priority, opened, at)) } else { None };
+        self.tx.set_contact(t.id, at, due.map(|d| (d.at, d.rule))).await?;
+        let kind = if class == MailClass::Acknowledgment { "acknowledgment" } else { "contact" };
+        if class == MailClass::Acknowledgment {
+            self.tx.set_ack(t.id, &v.message_id).await?;
+        }
+        let detail = format!("{} to {}: {}", kind, join(&v.recipients()), v.subject);
+        self.tx.insert_event(t.id, at, kind, from_of(self.v), Some(&v.message_id), &detail).await?;
+        Ok(self.outcome(Some(class), Disposition::Threaded, Some(&t), false, None))
+    }
+}

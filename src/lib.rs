@@ -1,0 +1,21 @@
+//! onit: a daemon that runs a consultancy's support mailbox by its
+//! incident-communication policy. See README.md for the tour.
+
+pub mod acknowledgment;
+pub mod address;
+pub mod classify;
+pub mod cli;
+pub mod compose;
+pub mod config;
+pub mod daemon;
+pub mod fault;
+pub mod import;
+pub mod ingest;
+pub mod mailstore;
+pub mod message;
+pub mod outgoing;
+pub mod policy;
+pub mod store;
+pub mod threading;
+pub mod ticket_ref;
+pub mod views;

@@ -1,0 +1,314 @@
+//! What onit reads out of one raw message: a small, owned view built from
+//! mail-parser's tree. Everything here came from the network, so nothing is
+//! trusted: addresses that do not parse are dropped (and counted), header text
+//! is kept verbatim for classification, and a missing Message-ID gets a stable
+//! one derived from the content so that a re-delivery dedupes.
+
+use chrono::{DateTime, Utc};
+use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
+use sha2::{Digest, Sha256};
+
+use crate::address::EmailAddress;
+
+/// The parts of a message that classification, threading and policy need.
+#[derive(Debug, Clone, Default)]
+pub struct MailView {
+    /// Message-ID without angle brackets; derived from the content when missing.
+    pub message_id: String,
+    /// True when `message_id` was derived, not read from the header.
+    pub message_id_derived: bool,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub from: Option<EmailAddress>,
+    pub from_name: Option<String>,
+    pub to: Vec<EmailAddress>,
+    pub cc: Vec<EmailAddress>,
+    /// Decoded subject with control characters (CR, LF, TAB…) folded to spaces.
+    pub subject: String,
+    pub date: Option<DateTime<Utc>>,
+    pub auto_submitted: Option<String>,
+    pub precedence: Option<String>,
+    pub list_headers: bool,
+    pub x_autoreply: bool,
+    pub return_path_empty: bool,
+    pub failed_recipients_header: bool,
+    pub is_report: bool,
+    /// Message-IDs of messages quoted inside a bounce or report (attached message/rfc822 or text/rfc822-headers).
+    pub embedded_ids: Vec<String>,
+    /// The plain-text body (HTML converted), as sent.
+    pub body: String,
+}
+
+/// A message whose bytes mail-parser could not make anything of.
+#[derive(Debug, thiserror::Error)]
+#[error("message could not be parsed ({len} bytes)")]
+pub struct Unparseable {
+    pub len: usize,
+    /// A stable id derived from the bytes, so the failure is recorded once.
+    pub derived_id: String,
+}
+
+/// Longest body text kept for policy checks; the raw message is stored whole.
+const MAX_BODY_CHARS: usize = 256 * 1024;
+
+/// Folds CR, LF and other control characters to single spaces and trims, so a
+/// decoded header value can never smuggle a header break into mail we write.
+pub fn single_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut last_space = false;
+    for c in s.chars() {
+        let c = if c.is_control() || c == '\u{2028}' || c == '\u{2029}' { ' ' } else { c };
+        if c.is_whitespace() {
+            if !last_space {
+                out.push(' ');
+            }
+            last_space = true;
+        } else {
+            out.push(c);
+            last_space = false;
+        }
+    }
+    out.trim().to_string()
+}
+
+/// Normalises a Message-ID as written in a header: trims and removes `<>`.
+pub fn normalize_message_id(s: &str) -> Option<String> {
+    let t = s.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    if t.is_empty() || t.len() > 998 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        None
+    } else {
+        Some(t.to_string())
+    }
+}
+
+fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
+    match v {
+        HeaderValue::Text(t) => t.split_whitespace().filter_map(normalize_message_id).collect(),
+        HeaderValue::TextList(list) => list.iter().filter_map(|t| normalize_message_id(t)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<EmailAddress> {
+    let mut out: Vec<EmailAddress> = Vec::new();
+    if let Some(a) = a {
+        for addr in a.iter() {
+            if let Some(parsed) = addr.address().and_then(|s| EmailAddress::parse(s).ok()) {
+                if !out.contains(&parsed) {
+                    out.push(parsed);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn raw_header<'a>(m: &'a mail_parser::Message<'_>, name: &str) -> Option<&'a str> {
+    m.headers_raw().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
+}
+
+fn derive_id(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{hex}@derived.onit")
+}
+
+/// The stable id given to bytes that could not be parsed at all.
+pub fn derived_id_for_bytes(raw: &[u8]) -> String {
+    derive_id(&[b"raw", raw])
+}
+
+impl MailView {
+    /// Parses raw bytes. Fails only when there is nothing that looks like a message.
+    pub fn parse(raw: &[u8]) -> Result<MailView, Unparseable> {
+        let unparseable = || Unparseable { len: raw.len(), derived_id: derived_id_for_bytes(raw) };
+        if raw.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(unparseable());
+        }
+        let m = MessageParser::default().parse(raw).ok_or_else(unparseable)?;
+        if m.headers().is_empty() {
+            return Err(unparseable());
+        }
+        let subject = single_line(m.subject().unwrap_or(""));
+        let from_addr = m.from().and_then(|a| a.first());
+        let from = from_addr.and_then(|a| a.address()).and_then(|s| EmailAddress::parse(s).ok());
+        let from_name = from_addr.and_then(|a| a.name()).map(single_line).filter(|s| !s.is_empty());
+        let date = m
+            .date()
+            .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0))
+            .filter(|d| d.timestamp() > 0);
+        let mut body = m.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
+        if body.len() > MAX_BODY_CHARS {
+            let mut cut = MAX_BODY_CHARS;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            body.truncate(cut);
+        }
+        let auto_submitted = raw_header(&m, "Auto-Submitted").map(|s| s.to_ascii_lowercase());
+        let precedence = raw_header(&m, "Precedence").map(|s| s.to_ascii_lowercase());
+        let list_headers = raw_header(&m, "List-Id").is_some() || raw_header(&m, "List-Unsubscribe").is_some();
+        let x_autoreply = ["X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Autorespond-Flag"]
+            .iter()
+            .any(|h| raw_header(&m, h).is_some());
+        let return_path_empty = m
+            .headers_raw()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("Return-Path"))
+            .any(|(_, v)| {
+                let v: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+                v == "<>" || v.is_empty()
+            });
+        let failed_recipients_header = raw_header(&m, "X-Failed-Recipients").is_some();
+        let is_report = m
+            .root_part()
+            .content_type()
+            .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")));
+
+        let mut embedded_ids = Vec::new();
+        for part in m.parts.iter() {
+            if let Some(inner) = part.message() {
+                if let Some(id) = inner.message_id().and_then(normalize_message_id) {
+                    embedded_ids.push(id);
+                }
+            } else if part
+                .content_type()
+                .is_some_and(|ct| ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("rfc822-headers")))
+            {
+                if let Some(text) = part.text_contents() {
+                    embedded_ids.extend(find_message_id_lines(text));
+                }
+            }
+        }
+        // Bounces that quote the original inline (no MIME structure) still name its Message-ID.
+        let looks_automated = is_report || failed_recipients_header || return_path_empty || auto_submitted.is_some();
+        if embedded_ids.is_empty() && looks_automated {
+            embedded_ids.extend(find_message_id_lines(&body));
+        }
+        embedded_ids.dedup();
+
+        let header_id = m.message_id().and_then(normalize_message_id);
+        let message_id_derived = header_id.is_none();
+        let message_id = header_id.unwrap_or_else(|| {
+            let from_s = from.as_ref().map(|a| a.as_str()).unwrap_or("");
+            let date_s = raw_header(&m, "Date").unwrap_or("");
+            derive_id(&[b"mv1", from_s.as_bytes(), date_s.as_bytes(), subject.as_bytes(), body.as_bytes()])
+        });
+
+        Ok(MailView {
+            message_id,
+            message_id_derived,
+            in_reply_to: id_list(m.in_reply_to()),
+            references: id_list(m.references()),
+            from,
+            from_name,
+            to: addresses(m.to()),
+            cc: addresses(m.cc()),
+            subject,
+            date,
+            auto_submitted,
+            precedence,
+            list_headers,
+            x_autoreply,
+            return_path_empty,
+            failed_recipients_header,
+            is_report,
+            embedded_ids,
+            body,
+        })
+    }
+
+    /// Every Message-ID this message refers to, nearest first (In-Reply-To, then References newest first).
+    pub fn referenced_ids(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for id in self.in_reply_to.iter().chain(self.references.iter().rev()) {
+            if id != &self.message_id && !out.contains(id) {
+                out.push(id.clone());
+            }
+        }
+        out
+    }
+
+    /// To and Cc together, without duplicates.
+    pub fn recipients(&self) -> Vec<EmailAddress> {
+        let mut out = self.to.clone();
+        for a in &self.cc {
+            if !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
+}
+
+fn find_message_id_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let lower = l.get(..11)?.to_ascii_lowercase();
+            if lower == "message-id:" {
+                let v = l[11..].trim();
+                let inner = v.strip_prefix('<').and_then(|v| v.split('>').next()).unwrap_or(v);
+                normalize_message_id(inner)
+            } else {
+                None
+            }
+        })
+        .take(4)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_control_characters() {
+        assert_eq!(single_line(" a\r\nBcc: x@y\tz  "), "a Bcc: x@y z");
+    }
+
+    #[test]
+    fn encoded_subject_with_crlf_is_one_line() {
+        // "hi\r\nBcc: evil@x.example" as an RFC 2047 encoded word.
+        let raw = b"From: a@client.example\r\nTo: support@jac.example\r\nSubject: =?utf-8?B?aGkNCkJjYzogZXZpbEB4LmV4YW1wbGU=?=\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n";
+        let v = MailView::parse(raw).unwrap();
+        assert_eq!(v.subject, "hi Bcc: evil@x.example");
+        assert!(!v.subject.contains('\n'));
+    }
+
+    #[test]
+    fn missing_message_id_is_stable() {
+        let raw = b"From: a@client.example\r\nSubject: s\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\nbody\r\n";
+        let a = MailView::parse(raw).unwrap();
+        let b = MailView::parse(raw).unwrap();
+        assert!(a.message_id_derived);
+        assert_eq!(a.message_id, b.message_id);
+        let mut other = raw.to_vec();
+        other.extend_from_slice(b"more\r\n");
+        assert_ne!(MailView::parse(&other).unwrap().message_id, a.message_id);
+    }
+
+    #[test]
+    fn empty_message_id_header_is_treated_as_missing() {
+        let raw = b"From: a@client.example\r\nMessage-ID: <>\r\nSubject: s\r\n\r\nbody\r\n";
+        let v = MailView::parse(raw).unwrap();
+        assert!(v.message_id_derived);
+    }
+
+    #[test]
+    fn references_parsed_nearest_first() {
+        let raw = b"From: a@client.example\r\nMessage-ID: <3@x>\r\nIn-Reply-To: <2@x>\r\nReferences: <1@x> <2@x>\r\n\r\nb\r\n";
+        let v = MailView::parse(raw).unwrap();
+        assert_eq!(v.referenced_ids(), vec!["2@x".to_string(), "1@x".to_string()]);
+    }
+
+    #[test]
+    fn nothing_is_unparseable() {
+        assert!(MailView::parse(b"").is_err());
+        assert!(MailView::parse(b"\r\n\r\n").is_err());
+    }
+}

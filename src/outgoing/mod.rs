@@ -1,0 +1,169 @@
+//! Delivering the outbox. Mail is rendered when it is queued (inside the
+//! transaction that needs it), so every attempt sends the same bytes with the
+//! same Message-ID. A worker claims an item (marking the attempt before any byte
+//! leaves), sends it, and records the outcome; transient failures are retried
+//! with capped, jittered exponential backoff, permanent ones are recorded on the
+//! ticket. Nothing is ever dropped silently.
+
+pub mod file;
+
+use std::time::Duration as StdDuration;
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::store::{OutboxRow, Store};
+
+/// How a send failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying (connection refused, timeout, 4xx).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never succeed as it is (5xx, bad recipient).
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// A way for mail to leave.
+pub enum Transport {
+    File(file::FileTransport),
+}
+
+impl Transport {
+    /// Sends one rendered message to its envelope recipients.
+    pub async fn send(&self, item: &OutboxRow) -> Result<(), SendError> {
+        match self {
+            Transport::File(f) => f.send(item).await,
+        }
+    }
+}
+
+/// The retry delay after `attempts` failed attempts: base·2^(n-1), capped, with ±20 % jitter
+/// so that many items failing together do not retry in lockstep.
+pub fn backoff(attempts: i64, base: StdDuration, max: StdDuration) -> StdDuration {
+    let exp = attempts.clamp(1, 30) - 1;
+    let raw = base.as_secs_f64() * 2f64.powi(exp as i32);
+    let capped = raw.min(max.as_secs_f64());
+    let jitter = 0.8 + fastrand::f64() * 0.4;
+    StdDuration::from_secs_f64((capped * jitter).min(max.as_secs_f64()).max(0.001))
+}
+
+/// What one delivery pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassReport {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+/// The outbox worker.
+pub struct Outbox {
+    store: Store,
+    transport: Transport,
+    retry_base: StdDuration,
+    retry_max: StdDuration,
+}
+
+impl Outbox {
+    /// A worker over `store` sending through `transport`.
+    pub fn new(store: Store, transport: Transport, retry_base: StdDuration, retry_max: StdDuration) -> Outbox {
+        Outbox { store, transport, retry_base, retry_max }
+    }
+
+    /// Attempts every item due at `now` once.
+    pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<PassReport> {
+        let mut report = PassReport::default();
+        loop {
+            let ids = self.store.outbox_due(now, 100).await?;
+            if ids.is_empty() {
+                break;
+            }
+            let mut progressed = false;
+            for id in ids {
+                match self.attempt(id, now).await? {
+                    Some(Attempt::Sent) => report.sent += 1,
+                    Some(Attempt::Retry) => report.retried += 1,
+                    Some(Attempt::Failed) => report.failed += 1,
+                    None => continue,
+                }
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn attempt(&self, id: i64, now: DateTime<Utc>) -> Result<Option<Attempt>> {
+        let mut tx = self.store.begin().await?;
+        let Some(item) = tx.outbox_claim(id, now).await? else {
+            return Ok(None);
+        };
+        tx.commit().await?;
+        crate::fault::point("outbox-after-claim");
+        let span = info_span!("send", kind = %item.kind, message_id = %item.message_id, attempt = item.attempts + 1);
+        let result = self.transport.send(&item).instrument(span.clone()).await;
+        crate::fault::point("outbox-after-send");
+        let _g = span.enter();
+        let sent_at = Utc::now().max(now);
+        let mut tx = self.store.begin().await?;
+        let outcome = match result {
+            Ok(()) => {
+                tx.outbox_sent(item.id, sent_at).await?;
+                if let Some(tid) = item.ticket_id {
+                    if item.kind == "ack" {
+                        tx.touch_contact(tid, sent_at).await?;
+                    }
+                    tx.insert_event(tid, sent_at, &format!("{}_sent", item.kind), Some(&item.mail_from), Some(&item.message_id), &format!("sent to {}", item.rcpt_to)).await?;
+                }
+                info!(to = %item.rcpt_to, "sent");
+                Attempt::Sent
+            }
+            Err(SendError::Transient(e)) => {
+                let delay = backoff(item.attempts + 1, self.retry_base, self.retry_max);
+                let next = now + Duration::from_std(delay).unwrap_or(Duration::seconds(60));
+                tx.outbox_retry(item.id, next, &e).await?;
+                warn!(error = %e, retry_in = ?delay, "send failed, will retry");
+                Attempt::Retry
+            }
+            Err(SendError::Permanent(e)) => {
+                tx.outbox_failed(item.id, &e).await?;
+                if let Some(tid) = item.ticket_id {
+                    tx.insert_event(tid, sent_at, "delivery_failure", Some(&item.mail_from), Some(&item.message_id), &format!("{} could not be delivered to {}: {e}", item.kind, item.rcpt_to)).await?;
+                }
+                warn!(error = %e, "send failed permanently; recorded on the ticket");
+                Attempt::Failed
+            }
+        };
+        tx.commit().await?;
+        Ok(Some(outcome))
+    }
+}
+
+enum Attempt {
+    Sent,
+    Retry,
+    Failed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = StdDuration::from_secs(5);
+        let max = StdDuration::from_secs(1800);
+        for _ in 0..50 {
+            let b1 = backoff(1, base, max).as_secs_f64();
+            assert!((4.0..=6.0).contains(&b1), "{b1}");
+            let b3 = backoff(3, base, max).as_secs_f64();
+            assert!((16.0..=24.0).contains(&b3), "{b3}");
+            assert!(backoff(40, base, max) <= max);
+            assert!(backoff(40, base, max).as_secs_f64() >= 1800.0 * 0.8);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The communication policy as pure functions: nothing here does I/O or reads
+//! the clock; `now` and every fact are arguments.
+
+pub mod cadence;
+pub mod calendar;
+pub mod contact_time;
+pub mod priority;
+pub mod quoting;

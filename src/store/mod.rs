@@ -1,0 +1,220 @@
+//! Storage on SQLite (the embedded default) and PostgreSQL, without `sqlx::Any`
+//! (which cannot bind dates and misreads SQLite booleans). Every query is one
+//! SQL text with `$N` parameters that both drivers accept; the [`Tx`] and
+//! [`Store`] enums dispatch it to the concrete connection type, so each query
+//! is type-checked once per backend. Times are Unix epoch milliseconds.
+//!
+//! SQLite has one writer: a dedicated single-connection pool that begins every
+//! transaction with `BEGIN IMMEDIATE`, so a read-then-write transaction takes
+//! the write lock up front instead of failing with "database is locked" when it
+//! upgrades. Reads that are not part of a write go to a separate reader pool.
+
+mod queries;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::migrate::{MigrateDatabase, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+pub use queries::*;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A connection pool on one of the two supported databases.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// A write transaction on either database. Dropping it without `commit` rolls back.
+pub enum Tx<'c> {
+    Sqlite(Transaction<'c, Sqlite>),
+    Postgres(Transaction<'c, Postgres>),
+}
+
+/// Runs the same body against whichever connection a [`Tx`] holds; inside, `$c`
+/// is `&mut <Db>Connection` (reborrow it as `&mut *$c` for each query).
+macro_rules! with_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(t) => {
+                let $c: &mut sqlx::SqliteConnection = &mut **t;
+                $body
+            }
+            $crate::store::Tx::Postgres(t) => {
+                let $c: &mut sqlx::PgConnection = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs the same body against the read pool of a [`Store`]; inside, `$p` is `&Pool<Db>`.
+macro_rules! with_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite { reader, .. } => {
+                let $p = reader;
+                $body
+            }
+            $crate::store::Store::Postgres(pool) => {
+                let $p = pool;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use {with_pool, with_tx};
+
+/// Converts a stored epoch-millisecond value.
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Converts a time to the stored epoch-millisecond value.
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+impl Store {
+    /// Connects (creating a SQLite file or a PostgreSQL database if missing) and applies migrations.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Store> {
+        let store = Store::connect(url, max_connections).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .with_context(|| format!("bad SQLite url {url}"))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect_with(opts.clone())
+                .await
+                .with_context(|| format!("opening SQLite database {url}"))?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .connect_with(opts.read_only(true))
+                .await
+                .with_context(|| format!("opening SQLite database {url} for reading"))?;
+            Ok(Store::Sqlite { writer, reader })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if !Postgres::database_exists(url).await.with_context(|| format!("connecting to {}", redact(url)))? {
+                Postgres::create_database(url).await.with_context(|| format!("creating database {}", redact(url)))?;
+            }
+            let opts = PgConnectOptions::from_str(url).with_context(|| format!("bad PostgreSQL url {}", redact(url)))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(opts)
+                .await
+                .with_context(|| format!("connecting to {}", redact(url)))?;
+            Ok(Store::Postgres(pool))
+        } else {
+            anyhow::bail!("database.url must start with sqlite:// or postgres://")
+        }
+    }
+
+    /// Applies the embedded migrations for this database.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Store::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await.context("applying SQLite migrations"),
+            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await.context("applying PostgreSQL migrations"),
+        }
+    }
+
+    /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite).
+    pub async fn begin(&self) -> Result<Tx<'static>> {
+        Ok(match self {
+            Store::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await.context("beginning SQLite transaction")?),
+            Store::Postgres(pool) => Tx::Postgres(pool.begin().await.context("beginning PostgreSQL transaction")?),
+        })
+    }
+
+    /// Closes the pools (waits for connections to return).
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite { writer, reader } => {
+                writer.close().await;
+                reader.close().await;
+            }
+            Store::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Sqlite { .. } => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl<'c> Tx<'c> {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await.context("commit")?,
+            Tx::Postgres(t) => t.commit().await.context("commit")?,
+        }
+        Ok(())
+    }
+
+    /// Rolls the transaction back.
+    pub async fn rollback(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await.context("rollback")?,
+            Tx::Postgres(t) => t.rollback().await.context("rollback")?,
+        }
+        Ok(())
+    }
+
+    /// A nested transaction (a SAVEPOINT): lets a batch skip one bad message without losing the rest.
+    pub async fn savepoint(&mut self) -> Result<Tx<'_>> {
+        use sqlx::Connection;
+        Ok(match self {
+            Tx::Sqlite(t) => Tx::Sqlite((&mut **t).begin().await.context("savepoint")?),
+            Tx::Postgres(t) => Tx::Postgres((&mut **t).begin().await.context("savepoint")?),
+        })
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

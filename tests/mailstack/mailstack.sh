@@ -1,0 +1,711 @@
+#!/usr/bin/env bash
+# Test mail stack for onit: a real Dovecot (IMAP, IMAPS, LMTP, auth) and a
+# real Postfix (SMTP, SMTPS) on 127.0.0.1, running from a scratch directory,
+# without systemd and without touching /etc (except `install`).
+#
+#   mailstack.sh install            install packages (root, apt), create user
+#   mailstack.sh start DIR          start both, print env lines on stdout
+#   mailstack.sh stop DIR           stop both, wait for masters + ports
+#   mailstack.sh status DIR         exit 0 if both answer
+#   mailstack.sh stop-dovecot DIR | start-dovecot DIR | restart-dovecot DIR
+#   mailstack.sh stop-postfix DIR | start-postfix DIR
+#
+# Only the env lines go to stdout; diagnostics go to stderr.  The daemons
+# never inherit the caller's stdin/stdout/stderr, so `$(mailstack.sh start D)`
+# and Rust's Command::output() return as soon as the script is done.
+set -euo pipefail
+
+PROG=${0##*/}
+DOMAINS="jac.example client.example example.com example.org example.net other.example"
+MAIL_USER_DEFAULT=onitmail
+START_TIMEOUT=${MAILSTACK_TIMEOUT:-30}   # seconds to wait for a service
+STOP_TIMEOUT=${MAILSTACK_STOP_TIMEOUT:-20}
+
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+
+# --------------------------------------------------------------------------
+# install
+# --------------------------------------------------------------------------
+PKGS="dovecot-imapd dovecot-lmtpd postfix openssl"
+
+pkgs_installed() {
+    local p st
+    for p in $PKGS; do
+        st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) || return 1
+        [ "$st" = installed ] || return 1
+    done
+}
+
+cmd_install() {
+    [ "$(id -u)" = 0 ] || die "install must run as root"
+    if pkgs_installed && id -u "$MAIL_USER_DEFAULT" >/dev/null 2>&1; then
+        log "already installed"
+        return 0
+    fi
+    if ! pkgs_installed; then
+        local created_policy=0
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\n# created by onit mailstack.sh install\nexit 101\n' >/usr/sbin/policy-rc.d
+            chmod 755 /usr/sbin/policy-rc.d
+            created_policy=1
+        fi
+        # shellcheck disable=SC2064
+        trap "[ $created_policy = 1 ] && rm -f /usr/sbin/policy-rc.d" EXIT
+        printf '%s\n' \
+            'postfix postfix/main_mailer_type select No configuration' \
+            'postfix postfix/mailname string mail.jac.example' \
+            | debconf-set-selections
+        export DEBIAN_FRONTEND=noninteractive
+        if ! apt-get install -y --no-install-recommends $PKGS >&2; then
+            log "apt-get install failed; running apt-get update and retrying"
+            apt-get update >&2
+            apt-get install -y --no-install-recommends $PKGS >&2
+        fi
+        if [ $created_policy = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+        trap - EXIT
+    fi
+    if ! id -u "$MAIL_USER_DEFAULT" >/dev/null 2>&1; then
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$MAIL_USER_DEFAULT"
+    fi
+    log "installed: $(dovecot --version 2>/dev/null | head -1) / postfix $(postconf -dh mail_version 2>/dev/null)"
+}
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+need_bins() {
+    command -v dovecot >/dev/null && [ -x /usr/sbin/postfix ] && command -v openssl >/dev/null \
+        || die "dovecot/postfix/openssl missing: run '$0 install' first (as root)"
+    [ "$(id -u)" = 0 ] || die "must run as root (dovecot/postfix masters need it)"
+}
+
+set_paths() {
+    [ -n "${1:-}" ] || die "missing DIR argument"
+    case "$1" in *[[:space:]]*) die "DIR must not contain whitespace";; esac
+    D=$(realpath -m -- "$1")
+    ENV_FILE=$D/env
+    LOCK_FILE=$D/.mailstack.lock
+    TLS=$D/tls
+    LOGDIR=$D/log
+    DOVECOT_CONF=$D/dovecot.conf
+    POSTFIX_DIR=$D/postfix
+    PF_DATA=$D/postfix-data
+    DV_STATE=$D/dovecot-state
+    HOMES=$D/home
+    local h
+    h=$(printf '%s' "$D" | md5sum | cut -c1-8)
+    DV_INSTANCE=onit-ms-$h
+    # Unix socket paths are limited to 107 bytes.  Dovecot's longest socket
+    # below base_dir is 25 bytes (and Dovecot resolves symlinks in base_dir);
+    # Postfix's postlog socket is the absolute path
+    # $queue_directory/public/postlog (its other sockets are relative).  For
+    # long DIRs both directories live in a short real directory
+    # /tmp/onit-ms-HASH instead (DIR/short-root points there; `stop` removes it).
+    if [ ${#D} -le 64 ]; then SHORT=; R=$D; else SHORT=/tmp/onit-ms-$h; R=$SHORT; fi
+    DV_BASE=$R/dovecot-run
+    PF_QUEUE=$R/postfix-queue
+}
+
+ensure_short_root() {
+    [ -n "$SHORT" ] || return 0
+    if [ -L "$SHORT" ] || { [ -e "$SHORT" ] && [ "$(cat "$SHORT/.owner" 2>/dev/null)" != "$D" ]; }; then
+        rm -rf "$SHORT"
+    fi
+    mkdir -p "$SHORT"
+    chmod 755 "$SHORT"
+    printf '%s\n' "$D" >"$SHORT/.owner"
+    ln -sfn "$SHORT" "$D/short-root"
+}
+
+remove_short_root() {
+    if [ -n "$SHORT" ] && [ -d "$SHORT" ] && [ ! -L "$SHORT" ] \
+        && [ "$(cat "$SHORT/.owner" 2>/dev/null)" = "$D" ]; then
+        rm -rf "$SHORT"
+        rm -f "$D/short-root"
+    fi
+    return 0
+}
+
+take_lock() {
+    exec 9>"$LOCK_FILE"
+    flock -w 120 9 || die "could not lock $LOCK_FILE"
+}
+
+load_env() {
+    [ -f "$ENV_FILE" ] || return 1
+    local k v
+    while IFS='=' read -r k v; do
+        case "$k" in
+            IMAP_PORT|IMAPS_PORT|SMTP_PORT|SMTPS_PORT|LMTP_PORT|AUTH_PORT|PASSWORD) printf -v "$k" '%s' "$v";;
+        esac
+    done <"$ENV_FILE"
+    [ -n "${IMAP_PORT:-}" ] && [ -n "${SMTP_PORT:-}" ] && [ -n "${LMTP_PORT:-}" ] \
+        && [ -n "${AUTH_PORT:-}" ] && [ -n "${PASSWORD:-}" ]
+}
+
+# free_ports N -> N distinct free TCP ports on 127.0.0.1, one per line
+free_ports() {
+    local n=$1
+    if command -v python3 >/dev/null 2>&1; then
+        python3 - "$n" <<'EOF' && return 0
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+for s in socks:
+    print(s.getsockname()[1])
+    s.close()
+EOF
+    fi
+    # fallback: random ports below the ephemeral range that refuse connections
+    local got=() p
+    while [ ${#got[@]} -lt "$n" ]; do
+        p=$((20000 + RANDOM % 12000))
+        case " ${got[*]-} " in *" $p "*) continue;; esac
+        if ! port_open "$p"; then got+=("$p"); fi
+    done
+    printf '%s\n' "${got[@]}"
+}
+
+# port_open PORT: something accepts TCP connections on 127.0.0.1:PORT
+port_open() {
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# banner_ok PORT PREFIX: the server greets with a line starting with PREFIX
+banner_ok() {
+    timeout 3 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        IFS= read -r -t 2 line <&3 || exit 1
+        case "$line" in
+            "$2"*) case "$2" in 220*) printf "QUIT\r\n" >&3;; *) printf "x LOGOUT\r\n" >&3;; esac
+                   exit 0;;
+        esac
+        exit 1' _ "$1" "$2" 2>/dev/null
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...
+wait_until() {
+    local secs=$1 what=$2; shift 2
+    local deadline=$((SECONDS + secs))
+    while ! "$@"; do
+        if [ $SECONDS -ge $deadline ]; then
+            log "timed out after ${secs}s waiting for: $what"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+pid_alive() {   # pid_alive PID NAME-SUBSTRING
+    [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"
+}
+
+dovecot_pid() { cat "$DV_BASE/master.pid" 2>/dev/null || true; }
+postfix_pid() { sed -n 's/^ *\([0-9][0-9]*\).*/\1/p' "$PF_QUEUE/pid/master.pid" 2>/dev/null || true; }
+
+# Processes of this dovecot instance (titles are "dovecot-<instance_name>/<service>")
+dovecot_procs() { pgrep -f "^dovecot-$DV_INSTANCE/" 2>/dev/null || true; }
+# Processes of this postfix instance: every postfix daemon has the queue
+# directory as its working directory.
+postfix_procs() {
+    local p
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/cwd" 2>/dev/null)" = "$PF_QUEUE" ] && echo "${p#/proc/}"
+    done
+    return 0
+}
+
+tail_log() { [ -f "$1" ] && { log "---- last lines of $1"; tail -n 20 "$1" >&2; } || true; }
+
+# --------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------
+gen_tls() {
+    mkdir -p "$TLS"
+    chmod 755 "$TLS"
+    local c=$TLS/openssl.cnf
+    cat >"$c" <<'EOF'
+[ req ]
+distinguished_name = dn
+prompt = no
+[ dn ]
+CN = placeholder
+[ v3_ca ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[ v3_server ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+EOF
+    (
+        cd "$TLS"
+        umask 077
+        openssl req -config openssl.cnf -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
+            -subj "/O=onit tests/CN=onit mailstack test CA" -extensions v3_ca \
+            -keyout ca.key -out ca.pem
+        openssl req -config openssl.cnf -new -newkey rsa:2048 -nodes -sha256 \
+            -subj "/O=onit tests/CN=localhost" -keyout server.key -out server.csr
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial "0x$(openssl rand -hex 16)" \
+            -days 825 -sha256 -extfile openssl.cnf -extensions v3_server -out server.pem
+        rm -f server.csr
+        chmod 644 ca.pem server.pem
+        chmod 600 ca.key server.key
+    ) >/dev/null 2>"$LOGDIR/openssl.log" || { tail_log "$LOGDIR/openssl.log"; die "certificate generation failed"; }
+}
+
+mail_user() {
+    if [ -n "${MAILSTACK_MAIL_USER:-}" ]; then echo "$MAILSTACK_MAIL_USER"
+    elif id -u "$MAIL_USER_DEFAULT" >/dev/null 2>&1; then echo "$MAIL_USER_DEFAULT"
+    else echo mail   # exists on every Debian (uid 8)
+    fi
+}
+
+write_dovecot_conf() {
+    local mu uid gid
+    mu=$(mail_user)
+    uid=$(id -u "$mu"); gid=$(id -g "$mu")
+    [ "$uid" != 0 ] || die "mail user must not be root"
+    mkdir -p "$DV_STATE" "$HOMES"
+    chown "$uid:$gid" "$HOMES"
+    chmod 755 "$HOMES"
+    if ! runuser -u "$mu" -- test -w "$HOMES"; then
+        die "user $mu cannot reach $HOMES: a parent directory of $D is not searchable; chmod 755 it or use another DIR"
+    fi
+    cat >"$DOVECOT_CONF.tmp" <<EOF
+# generated by tests/mailstack/mailstack.sh -- self-contained, no includes
+instance_name = $DV_INSTANCE
+base_dir = $DV_BASE
+state_dir = $DV_STATE
+log_path = $LOGDIR/dovecot.log
+info_log_path = $LOGDIR/dovecot.log
+debug_log_path = $LOGDIR/dovecot.log
+protocols = imap lmtp
+hostname = mail.jac.example
+listen = 127.0.0.1
+shutdown_clients = yes
+default_process_limit = 500
+default_client_limit = 4000
+
+ssl = yes
+ssl_cert = <$TLS/server.pem
+ssl_key = <$TLS/server.key
+
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
+postmaster_address = postmaster@jac.example
+
+first_valid_uid = $uid
+last_valid_uid = $uid
+first_valid_gid = $gid
+last_valid_gid = $gid
+mail_location = maildir:~/Maildir
+mail_fsync = never
+
+# every user name logs in with the one password
+passdb {
+  driver = static
+  args = password=$PASSWORD
+}
+userdb {
+  driver = static
+  args = uid=$uid gid=$gid home=$HOMES/%d/%n allow_all_users=yes
+}
+
+namespace inbox {
+  inbox = yes
+  mailbox Sent {
+    auto = create
+    special_use = \Sent
+  }
+  mailbox Archive {
+    auto = create
+    special_use = \Archive
+  }
+}
+
+protocol imap {
+  mail_max_userip_connections = 100
+}
+
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $IMAP_PORT
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = $IMAPS_PORT
+    ssl = yes
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $LMTP_PORT
+  }
+}
+service auth {
+  # Postfix SASL (smtpd_sasl_type = dovecot) connects here
+  inet_listener auth-client {
+    address = 127.0.0.1
+    port = $AUTH_PORT
+  }
+}
+EOF
+    mv "$DOVECOT_CONF.tmp" "$DOVECOT_CONF"
+}
+
+write_postfix_conf() {
+    mkdir -p "$POSTFIX_DIR" "$PF_QUEUE" "$PF_DATA"
+    chown root:root "$POSTFIX_DIR" "$PF_QUEUE"
+    chown postfix:postfix "$PF_DATA"
+    chmod 755 "$POSTFIX_DIR" "$PF_QUEUE"
+    chmod 700 "$PF_DATA"
+    if ! runuser -u postfix -- test -w "$PF_DATA"; then
+        die "user postfix cannot reach $PF_DATA: a parent directory of $D is not searchable (mktemp -d makes 0700 dirs); chmod 755 it or use another DIR"
+    fi
+    cat >"$POSTFIX_DIR/main.cf" <<EOF
+# generated by tests/mailstack/mailstack.sh
+compatibility_level = 3.6
+queue_directory = $PF_QUEUE
+data_directory = $PF_DATA
+meta_directory = /etc/postfix
+maillog_file = $LOGDIR/postfix.log
+maillog_file_prefixes = $LOGDIR
+myhostname = mail.jac.example
+mydomain = jac.example
+myorigin = \$myhostname
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtputf8_enable = no
+biff = no
+append_dot_mydomain = no
+alias_maps =
+alias_database =
+local_recipient_maps =
+local_transport = error:local delivery is disabled
+relayhost =
+default_transport = error:relaying is disabled in the onit test mail stack
+relay_transport = error:relaying is disabled in the onit test mail stack
+
+# every address at these domains goes to Dovecot over LMTP
+virtual_mailbox_domains = $DOMAINS
+virtual_mailbox_maps =
+virtual_alias_maps =
+virtual_transport = lmtp:inet:127.0.0.1:$LMTP_PORT
+lmtp_connection_cache_on_demand = no
+smtpd_reject_unlisted_recipient = no
+smtpd_relay_restrictions = permit_auth_destination, reject
+smtpd_recipient_restrictions = permit_mynetworks, permit_sasl_authenticated, reject
+smtpd_peername_lookup = no
+smtpd_error_sleep_time = 0
+smtpd_client_connection_count_limit = 0
+in_flow_delay = 0
+default_process_limit = 200
+
+# SASL through Dovecot's auth inet listener
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = inet:127.0.0.1:$AUTH_PORT
+smtpd_tls_auth_only = no
+
+# STARTTLS (optional) on smtpd
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = $TLS/server.pem
+smtpd_tls_key_file = $TLS/server.key
+smtpd_tls_loglevel = 0
+smtpd_tls_received_header = yes
+
+# quick retries for outage tests
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 5s
+transport_retry_time = 1s
+EOF
+    cat >"$POSTFIX_DIR/master.cf" <<EOF
+# generated by tests/mailstack/mailstack.sh -- no chroot anywhere
+# service type  private unpriv  chroot  wakeup  maxproc command + args
+127.0.0.1:$SMTP_PORT inet n - n - - smtpd
+127.0.0.1:$SMTPS_PORT inet n - n - - smtpd
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_tls_security_level=encrypt
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+    chmod 644 "$POSTFIX_DIR/main.cf" "$POSTFIX_DIR/master.cf"
+}
+
+# --------------------------------------------------------------------------
+# service control (caller holds the lock and has loaded ports)
+# --------------------------------------------------------------------------
+dovecot_up() {
+    banner_ok "$IMAP_PORT" "* OK" && banner_ok "$LMTP_PORT" "220" \
+        && port_open "$IMAPS_PORT" && port_open "$AUTH_PORT"
+}
+postfix_up() {
+    banner_ok "$SMTP_PORT" "220" && port_open "$SMTPS_PORT"
+}
+dovecot_master_down() {
+    ! pid_alive "$(dovecot_pid)" dovecot \
+        && ! port_open "$IMAP_PORT" && ! port_open "$IMAPS_PORT" \
+        && ! port_open "$LMTP_PORT" && ! port_open "$AUTH_PORT"
+}
+postfix_master_down() {
+    ! pid_alive "$(postfix_pid)" master \
+        && ! port_open "$SMTP_PORT" && ! port_open "$SMTPS_PORT"
+}
+no_dovecot_procs() { [ -z "$(dovecot_procs)" ]; }
+no_postfix_procs() { [ -z "$(postfix_procs)" ]; }
+
+ports_free_or_die() {
+    local p
+    for p in "$@"; do
+        ! port_open "$p" || die "port 127.0.0.1:$p is already in use by another process"
+    done
+}
+
+start_dovecot() {
+    if pid_alive "$(dovecot_pid)" dovecot && dovecot_up; then return 0; fi
+    ports_free_or_die "$IMAP_PORT" "$IMAPS_PORT" "$LMTP_PORT" "$AUTH_PORT"
+    mkdir -p "$LOGDIR"
+    # Dovecot keeps the caller's stderr open: never let it see ours.
+    if ! dovecot -c "$DOVECOT_CONF" </dev/null >>"$LOGDIR/dovecot.stderr" 2>&1 9>&-; then
+        tail_log "$LOGDIR/dovecot.stderr"; tail_log "$LOGDIR/dovecot.log"
+        die "dovecot failed to start"
+    fi
+    if ! wait_until "$START_TIMEOUT" "dovecot on 127.0.0.1:$IMAP_PORT/$IMAPS_PORT/$LMTP_PORT/$AUTH_PORT" dovecot_up; then
+        tail_log "$LOGDIR/dovecot.stderr"; tail_log "$LOGDIR/dovecot.log"
+        die "dovecot did not come up"
+    fi
+}
+
+stop_dovecot() {
+    # `dovecot -c CONF stop` only sends SIGTERM to the master and then polls
+    # for about 2 s; signalling the master ourselves and polling every 50 ms
+    # is quicker (the master itself needs ~1 s).
+    local pid
+    pid=$(dovecot_pid)
+    if pid_alive "$pid" dovecot; then
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+    if ! wait_until "$STOP_TIMEOUT" "dovecot master to exit and its ports to close" dovecot_master_down; then
+        log "leftover dovecot: master=$(dovecot_pid) procs=[$(dovecot_procs | tr '\n' ' ')]"
+        ss -ltnp 2>/dev/null | grep -E ":($IMAP_PORT|$IMAPS_PORT|$LMTP_PORT|$AUTH_PORT) " >&2 || true
+        pid=$(dovecot_pid)
+        pid_alive "$pid" dovecot && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    # auth/anvil/log/stats outlive the master as long as a client (Postfix
+    # smtpd's SASL connection) is still connected: end them too.
+    kill_leftovers dovecot_procs
+    wait_until 5 "dovecot to die" dovecot_master_down || die "dovecot would not stop"
+}
+
+# kill_leftovers LISTFN: TERM, then KILL, processes printed by LISTFN
+kill_leftovers() {
+    local fn=$1 procs
+    procs=$($fn)
+    [ -n "$procs" ] || return 0
+    # shellcheck disable=SC2086
+    kill -TERM $procs 2>/dev/null || true
+    if ! wait_until 3 "leftover processes ($fn) to exit" "no_${fn%_procs}_procs"; then
+        procs=$($fn)
+        # shellcheck disable=SC2086
+        [ -z "$procs" ] || kill -KILL $procs 2>/dev/null || true
+        wait_until 2 "leftover processes ($fn) to die" "no_${fn%_procs}_procs" || true
+    fi
+}
+
+start_postfix() {
+    if pid_alive "$(postfix_pid)" master && postfix_up; then return 0; fi
+    ports_free_or_die "$SMTP_PORT" "$SMTPS_PORT"
+    mkdir -p "$LOGDIR"
+    if ! /usr/sbin/postfix -c "$POSTFIX_DIR" start </dev/null >>"$LOGDIR/postfix.stderr" 2>&1 9>&-; then
+        tail_log "$LOGDIR/postfix.stderr"; tail_log "$LOGDIR/postfix.log"
+        die "postfix failed to start"
+    fi
+    if ! wait_until "$START_TIMEOUT" "postfix on 127.0.0.1:$SMTP_PORT/$SMTPS_PORT" postfix_up; then
+        tail_log "$LOGDIR/postfix.stderr"; tail_log "$LOGDIR/postfix.log"
+        die "postfix did not come up"
+    fi
+}
+
+stop_postfix() {
+    local pid
+    pid=$(postfix_pid)
+    if pid_alive "$pid" master; then
+        /usr/sbin/postfix -c "$POSTFIX_DIR" stop </dev/null >>"$LOGDIR/postfix.stderr" 2>&1 9>&- \
+            || kill -TERM "$pid" 2>/dev/null || true
+    fi
+    if ! wait_until "$STOP_TIMEOUT" "postfix master to exit and its ports to close" postfix_master_down; then
+        log "leftover postfix: master=$(postfix_pid) procs=[$(postfix_procs | tr '\n' ' ')]"
+        ss -ltnp 2>/dev/null | grep -E ":($SMTP_PORT|$SMTPS_PORT) " >&2 || true
+        pid=$(postfix_pid)
+        pid_alive "$pid" master && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    kill_leftovers postfix_procs
+    wait_until 5 "postfix to die" postfix_master_down || die "postfix would not stop"
+}
+
+print_env() {
+    cat "$ENV_FILE"
+}
+
+# --------------------------------------------------------------------------
+# subcommands
+# --------------------------------------------------------------------------
+cmd_start() {
+    need_bins
+    set_paths "$1"
+    # create DIR (and missing parents) world-traversable for the postfix user
+    local p=$D missing=()
+    while [ ! -d "$p" ]; do missing+=("$p"); p=$(dirname "$p"); done
+    mkdir -p "$D"
+    chmod 755 "$D"
+    for p in "${missing[@]}"; do chmod 755 "$p"; done
+    take_lock
+
+    # Already running from an earlier call: just report it.
+    if load_env && dovecot_up && postfix_up; then
+        print_env
+        return 0
+    fi
+    # Leftovers of an earlier (crashed / half-stopped) run in this DIR.
+    if load_env; then
+        stop_postfix || true
+        stop_dovecot || true
+    fi
+
+    mkdir -p "$LOGDIR"
+    chmod 755 "$LOGDIR"
+    ensure_short_root
+    local ports
+    mapfile -t ports < <(free_ports 6)
+    [ ${#ports[@]} -eq 6 ] || die "could not find free ports"
+    IMAP_PORT=${ports[0]} IMAPS_PORT=${ports[1]} LMTP_PORT=${ports[2]}
+    AUTH_PORT=${ports[3]} SMTP_PORT=${ports[4]} SMTPS_PORT=${ports[5]}
+    PASSWORD=${MAILSTACK_PASSWORD:-$(openssl rand -hex 12)}
+    case "$PASSWORD" in *[!A-Za-z0-9._-]*) die "MAILSTACK_PASSWORD may only contain [A-Za-z0-9._-]";; esac
+
+    gen_tls
+    write_dovecot_conf
+    write_postfix_conf
+    if ! /usr/sbin/postfix -c "$POSTFIX_DIR" check </dev/null >>"$LOGDIR/postfix.stderr" 2>&1 9>&-; then
+        tail_log "$LOGDIR/postfix.stderr"; die "postfix check failed"
+    fi
+    if grep -q 'warning' "$LOGDIR/postfix.stderr" 2>/dev/null; then
+        log "postfix check warnings:"; grep 'warning' "$LOGDIR/postfix.stderr" >&2 || true
+    fi
+
+    cat >"$ENV_FILE.tmp" <<EOF
+MAILSTACK_DIR=$D
+MAIL_HOST=127.0.0.1
+IMAP_PORT=$IMAP_PORT
+IMAPS_PORT=$IMAPS_PORT
+SMTP_PORT=$SMTP_PORT
+SMTPS_PORT=$SMTPS_PORT
+LMTP_PORT=$LMTP_PORT
+AUTH_PORT=$AUTH_PORT
+CA_FILE=$TLS/ca.pem
+PASSWORD=$PASSWORD
+DOVECOT_CONF=$DOVECOT_CONF
+POSTFIX_DIR=$POSTFIX_DIR
+LOG_DIR=$LOGDIR
+EOF
+    mv "$ENV_FILE.tmp" "$ENV_FILE"
+
+    trap 'log "start failed; stopping what was started"; stop_postfix || true; stop_dovecot || true' EXIT
+    start_dovecot
+    start_postfix
+    trap - EXIT
+    print_env
+}
+
+with_existing() {   # set paths, lock, load env of a started DIR
+    need_bins
+    set_paths "$1"
+    [ -d "$D" ] || die "$D does not exist"
+    take_lock
+    load_env || die "$ENV_FILE missing or incomplete: run '$PROG start $D' first"
+    ensure_short_root
+}
+
+cmd_stop() {
+    need_bins
+    set_paths "$1"
+    [ -f "$ENV_FILE" ] || { log "nothing to stop in $D"; return 0; }
+    take_lock
+    load_env || die "$ENV_FILE incomplete"
+    local rc=0
+    ( stop_postfix ) || rc=1
+    ( stop_dovecot ) || rc=1
+    remove_short_root
+    return $rc
+}
+
+cmd_status() {
+    set_paths "$1"
+    load_env || { log "not started"; return 1; }
+    local rc=0
+    if dovecot_up; then log "dovecot: up"; else log "dovecot: DOWN"; rc=1; fi
+    if postfix_up; then log "postfix: up"; else log "postfix: DOWN"; rc=1; fi
+    return $rc
+}
+
+usage() {
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+main() {
+    local cmd=${1:-}; shift || true
+    case "$cmd" in
+        install)         cmd_install ;;
+        start)           cmd_start "${1:-}" ;;
+        stop)            cmd_stop "${1:-}" ;;
+        status)          cmd_status "${1:-}" ;;
+        start-dovecot)   with_existing "${1:-}"; start_dovecot ;;
+        stop-dovecot)    with_existing "${1:-}"; stop_dovecot ;;
+        restart-dovecot) with_existing "${1:-}"; stop_dovecot; start_dovecot ;;
+        start-postfix)   with_existing "${1:-}"; start_postfix ;;
+        stop-postfix)    with_existing "${1:-}"; stop_postfix ;;
+        restart-postfix) with_existing "${1:-}"; stop_postfix; start_postfix ;;
+        -h|--help|help|"") usage ;;
+        *) log "unknown subcommand: $cmd"; usage ;;
+    esac
+}
+
+main "$@"
