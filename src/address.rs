@@ -46,14 +46,16 @@ impl EmailAddress {
         if local.is_empty() || domain.is_empty() {
             return Err(AddressError::Malformed(input.to_string()));
         }
-        if domain.starts_with('.') || domain.contains("..") {
+        if domain.starts_with('.') || domain.contains("..") || local.contains('@') {
             return Err(AddressError::Malformed(input.to_string()));
         }
-        Ok(EmailAddress(format!(
-            "{}@{}",
-            local.to_lowercase(),
-            domain.to_lowercase()
-        )))
+        let normalized = format!("{}@{}", local.to_lowercase(), domain.to_lowercase());
+        // The address must also be one our mail library will put on an envelope:
+        // an EmailAddress that exists can always be written to and sent to.
+        if normalized.parse::<lettre::Address>().is_err() {
+            return Err(AddressError::Malformed(input.to_string()));
+        }
+        Ok(EmailAddress(normalized))
     }
 
     /// The whole address, lower case.
@@ -143,7 +145,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "bob", "@x.example", "bob@", "bob smith@x.example", "a@b..c", "a\r\n@x.example", "a@x.example, c@d.example"] {
+        for bad in ["bob@externbobby@extern", "", "bob", "@x.example", "bob@", "bob smith@x.example", "a@b..c", "a\r\n@x.example", "a@x.example, c@d.example"] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -41,8 +41,29 @@ impl MailClass {
 pub struct AutomatedSignals {
     /// Local parts such as `mailer-daemon` (lower case).
     pub sender_local_parts: Vec<String>,
-    /// Subject beginnings such as `undeliverable` (lower case).
+    /// Local-part endings of list and bounce managers such as `-bounces` (lower case).
+    pub sender_local_suffixes: Vec<String>,
+    /// Subject beginnings such as `undeliverable` (lower case), after Re:/Fwd: prefixes.
     pub subject_prefixes: Vec<String>,
+    /// Phrases that mark a subject as machine-made wherever they stand (lower case).
+    pub subject_phrases: Vec<String>,
+    /// Phrases in the first part of the body that mark challenge-response and similar robots (lower case).
+    pub body_phrases: Vec<String>,
+}
+
+/// How much of the body is searched for [`AutomatedSignals::body_phrases`].
+const BODY_SCAN_BYTES: usize = 4096;
+
+impl AutomatedSignals {
+    fn robot_local(&self, local: &str) -> Option<String> {
+        if let Some(l) = self.sender_local_parts.iter().find(|l| local == l.as_str() || local.starts_with(&format!("{l}+")) || local.starts_with(&format!("{l}-"))) {
+            return Some(format!("{l}@"));
+        }
+        if local.starts_with("owner-") {
+            return Some("owner-…@".into());
+        }
+        self.sender_local_suffixes.iter().find(|s| local.ends_with(s.as_str()) && local.len() > s.len()).map(|s| format!("…{s}@"))
+    }
 }
 
 /// Why a message counts as automated: the first signal that matched, for the record.
@@ -75,20 +96,40 @@ pub fn automated_signal(v: &MailView, signals: &AutomatedSignals) -> Option<Stri
     if v.failed_recipients_header {
         return Some("X-Failed-Recipients".into());
     }
+    if v.spam_flag {
+        return Some("spam verdict (X-Spam-Flag/X-Spam-Status)".into());
+    }
     match &v.from {
         Some(from) => {
-            let local = from.local_part();
-            if let Some(l) = signals.sender_local_parts.iter().find(|l| local == l.as_str() || local.starts_with(&format!("{l}+")) || local.starts_with(&format!("{l}-"))) {
-                return Some(format!("sender {l}@"));
+            if let Some(l) = signals.robot_local(from.local_part()) {
+                return Some(format!("sender {l}"));
             }
         }
         // No usable From at all: nobody to acknowledge, and very likely machine-made.
         None => return Some("no sender address".into()),
     }
-    let subject = v.subject.to_lowercase();
-    let subject = subject.trim_start_matches(|c: char| c == '*' || c.is_whitespace());
+    // VERP and bulk senders: the envelope sender is a bounce handler.
+    if let Some(rp) = &v.return_path {
+        let local = rp.local_part();
+        if local.starts_with("bounce") || signals.robot_local(local).is_some() {
+            return Some(format!("return path {rp}"));
+        }
+    }
+    let lower = v.subject.to_lowercase();
+    let subject = crate::threading::strip_reply_prefixes(lower.trim_start_matches(|c: char| c == '*' || c.is_whitespace()));
     if let Some(p) = signals.subject_prefixes.iter().find(|p| subject.starts_with(p.as_str())) {
         return Some(format!("subject `{p}`"));
+    }
+    if let Some(p) = signals.subject_phrases.iter().find(|p| subject.contains(p.as_str())) {
+        return Some(format!("subject `{p}`"));
+    }
+    let mut end = v.body.len().min(BODY_SCAN_BYTES);
+    while !v.body.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = v.body[..end].to_lowercase();
+    if let Some(p) = signals.body_phrases.iter().find(|p| head.contains(p.as_str())) {
+        return Some(format!("body `{p}`"));
     }
     None
 }

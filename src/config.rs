@@ -126,7 +126,10 @@ pub struct PrioritySettings {
 #[serde(deny_unknown_fields)]
 pub struct AutomatedSettings {
     pub sender_local_parts: Vec<String>,
+    pub sender_local_suffixes: Vec<String>,
     pub subject_prefixes: Vec<String>,
+    pub subject_phrases: Vec<String>,
+    pub body_phrases: Vec<String>,
 }
 
 /// Log line format.
@@ -172,7 +175,10 @@ const LIST_KEYS: &[&str] = &[
     "priority.urgent_words",
     "priority.high_words",
     "automated.sender_local_parts",
+    "automated.sender_local_suffixes",
     "automated.subject_prefixes",
+    "automated.subject_phrases",
+    "automated.body_phrases",
 ];
 
 impl Settings {
@@ -396,7 +402,10 @@ impl Settings {
             priority: crate::policy::priority::PriorityRules::new(&self.priority.urgent_words, &self.priority.high_words),
             automated: crate::classify::AutomatedSignals {
                 sender_local_parts: self.automated.sender_local_parts.iter().map(|s| s.to_lowercase()).collect(),
+                sender_local_suffixes: self.automated.sender_local_suffixes.iter().map(|s| s.to_lowercase()).collect(),
                 subject_prefixes: self.automated.subject_prefixes.iter().map(|s| s.to_lowercase()).collect(),
+                subject_phrases: self.automated.subject_phrases.iter().map(|s| s.to_lowercase()).collect(),
+                body_phrases: self.automated.body_phrases.iter().map(|s| s.to_lowercase()).collect(),
             },
         })
     }

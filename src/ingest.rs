@@ -383,7 +383,7 @@ impl Ingest<'_, '_, '_> {
         let subject = ack_subject(&v.subject, reference);
         let to = vec![(reporter.clone(), v.from_name.clone())];
         let cc = vec![pm.clone()];
-        let raw = render_plain(&PlainMail {
+        let rendered = render_plain(&PlainMail {
             message_id: &message_id,
             from: &rt.team.from,
             from_name: Some(&rt.team.from_name),
@@ -396,7 +396,16 @@ impl Ingest<'_, '_, '_> {
             auto_submitted: Some("auto-replied"),
             ticket: Some(reference),
             body,
-        })?;
+        });
+        // A message we cannot render is recorded, never retried forever as an ingest error.
+        let raw = match rendered {
+            Ok(r) => r,
+            Err(e) => {
+                self.tx.insert_event(ticket_id, now, "ack_failed", None, None, &format!("acknowledgment could not be written: {e:#}")).await?;
+                tracing::error!(error = format!("{e:#}"), "acknowledgment could not be written");
+                return Ok(false);
+            }
+        };
         let rcpt = format!("{},{}", reporter, pm);
         let queued = self
             .tx

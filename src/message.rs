@@ -31,6 +31,10 @@ pub struct MailView {
     pub list_headers: bool,
     pub x_autoreply: bool,
     pub return_path_empty: bool,
+    /// The envelope sender from `Return-Path`, when it is an address.
+    pub return_path: Option<EmailAddress>,
+    /// An upstream filter marked the message as spam (`X-Spam-Flag: YES`, `X-Spam-Status: Yes…`).
+    pub spam_flag: bool,
     pub failed_recipients_header: bool,
     pub is_report: bool,
     /// Message-IDs of messages quoted inside a bounce or report (attached message/rfc822 or text/rfc822-headers).
@@ -124,13 +128,39 @@ pub fn derived_id_for_bytes(raw: &[u8]) -> String {
 }
 
 impl MailView {
-    /// Parses raw bytes. Fails only when there is nothing that looks like a message.
+    /// Parses raw bytes. Fails only when there is nothing that looks like a
+    /// message, or when the parser itself gives up: mail-parser 0.11 panics on a
+    /// few malformed multiparts ("Invalid part ID"), and hostile mail must never
+    /// take the daemon down, so a panic inside it counts as unparseable (the raw
+    /// bytes are kept either way).
     pub fn parse(raw: &[u8]) -> Result<MailView, Unparseable> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::parse_inner(raw, false))) {
+            Ok(r) => r,
+            Err(_) => {
+                // The body defeated the parser; the headers alone still make a ticket.
+                tracing::warn!(bytes = raw.len(), "mail parser panicked on the body; reading the headers only");
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::parse_inner(raw, true))) {
+                    Ok(r) => r,
+                    Err(_) => Err(Unparseable { len: raw.len(), derived_id: derived_id_for_bytes(raw) }),
+                }
+            }
+        }
+    }
+
+    fn parse_inner(raw: &[u8], headers_only: bool) -> Result<MailView, Unparseable> {
         let unparseable = || Unparseable { len: raw.len(), derived_id: derived_id_for_bytes(raw) };
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(unparseable());
         }
-        let m = MessageParser::default().parse(raw).ok_or_else(unparseable)?;
+        // Some stores (and some broken gateways) put blank lines or spaces before the first
+        // header; no header can start with whitespace, so skip it instead of failing.
+        let start = raw.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(raw.len());
+        let m = if headers_only {
+            MessageParser::default().parse_headers(&raw[start..])
+        } else {
+            MessageParser::default().parse(&raw[start..])
+        }
+        .ok_or_else(unparseable)?;
         if m.headers().is_empty() {
             return Err(unparseable());
         }
@@ -163,6 +193,9 @@ impl MailView {
                 let v: String = v.chars().filter(|c| !c.is_whitespace()).collect();
                 v == "<>" || v.is_empty()
             });
+        let return_path = raw_header(&m, "Return-Path").and_then(|v| EmailAddress::parse(v).ok());
+        let spam_flag = raw_header(&m, "X-Spam-Flag").is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+            || raw_header(&m, "X-Spam-Status").is_some_and(|v| v.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("yes")));
         let failed_recipients_header = raw_header(&m, "X-Failed-Recipients").is_some();
         let is_report = m
             .root_part()
@@ -215,6 +248,8 @@ impl MailView {
             list_headers,
             x_autoreply,
             return_path_empty,
+            return_path,
+            spam_flag,
             failed_recipients_header,
             is_report,
             embedded_ids,
@@ -304,6 +339,14 @@ mod tests {
         let raw = b"From: a@client.example\r\nMessage-ID: <3@x>\r\nIn-Reply-To: <2@x>\r\nReferences: <1@x> <2@x>\r\n\r\nb\r\n";
         let v = MailView::parse(raw).unwrap();
         assert_eq!(v.referenced_ids(), vec!["2@x".to_string(), "1@x".to_string()]);
+    }
+
+    #[test]
+    fn leading_blank_lines_are_skipped() {
+        let raw = b"\n      \n\nFrom: a@client.example\nSubject: hello\nMessage-ID: <l@x>\n\nbody\n";
+        let v = MailView::parse(raw).unwrap();
+        assert_eq!(v.subject, "hello");
+        assert_eq!(v.message_id, "l@x");
     }
 
     #[test]

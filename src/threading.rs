@@ -20,7 +20,12 @@ pub fn normalize_subject(subject: &str, prefix: &TicketPrefix) -> String {
             None => break,
         }
     }
-    let mut rest = s.trim();
+    strip_reply_prefixes(s.trim()).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Removes leading reply and forward prefixes (`Re:`, `Fwd:`, `AW:`, `Re[2]:` …) from a lower-case subject.
+pub fn strip_reply_prefixes(subject: &str) -> &str {
+    let mut rest = subject.trim_start();
     loop {
         let before = rest;
         for p in PREFIXES {
@@ -30,10 +35,9 @@ pub fn normalize_subject(subject: &str, prefix: &TicketPrefix) -> String {
             }
         }
         if before == rest {
-            break;
+            return rest;
         }
     }
-    rest.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn strip_reply_prefix<'a>(s: &'a str, p: &str) -> Option<&'a str> {

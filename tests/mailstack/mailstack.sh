@@ -8,7 +8,9 @@
 #   mailstack.sh stop DIR           stop both, wait for masters + ports
 #   mailstack.sh status DIR         exit 0 if both answer
 #   mailstack.sh stop-dovecot DIR | start-dovecot DIR | restart-dovecot DIR
-#   mailstack.sh stop-postfix DIR | start-postfix DIR
+#   mailstack.sh stop-postfix DIR | start-postfix DIR | restart-postfix DIR
+#
+# See README.md next to this file.
 #
 # Only the env lines go to stdout; diagnostics go to stderr.  The daemons
 # never inherit the caller's stdin/stdout/stderr, so `$(mailstack.sh start D)`
@@ -686,7 +688,7 @@ cmd_status() {
 }
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 

@@ -1,0 +1,170 @@
+//! Shared test fixtures: a configuration per test, a database per test (a
+//! SQLite file, or a fresh PostgreSQL database on 127.0.0.1:5432), and
+//! message builders.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, TimeZone, Utc};
+use onit::config::Runtime;
+use onit::store::Store;
+
+/// The databases every storage test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub const BOTH: [Db; 2] = [Db::Sqlite, Db::Postgres];
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The PostgreSQL server tests use (a database is created per test).
+pub fn pg_base() -> String {
+    std::env::var("ONIT_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// One test's world: a temp dir, a config file in it, and a database URL.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub config_path: PathBuf,
+    pg_name: Option<String>,
+}
+
+impl Env {
+    /// A new world with the default test configuration plus `extra` TOML.
+    pub fn new(db: Db, extra: &str) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let (url, pg_name) = match db {
+            Db::Sqlite => (format!("sqlite://{}", dir.path().join("onit.db").display()), None),
+            Db::Postgres => {
+                let name = format!("onit_test_{}_{}_{:x}", std::process::id(), n, fastrand::u32(..));
+                (format!("{}/{}", pg_base(), name), Some(name))
+            }
+        };
+        let config_path = dir.path().join("onit.toml");
+        let body = format!(
+            r#"
+[database]
+url = "{url}"
+[mailbox]
+maildir = "{md}"
+poll_interval_secs = 1
+[outgoing]
+dir = "{out}"
+from = "support@jac.example"
+retry_base_secs = 1
+retry_max_secs = 5
+[team]
+domains = ["jac.example"]
+engineers = ["contractor@freelance.example"]
+support_addresses = ["support@jac.example"]
+default_pm = "pm@jac.example"
+[[projects]]
+name = "acme"
+client_domains = ["acme.example"]
+pm = "alice.pm@jac.example"
+[calendar]
+timezone = "Europe/London"
+holidays = ["2026-12-25"]
+{extra}
+"#,
+            md = dir.path().join("Maildir").display(),
+            out = dir.path().join("out").display(),
+        );
+        std::fs::write(&config_path, body).expect("write config");
+        Env { dir, url, config_path, pg_name }
+    }
+
+    pub fn runtime(&self) -> Runtime {
+        Runtime::load(Some(&self.config_path)).expect("test config must validate")
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::open(&self.url, 4).await.expect("open store")
+    }
+
+    pub fn maildir(&self) -> PathBuf {
+        self.dir.path().join("Maildir")
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    /// The .eml files written by the file transport.
+    pub fn sent_files(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.out_dir())
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Best effort: a leftover test database is harmless, but tidy up.
+            let _ = std::process::Command::new("psql")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-q", "-c", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// A fixed instant, London local time (GMT in November).
+pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    chrono_tz::Europe::London.with_ymd_and_hms(y, mo, d, h, mi, 0).single().expect("valid local time").with_timezone(&Utc)
+}
+
+/// Builds a plain RFC 5322 message.
+pub struct Mail {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Mail {
+    pub fn new(from: &str, to: &str, subject: &str, id: &str) -> Mail {
+        let mut m = Mail { headers: Vec::new(), body: "Hello,\r\nplease have a look.\r\n".into() };
+        m = m.h("From", from).h("To", to).h("Subject", subject);
+        if !id.is_empty() {
+            m = m.h("Message-ID", &format!("<{id}>"));
+        }
+        m.h("Date", "Thu, 26 Nov 2026 10:00:00 +0000")
+    }
+    pub fn h(mut self, name: &str, value: &str) -> Mail {
+        self.headers.retain(|(n, _)| !(n.eq_ignore_ascii_case(name) && (name == "Date" || name == "Subject")));
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+    pub fn body(mut self, b: &str) -> Mail {
+        self.body = b.replace('\n', "\r\n");
+        self
+    }
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut s = String::new();
+        for (n, v) in &self.headers {
+            s.push_str(&format!("{n}: {v}\r\n"));
+        }
+        s.push_str("\r\n");
+        s.push_str(&self.body);
+        s.into_bytes()
+    }
+}
+
+/// The corpus shared by the projects, if present.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let p = std::env::var("ONIT_CORPUS").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    p.is_dir().then_some(p)
+}
+
+/// The onit binary built for these tests.
+pub fn onit_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_onit")
+}
