@@ -215,10 +215,18 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
             let outbox = store.outbox_summary().await?;
             let counts = store.message_counts().await?;
+            let folders = store.folder_states().await?;
+            let failures = store.ingest_failures().await?;
             store.close().await;
             if json {
                 let messages: serde_json::Map<String, serde_json::Value> = counts.into_iter().map(|(k, v)| (k, v.into())).collect();
-                print_json(&serde_json::json!({"database": store.kind(), "outbox": outbox, "messages": messages}))
+                print_json(&serde_json::json!({
+                    "database": store.kind(),
+                    "outbox": outbox,
+                    "messages": messages,
+                    "folders": folders,
+                    "ingest_failures": failures,
+                }))
             } else {
                 println!("database  {}", store.kind());
                 println!(
@@ -231,6 +239,20 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 );
                 for (class, n) in counts {
                     println!("messages  {class:<15} {n}");
+                }
+                for f in &folders {
+                    println!(
+                        "folder    {} {}: UIDVALIDITY {}, next UID {}, last good sync {}{}",
+                        f.account,
+                        f.folder,
+                        f.uidvalidity,
+                        f.next_uid,
+                        f.last_sync_at.map(|t| crate::store::from_ms(t).to_rfc3339()).unwrap_or_else(|| "never".into()),
+                        f.last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+                    );
+                }
+                for f in &failures {
+                    println!("set aside {} at {}: {}", f.source, crate::store::from_ms(f.at).to_rfc3339(), f.error);
                 }
                 Ok(())
             }

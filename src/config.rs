@@ -29,7 +29,80 @@ pub struct Settings {
     pub policy: PolicySettings,
     pub priority: PrioritySettings,
     pub automated: AutomatedSettings,
+    pub imap: ImapSettings,
+    pub smtp: SmtpSettings,
     pub log: LogSettings,
+}
+
+/// A secret (password, token): never printed by `Debug`, never logged.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret from a string.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that needs it (the login).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// True when no secret was given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "Secret(<empty>)" } else { "Secret(***)" })
+    }
+}
+
+/// How a connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS (IMAP 143, submission 587).
+    Starttls,
+    /// No TLS at all: for loopback tests only.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub ca_file: String,
+    pub username: String,
+    pub password: Secret,
+    pub password_file: String,
+    pub folders: Vec<String>,
+    pub poll_interval_secs: u64,
+    pub after: String,
+    pub batch_size: u32,
+    pub command_timeout_secs: u64,
+    pub idle_renew_secs: u64,
+    pub reconnect_max_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub ca_file: String,
+    pub username: String,
+    pub password: Secret,
+    pub password_file: String,
+    pub timeout_secs: u64,
+    pub append_sent: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +252,7 @@ const LIST_KEYS: &[&str] = &[
     "automated.subject_prefixes",
     "automated.subject_phrases",
     "automated.body_phrases",
+    "imap.folders",
 ];
 
 impl Settings {
@@ -222,7 +296,9 @@ impl Settings {
 
     /// Checks every value and builds the parsed runtime form; collects all problems, not just the first.
     pub fn validate(&self) -> Result<Runtime, ConfigError> {
-        let mut issues = Vec::new();
+        let mut issues: Vec<ConfigIssue> = Vec::new();
+        let imap = if self.mailbox.source == SourceKind::Imap { self.imap.validate(&mut issues) } else { None };
+        let smtp = if self.outgoing.transport == TransportKind::Smtp { self.smtp.validate(&mut issues) } else { None };
         let mut issue = |key: &str, message: String| issues.push(ConfigIssue { key: key.into(), message });
 
         if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
@@ -349,12 +425,6 @@ impl Settings {
         if self.policy.urgent_interval_mins == 0 {
             issue("policy.urgent_interval_mins", "must be at least 1".into());
         }
-        if self.mailbox.source == SourceKind::Imap {
-            issue("mailbox.source", "`imap` is not available in this build yet; use `maildir`".into());
-        }
-        if self.outgoing.transport == TransportKind::Smtp {
-            issue("outgoing.transport", "`smtp` is not available in this build yet; use `file`".into());
-        }
         for (key, list) in [("priority.urgent_words", &self.priority.urgent_words), ("priority.high_words", &self.priority.high_words)] {
             if list.iter().any(|w| w.trim().is_empty()) {
                 issue(key, "contains an empty word".into());
@@ -378,6 +448,8 @@ impl Settings {
             retry_base: std::time::Duration::from_secs(self.outgoing.retry_base_secs),
             retry_max: std::time::Duration::from_secs(self.outgoing.retry_max_secs),
             log_format: self.log.format,
+            imap,
+            smtp,
             team: Team {
                 domains,
                 engineers,
@@ -407,6 +479,164 @@ impl Settings {
                 subject_phrases: self.automated.subject_phrases.iter().map(|s| s.to_lowercase()).collect(),
                 body_phrases: self.automated.body_phrases.iter().map(|s| s.to_lowercase()).collect(),
             },
+        })
+    }
+}
+
+/// What to do with a message on the server once its transaction has committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterProcessing {
+    /// Leave it as it is (onit tracks UIDs, so nothing is read twice).
+    Leave,
+    /// Set \Seen.
+    Seen,
+    /// Move it to this folder.
+    Move(String),
+}
+
+/// A validated `[imap]` section.
+#[derive(Debug, Clone)]
+pub struct ImapRuntime {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    pub username: String,
+    pub password: Secret,
+    pub folders: Vec<String>,
+    pub poll_interval: std::time::Duration,
+    pub after: AfterProcessing,
+    pub batch_size: u32,
+    pub command_timeout: std::time::Duration,
+    pub idle_renew: std::time::Duration,
+    pub reconnect_max: std::time::Duration,
+}
+
+/// A validated `[smtp]` section.
+#[derive(Debug, Clone)]
+pub struct SmtpRuntime {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Secret,
+    pub timeout: std::time::Duration,
+    /// Append a copy of each sent message to this IMAP folder (uses the `[imap]` account).
+    pub append_sent: Option<String>,
+}
+
+/// Reads a secret: the value itself, or the first line of `file` (which wins when set).
+fn read_secret(key: &str, value: &Secret, file: &str, issues: &mut Vec<ConfigIssue>) -> Secret {
+    if file.trim().is_empty() {
+        return value.clone();
+    }
+    match std::fs::read_to_string(file.trim()) {
+        Ok(text) => Secret::new(text.lines().next().unwrap_or("").trim_end().to_string()),
+        Err(e) => {
+            issues.push(ConfigIssue { key: format!("{key}_file"), message: format!("cannot read {}: {e}", file.trim()) });
+            Secret::default()
+        }
+    }
+}
+
+fn ca_path(key: &str, value: &str, issues: &mut Vec<ConfigIssue>) -> Option<PathBuf> {
+    let v = value.trim();
+    if v.is_empty() {
+        return None;
+    }
+    let p = PathBuf::from(v);
+    if !p.is_file() {
+        issues.push(ConfigIssue { key: key.into(), message: format!("{v} is not a readable file") });
+    }
+    Some(p)
+}
+
+impl ImapSettings {
+    fn validate(&self, issues: &mut Vec<ConfigIssue>) -> Option<ImapRuntime> {
+        let before = issues.len();
+        if self.host.trim().is_empty() {
+            issues.push(ConfigIssue { key: "imap.host".into(), message: "required when mailbox.source = \"imap\"".into() });
+        }
+        if self.port == 0 {
+            issues.push(ConfigIssue { key: "imap.port".into(), message: "must be a TCP port".into() });
+        }
+        if self.username.trim().is_empty() {
+            issues.push(ConfigIssue { key: "imap.username".into(), message: "required when mailbox.source = \"imap\"".into() });
+        }
+        let password = read_secret("imap.password", &self.password, &self.password_file, issues);
+        if password.is_empty() && issues.len() == before {
+            issues.push(ConfigIssue { key: "imap.password".into(), message: "required (or imap.password_file, or ONIT__IMAP__PASSWORD)".into() });
+        }
+        if self.folders.is_empty() || self.folders.iter().any(|f| f.trim().is_empty()) {
+            issues.push(ConfigIssue { key: "imap.folders".into(), message: "list at least one folder, none empty".into() });
+        }
+        let after = match self.after.trim() {
+            "leave" => Some(AfterProcessing::Leave),
+            "seen" => Some(AfterProcessing::Seen),
+            other => match other.strip_prefix("move:") {
+                Some(f) if !f.trim().is_empty() => Some(AfterProcessing::Move(f.trim().to_string())),
+                _ => {
+                    issues.push(ConfigIssue { key: "imap.after".into(), message: format!("`{other}` is not leave, seen or move:FOLDER") });
+                    None
+                }
+            },
+        };
+        if self.batch_size == 0 {
+            issues.push(ConfigIssue { key: "imap.batch_size".into(), message: "must be at least 1".into() });
+        }
+        if self.idle_renew_secs == 0 || self.idle_renew_secs > 29 * 60 {
+            issues.push(ConfigIssue { key: "imap.idle_renew_secs".into(), message: "must be between 1 and 1740 (RFC 2177: servers may drop IDLE after 30 minutes)".into() });
+        }
+        let ca_file = ca_path("imap.ca_file", &self.ca_file, issues);
+        if issues.len() > before {
+            return None;
+        }
+        Some(ImapRuntime {
+            host: self.host.trim().to_string(),
+            port: self.port,
+            tls: self.tls,
+            ca_file,
+            username: self.username.clone(),
+            password,
+            folders: self.folders.clone(),
+            poll_interval: std::time::Duration::from_secs(self.poll_interval_secs.max(1)),
+            after: after?,
+            batch_size: self.batch_size,
+            command_timeout: std::time::Duration::from_secs(self.command_timeout_secs.max(1)),
+            idle_renew: std::time::Duration::from_secs(self.idle_renew_secs),
+            reconnect_max: std::time::Duration::from_secs(self.reconnect_max_secs.max(1)),
+        })
+    }
+}
+
+impl SmtpSettings {
+    fn validate(&self, issues: &mut Vec<ConfigIssue>) -> Option<SmtpRuntime> {
+        let before = issues.len();
+        if self.host.trim().is_empty() {
+            issues.push(ConfigIssue { key: "smtp.host".into(), message: "required when outgoing.transport = \"smtp\"".into() });
+        }
+        if self.port == 0 {
+            issues.push(ConfigIssue { key: "smtp.port".into(), message: "must be a TCP port".into() });
+        }
+        let password = read_secret("smtp.password", &self.password, &self.password_file, issues);
+        let username = Some(self.username.trim().to_string()).filter(|u| !u.is_empty());
+        if username.is_some() && password.is_empty() && issues.len() == before {
+            issues.push(ConfigIssue { key: "smtp.password".into(), message: "smtp.username is set but no password (or smtp.password_file, or ONIT__SMTP__PASSWORD)".into() });
+        }
+        let ca_file = ca_path("smtp.ca_file", &self.ca_file, issues);
+        if issues.len() > before {
+            return None;
+        }
+        Some(SmtpRuntime {
+            host: self.host.trim().to_string(),
+            port: self.port,
+            tls: self.tls,
+            ca_file,
+            username,
+            password,
+            timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
+            append_sent: Some(self.append_sent.trim().to_string()).filter(|s| !s.is_empty()),
         })
     }
 }
@@ -507,6 +737,10 @@ pub struct Runtime {
     pub retry_base: std::time::Duration,
     pub retry_max: std::time::Duration,
     pub log_format: LogFormat,
+    /// Present when `mailbox.source = "imap"`.
+    pub imap: Option<ImapRuntime>,
+    /// Present when `outgoing.transport = "smtp"`.
+    pub smtp: Option<SmtpRuntime>,
     pub team: Team,
     pub calendar: BusinessCalendar,
     pub policy: Policy,

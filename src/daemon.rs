@@ -8,8 +8,8 @@ use chrono::Utc;
 use tokio::sync::{watch, Notify};
 use tracing::{error, info, warn};
 
-use crate::config::{Runtime, TransportKind};
-use crate::ingest::{receive_imf, Mode};
+use crate::config::{Runtime, SourceKind, TransportKind};
+use crate::ingest::{mode_for_arrival, receive_imf};
 use crate::mailstore::Maildir;
 use crate::outgoing::{file::FileTransport, Outbox, Transport};
 use crate::store::Store;
@@ -18,7 +18,7 @@ use crate::store::Store;
 pub fn outbox_for(rt: &Runtime, store: &Store) -> Result<Outbox> {
     let transport = match rt.transport {
         TransportKind::File => Transport::File(FileTransport::new(&rt.outgoing_dir).with_context(|| format!("creating outgoing.dir {}", rt.outgoing_dir.display()))?),
-        TransportKind::Smtp => anyhow::bail!("outgoing.transport = \"smtp\" is not available in this build"),
+        TransportKind::Smtp => Transport::Smtp(crate::outgoing::smtp::SmtpTransport::new(rt.smtp.as_ref().context("outgoing.transport = \"smtp\" needs the [smtp] settings")?).context("setting up the SMTP transport")?),
     };
     Ok(Outbox::new(store.clone(), transport, rt.retry_base, rt.retry_max))
 }
@@ -49,8 +49,9 @@ pub async fn maildir_pass(store: &Store, rt: &Runtime, md: &Maildir, stop: &watc
                 continue;
             }
         };
-        let arrival = msg.arrival.unwrap_or_else(Utc::now);
-        match receive_imf(store, rt, &msg.bytes, arrival, &msg.origin, Mode::Live).await {
+        let now = Utc::now();
+        let arrival = msg.arrival.unwrap_or(now).min(now);
+        match receive_imf(store, rt, &msg.bytes, arrival, &msg.origin, mode_for_arrival(rt, arrival, now)).await {
             Ok(_) => {
                 crate::fault::point("maildir-after-commit");
                 md.mark_processed(&entry).with_context(|| format!("moving {} to cur/", entry.path.display()))?;
@@ -68,14 +69,21 @@ pub async fn maildir_pass(store: &Store, rt: &Runtime, md: &Maildir, stop: &watc
 /// Runs the daemon. With `once`, drains what is there and returns.
 pub async fn run(rt: Runtime, once: bool) -> Result<()> {
     let store = Store::open(&rt.database_url, rt.max_connections).await?;
-    let md = Maildir::open(&rt.maildir).with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
     let outbox = outbox_for(&rt, &store)?;
     let (stop_tx, stop_rx) = watch::channel(false);
 
     if once {
-        let pass = maildir_pass(&store, &rt, &md, &stop_rx).await?;
+        let ingested = match (&rt.source, &rt.imap) {
+            (SourceKind::Imap, Some(cfg)) => crate::imap::sync_once(&store, &rt, cfg, &stop_rx).await?,
+            _ => {
+                let md = Maildir::open(&rt.maildir).with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
+                let pass = maildir_pass(&store, &rt, &md, &stop_rx).await?;
+                anyhow::ensure!(pass.failed == 0, "{} message(s) could not be stored; they stay in new/", pass.failed);
+                pass.seen
+            }
+        };
         let report = outbox.deliver_due(Utc::now()).await?;
-        info!(ingested = pass.seen, failed = pass.failed, sent = report.sent, retrying = report.retried, "run --once finished");
+        info!(ingested, sent = report.sent, retrying = report.retried, failed = report.failed, "run --once finished");
         store.close().await;
         return Ok(());
     }
@@ -87,7 +95,10 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
         let _ = stop_tx.send(true);
     });
 
-    let source = {
+    let source = if let (SourceKind::Imap, Some(cfg)) = (rt.source, rt.imap.clone()) {
+        tokio::spawn(crate::imap::run(store.clone(), Arc::new(rt.clone()), cfg, stop_rx.clone(), wake.clone()))
+    } else {
+        let md = Maildir::open(&rt.maildir).with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
         let store = store.clone();
         let rt = rt.clone();
         let wake = wake.clone();
@@ -134,7 +145,7 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
         })
     };
 
-    info!(maildir = %rt.maildir.display(), "onit is watching the mailbox");
+    info!(source = ?rt.source, "onit is watching the mailbox");
     let _ = source.await;
     let _ = sender.await;
     store.close().await;

@@ -57,6 +57,20 @@ pub struct Outcome {
     pub note: Option<String>,
 }
 
+/// How long after its arrival a new ticket is still acknowledged. A mailbox
+/// watched for the first time (or after a long outage) holds old mail: it is
+/// recorded as history, not answered months late.
+pub const ACK_MAX_AGE_HOURS: i64 = 24;
+
+/// Live for mail that arrived recently, Import (history, nothing sent) for older mail.
+pub fn mode_for_arrival(_rt: &Runtime, arrival: DateTime<Utc>, now: DateTime<Utc>) -> Mode {
+    if now - arrival > Duration::hours(ACK_MAX_AGE_HOURS) {
+        Mode::Import
+    } else {
+        Mode::Live
+    }
+}
+
 /// The cadence settings from a runtime configuration.
 pub fn cadence_policy(rt: &Runtime) -> CadencePolicy {
     CadencePolicy {

@@ -6,6 +6,7 @@
 //! ticket. Nothing is ever dropped silently.
 
 pub mod file;
+pub mod smtp;
 
 use std::time::Duration as StdDuration;
 
@@ -29,6 +30,7 @@ pub enum SendError {
 /// A way for mail to leave.
 pub enum Transport {
     File(file::FileTransport),
+    Smtp(smtp::SmtpTransport),
 }
 
 impl Transport {
@@ -36,6 +38,7 @@ impl Transport {
     pub async fn send(&self, item: &OutboxRow) -> Result<(), SendError> {
         match self {
             Transport::File(f) => f.send(item).await,
+            Transport::Smtp(s) => s.send(item).await,
         }
     }
 }

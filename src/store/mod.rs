@@ -115,7 +115,12 @@ impl Store {
             Ok(Store::Sqlite { writer, reader })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             if !Postgres::database_exists(url).await.with_context(|| format!("connecting to {}", redact(url)))? {
-                Postgres::create_database(url).await.with_context(|| format!("creating database {}", redact(url)))?;
+                // Another instance may create it at the same moment: only fail if it still does not exist.
+                if let Err(e) = Postgres::create_database(url).await {
+                    if !Postgres::database_exists(url).await.unwrap_or(false) {
+                        return Err(e).with_context(|| format!("creating database {}", redact(url)));
+                    }
+                }
             }
             let opts = PgConnectOptions::from_str(url).with_context(|| format!("bad PostgreSQL url {}", redact(url)))?;
             let pool = PgPoolOptions::new()
@@ -131,9 +136,26 @@ impl Store {
     }
 
     /// Applies the embedded migrations for this database.
+    ///
+    /// PostgreSQL serialises concurrent migrators with an advisory lock; SQLite's
+    /// migrator takes none, so two processes starting on a new file can collide:
+    /// the loser retries, and finds the work done.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Store::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await.context("applying SQLite migrations"),
+            Store::Sqlite { writer, .. } => {
+                let mut attempt = 0;
+                loop {
+                    match SQLITE_MIGRATIONS.run(writer).await {
+                        Ok(()) => return Ok(()),
+                        Err(e) if attempt < 10 => {
+                            attempt += 1;
+                            tracing::debug!(error = %e, attempt, "SQLite migration collided; retrying");
+                            tokio::time::sleep(Duration::from_millis(100 + fastrand::u64(..200))).await;
+                        }
+                        Err(e) => return Err(e).context("applying SQLite migrations"),
+                    }
+                }
+            }
             Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await.context("applying PostgreSQL migrations"),
         }
     }

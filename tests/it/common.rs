@@ -33,9 +33,26 @@ pub struct Env {
     pg_name: Option<String>,
 }
 
+/// Values of the base test configuration a test may replace. `extra` cannot
+/// repeat a key or a table of the base (TOML forbids it), so these go here.
+#[derive(Debug, Clone, Default)]
+pub struct Base {
+    /// `outgoing.transport` ("file" when unset).
+    pub transport: Option<String>,
+    /// `outgoing.from` ("support@jac.example" when unset).
+    pub from: Option<String>,
+    /// `team.default_pm` ("pm@jac.example" when unset).
+    pub default_pm: Option<String>,
+}
+
 impl Env {
     /// A new world with the default test configuration plus `extra` TOML.
     pub fn new(db: Db, extra: &str) -> Env {
+        Env::with(db, &Base::default(), extra)
+    }
+
+    /// A new world with the default test configuration, some of its values replaced by `base`, plus `extra` TOML.
+    pub fn with(db: Db, base: &Base, extra: &str) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let (url, pg_name) = match db {
@@ -54,15 +71,16 @@ url = "{url}"
 maildir = "{md}"
 poll_interval_secs = 1
 [outgoing]
+transport = "{transport}"
 dir = "{out}"
-from = "support@jac.example"
+from = "{from}"
 retry_base_secs = 1
 retry_max_secs = 5
 [team]
 domains = ["jac.example"]
 engineers = ["contractor@freelance.example"]
 support_addresses = ["support@jac.example"]
-default_pm = "pm@jac.example"
+default_pm = "{default_pm}"
 [[projects]]
 name = "acme"
 client_domains = ["acme.example"]
@@ -74,6 +92,9 @@ holidays = ["2026-12-25"]
 "#,
             md = dir.path().join("Maildir").display(),
             out = dir.path().join("out").display(),
+            transport = base.transport.as_deref().unwrap_or("file"),
+            from = base.from.as_deref().unwrap_or("support@jac.example"),
+            default_pm = base.default_pm.as_deref().unwrap_or("pm@jac.example"),
         );
         std::fs::write(&config_path, body).expect("write config");
         Env { dir, url, config_path, pg_name }

@@ -2,5 +2,9 @@
 
 mod common;
 mod corpus;
+mod imap;
+mod imap_read;
 mod ingest;
+mod mailstack;
 mod run_once;
+mod smtp;

@@ -1,0 +1,101 @@
+//! Opening an IMAP session: TCP, then implicit TLS, STARTTLS or (for loopback
+//! tests) none, then LOGIN. Every step runs under the command timeout:
+//! async-imap has no timeouts of its own.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
+use async_imap::{Client, Session};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::config::{ImapRuntime, TlsMode};
+
+/// A plain or TLS connection, so one session type serves every `imap.tls` mode.
+#[derive(Debug)]
+pub enum ImapStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for ImapStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ImapStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// An authenticated session.
+pub type ImapSession = Session<ImapStream>;
+
+/// Runs one IMAP step under the command timeout.
+pub async fn timed<T, E: Into<anyhow::Error>>(limit: Duration, what: &str, fut: impl std::future::Future<Output = Result<T, E>>) -> Result<T> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(Into::into).with_context(|| format!("IMAP {what}")),
+        Err(_) => Err(anyhow!("IMAP {what} timed out after {}s", limit.as_secs())),
+    }
+}
+
+async fn tls_wrap(cfg: &ImapRuntime, tcp: TcpStream) -> Result<ImapStream> {
+    let config = crate::tls::client_config(cfg.ca_file.as_deref())?;
+    let name = rustls::pki_types::ServerName::try_from(cfg.host.clone()).with_context(|| format!("`{}` is not a valid TLS server name", cfg.host))?;
+    let tls = timed(cfg.command_timeout, "TLS handshake", TlsConnector::from(config).connect(name, tcp)).await?;
+    Ok(ImapStream::Tls(Box::new(tls)))
+}
+
+/// Connects and logs in. The password is only ever handed to LOGIN.
+pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
+    let t = cfg.command_timeout;
+    let addr = format!("{}:{}", cfg.host, cfg.port);
+    let tcp = timed(t, "connect", TcpStream::connect(&addr)).await.with_context(|| format!("connecting to {addr}"))?;
+    let _ = tcp.set_nodelay(true);
+    let stream = match cfg.tls {
+        TlsMode::Implicit => tls_wrap(cfg, tcp).await?,
+        TlsMode::None | TlsMode::Starttls => ImapStream::Plain(tcp),
+    };
+    let mut client = Client::new(stream);
+    let greeting = timed(t, "greeting", client.read_response()).await?;
+    anyhow::ensure!(greeting.is_some(), "IMAP server closed the connection before its greeting");
+    let client = if cfg.tls == TlsMode::Starttls {
+        timed(t, "STARTTLS", client.run_command_and_check_ok("STARTTLS", None)).await?;
+        let ImapStream::Plain(tcp) = client.into_inner() else {
+            return Err(anyhow!("STARTTLS on a connection that is already TLS"));
+        };
+        Client::new(tls_wrap(cfg, tcp).await?)
+    } else {
+        client
+    };
+    let session = match tokio::time::timeout(t, client.login(&cfg.username, cfg.password.expose())).await {
+        Ok(Ok(s)) => s,
+        Ok(Err((e, _))) => return Err(anyhow!("IMAP login as {} failed: {e}", cfg.username)),
+        Err(_) => return Err(anyhow!("IMAP login timed out after {}s", t.as_secs())),
+    };
+    Ok(session)
+}

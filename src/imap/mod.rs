@@ -1,0 +1,143 @@
+//! `mailbox.source = "imap"`: one worker per folder (IDLE watches one selected
+//! mailbox, and one broken folder must never stop another), each with its own
+//! connection, reconnecting with capped, jittered backoff.
+
+pub mod connect;
+pub mod idle;
+pub mod sync;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use chrono::Utc;
+use tokio::sync::{watch, Notify};
+use tracing::{error, info, info_span, warn, Instrument};
+
+use crate::config::{ImapRuntime, Runtime};
+use crate::store::Store;
+use idle::Woke;
+
+/// The key folder state is stored under: one account can be watched by several configs.
+pub fn account_key(cfg: &ImapRuntime) -> String {
+    format!("{}@{}:{}", cfg.username, cfg.host, cfg.port)
+}
+
+/// The delay before reconnect attempt `n` (from 1): 1 s doubling, capped, ±25 % jitter.
+pub fn reconnect_delay(n: u32, max: Duration) -> Duration {
+    let base = 2f64.powi(n.saturating_sub(1).min(16) as i32).min(max.as_secs_f64());
+    Duration::from_secs_f64((base * (0.75 + fastrand::f64() * 0.5)).min(max.as_secs_f64()).max(0.05))
+}
+
+/// Runs every folder's worker until `stop` turns true.
+pub async fn run(store: Store, rt: Arc<Runtime>, cfg: ImapRuntime, stop: watch::Receiver<bool>, wake: Arc<Notify>) {
+    let mut tasks = Vec::new();
+    for folder in cfg.folders.clone() {
+        let (store, rt, cfg, stop, wake) = (store.clone(), rt.clone(), cfg.clone(), stop.clone(), wake.clone());
+        let span = info_span!("imap", folder = %folder);
+        tasks.push(tokio::spawn(async move { folder_worker(store, rt, cfg, folder, stop, wake).await }.instrument(span)));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn folder_worker(store: Store, rt: Arc<Runtime>, cfg: ImapRuntime, folder: String, mut stop: watch::Receiver<bool>, wake: Arc<Notify>) {
+    let account = account_key(&cfg);
+    let mut failures = 0u32;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        match session_cycle(&store, &rt, &cfg, &account, &folder, &mut stop, &wake, &mut failures).await {
+            Ok(()) => break,
+            Err(e) => {
+                failures += 1;
+                let delay = reconnect_delay(failures, cfg.reconnect_max);
+                let msg = format!("{e:#}");
+                error!(error = %msg, retry_in = ?delay, "IMAP session failed; reconnecting");
+                if let Ok(mut tx) = store.begin().await {
+                    if tx.folder_error(&account, &folder, Utc::now(), &msg).await.is_ok() {
+                        let _ = tx.commit().await;
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+    info!("IMAP worker stopped");
+}
+
+/// One connection's life: log in, sync, wait, sync… until an error (returned) or stop (Ok).
+#[allow(clippy::too_many_arguments)]
+async fn session_cycle(
+    store: &Store,
+    rt: &Runtime,
+    cfg: &ImapRuntime,
+    account: &str,
+    folder: &str,
+    stop: &mut watch::Receiver<bool>,
+    wake: &Notify,
+    failures: &mut u32,
+) -> Result<()> {
+    let mut session = connect::connect(cfg).await?;
+    let caps = connect::timed(cfg.command_timeout, "CAPABILITY", session.capabilities()).await?;
+    let has_idle = caps.has_str("IDLE");
+    info!(idle = has_idle, "IMAP connected");
+    loop {
+        let report = sync::sync_folder(&mut session, store, rt, cfg, account, folder, stop).await?;
+        *failures = 0;
+        if report.fetched > 0 {
+            wake.notify_one();
+        }
+        if *stop.borrow() {
+            break;
+        }
+        let (s, woke) = if has_idle {
+            idle::idle(session, cfg.idle_renew, cfg.command_timeout, stop).await?
+        } else {
+            idle::poll(session, cfg.poll_interval, cfg.command_timeout, stop).await?
+        };
+        session = s;
+        if woke == Woke::Stop {
+            break;
+        }
+    }
+    if let Err(e) = connect::timed(cfg.command_timeout, "LOGOUT", session.logout()).await {
+        warn!(error = format!("{e:#}"), "logout failed");
+    }
+    Ok(())
+}
+
+/// `onit run --once`: one sync of every folder, then log out.
+pub async fn sync_once(store: &Store, rt: &Runtime, cfg: &ImapRuntime, stop: &watch::Receiver<bool>) -> Result<usize> {
+    let account = account_key(cfg);
+    let mut fetched = 0;
+    for folder in &cfg.folders {
+        let mut session = connect::connect(cfg).await?;
+        fetched += sync::sync_folder(&mut session, store, rt, cfg, &account, folder, stop).await?.fetched;
+        let _ = connect::timed(cfg.command_timeout, "LOGOUT", session.logout()).await;
+    }
+    Ok(fetched)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delay_is_capped_and_jittered() {
+        let max = Duration::from_secs(120);
+        for n in 1..40 {
+            let d = reconnect_delay(n, max);
+            assert!(d <= max, "{n}: {d:?}");
+        }
+        let d1 = reconnect_delay(1, max).as_secs_f64();
+        assert!((0.75..=1.25).contains(&d1), "{d1}");
+        let d5 = reconnect_delay(5, max).as_secs_f64();
+        assert!((12.0..=20.0).contains(&d5), "{d5}");
+    }
+}

@@ -1,0 +1,242 @@
+//! `outgoing.transport = "smtp"`: hands each rendered message to an SMTP
+//! server (submission with STARTTLS, SMTPS, or plain SMTP on loopback), with
+//! the stored bytes sent as they are and the envelope from the outbox row.
+//!
+//! # Delivery is at least once, with a window as small as SMTP allows
+//!
+//! The outbox worker marks an attempt `sending` in the database (and commits)
+//! before this transport opens a connection, and records the outcome only
+//! after the server has answered. Every attempt of an item sends the same
+//! bytes with the same Message-ID, because the message is rendered once, when
+//! it is queued. An ambiguous failure (a timeout, a dropped connection, or a
+//! crash of onit) is retried. If the server had already accepted DATA with its
+//! final `250` when that happened, and onit had not yet recorded the send, the
+//! retry delivers a second copy. That copy has the same Message-ID, so
+//! receiving mail clients show one message, and onit, which stores each
+//! Message-ID once, takes a copy that reaches a mailbox it reads (a Cc, a
+//! Sent folder) for the duplicate it is.
+//!
+//! That window cannot be closed from the client side. SMTP has no
+//! transactional handshake after the final `250`: the server takes
+//! responsibility for the message when it sends that reply, and there is no
+//! command to ask afterwards whether a given message was taken. The window is
+//! already as small as it can be: from the server's `250` to onit's commit of
+//! `sent`, a few milliseconds unless onit crashes or the reply is lost.
+//!
+//! # Errors
+//!
+//! An SMTP reply in the 5xx range is [`SendError::Permanent`] with the
+//! server's text (it is recorded on the ticket and not retried). Everything
+//! else is [`SendError::Transient`] and retried with backoff: connection
+//! refused, TLS failures (a wrong certificate may be fixed by the operator),
+//! timeouts, 4xx replies, and connections that break in the middle. Each
+//! attempt opens its own connection (no pool), so a connection that broke
+//! earlier can never fail a later message. An envelope that cannot be built
+//! from the row (a malformed address) is permanent: the same row will never
+//! yield another envelope.
+//!
+//! `smtp.timeout` bounds the whole session of one message (connect, TLS,
+//! AUTH and the transaction), not only the TCP connect that lettre itself
+//! times. The password is only handed to lettre, whose credentials never
+//! print it; it is never logged here.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use lettre::address::{Address, Envelope};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use tracing::debug;
+
+use super::SendError;
+use crate::config::{SmtpRuntime, TlsMode};
+use crate::store::OutboxRow;
+
+/// Sends through one SMTP server.
+pub struct SmtpTransport {
+    mailer: AsyncSmtpTransport<Tokio1Executor>,
+    timeout: Duration,
+    /// `host:port` for messages.
+    server: String,
+}
+
+impl std::fmt::Debug for SmtpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpTransport")
+            .field("server", &self.server)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The TLS parameters for `host`: the roots of `ca_file` only, or the system's roots.
+fn tls_parameters(host: &str, ca_file: Option<&Path>) -> Result<TlsParameters> {
+    let mut builder = TlsParameters::builder(host.to_string());
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading smtp.ca_file {}", path.display()))?;
+        let count = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("parsing smtp.ca_file {}", path.display()))?
+            .len();
+        anyhow::ensure!(
+            count > 0,
+            "smtp.ca_file {} holds no certificate",
+            path.display()
+        );
+        let cert = Certificate::from_pem(&pem)
+            .with_context(|| format!("parsing smtp.ca_file {}", path.display()))?;
+        builder = builder
+            .certificate_store(CertificateStore::None)
+            .add_root_certificate(cert);
+    }
+    // Default store: rustls-native-certs (lettre's feature). The crypto provider is
+    // ring, the only one compiled in (lettre takes the process default, else ring).
+    builder
+        .build()
+        .with_context(|| format!("setting up TLS for {host}"))
+}
+
+impl SmtpTransport {
+    /// A transport for the `[smtp]` settings. Nothing is connected yet.
+    pub fn new(cfg: &SmtpRuntime) -> Result<SmtpTransport> {
+        let tls = match cfg.tls {
+            TlsMode::Implicit => Tls::Wrapper(tls_parameters(&cfg.host, cfg.ca_file.as_deref())?),
+            // Required: STARTTLS or no session at all, never a fallback to plain text.
+            TlsMode::Starttls => Tls::Required(tls_parameters(&cfg.host, cfg.ca_file.as_deref())?),
+            TlsMode::None => Tls::None,
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.clone())
+            .port(cfg.port)
+            .tls(tls)
+            .timeout(Some(cfg.timeout));
+        if let Some(user) = &cfg.username {
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                cfg.password.expose().to_string(),
+            ));
+        }
+        debug!(host = %cfg.host, port = cfg.port, tls = ?cfg.tls, auth = cfg.username.is_some(), "SMTP transport ready");
+        Ok(SmtpTransport {
+            mailer: builder.build(),
+            timeout: cfg.timeout,
+            server: format!("{}:{}", cfg.host, cfg.port),
+        })
+    }
+
+    pub(super) async fn send(&self, item: &OutboxRow) -> Result<(), SendError> {
+        let envelope = envelope(item).map_err(SendError::Permanent)?;
+        // lettre ends DATA with "\r\n.\r\n" whatever the message ends with, so the
+        // message's own final line break is left to it: the server then receives
+        // exactly the stored bytes (with an extra blank line otherwise).
+        let raw = item.raw.strip_suffix(b"\r\n").unwrap_or(&item.raw);
+        let sent = tokio::time::timeout(self.timeout, self.mailer.send_raw(&envelope, raw)).await;
+        match sent {
+            Err(_) => Err(SendError::Transient(format!(
+                "SMTP session with {} timed out after {:?}",
+                self.server, self.timeout
+            ))),
+            Ok(Ok(reply)) => {
+                debug!(server = %self.server, reply = %reply.message().collect::<Vec<_>>().join(" "), "accepted");
+                Ok(())
+            }
+            Ok(Err(e)) if e.is_permanent() => Err(SendError::Permanent(format!(
+                "{} refused the message: {}",
+                self.server,
+                chain(&e)
+            ))),
+            Ok(Err(e)) => Err(SendError::Transient(format!(
+                "sending via {}: {}",
+                self.server,
+                chain(&e)
+            ))),
+        }
+    }
+}
+
+/// The SMTP envelope: `mail_from`, and the comma-separated `rcpt_to`.
+fn envelope(item: &OutboxRow) -> Result<Envelope, String> {
+    let from = item
+        .mail_from
+        .trim()
+        .parse::<Address>()
+        .map_err(|e| format!("envelope sender `{}`: {e}", item.mail_from))?;
+    let to = item
+        .rcpt_to
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<Address>()
+                .map_err(|e| format!("envelope recipient `{s}`: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Envelope::new(Some(from), to).map_err(|e| format!("envelope for `{}`: {e}", item.rcpt_to))
+}
+
+/// An error and its causes on one line, each cause once.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+        source = cause.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(from: &str, rcpt: &str) -> OutboxRow {
+        OutboxRow {
+            id: 1,
+            kind: "ack".into(),
+            dedupe_key: "ack:1".into(),
+            ticket_id: Some(1),
+            message_id: "x@jac.example".into(),
+            mail_from: from.into(),
+            to_addr: rcpt.into(),
+            rcpt_to: rcpt.into(),
+            raw: b"Subject: x\r\n\r\nx\r\n".to_vec(),
+            status: "sending".into(),
+            attempts: 1,
+            created_at: 0,
+            next_attempt_at: 0,
+            attempt_started_at: None,
+            sent_at: None,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn envelope_takes_every_recipient() {
+        let e = envelope(&row(
+            "support@jac.example",
+            "bob@acme.example, alice.pm@jac.example",
+        ))
+        .unwrap();
+        assert_eq!(
+            e.from().map(|a| a.to_string()).as_deref(),
+            Some("support@jac.example")
+        );
+        let to: Vec<String> = e.to().iter().map(|a| a.to_string()).collect();
+        assert_eq!(to, vec!["bob@acme.example", "alice.pm@jac.example"]);
+    }
+
+    #[test]
+    fn a_bad_envelope_is_reported() {
+        assert!(envelope(&row("support@jac.example", "")).is_err());
+        assert!(envelope(&row("not an address", "bob@acme.example")).is_err());
+        assert!(envelope(&row("support@jac.example", "bob@acme.example,nope")).is_err());
+    }
+}

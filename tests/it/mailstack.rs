@@ -1,0 +1,89 @@
+//! The real mail stack (Dovecot + Postfix on loopback) for live tests, started
+//! by the project's own script `tests/mailstack/mailstack.sh`.
+//!
+//! `shared()` is one stack for the whole test binary (tests isolate themselves
+//! by using fresh mailbox names: any user logs in with the one password).
+//! Tests that stop or restart a server take a `private()` stack of their own.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// A running stack's ports and credentials.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub dir: PathBuf,
+    pub imap_port: u16,
+    pub imaps_port: u16,
+    pub smtp_port: u16,
+    pub smtps_port: u16,
+    pub ca_file: PathBuf,
+    pub password: String,
+    private: bool,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mailstack/mailstack.sh")
+}
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new("bash").arg(script()).args(args).output().expect("run mailstack.sh");
+    assert!(
+        out.status.success(),
+        "mailstack.sh {args:?} failed (run `bash tests/mailstack/mailstack.sh install` as root first):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+impl Stack {
+    fn start(dir: &Path, private: bool) -> Stack {
+        let out = run(&["start", dir.to_str().expect("utf-8 path")]);
+        let env: HashMap<&str, &str> = out.lines().filter_map(|l| l.split_once('=')).collect();
+        let port = |k: &str| env.get(k).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("mailstack env lacks {k}: {out}"));
+        Stack {
+            dir: dir.to_path_buf(),
+            imap_port: port("IMAP_PORT"),
+            imaps_port: port("IMAPS_PORT"),
+            smtp_port: port("SMTP_PORT"),
+            smtps_port: port("SMTPS_PORT"),
+            ca_file: PathBuf::from(env.get("CA_FILE").expect("CA_FILE")),
+            password: env.get("PASSWORD").expect("PASSWORD").to_string(),
+            private,
+        }
+    }
+
+    /// Runs a subcommand on this stack (`stop-postfix`, `restart-dovecot`, …).
+    pub fn ctl(&self, cmd: &str) {
+        run(&[cmd, self.dir.to_str().expect("utf-8 path")]);
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if self.private {
+            let _ = Command::new("bash").arg(script()).args(["stop", self.dir.to_str().unwrap_or("")]).output();
+        }
+    }
+}
+
+/// The stack shared by this test binary (reused across runs when it is still up).
+pub fn shared() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let dir = std::env::var("ONIT_MAILSTACK_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("/tmp/onit-mailstack-shared"));
+        Stack::start(&dir, false)
+    })
+}
+
+/// A stack of this test's own, stopped when dropped (for outage tests).
+pub fn private(name: &str) -> Stack {
+    let dir = PathBuf::from(format!("/tmp/onit-ms-{}-{}-{:x}", name, std::process::id(), fastrand::u32(..)));
+    Stack::start(&dir, true)
+}
+
+/// A fresh address at a stack domain, unique to this test run.
+pub fn fresh(local: &str, domain: &str) -> String {
+    format!("{local}-{:x}{:x}@{domain}", std::process::id(), fastrand::u64(..))
+}

@@ -1,0 +1,484 @@
+//! The SMTP transport against the real stack (Postfix delivering to Dovecot):
+//! acknowledgments leave over STARTTLS, SMTPS with AUTH, and plain SMTP, and
+//! are read back over IMAP; an outage is ridden out with retries, a 5xx is
+//! recorded as a permanent failure, a TLS failure is retried.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use onit::daemon::outbox_for;
+use onit::ingest::{receive_imf, Disposition, Mode};
+use onit::outgoing::{Outbox, PassReport};
+use onit::store::{OutboxRow, Store};
+
+use crate::common::{at, Base, Db, Env, Mail};
+use crate::imap_read::{fetch_all, message_id, wait_for};
+use crate::mailstack::{self, fresh, Stack};
+
+/// How long mail may take from Postfix's acceptance to the mailbox.
+const ARRIVAL: Duration = Duration::from_secs(20);
+/// How long to keep looking for a second copy after the first arrived.
+const SETTLE: Duration = Duration::from_millis(1500);
+
+#[derive(Clone, Copy, Debug)]
+enum Wire {
+    Starttls,
+    ImplicitAuth,
+    Plain,
+}
+
+/// One test's onit: SMTP to the stack, a fresh support address and a fresh default PM.
+struct World {
+    _env: Env,
+    store: Store,
+    outbox: Outbox,
+    rt: onit::config::Runtime,
+    pm: String,
+}
+
+impl World {
+    /// `smtp` is the `[smtp]` table body (host is added).
+    async fn new(smtp: &str) -> World {
+        let pm = fresh("pm", "jac.example");
+        let base = Base {
+            transport: Some("smtp".into()),
+            from: Some(fresh("support", "jac.example")),
+            default_pm: Some(pm.clone()),
+        };
+        let env = Env::with(
+            Db::Sqlite,
+            &base,
+            &format!("[smtp]\nhost = \"127.0.0.1\"\ntimeout_secs = 10\n{smtp}\n"),
+        );
+        let rt = env.runtime();
+        assert!(
+            rt.smtp.is_some(),
+            "the test config must select the SMTP transport"
+        );
+        let store = env.store().await;
+        let outbox = outbox_for(&rt, &store).expect("SMTP outbox");
+        World {
+            _env: env,
+            store,
+            outbox,
+            rt,
+            pm,
+        }
+    }
+
+    fn for_mode(stack: &Stack, mode: Wire) -> String {
+        let ca = stack.ca_file.display();
+        match mode {
+            Wire::Starttls => format!("port = {}\ntls = \"starttls\"\nca_file = \"{ca}\"", stack.smtp_port),
+            Wire::ImplicitAuth => format!(
+                "port = {}\ntls = \"implicit\"\nca_file = \"{ca}\"\nusername = \"{}\"\npassword = \"{}\"",
+                stack.smtps_port,
+                fresh("onit", "jac.example"),
+                stack.password
+            ),
+            Wire::Plain => format!("port = {}\ntls = \"none\"", stack.smtp_port),
+        }
+    }
+
+    /// A new ticket from `client`, acknowledged into the outbox.
+    async fn new_ticket(&self, client: &str, subject: &str, at: DateTime<Utc>) {
+        let id = format!(
+            "{:x}{:x}@client.example",
+            std::process::id(),
+            fastrand::u64(..)
+        );
+        let mail = Mail::new(client, "support@jac.example", subject, &id);
+        let out = receive_imf(&self.store, &self.rt, &mail.bytes(), at, "test", Mode::Live)
+            .await
+            .expect("ingest");
+        assert_eq!(out.disposition, Disposition::NewTicket, "{client}");
+        assert!(out.ack_queued, "no acknowledgment queued for {client}");
+    }
+
+    async fn acks(&self) -> Vec<OutboxRow> {
+        self.store
+            .outbox_all()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.kind == "ack")
+            .collect()
+    }
+}
+
+/// Message-IDs of raw messages, each with how often it was seen.
+fn id_counts(mails: &[Vec<u8>]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for raw in mails {
+        *m.entry(
+            message_id(raw)
+                .unwrap_or_else(|| panic!("no Message-ID in {}", String::from_utf8_lossy(raw))),
+        )
+        .or_insert(0) += 1;
+    }
+    m
+}
+
+async fn round_trip(mode: Wire) {
+    let stack = mailstack::shared();
+    let w = World::new(&World::for_mode(stack, mode)).await;
+    let client = fresh("bob", "client.example");
+    let t0 = at(2026, 11, 26, 10, 0);
+    w.new_ticket(
+        &format!("Bob Client <{client}>"),
+        "Invoices are missing",
+        t0,
+    )
+    .await;
+    let acks = w.acks().await;
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].rcpt_to, format!("{client},{}", w.pm));
+
+    let report = w.outbox.deliver_due(t0).await.unwrap();
+    let row = &w.store.outbox_all().await.unwrap()[0];
+    assert_eq!(
+        report,
+        PassReport {
+            sent: 1,
+            retried: 0,
+            failed: 0
+        },
+        "{mode:?}: {:?}",
+        row.last_error
+    );
+    assert_eq!((row.status.as_str(), row.attempts), ("sent", 1));
+    let events = w.store.events(row.ticket_id.unwrap()).await.unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.kind == "ack_sent").count(),
+        1,
+        "{events:?}"
+    );
+
+    // The client gets it exactly once, with the outbox row's Message-ID; so does the PM (Cc).
+    for who in [client.as_str(), w.pm.as_str()] {
+        let got = wait_for(stack, who, "INBOX", 1, ARRIVAL).await;
+        assert_eq!(got.len(), 1, "{mode:?}: {who}");
+        tokio::time::sleep(SETTLE).await;
+        let got = fetch_all(stack, who, "INBOX").await;
+        assert_eq!(got.len(), 1, "{mode:?}: {who} got a second copy");
+        assert_eq!(
+            message_id(&got[0]).as_deref(),
+            Some(acks[0].message_id.as_str()),
+            "{mode:?}: {who}"
+        );
+        let text = String::from_utf8_lossy(&got[0]);
+        assert!(
+            text.contains("Subject: Re: Invoices are missing [JAC-1]"),
+            "{text}"
+        );
+        // The stored bytes went out as they are: the body is intact below Postfix's trace headers.
+        let stored = String::from_utf8_lossy(&acks[0].raw);
+        let body = stored.split_once("\r\n\r\n").unwrap().1;
+        assert!(
+            text.ends_with(body),
+            "{mode:?}: body changed in transit:\n{text:?}\n---\n{body:?}"
+        );
+    }
+    // Nothing is left to send.
+    assert_eq!(
+        w.outbox
+            .deliver_due(t0 + chrono::Duration::hours(1))
+            .await
+            .unwrap(),
+        PassReport::default()
+    );
+}
+
+#[tokio::test]
+async fn smtp_starttls_ack_reaches_client_and_pm_exactly_once() {
+    round_trip(Wire::Starttls).await;
+}
+
+#[tokio::test]
+async fn smtp_implicit_tls_with_auth_delivers_the_ack() {
+    round_trip(Wire::ImplicitAuth).await;
+}
+
+#[tokio::test]
+async fn smtp_plain_delivers_the_ack() {
+    round_trip(Wire::Plain).await;
+}
+
+#[tokio::test]
+async fn smtp_outage_is_retried_until_every_ack_is_delivered_once() {
+    const N: usize = 20;
+    let stack = mailstack::private("smtp-outage");
+    let w = World::new(&World::for_mode(&stack, Wire::Starttls)).await;
+    let t0 = at(2026, 11, 26, 10, 0);
+    let clients: Vec<String> = (0..N)
+        .map(|i| fresh(&format!("c{i}"), "client.example"))
+        .collect();
+
+    stack.ctl("stop-postfix");
+    for (i, c) in clients.iter().enumerate() {
+        w.new_ticket(c, &format!("Report {i} is empty"), t0).await;
+    }
+    assert_eq!(w.acks().await.len(), N);
+    let report = w.outbox.deliver_due(t0).await.unwrap();
+    assert_eq!(
+        report,
+        PassReport {
+            sent: 0,
+            retried: N,
+            failed: 0
+        }
+    );
+    let rows = w.acks().await;
+    for r in &rows {
+        assert_eq!(
+            (r.status.as_str(), r.attempts),
+            ("pending", 1),
+            "{:?}",
+            r.last_error
+        );
+        assert!(r.last_error.as_deref().is_some_and(|e| !e.is_empty()));
+    }
+    // Not due again until the backoff has passed.
+    assert_eq!(
+        w.outbox.deliver_due(t0).await.unwrap(),
+        PassReport::default()
+    );
+    assert!(fetch_all(&stack, &w.pm, "INBOX").await.is_empty());
+    for c in &clients {
+        assert!(fetch_all(&stack, c, "INBOX").await.is_empty(), "{c}");
+    }
+
+    stack.ctl("start-postfix");
+    let mut total = PassReport::default();
+    let mut now = t0;
+    for _ in 0..10 {
+        // Past retry_max_secs (5): every pending item is due.
+        now += chrono::Duration::seconds(6);
+        let r = w.outbox.deliver_due(now).await.unwrap();
+        total.sent += r.sent;
+        total.retried += r.retried;
+        total.failed += r.failed;
+        let s = w.store.outbox_summary().await.unwrap();
+        if s.pending == 0 && s.sending == 0 {
+            break;
+        }
+    }
+    assert_eq!((total.sent, total.failed), (N, 0), "{total:?}");
+    let s = w.store.outbox_summary().await.unwrap();
+    assert_eq!(
+        (s.sent, s.pending, s.sending, s.failed),
+        (N as i64, 0, 0, 0),
+        "{s:?}"
+    );
+
+    // Every acknowledgment arrives, none twice: at each client, and all of them at the PM.
+    let expected: BTreeMap<String, usize> =
+        rows.iter().map(|r| (r.message_id.clone(), 1)).collect();
+    assert_eq!(expected.len(), N);
+    assert_eq!(wait_for(&stack, &w.pm, "INBOX", N, ARRIVAL).await.len(), N);
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(
+        id_counts(&fetch_all(&stack, &w.pm, "INBOX").await),
+        expected
+    );
+    let mut at_clients = BTreeMap::new();
+    for (c, r) in clients.iter().zip(&rows) {
+        assert_eq!(r.to_addr, *c);
+        let got = wait_for(&stack, c, "INBOX", 1, ARRIVAL).await;
+        assert_eq!(got.len(), 1, "{c}");
+        assert_eq!(
+            message_id(&got[0]).as_deref(),
+            Some(r.message_id.as_str()),
+            "{c}"
+        );
+        for (id, n) in id_counts(&got) {
+            *at_clients.entry(id).or_insert(0) += n;
+        }
+    }
+    assert_eq!(at_clients, expected);
+}
+
+#[tokio::test]
+async fn smtp_5xx_is_a_permanent_failure_recorded_on_the_ticket() {
+    let stack = mailstack::shared();
+    let w = World::new(&World::for_mode(stack, Wire::Starttls)).await;
+    let t0 = at(2026, 11, 26, 10, 0);
+    // Postfix relays nothing: a domain it does not serve gets 554 at RCPT.
+    let client = fresh("someone", "refused.invalid");
+    w.new_ticket(&client, "Login fails", t0).await;
+
+    let report = w.outbox.deliver_due(t0).await.unwrap();
+    assert_eq!(
+        report,
+        PassReport {
+            sent: 0,
+            retried: 0,
+            failed: 1
+        }
+    );
+    let row = &w.acks().await[0];
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", 1));
+    let err = row.last_error.as_deref().unwrap_or("");
+    assert!(
+        err.contains("554") && err.contains("Recipient address rejected"),
+        "{err}"
+    );
+    assert!(err.contains(&client), "{err}");
+
+    let events = w.store.events(row.ticket_id.unwrap()).await.unwrap();
+    let failures: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "delivery_failure")
+        .collect();
+    assert_eq!(failures.len(), 1, "{events:?}");
+    assert!(
+        failures[0].detail.contains("Recipient address rejected"),
+        "{}",
+        failures[0].detail
+    );
+    assert_eq!(
+        failures[0].message_id.as_deref(),
+        Some(row.message_id.as_str())
+    );
+    assert_eq!(events.iter().filter(|e| e.kind == "ack_sent").count(), 0);
+
+    // Never retried, however much later.
+    assert_eq!(
+        w.outbox
+            .deliver_due(t0 + chrono::Duration::days(1))
+            .await
+            .unwrap(),
+        PassReport::default()
+    );
+    let row = &w.acks().await[0];
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", 1));
+    let s = w.store.outbox_summary().await.unwrap();
+    assert_eq!((s.sent, s.pending, s.sending, s.failed), (0, 0, 0, 1));
+    // The rejected transaction delivered nothing, not even the PM's Cc.
+    tokio::time::sleep(SETTLE).await;
+    assert!(fetch_all(stack, &w.pm, "INBOX").await.is_empty());
+}
+
+/// A CA that did not sign the stack's certificate.
+fn wrong_ca(env: &Env) -> std::path::PathBuf {
+    let dir = env.dir.path();
+    let ca = dir.join("wrong-ca.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Not the stack's CA",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("wrong-ca.key"))
+        .arg("-out")
+        .arg(&ca)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ca
+}
+
+async fn assert_tls_failure_is_transient(smtp: &str, what: &str) {
+    let stack = mailstack::shared();
+    let w = World::new(smtp).await;
+    let client = fresh("tls", "client.example");
+    let t0 = at(2026, 11, 26, 10, 0);
+    w.new_ticket(&client, "Cannot export", t0).await;
+    let report = w.outbox.deliver_due(t0).await.unwrap();
+    let row = &w.acks().await[0];
+    assert_eq!(
+        report,
+        PassReport {
+            sent: 0,
+            retried: 1,
+            failed: 0
+        },
+        "{what}: {:?}",
+        row.last_error
+    );
+    assert_eq!(
+        (row.status.as_str(), row.attempts),
+        ("pending", 1),
+        "{what}"
+    );
+    assert!(
+        row.next_attempt_at > onit::store::to_ms(t0),
+        "{what}: retried without backoff"
+    );
+    let err = row.last_error.as_deref().unwrap_or("");
+    println!("{what}: {err}");
+    assert!(!err.is_empty(), "{what}");
+    let events = w.store.events(row.ticket_id.unwrap()).await.unwrap();
+    assert!(
+        !events.iter().any(|e| e.kind == "delivery_failure"),
+        "{what}: {events:?}"
+    );
+    // Still failing on the next attempt, still transient.
+    let report = w
+        .outbox
+        .deliver_due(t0 + chrono::Duration::seconds(6))
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        PassReport {
+            sent: 0,
+            retried: 1,
+            failed: 0
+        },
+        "{what}"
+    );
+    assert_eq!(w.acks().await[0].attempts, 2);
+    assert!(
+        fetch_all(stack, &client, "INBOX").await.is_empty(),
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn smtp_tls_failures_are_transient() {
+    let stack = mailstack::shared();
+    let ca = stack.ca_file.display();
+    // Implicit TLS against the plain port: the server's "220" greeting is no TLS record.
+    assert_tls_failure_is_transient(
+        &format!(
+            "port = {}\ntls = \"implicit\"\nca_file = \"{ca}\"",
+            stack.smtp_port
+        ),
+        "implicit TLS on the plain port",
+    )
+    .await;
+    // STARTTLS, and SMTPS, with a CA that did not sign the server's certificate.
+    let scratch = Env::new(Db::Sqlite, "");
+    let wrong = wrong_ca(&scratch);
+    assert_tls_failure_is_transient(
+        &format!(
+            "port = {}\ntls = \"starttls\"\nca_file = \"{}\"",
+            stack.smtp_port,
+            wrong.display()
+        ),
+        "STARTTLS with the wrong CA",
+    )
+    .await;
+    assert_tls_failure_is_transient(
+        &format!(
+            "port = {}\ntls = \"implicit\"\nca_file = \"{}\"",
+            stack.smtps_port,
+            wrong.display()
+        ),
+        "SMTPS with the wrong CA",
+    )
+    .await;
+}
