@@ -6,7 +6,14 @@ fn main() {
             match onit::message::MailView::parse(&m.bytes) {
                 Ok(v) => {
                     let (c, sig) = onit::classify::classify(&v, &rt.team, &rt.automated, false);
-                    println!("{}: {:?} {:?} (from {:?}, subject {:?})", m.origin, c, sig, v.from.map(|a| a.to_string()), v.subject);
+                    println!(
+                        "{}: {:?} {:?} (from {:?}, subject {:?})",
+                        m.origin,
+                        c,
+                        sig,
+                        v.from.map(|a| a.to_string()),
+                        v.subject
+                    );
                 }
                 Err(e) => println!("{}: {e}", m.origin),
             }

@@ -28,24 +28,66 @@ pub fn human_time(cal: &BusinessCalendar, t: DateTime<Utc>, now: DateTime<Utc>) 
     if local.date_naive() == today {
         format!("today at {} {}", local.format("%H:%M"), zone)
     } else if Some(local.date_naive()) == today.succ_opt() {
-        format!("tomorrow ({}) at {} {}", local.format("%A %-d %B"), local.format("%H:%M"), zone)
+        format!(
+            "tomorrow ({}) at {} {}",
+            local.format("%A %-d %B"),
+            local.format("%H:%M"),
+            zone
+        )
     } else {
-        format!("{} at {} {}", local.format("%A %-d %B %Y"), local.format("%H:%M"), zone)
+        format!(
+            "{} at {} {}",
+            local.format("%A %-d %B %Y"),
+            local.format("%H:%M"),
+            zone
+        )
     }
 }
 
-/// The subject: `Re: <original subject> [JAC-7]` (no second `Re:`, no second tag).
+/// The subject: `Re: <original subject> [JAC-7]` (no second `Re:`, and only this
+/// ticket's tag: a tag of another ticket the client copied in is removed, so a
+/// stranger's guessed `[JAC-1]` never labels their own ticket JAC-4).
 pub fn ack_subject(original: &str, ticket: &str) -> String {
-    let o = crate::message::single_line(original);
+    let prefix = ticket.rsplit_once('-').map(|(p, _)| p).unwrap_or(ticket);
+    let o = strip_tags(&crate::message::single_line(original), prefix, ticket);
     let has_re = o.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("re:"));
-    let base = if o.is_empty() { "(no subject)".to_string() } else { o };
+    let base = if o.is_empty() {
+        "(no subject)".to_string()
+    } else {
+        o
+    };
     let base = if has_re { base } else { format!("Re: {base}") };
     let tag = format!("[{ticket}]");
-    if base.to_ascii_uppercase().contains(&tag.to_ascii_uppercase()) {
+    if base
+        .to_ascii_uppercase()
+        .contains(&tag.to_ascii_uppercase())
+    {
         base
     } else {
         format!("{base} {tag}")
     }
+}
+
+fn strip_tags(subject: &str, prefix: &str, keep: &str) -> String {
+    let needle = format!("[{}-", prefix.to_ascii_uppercase());
+    let mut out = subject.to_string();
+    let mut from = 0;
+    while let Some(pos) = out.to_ascii_uppercase()[from..]
+        .find(&needle)
+        .map(|p| p + from)
+    {
+        let Some(end) = out[pos..].find(']').map(|e| pos + e + 1) else {
+            break;
+        };
+        let tag = &out[pos + 1..end - 1];
+        let is_tag = tag[needle.len() - 1..].chars().all(|c| c.is_ascii_digit());
+        if is_tag && !tag.eq_ignore_ascii_case(keep) {
+            out.replace_range(pos..end, "");
+        } else {
+            from = end;
+        }
+    }
+    crate::message::single_line(&out)
 }
 
 /// The plain-text body.
@@ -84,10 +126,25 @@ mod tests {
 
     #[test]
     fn subject_gets_one_re_and_one_tag() {
-        assert_eq!(ack_subject("Login broken", "JAC-7"), "Re: Login broken [JAC-7]");
-        assert_eq!(ack_subject("RE: Login broken", "JAC-7"), "RE: Login broken [JAC-7]");
+        assert_eq!(
+            ack_subject("Login broken", "JAC-7"),
+            "Re: Login broken [JAC-7]"
+        );
+        assert_eq!(
+            ack_subject("RE: Login broken", "JAC-7"),
+            "RE: Login broken [JAC-7]"
+        );
         assert_eq!(ack_subject("Re: x [jac-7]", "JAC-7"), "Re: x [jac-7]");
         assert_eq!(ack_subject("", "JAC-7"), "Re: (no subject) [JAC-7]");
         assert_eq!(ack_subject("a\r\nBcc: x", "JAC-7"), "Re: a Bcc: x [JAC-7]");
+        assert_eq!(
+            ack_subject("Re: Checkout [JAC-1]", "JAC-4"),
+            "Re: Checkout [JAC-4]"
+        );
+        assert_eq!(ack_subject("[JAC-1] [JAC-2] x", "JAC-4"), "Re: x [JAC-4]");
+        assert_eq!(
+            ack_subject("[JAC-x] stays", "JAC-4"),
+            "Re: [JAC-x] stays [JAC-4]"
+        );
     }
 }

@@ -127,7 +127,10 @@ impl Domain {
     /// True when `addr` is at this domain or one of its subdomains.
     pub fn contains(&self, addr: &EmailAddress) -> bool {
         let d = addr.domain();
-        d == self.0 || (d.len() > self.0.len() && d.ends_with(&self.0) && d[..d.len() - self.0.len()].ends_with('.'))
+        d == self.0
+            || (d.len() > self.0.len()
+                && d.ends_with(&self.0)
+                && d[..d.len() - self.0.len()].ends_with('.'))
     }
 }
 
@@ -145,7 +148,17 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["bob@externbobby@extern", "", "bob", "@x.example", "bob@", "bob smith@x.example", "a@b..c", "a\r\n@x.example", "a@x.example, c@d.example"] {
+        for bad in [
+            "bob@externbobby@extern",
+            "",
+            "bob",
+            "@x.example",
+            "bob@",
+            "bob smith@x.example",
+            "a@b..c",
+            "a\r\n@x.example",
+            "a@x.example, c@d.example",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -56,13 +56,20 @@ const BODY_SCAN_BYTES: usize = 4096;
 
 impl AutomatedSignals {
     fn robot_local(&self, local: &str) -> Option<String> {
-        if let Some(l) = self.sender_local_parts.iter().find(|l| local == l.as_str() || local.starts_with(&format!("{l}+")) || local.starts_with(&format!("{l}-"))) {
+        if let Some(l) = self.sender_local_parts.iter().find(|l| {
+            local == l.as_str()
+                || local.starts_with(&format!("{l}+"))
+                || local.starts_with(&format!("{l}-"))
+        }) {
             return Some(format!("{l}@"));
         }
         if local.starts_with("owner-") {
             return Some("owner-…@".into());
         }
-        self.sender_local_suffixes.iter().find(|s| local.ends_with(s.as_str()) && local.len() > s.len()).map(|s| format!("…{s}@"))
+        self.sender_local_suffixes
+            .iter()
+            .find(|s| local.ends_with(s.as_str()) && local.len() > s.len())
+            .map(|s| format!("…{s}@"))
     }
 }
 
@@ -116,11 +123,21 @@ pub fn automated_signal(v: &MailView, signals: &AutomatedSignals) -> Option<Stri
         }
     }
     let lower = v.subject.to_lowercase();
-    let subject = crate::threading::strip_reply_prefixes(lower.trim_start_matches(|c: char| c == '*' || c.is_whitespace()));
-    if let Some(p) = signals.subject_prefixes.iter().find(|p| subject.starts_with(p.as_str())) {
+    let subject = crate::threading::strip_reply_prefixes(
+        lower.trim_start_matches(|c: char| c == '*' || c.is_whitespace()),
+    );
+    if let Some(p) = signals
+        .subject_prefixes
+        .iter()
+        .find(|p| subject.starts_with(p.as_str()))
+    {
         return Some(format!("subject `{p}`"));
     }
-    if let Some(p) = signals.subject_phrases.iter().find(|p| subject.contains(p.as_str())) {
+    if let Some(p) = signals
+        .subject_phrases
+        .iter()
+        .find(|p| subject.contains(p.as_str()))
+    {
         return Some(format!("subject `{p}`"));
     }
     let mut end = v.body.len().min(BODY_SCAN_BYTES);
@@ -128,7 +145,11 @@ pub fn automated_signal(v: &MailView, signals: &AutomatedSignals) -> Option<Stri
         end -= 1;
     }
     let head = v.body[..end].to_lowercase();
-    if let Some(p) = signals.body_phrases.iter().find(|p| head.contains(p.as_str())) {
+    if let Some(p) = signals
+        .body_phrases
+        .iter()
+        .find(|p| head.contains(p.as_str()))
+    {
         return Some(format!("body `{p}`"));
     }
     None
@@ -136,7 +157,12 @@ pub fn automated_signal(v: &MailView, signals: &AutomatedSignals) -> Option<Stri
 
 /// Classifies a parsed message. `is_ours` says whether its Message-ID is one onit generated.
 /// Returns the class and, for automated mail, the signal that matched.
-pub fn classify(v: &MailView, team: &Team, signals: &AutomatedSignals, is_ours: bool) -> (MailClass, Option<String>) {
+pub fn classify(
+    v: &MailView,
+    team: &Team,
+    signals: &AutomatedSignals,
+    is_ours: bool,
+) -> (MailClass, Option<String>) {
     if is_ours {
         return (MailClass::Own, None);
     }
@@ -149,7 +175,10 @@ pub fn classify(v: &MailView, team: &Team, signals: &AutomatedSignals, is_ours: 
     }
     let has_client = v.recipients().iter().any(|r| is_client(team, r));
     if has_client {
-        let auto = v.auto_submitted.as_deref().map(|a| a.split(';').next().unwrap_or("").trim().to_string());
+        let auto = v
+            .auto_submitted
+            .as_deref()
+            .map(|a| a.split(';').next().unwrap_or("").trim().to_string());
         if auto.as_deref().is_some_and(|a| !a.is_empty() && a != "no") {
             (MailClass::Acknowledgment, None)
         } else {

@@ -80,7 +80,11 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(rt.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("onit: cannot start the async runtime: {e}");
@@ -99,7 +103,9 @@ pub fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -127,7 +133,10 @@ fn check_config(file: Option<&std::path::Path>, json: bool) -> ExitCode {
         }
         (Err(ConfigError(issues)), json) => {
             if json {
-                let errors: Vec<_> = issues.iter().map(|i| serde_json::json!({"key": i.key, "message": i.message})).collect();
+                let errors: Vec<_> = issues
+                    .iter()
+                    .map(|i| serde_json::json!({"key": i.key, "message": i.message}))
+                    .collect();
                 println!("{}", serde_json::json!({"ok": false, "errors": errors}));
             } else {
                 eprintln!("onit: invalid configuration:");
@@ -146,8 +155,17 @@ fn parse_ticket_id(s: &str, rt: &Runtime) -> Result<i64> {
             return Ok(n);
         }
     }
-    let r = TicketRef::parse(s).with_context(|| format!("`{s}` is not a ticket id like {}-7", rt.team.prefix.as_str()))?;
-    anyhow::ensure!(r.prefix == rt.team.prefix, "ticket {r} does not use this instance's prefix {}", rt.team.prefix.as_str());
+    let r = TicketRef::parse(s).with_context(|| {
+        format!(
+            "`{s}` is not a ticket id like {}-7",
+            rt.team.prefix.as_str()
+        )
+    })?;
+    anyhow::ensure!(
+        r.prefix == rt.team.prefix,
+        "ticket {r} does not use this instance's prefix {}",
+        rt.team.prefix.as_str()
+    );
     Ok(r.number)
 }
 
@@ -180,12 +198,21 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                     counts.messages, secs, counts.tickets, counts.threaded, counts.contacts, counts.internal_notes, counts.automated, counts.unthreaded, counts.duplicates, counts.unparseable, counts.failed
                 );
             }
-            anyhow::ensure!(counts.failed == 0, "{} message(s) could not be stored (see the log above)", counts.failed);
+            anyhow::ensure!(
+                counts.failed == 0,
+                "{} message(s) could not be stored (see the log above)",
+                counts.failed
+            );
             Ok(())
         }
         Command::Tickets { json } => {
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
-            let views: Vec<TicketView> = store.tickets().await?.iter().map(TicketView::from).collect();
+            let views: Vec<TicketView> = store
+                .tickets()
+                .await?
+                .iter()
+                .map(TicketView::from)
+                .collect();
             store.close().await;
             if json {
                 print_json(&views)
@@ -197,11 +224,19 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
         Command::Ticket { id, json } => {
             let number = parse_ticket_id(&id, &rt)?;
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
-            let t = store.ticket_by_number(number).await?.with_context(|| format!("no ticket {}-{number}", rt.team.prefix.as_str()))?;
+            let t = store
+                .ticket_by_number(number)
+                .await?
+                .with_context(|| format!("no ticket {}-{number}", rt.team.prefix.as_str()))?;
             let detail = TicketDetail {
                 ticket: TicketView::from(&t),
                 events: store.events(t.id).await?,
-                messages: store.messages_of(t.id).await?.iter().map(MessageView::from).collect(),
+                messages: store
+                    .messages_of(t.id)
+                    .await?
+                    .iter()
+                    .map(MessageView::from)
+                    .collect(),
             };
             store.close().await;
             if json {
@@ -219,7 +254,8 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             let failures = store.ingest_failures().await?;
             store.close().await;
             if json {
-                let messages: serde_json::Map<String, serde_json::Value> = counts.into_iter().map(|(k, v)| (k, v.into())).collect();
+                let messages: serde_json::Map<String, serde_json::Value> =
+                    counts.into_iter().map(|(k, v)| (k, v.into())).collect();
                 print_json(&serde_json::json!({
                     "database": store.kind(),
                     "outbox": outbox,
@@ -235,7 +271,13 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                     outbox.sending,
                     outbox.sent,
                     outbox.failed,
-                    outbox.oldest_unsent.map(|t| format!("; oldest unsent queued {}", crate::store::from_ms(t).to_rfc3339())).unwrap_or_default()
+                    outbox
+                        .oldest_unsent
+                        .map(|t| format!(
+                            "; oldest unsent queued {}",
+                            crate::store::from_ms(t).to_rfc3339()
+                        ))
+                        .unwrap_or_default()
                 );
                 for (class, n) in counts {
                     println!("messages  {class:<15} {n}");
@@ -247,12 +289,22 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                         f.folder,
                         f.uidvalidity,
                         f.next_uid,
-                        f.last_sync_at.map(|t| crate::store::from_ms(t).to_rfc3339()).unwrap_or_else(|| "never".into()),
-                        f.last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+                        f.last_sync_at
+                            .map(|t| crate::store::from_ms(t).to_rfc3339())
+                            .unwrap_or_else(|| "never".into()),
+                        f.last_error
+                            .as_deref()
+                            .map(|e| format!("; last error: {e}"))
+                            .unwrap_or_default()
                     );
                 }
                 for f in &failures {
-                    println!("set aside {} at {}: {}", f.source, crate::store::from_ms(f.at).to_rfc3339(), f.error);
+                    println!(
+                        "set aside {} at {}: {}",
+                        f.source,
+                        crate::store::from_ms(f.at).to_rfc3339(),
+                        f.error
+                    );
                 }
                 Ok(())
             }

@@ -72,13 +72,25 @@ impl Header for OnitTicket {
 /// A fresh Message-ID of ours (without brackets): `onit.<tag>.<random>@<domain>`.
 /// The `onit.` prefix and our domain let ingest recognise our own mail coming back.
 pub fn new_message_id(tag: &str, domain: &str) -> String {
-    let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-    format!("onit.{}.{:016x}{:08x}@{}", tag.to_ascii_lowercase(), fastrand::u64(..), fastrand::u32(..), domain)
+    let tag: String = tag
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    format!(
+        "onit.{}.{:016x}{:08x}@{}",
+        tag.to_ascii_lowercase(),
+        fastrand::u64(..),
+        fastrand::u32(..),
+        domain
+    )
 }
 
 /// True when a Message-ID has the shape [`new_message_id`] gives for `domain`.
 pub fn is_our_message_id(id: &str, domain: &str) -> bool {
-    id.starts_with("onit.") && id.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+    id.starts_with("onit.")
+        && id
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
 }
 
 /// A subject cut to a sane length, one line.
@@ -94,7 +106,9 @@ pub fn clean_subject(s: &str) -> String {
 
 /// A display name safe for a header, or none.
 pub fn clean_name(s: Option<&str>) -> Option<String> {
-    s.map(single_line).map(|n| n.chars().take(100).collect::<String>()).filter(|n| !n.is_empty())
+    s.map(single_line)
+        .map(|n| n.chars().take(100).collect::<String>())
+        .filter(|n| !n.is_empty())
 }
 
 /// What goes into one plain-text message of ours.
@@ -115,7 +129,10 @@ pub struct PlainMail<'a> {
 }
 
 fn mailbox(addr: &EmailAddress, name: Option<&str>) -> Result<Mailbox> {
-    let address = addr.as_str().parse().with_context(|| format!("address {addr} not accepted by lettre"))?;
+    let address = addr
+        .as_str()
+        .parse()
+        .with_context(|| format!("address {addr} not accepted by lettre"))?;
     Ok(Mailbox::new(clean_name(name), address))
 }
 
@@ -137,10 +154,18 @@ pub fn render_plain(m: &PlainMail<'_>) -> Result<Vec<u8>> {
     if let Some(irt) = m.in_reply_to.and_then(normalize_message_id) {
         b = b.in_reply_to(format!("<{irt}>"));
     }
-    let refs: Vec<String> = m.references.iter().filter_map(|r| normalize_message_id(r)).collect();
+    let refs: Vec<String> = m
+        .references
+        .iter()
+        .filter_map(|r| normalize_message_id(r))
+        .collect();
     if !refs.is_empty() {
         let start = refs.len().saturating_sub(MAX_REFERENCES);
-        let joined = refs[start..].iter().map(|r| format!("<{r}>")).collect::<Vec<_>>().join(" ");
+        let joined = refs[start..]
+            .iter()
+            .map(|r| format!("<{r}>"))
+            .collect::<Vec<_>>()
+            .join(" ");
         b = b.references(joined);
     }
     if let Some(a) = m.auto_submitted {
@@ -149,7 +174,10 @@ pub fn render_plain(m: &PlainMail<'_>) -> Result<Vec<u8>> {
     if let Some(t) = m.ticket {
         b = b.header(OnitTicket(t.to_string()));
     }
-    let msg = b.header(ContentType::TEXT_PLAIN).body(m.body.clone()).context("building message")?;
+    let msg = b
+        .header(ContentType::TEXT_PLAIN)
+        .body(m.body.clone())
+        .context("building message")?;
     Ok(msg.formatted())
 }
 
@@ -169,7 +197,10 @@ mod tests {
     #[test]
     fn hostile_subject_and_name_cannot_add_headers() {
         let from = EmailAddress::parse("support@jac.example").unwrap();
-        let to = vec![(EmailAddress::parse("bob@client.example").unwrap(), Some("Bob\r\nBcc: evil@x.example".to_string()))];
+        let to = vec![(
+            EmailAddress::parse("bob@client.example").unwrap(),
+            Some("Bob\r\nBcc: evil@x.example".to_string()),
+        )];
         let raw = render_plain(&PlainMail {
             message_id: "onit.1.abc@jac.example",
             from: &from,
@@ -189,11 +220,17 @@ mod tests {
         let headers = text.split("\r\n\r\n").next().unwrap();
         for line in headers.split("\r\n") {
             let name = line.split(':').next().unwrap_or("");
-            assert!(!name.eq_ignore_ascii_case("bcc") && !name.eq_ignore_ascii_case("x-evil"), "injected header line: {line}");
+            assert!(
+                !name.eq_ignore_ascii_case("bcc") && !name.eq_ignore_ascii_case("x-evil"),
+                "injected header line: {line}"
+            );
         }
         assert!(headers.contains("Auto-Submitted: auto-replied"));
         assert!(headers.contains("References: <1@x>"));
-        assert!(!headers.contains("In-Reply-To"), "a malformed id must be dropped:\n{headers}");
+        assert!(
+            !headers.contains("In-Reply-To"),
+            "a malformed id must be dropped:\n{headers}"
+        );
         let parsed = crate::message::MailView::parse(&raw).unwrap();
         assert_eq!(parsed.message_id, "onit.1.abc@jac.example");
         assert_eq!(parsed.subject, "Re: hi Bcc: evil@x.example X-Evil: 1");

@@ -56,7 +56,11 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "Secret(<empty>)" } else { "Secret(***)" })
+        f.write_str(if self.0.is_empty() {
+            "Secret(<empty>)"
+        } else {
+            "Secret(***)"
+        })
     }
 }
 
@@ -258,8 +262,10 @@ const LIST_KEYS: &[&str] = &[
 impl Settings {
     /// Loads defaults, then `file` (if any), then `ONIT__…` environment overrides.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
         if let Some(path) = file {
             if !path.exists() {
                 return Err(ConfigError(vec![ConfigIssue {
@@ -279,13 +285,18 @@ impl Settings {
         }
         builder = builder.add_source(env);
         let cfg = builder.build().map_err(|e| {
-            ConfigError(vec![ConfigIssue { key: "(file)".into(), message: e.to_string() }])
+            ConfigError(vec![ConfigIssue {
+                key: "(file)".into(),
+                message: e.to_string(),
+            }])
         })?;
         serde_path_to_error::deserialize::<_, Settings>(cfg).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
             let (key, message) = match unknown_field_name(&inner) {
-                Some(field) if path == "." || path.is_empty() => (field.clone(), "unknown key".to_string()),
+                Some(field) if path == "." || path.is_empty() => {
+                    (field.clone(), "unknown key".to_string())
+                }
                 Some(field) if path.ends_with(&field) => (path, "unknown key".to_string()),
                 Some(field) => (format!("{path}.{field}"), "unknown key".to_string()),
                 None => (if path == "." { "(root)".into() } else { path }, inner),
@@ -297,12 +308,34 @@ impl Settings {
     /// Checks every value and builds the parsed runtime form; collects all problems, not just the first.
     pub fn validate(&self) -> Result<Runtime, ConfigError> {
         let mut issues: Vec<ConfigIssue> = Vec::new();
-        let imap = if self.mailbox.source == SourceKind::Imap { self.imap.validate(&mut issues) } else { None };
-        let smtp = if self.outgoing.transport == TransportKind::Smtp { self.smtp.validate(&mut issues) } else { None };
-        let mut issue = |key: &str, message: String| issues.push(ConfigIssue { key: key.into(), message });
+        let imap = if self.mailbox.source == SourceKind::Imap {
+            self.imap.validate(&mut issues)
+        } else {
+            None
+        };
+        let smtp = if self.outgoing.transport == TransportKind::Smtp {
+            self.smtp.validate(&mut issues)
+        } else {
+            None
+        };
+        let mut issue = |key: &str, message: String| {
+            issues.push(ConfigIssue {
+                key: key.into(),
+                message,
+            })
+        };
 
-        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
-            issue("database.url", format!("`{}` is neither sqlite://PATH nor postgres://…", self.database.url));
+        if !(self.database.url.starts_with("sqlite:")
+            || self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
+            issue(
+                "database.url",
+                format!(
+                    "`{}` is neither sqlite://PATH nor postgres://…",
+                    self.database.url
+                ),
+            );
         }
         if self.database.max_connections == 0 {
             issue("database.max_connections", "must be at least 1".into());
@@ -315,10 +348,18 @@ impl Settings {
             }
         };
         if self.outgoing.from_name.chars().any(|c| c.is_control()) {
-            issue("outgoing.from_name", "must not contain control characters".into());
+            issue(
+                "outgoing.from_name",
+                "must not contain control characters".into(),
+            );
         }
-        if self.outgoing.retry_base_secs == 0 || self.outgoing.retry_max_secs < self.outgoing.retry_base_secs {
-            issue("outgoing.retry_max_secs", "retry_base_secs must be ≥ 1 and retry_max_secs ≥ retry_base_secs".into());
+        if self.outgoing.retry_base_secs == 0
+            || self.outgoing.retry_max_secs < self.outgoing.retry_base_secs
+        {
+            issue(
+                "outgoing.retry_max_secs",
+                "retry_base_secs must be ≥ 1 and retry_max_secs ≥ retry_base_secs".into(),
+            );
         }
         let mut domains = Vec::new();
         for (i, d) in self.team.domains.iter().enumerate() {
@@ -349,7 +390,10 @@ impl Settings {
             }
         }
         if support.is_empty() {
-            issue("team.support_addresses", "at least one support address is needed".into());
+            issue(
+                "team.support_addresses",
+                "at least one support address is needed".into(),
+            );
         }
         let prefix = match TicketPrefix::parse(&self.team.ticket_prefix) {
             Ok(p) => Some(p),
@@ -359,7 +403,10 @@ impl Settings {
             }
         };
         let default_pm = if self.team.default_pm.trim().is_empty() {
-            issue("team.default_pm", "no PM: senders of no listed project need a default PM".into());
+            issue(
+                "team.default_pm",
+                "no PM: senders of no listed project need a default PM".into(),
+            );
             None
         } else {
             match EmailAddress::parse(&self.team.default_pm) {
@@ -376,11 +423,17 @@ impl Settings {
             if p.name.trim().is_empty() {
                 issue(&format!("projects[{i}].name"), "must not be empty".into());
             } else if !names.insert(p.name.clone()) {
-                issue(&format!("projects[{i}].name"), format!("`{}` is listed twice", p.name));
+                issue(
+                    &format!("projects[{i}].name"),
+                    format!("`{}` is listed twice", p.name),
+                );
             }
             let pm = match p.pm.as_deref().map(str::trim) {
                 None | Some("") => {
-                    issue(&format!("projects[{i}].pm"), format!("no PM for project `{}`", p.name));
+                    issue(
+                        &format!("projects[{i}].pm"),
+                        format!("no PM for project `{}`", p.name),
+                    );
                     None
                 }
                 Some(s) => match EmailAddress::parse(s) {
@@ -399,7 +452,11 @@ impl Settings {
                 }
             }
             if let Some(pm) = pm {
-                projects.push(Project { name: p.name.clone(), client_domains, pm });
+                projects.push(Project {
+                    name: p.name.clone(),
+                    client_domains,
+                    pm,
+                });
             }
         }
         let calendar = match BusinessCalendar::from_config(
@@ -418,14 +475,20 @@ impl Settings {
         let eod = match chrono::NaiveTime::parse_from_str(&self.policy.eod_time, "%H:%M") {
             Ok(t) => Some(t),
             Err(_) => {
-                issue("policy.eod_time", format!("`{}` is not a time like 16:30", self.policy.eod_time));
+                issue(
+                    "policy.eod_time",
+                    format!("`{}` is not a time like 16:30", self.policy.eod_time),
+                );
                 None
             }
         };
         if self.policy.urgent_interval_mins == 0 {
             issue("policy.urgent_interval_mins", "must be at least 1".into());
         }
-        for (key, list) in [("priority.urgent_words", &self.priority.urgent_words), ("priority.high_words", &self.priority.high_words)] {
+        for (key, list) in [
+            ("priority.urgent_words", &self.priority.urgent_words),
+            ("priority.high_words", &self.priority.high_words),
+        ] {
             if list.iter().any(|w| w.trim().is_empty()) {
                 issue(key, "contains an empty word".into());
             }
@@ -434,8 +497,13 @@ impl Settings {
         if !issues.is_empty() {
             return Err(ConfigError(issues));
         }
-        let (Some(from), Some(prefix), Some(default_pm), Some(calendar), Some(eod)) = (from, prefix, default_pm, calendar, eod) else {
-            return Err(ConfigError(vec![ConfigIssue { key: "(config)".into(), message: "invalid".into() }]));
+        let (Some(from), Some(prefix), Some(default_pm), Some(calendar), Some(eod)) =
+            (from, prefix, default_pm, calendar, eod)
+        else {
+            return Err(ConfigError(vec![ConfigIssue {
+                key: "(config)".into(),
+                message: "invalid".into(),
+            }]));
         };
         Ok(Runtime {
             database_url: self.database.url.clone(),
@@ -469,15 +537,45 @@ impl Settings {
                 urgent_interval: chrono::Duration::minutes(self.policy.urgent_interval_mins as i64),
                 eod_time: eod,
                 date_skew_past: chrono::Duration::hours(self.policy.date_skew_past_hours as i64),
-                date_skew_future: chrono::Duration::minutes(self.policy.date_skew_future_mins as i64),
+                date_skew_future: chrono::Duration::minutes(
+                    self.policy.date_skew_future_mins as i64,
+                ),
             },
-            priority: crate::policy::priority::PriorityRules::new(&self.priority.urgent_words, &self.priority.high_words),
+            priority: crate::policy::priority::PriorityRules::new(
+                &self.priority.urgent_words,
+                &self.priority.high_words,
+            ),
             automated: crate::classify::AutomatedSignals {
-                sender_local_parts: self.automated.sender_local_parts.iter().map(|s| s.to_lowercase()).collect(),
-                sender_local_suffixes: self.automated.sender_local_suffixes.iter().map(|s| s.to_lowercase()).collect(),
-                subject_prefixes: self.automated.subject_prefixes.iter().map(|s| s.to_lowercase()).collect(),
-                subject_phrases: self.automated.subject_phrases.iter().map(|s| s.to_lowercase()).collect(),
-                body_phrases: self.automated.body_phrases.iter().map(|s| s.to_lowercase()).collect(),
+                sender_local_parts: self
+                    .automated
+                    .sender_local_parts
+                    .iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+                sender_local_suffixes: self
+                    .automated
+                    .sender_local_suffixes
+                    .iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+                subject_prefixes: self
+                    .automated
+                    .subject_prefixes
+                    .iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+                subject_phrases: self
+                    .automated
+                    .subject_phrases
+                    .iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+                body_phrases: self
+                    .automated
+                    .body_phrases
+                    .iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
             },
         })
     }
@@ -534,7 +632,10 @@ fn read_secret(key: &str, value: &Secret, file: &str, issues: &mut Vec<ConfigIss
     match std::fs::read_to_string(file.trim()) {
         Ok(text) => Secret::new(text.lines().next().unwrap_or("").trim_end().to_string()),
         Err(e) => {
-            issues.push(ConfigIssue { key: format!("{key}_file"), message: format!("cannot read {}: {e}", file.trim()) });
+            issues.push(ConfigIssue {
+                key: format!("{key}_file"),
+                message: format!("cannot read {}: {e}", file.trim()),
+            });
             Secret::default()
         }
     }
@@ -547,7 +648,10 @@ fn ca_path(key: &str, value: &str, issues: &mut Vec<ConfigIssue>) -> Option<Path
     }
     let p = PathBuf::from(v);
     if !p.is_file() {
-        issues.push(ConfigIssue { key: key.into(), message: format!("{v} is not a readable file") });
+        issues.push(ConfigIssue {
+            key: key.into(),
+            message: format!("{v} is not a readable file"),
+        });
     }
     Some(p)
 }
@@ -556,37 +660,65 @@ impl ImapSettings {
     fn validate(&self, issues: &mut Vec<ConfigIssue>) -> Option<ImapRuntime> {
         let before = issues.len();
         if self.host.trim().is_empty() {
-            issues.push(ConfigIssue { key: "imap.host".into(), message: "required when mailbox.source = \"imap\"".into() });
+            issues.push(ConfigIssue {
+                key: "imap.host".into(),
+                message: "required when mailbox.source = \"imap\"".into(),
+            });
         }
         if self.port == 0 {
-            issues.push(ConfigIssue { key: "imap.port".into(), message: "must be a TCP port".into() });
+            issues.push(ConfigIssue {
+                key: "imap.port".into(),
+                message: "must be a TCP port".into(),
+            });
         }
         if self.username.trim().is_empty() {
-            issues.push(ConfigIssue { key: "imap.username".into(), message: "required when mailbox.source = \"imap\"".into() });
+            issues.push(ConfigIssue {
+                key: "imap.username".into(),
+                message: "required when mailbox.source = \"imap\"".into(),
+            });
         }
         let password = read_secret("imap.password", &self.password, &self.password_file, issues);
         if password.is_empty() && issues.len() == before {
-            issues.push(ConfigIssue { key: "imap.password".into(), message: "required (or imap.password_file, or ONIT__IMAP__PASSWORD)".into() });
+            issues.push(ConfigIssue {
+                key: "imap.password".into(),
+                message: "required (or imap.password_file, or ONIT__IMAP__PASSWORD)".into(),
+            });
         }
         if self.folders.is_empty() || self.folders.iter().any(|f| f.trim().is_empty()) {
-            issues.push(ConfigIssue { key: "imap.folders".into(), message: "list at least one folder, none empty".into() });
+            issues.push(ConfigIssue {
+                key: "imap.folders".into(),
+                message: "list at least one folder, none empty".into(),
+            });
         }
         let after = match self.after.trim() {
             "leave" => Some(AfterProcessing::Leave),
             "seen" => Some(AfterProcessing::Seen),
             other => match other.strip_prefix("move:") {
-                Some(f) if !f.trim().is_empty() => Some(AfterProcessing::Move(f.trim().to_string())),
+                Some(f) if !f.trim().is_empty() => {
+                    Some(AfterProcessing::Move(f.trim().to_string()))
+                }
                 _ => {
-                    issues.push(ConfigIssue { key: "imap.after".into(), message: format!("`{other}` is not leave, seen or move:FOLDER") });
+                    issues.push(ConfigIssue {
+                        key: "imap.after".into(),
+                        message: format!("`{other}` is not leave, seen or move:FOLDER"),
+                    });
                     None
                 }
             },
         };
         if self.batch_size == 0 {
-            issues.push(ConfigIssue { key: "imap.batch_size".into(), message: "must be at least 1".into() });
+            issues.push(ConfigIssue {
+                key: "imap.batch_size".into(),
+                message: "must be at least 1".into(),
+            });
         }
         if self.idle_renew_secs == 0 || self.idle_renew_secs > 29 * 60 {
-            issues.push(ConfigIssue { key: "imap.idle_renew_secs".into(), message: "must be between 1 and 1740 (RFC 2177: servers may drop IDLE after 30 minutes)".into() });
+            issues.push(ConfigIssue {
+                key: "imap.idle_renew_secs".into(),
+                message:
+                    "must be between 1 and 1740 (RFC 2177: servers may drop IDLE after 30 minutes)"
+                        .into(),
+            });
         }
         let ca_file = ca_path("imap.ca_file", &self.ca_file, issues);
         if issues.len() > before {
@@ -614,10 +746,16 @@ impl SmtpSettings {
     fn validate(&self, issues: &mut Vec<ConfigIssue>) -> Option<SmtpRuntime> {
         let before = issues.len();
         if self.host.trim().is_empty() {
-            issues.push(ConfigIssue { key: "smtp.host".into(), message: "required when outgoing.transport = \"smtp\"".into() });
+            issues.push(ConfigIssue {
+                key: "smtp.host".into(),
+                message: "required when outgoing.transport = \"smtp\"".into(),
+            });
         }
         if self.port == 0 {
-            issues.push(ConfigIssue { key: "smtp.port".into(), message: "must be a TCP port".into() });
+            issues.push(ConfigIssue {
+                key: "smtp.port".into(),
+                message: "must be a TCP port".into(),
+            });
         }
         let password = read_secret("smtp.password", &self.password, &self.password_file, issues);
         let username = Some(self.username.trim().to_string()).filter(|u| !u.is_empty());
@@ -707,7 +845,11 @@ impl Team {
 
     /// The PM of a project by name (the default PM for unknown names).
     pub fn pm_of(&self, project: &str) -> &EmailAddress {
-        self.projects.iter().find(|p| p.name == project).map(|p| &p.pm).unwrap_or(&self.default_pm)
+        self.projects
+            .iter()
+            .find(|p| p.name == project)
+            .map(|p| &p.pm)
+            .unwrap_or(&self.default_pm)
     }
 }
 

@@ -17,10 +17,25 @@ use crate::store::Store;
 /// Builds the outbox worker the configuration asks for.
 pub fn outbox_for(rt: &Runtime, store: &Store) -> Result<Outbox> {
     let transport = match rt.transport {
-        TransportKind::File => Transport::File(FileTransport::new(&rt.outgoing_dir).with_context(|| format!("creating outgoing.dir {}", rt.outgoing_dir.display()))?),
-        TransportKind::Smtp => Transport::Smtp(crate::outgoing::smtp::SmtpTransport::new(rt.smtp.as_ref().context("outgoing.transport = \"smtp\" needs the [smtp] settings")?).context("setting up the SMTP transport")?),
+        TransportKind::File => Transport::File(
+            FileTransport::new(&rt.outgoing_dir)
+                .with_context(|| format!("creating outgoing.dir {}", rt.outgoing_dir.display()))?,
+        ),
+        TransportKind::Smtp => Transport::Smtp(
+            crate::outgoing::smtp::SmtpTransport::new(
+                rt.smtp
+                    .as_ref()
+                    .context("outgoing.transport = \"smtp\" needs the [smtp] settings")?,
+            )
+            .context("setting up the SMTP transport")?,
+        ),
     };
-    Ok(Outbox::new(store.clone(), transport, rt.retry_base, rt.retry_max))
+    Ok(Outbox::new(
+        store.clone(),
+        transport,
+        rt.retry_base,
+        rt.retry_max,
+    ))
 }
 
 /// Counts from one pass over the Maildir.
@@ -33,9 +48,16 @@ pub struct SourcePass {
 /// Ingests everything in the Maildir's new/ folder, one transaction per message;
 /// each message moves to cur/ only after its transaction commits. A message that
 /// fails to store stays in new/ and is retried on the next pass; it never blocks the others.
-pub async fn maildir_pass(store: &Store, rt: &Runtime, md: &Maildir, stop: &watch::Receiver<bool>) -> Result<SourcePass> {
+pub async fn maildir_pass(
+    store: &Store,
+    rt: &Runtime,
+    md: &Maildir,
+    stop: &watch::Receiver<bool>,
+) -> Result<SourcePass> {
     let mut pass = SourcePass::default();
-    let entries = md.list_new().with_context(|| format!("listing {}", md.root().display()))?;
+    let entries = md
+        .list_new()
+        .with_context(|| format!("listing {}", md.root().display()))?;
     for entry in entries {
         if *stop.borrow() {
             break;
@@ -51,10 +73,20 @@ pub async fn maildir_pass(store: &Store, rt: &Runtime, md: &Maildir, stop: &watc
         };
         let now = Utc::now();
         let arrival = msg.arrival.unwrap_or(now).min(now);
-        match receive_imf(store, rt, &msg.bytes, arrival, &msg.origin, mode_for_arrival(rt, arrival, now)).await {
+        match receive_imf(
+            store,
+            rt,
+            &msg.bytes,
+            arrival,
+            &msg.origin,
+            mode_for_arrival(rt, arrival, now),
+        )
+        .await
+        {
             Ok(_) => {
                 crate::fault::point("maildir-after-commit");
-                md.mark_processed(&entry).with_context(|| format!("moving {} to cur/", entry.path.display()))?;
+                md.mark_processed(&entry)
+                    .with_context(|| format!("moving {} to cur/", entry.path.display()))?;
                 pass.seen += 1;
             }
             Err(e) => {
@@ -74,16 +106,29 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
 
     if once {
         let ingested = match (&rt.source, &rt.imap) {
-            (SourceKind::Imap, Some(cfg)) => crate::imap::sync_once(&store, &rt, cfg, &stop_rx).await?,
+            (SourceKind::Imap, Some(cfg)) => {
+                crate::imap::sync_once(&store, &rt, cfg, &stop_rx).await?
+            }
             _ => {
-                let md = Maildir::open(&rt.maildir).with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
+                let md = Maildir::open(&rt.maildir)
+                    .with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
                 let pass = maildir_pass(&store, &rt, &md, &stop_rx).await?;
-                anyhow::ensure!(pass.failed == 0, "{} message(s) could not be stored; they stay in new/", pass.failed);
+                anyhow::ensure!(
+                    pass.failed == 0,
+                    "{} message(s) could not be stored; they stay in new/",
+                    pass.failed
+                );
                 pass.seen
             }
         };
         let report = outbox.deliver_due(Utc::now()).await?;
-        info!(ingested, sent = report.sent, retrying = report.retried, failed = report.failed, "run --once finished");
+        info!(
+            ingested,
+            sent = report.sent,
+            retrying = report.retried,
+            failed = report.failed,
+            "run --once finished"
+        );
         store.close().await;
         return Ok(());
     }
@@ -96,9 +141,16 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
     });
 
     let source = if let (SourceKind::Imap, Some(cfg)) = (rt.source, rt.imap.clone()) {
-        tokio::spawn(crate::imap::run(store.clone(), Arc::new(rt.clone()), cfg, stop_rx.clone(), wake.clone()))
+        tokio::spawn(crate::imap::run(
+            store.clone(),
+            Arc::new(rt.clone()),
+            cfg,
+            stop_rx.clone(),
+            wake.clone(),
+        ))
     } else {
-        let md = Maildir::open(&rt.maildir).with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
+        let md = Maildir::open(&rt.maildir)
+            .with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
         let store = store.clone();
         let rt = rt.clone();
         let wake = wake.clone();
@@ -130,7 +182,10 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
                     error!(error = format!("{e:#}"), "outbox pass failed");
                 }
                 let wait = match store.outbox_next_due().await {
-                    Ok(Some(t)) => (t - Utc::now()).to_std().unwrap_or(StdDuration::ZERO).min(StdDuration::from_secs(30)),
+                    Ok(Some(t)) => (t - Utc::now())
+                        .to_std()
+                        .unwrap_or(StdDuration::ZERO)
+                        .min(StdDuration::from_secs(30)),
                     _ => StdDuration::from_secs(30),
                 };
                 tokio::select! {

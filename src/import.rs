@@ -46,9 +46,17 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
         .into_iter()
         .map(|m| {
             let parsed = MailView::parse(&m.bytes);
-            let arrival = m.arrival.or_else(|| parsed.as_ref().ok().and_then(|v| v.date)).unwrap_or(now);
+            let arrival = m
+                .arrival
+                .or_else(|| parsed.as_ref().ok().and_then(|v| v.date))
+                .unwrap_or(now);
             let at = match &parsed {
-                Ok(v) => effective_time(v.date, arrival, rt.policy.date_skew_past, rt.policy.date_skew_future),
+                Ok(v) => effective_time(
+                    v.date,
+                    arrival,
+                    rt.policy.date_skew_past,
+                    rt.policy.date_skew_future,
+                ),
                 Err(_) => arrival,
             };
             (at, arrival, m, parsed)
@@ -63,7 +71,17 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
         for (_, arrival, m, parsed) in it.by_ref().take(BATCH) {
             counts.messages += 1;
             let mut sp = tx.savepoint().await?;
-            match receive_parsed(&mut sp, rt, &m.bytes, parsed, arrival, &m.origin, Mode::Import).await {
+            match receive_parsed(
+                &mut sp,
+                rt,
+                &m.bytes,
+                parsed,
+                arrival,
+                &m.origin,
+                Mode::Import,
+            )
+            .await
+            {
                 Ok(out) => {
                     sp.commit().await?;
                     match out.disposition {
@@ -73,8 +91,16 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
                         Disposition::Threaded | Disposition::Unthreaded => {
                             match out.class {
                                 Some(MailClass::Automated) => counts.automated += 1,
-                                Some(MailClass::Contact | MailClass::Acknowledgment) if out.disposition == Disposition::Threaded => counts.contacts += 1,
-                                Some(MailClass::InternalNote) if out.disposition == Disposition::Threaded => counts.internal_notes += 1,
+                                Some(MailClass::Contact | MailClass::Acknowledgment)
+                                    if out.disposition == Disposition::Threaded =>
+                                {
+                                    counts.contacts += 1
+                                }
+                                Some(MailClass::InternalNote)
+                                    if out.disposition == Disposition::Threaded =>
+                                {
+                                    counts.internal_notes += 1
+                                }
                                 _ => {}
                             }
                             if out.class != Some(MailClass::Automated) {

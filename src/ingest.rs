@@ -83,7 +83,14 @@ pub fn cadence_policy(rt: &Runtime) -> CadencePolicy {
 
 /// Ingests one message in its own transaction and commits it. The caller may
 /// remove the message from its source only after this returns `Ok`.
-pub async fn receive_imf(store: &Store, rt: &Runtime, raw: &[u8], arrival: DateTime<Utc>, origin: &str, mode: Mode) -> Result<Outcome> {
+pub async fn receive_imf(
+    store: &Store,
+    rt: &Runtime,
+    raw: &[u8],
+    arrival: DateTime<Utc>,
+    origin: &str,
+    mode: Mode,
+) -> Result<Outcome> {
     let mut tx = store.begin().await?;
     let out = receive_in(&mut tx, rt, raw, arrival, origin, mode).await?;
     tx.commit().await?;
@@ -91,7 +98,14 @@ pub async fn receive_imf(store: &Store, rt: &Runtime, raw: &[u8], arrival: DateT
 }
 
 /// Ingests one message inside the caller's transaction (which the caller commits).
-pub async fn receive_in(tx: &mut Tx<'_>, rt: &Runtime, raw: &[u8], arrival: DateTime<Utc>, origin: &str, mode: Mode) -> Result<Outcome> {
+pub async fn receive_in(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    raw: &[u8],
+    arrival: DateTime<Utc>,
+    origin: &str,
+    mode: Mode,
+) -> Result<Outcome> {
     let parsed = MailView::parse(raw);
     receive_parsed(tx, rt, raw, parsed, arrival, origin, mode).await
 }
@@ -111,10 +125,27 @@ pub async fn receive_parsed(
         Err(e) => return record_unparseable(tx, raw, &e.derived_id, arrival, origin).await,
     };
     let span = info_span!("message", message_id = %v.message_id, origin = %origin);
-    Ingest { tx, rt, raw, v: &v, arrival, origin, mode }.run().instrument(span).await
+    Ingest {
+        tx,
+        rt,
+        raw,
+        v: &v,
+        arrival,
+        origin,
+        mode,
+    }
+    .run()
+    .instrument(span)
+    .await
 }
 
-async fn record_unparseable(tx: &mut Tx<'_>, raw: &[u8], id: &str, arrival: DateTime<Utc>, origin: &str) -> Result<Outcome> {
+async fn record_unparseable(
+    tx: &mut Tx<'_>,
+    raw: &[u8],
+    id: &str,
+    arrival: DateTime<Utc>,
+    origin: &str,
+) -> Result<Outcome> {
     let disposition = if tx.known_message(id).await?.is_some() {
         Disposition::Duplicate
     } else {
@@ -140,7 +171,14 @@ async fn record_unparseable(tx: &mut Tx<'_>, raw: &[u8], id: &str, arrival: Date
         Disposition::Unparseable
     };
     tracing::warn!(origin, bytes = raw.len(), "unparseable message recorded");
-    Ok(Outcome { message_id: id.to_string(), class: None, disposition, ticket: None, ack_queued: false, note: None })
+    Ok(Outcome {
+        message_id: id.to_string(),
+        class: None,
+        disposition,
+        ticket: None,
+        ack_queued: false,
+        note: None,
+    })
 }
 
 struct Ingest<'t, 'c, 'a> {
@@ -158,7 +196,11 @@ fn from_of(v: &MailView) -> Option<&str> {
 }
 
 fn join(addrs: &[EmailAddress]) -> String {
-    addrs.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+    addrs
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Ingest<'_, '_, '_> {
@@ -170,32 +212,75 @@ impl Ingest<'_, '_, '_> {
         }
         let ours = is_our_message_id(&v.message_id, self.rt.team.from.domain());
         let (class, signal) = classify(v, &self.rt.team, &self.rt.automated, ours);
-        let at = effective_time(v.date, self.arrival, self.rt.policy.date_skew_past, self.rt.policy.date_skew_future);
+        let at = effective_time(
+            v.date,
+            self.arrival,
+            self.rt.policy.date_skew_past,
+            self.rt.policy.date_skew_future,
+        );
         let ticket = self.thread(class).await?;
         match class {
             MailClass::Own => {
-                self.store(ticket.as_ref().map(|t| t.id), class, Some("our own mail, seen again"), at).await?;
-                Ok(self.outcome(Some(class), Disposition::Unthreaded, ticket.as_ref(), false, None))
+                self.store(
+                    ticket.as_ref().map(|t| t.id),
+                    class,
+                    Some("our own mail, seen again"),
+                    at,
+                )
+                .await?;
+                Ok(self.outcome(
+                    Some(class),
+                    Disposition::Unthreaded,
+                    ticket.as_ref(),
+                    false,
+                    None,
+                ))
             }
             MailClass::Automated => self.automated(ticket, signal, at).await,
             MailClass::Client => self.client(ticket, at).await,
             MailClass::Contact | MailClass::Acknowledgment => self.contact(ticket, class, at).await,
             MailClass::InternalNote => {
-                self.store(ticket.as_ref().map(|t| t.id), class, None, at).await?;
+                self.store(ticket.as_ref().map(|t| t.id), class, None, at)
+                    .await?;
                 match &ticket {
                     Some(t) => {
                         let detail = format!("internal note: {}", v.subject);
-                        self.tx.insert_event(t.id, at, "internal_note", from_of(self.v), Some(&v.message_id), &detail).await?;
+                        self.tx
+                            .insert_event(
+                                t.id,
+                                at,
+                                "internal_note",
+                                from_of(self.v),
+                                Some(&v.message_id),
+                                &detail,
+                            )
+                            .await?;
                         Ok(self.outcome(Some(class), Disposition::Threaded, Some(t), false, None))
                     }
-                    None => Ok(self.outcome(Some(class), Disposition::Unthreaded, None, false, None)),
+                    None => {
+                        Ok(self.outcome(Some(class), Disposition::Unthreaded, None, false, None))
+                    }
                 }
             }
         }
     }
 
-    fn outcome(&self, class: Option<MailClass>, d: Disposition, t: Option<&TicketRow>, ack: bool, note: Option<String>) -> Outcome {
-        Outcome { message_id: self.v.message_id.clone(), class, disposition: d, ticket: t.map(|t| t.reference()), ack_queued: ack, note }
+    fn outcome(
+        &self,
+        class: Option<MailClass>,
+        d: Disposition,
+        t: Option<&TicketRow>,
+        ack: bool,
+        note: Option<String>,
+    ) -> Outcome {
+        Outcome {
+            message_id: self.v.message_id.clone(),
+            class,
+            disposition: d,
+            ticket: t.map(|t| t.reference()),
+            ack_queued: ack,
+            note,
+        }
     }
 
     /// POLICY "Threading", first match wins: references, then the tag (team or a
@@ -212,8 +297,12 @@ impl Ingest<'_, '_, '_> {
             }
         }
         if let Some(tag) = TicketRef::find_in_subject(&v.subject, &self.rt.team.prefix) {
-            if let (Some(t), Some(from)) = (self.tx.ticket_by_number(tag.number).await?, v.from.as_ref()) {
-                let allowed = self.rt.team.is_team(from) || t.reporter == from.as_str() || self.tx.is_participant(t.id, from.as_str()).await?;
+            if let (Some(t), Some(from)) =
+                (self.tx.ticket_by_number(tag.number).await?, v.from.as_ref())
+            {
+                let allowed = self.rt.team.is_team(from)
+                    || t.reporter == from.as_str()
+                    || self.tx.is_participant(t.id, from.as_str()).await?;
                 if allowed {
                     return Ok(Some(t));
                 }
@@ -226,7 +315,11 @@ impl Ingest<'_, '_, '_> {
         }
         let candidates: Vec<EmailAddress> = match class {
             MailClass::Client => v.from.iter().cloned().collect(),
-            MailClass::Contact | MailClass::Acknowledgment => v.recipients().into_iter().filter(|a| is_client(&self.rt.team, a)).collect(),
+            MailClass::Contact | MailClass::Acknowledgment => v
+                .recipients()
+                .into_iter()
+                .filter(|a| is_client(&self.rt.team, a))
+                .collect(),
             _ => Vec::new(),
         };
         for c in candidates {
@@ -237,7 +330,13 @@ impl Ingest<'_, '_, '_> {
         Ok(None)
     }
 
-    async fn store(&mut self, ticket_id: Option<i64>, class: MailClass, detail: Option<&str>, at: DateTime<Utc>) -> Result<()> {
+    async fn store(
+        &mut self,
+        ticket_id: Option<i64>,
+        class: MailClass,
+        detail: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let v = self.v;
         self.tx
             .insert_message(&NewMessage {
@@ -261,19 +360,62 @@ impl Ingest<'_, '_, '_> {
             .await
     }
 
-    async fn automated(&mut self, ticket: Option<TicketRow>, signal: Option<String>, at: DateTime<Utc>) -> Result<Outcome> {
+    async fn automated(
+        &mut self,
+        ticket: Option<TicketRow>,
+        signal: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome> {
         let v = self.v;
-        self.store(ticket.as_ref().map(|t| t.id), MailClass::Automated, signal.as_deref(), at).await?;
+        self.store(
+            ticket.as_ref().map(|t| t.id),
+            MailClass::Automated,
+            signal.as_deref(),
+            at,
+        )
+        .await?;
         match &ticket {
             Some(t) => {
                 // A bounce of our acknowledgment is a delivery failure the PM must see.
-                let bounces_ack = t.ack_message_id.as_ref().is_some_and(|ack| v.embedded_ids.contains(ack) || v.referenced_ids().contains(ack));
-                let kind = if bounces_ack || v.is_report || v.failed_recipients_header { "delivery_failure" } else { "automated" };
-                let detail = format!("{}: {} ({})", kind.replace('_', " "), v.subject, signal.as_deref().unwrap_or("automated"));
-                self.tx.insert_event(t.id, at, kind, from_of(self.v), Some(&v.message_id), &detail).await?;
-                Ok(self.outcome(Some(MailClass::Automated), Disposition::Threaded, Some(t), false, signal))
+                let bounces_ack = t.ack_message_id.as_ref().is_some_and(|ack| {
+                    v.embedded_ids.contains(ack) || v.referenced_ids().contains(ack)
+                });
+                let kind = if bounces_ack || v.is_report || v.failed_recipients_header {
+                    "delivery_failure"
+                } else {
+                    "automated"
+                };
+                let detail = format!(
+                    "{}: {} ({})",
+                    kind.replace('_', " "),
+                    v.subject,
+                    signal.as_deref().unwrap_or("automated")
+                );
+                self.tx
+                    .insert_event(
+                        t.id,
+                        at,
+                        kind,
+                        from_of(self.v),
+                        Some(&v.message_id),
+                        &detail,
+                    )
+                    .await?;
+                Ok(self.outcome(
+                    Some(MailClass::Automated),
+                    Disposition::Threaded,
+                    Some(t),
+                    false,
+                    signal,
+                ))
             }
-            None => Ok(self.outcome(Some(MailClass::Automated), Disposition::Unthreaded, None, false, signal)),
+            None => Ok(self.outcome(
+                Some(MailClass::Automated),
+                Disposition::Unthreaded,
+                None,
+                false,
+                signal,
+            )),
         }
     }
 
@@ -281,22 +423,55 @@ impl Ingest<'_, '_, '_> {
         let v = self.v;
         let Some(from) = v.from.clone() else {
             // classify() sends mail without a usable From to Automated; keep this total anyway.
-            self.store(None, MailClass::Client, Some("no sender address"), at).await?;
-            return Ok(self.outcome(Some(MailClass::Client), Disposition::Unthreaded, None, false, None));
+            self.store(None, MailClass::Client, Some("no sender address"), at)
+                .await?;
+            return Ok(self.outcome(
+                Some(MailClass::Client),
+                Disposition::Unthreaded,
+                None,
+                false,
+                None,
+            ));
         };
         let mut link = None;
         if let Some(t) = ticket {
             let reopen_limit = Duration::days(self.rt.policy.reopen_days as i64);
-            let closed_long_ago = t.status == "closed" && t.closed_at.is_some_and(|c| at - crate::store::from_ms(c) > reopen_limit);
+            let closed_long_ago = t.status == "closed"
+                && t.closed_at
+                    .is_some_and(|c| at - crate::store::from_ms(c) > reopen_limit);
             if !closed_long_ago {
                 self.store(Some(t.id), MailClass::Client, None, at).await?;
                 self.add_client_participants(t.id).await?;
                 if t.status != "open" {
                     self.tx.set_status(t.id, "open", at).await?;
-                    self.tx.insert_event(t.id, at, "reopened", Some(from.as_str()), Some(&v.message_id), &format!("reopened by a client message (was {})", t.status)).await?;
+                    self.tx
+                        .insert_event(
+                            t.id,
+                            at,
+                            "reopened",
+                            Some(from.as_str()),
+                            Some(&v.message_id),
+                            &format!("reopened by a client message (was {})", t.status),
+                        )
+                        .await?;
                 }
-                self.tx.insert_event(t.id, at, "client_message", Some(from.as_str()), Some(&v.message_id), &v.subject).await?;
-                return Ok(self.outcome(Some(MailClass::Client), Disposition::Threaded, Some(&t), false, None));
+                self.tx
+                    .insert_event(
+                        t.id,
+                        at,
+                        "client_message",
+                        Some(from.as_str()),
+                        Some(&v.message_id),
+                        &v.subject,
+                    )
+                    .await?;
+                return Ok(self.outcome(
+                    Some(MailClass::Client),
+                    Disposition::Threaded,
+                    Some(&t),
+                    false,
+                    None,
+                ));
             }
             link = Some(t);
         }
@@ -319,7 +494,12 @@ impl Ingest<'_, '_, '_> {
         self.tx.add_participants(ticket_id, &people).await
     }
 
-    async fn open_ticket(&mut self, reporter: EmailAddress, at: DateTime<Utc>, link: Option<TicketRow>) -> Result<Outcome> {
+    async fn open_ticket(
+        &mut self,
+        reporter: EmailAddress,
+        at: DateTime<Utc>,
+        link: Option<TicketRow>,
+    ) -> Result<Outcome> {
         let v = self.v;
         let rt = self.rt;
         let number = self.tx.next_ticket_number().await?;
@@ -346,34 +526,77 @@ impl Ingest<'_, '_, '_> {
         let reference = format!("{}-{}", rt.team.prefix.as_str(), number);
         let span = info_span!("ticket", ticket = %reference);
         let _g = span.enter();
-        self.store(Some(ticket_id), MailClass::Client, None, at).await?;
+        self.store(Some(ticket_id), MailClass::Client, None, at)
+            .await?;
         self.add_client_participants(ticket_id).await?;
         let opened = match &link {
-            Some(old) => format!("opened from {} ({}), follows closed ticket {}", reporter, v.subject, old.reference()),
+            Some(old) => format!(
+                "opened from {} ({}), follows closed ticket {}",
+                reporter,
+                v.subject,
+                old.reference()
+            ),
             None => format!("opened from {} ({})", reporter, v.subject),
         };
-        self.tx.insert_event(ticket_id, at, "opened", Some(reporter.as_str()), Some(&v.message_id), &opened).await?;
-        self.tx.insert_event(ticket_id, at, "priority_proposed", None, None, &reason).await?;
+        self.tx
+            .insert_event(
+                ticket_id,
+                at,
+                "opened",
+                Some(reporter.as_str()),
+                Some(&v.message_id),
+                &opened,
+            )
+            .await?;
+        self.tx
+            .insert_event(ticket_id, at, "priority_proposed", None, None, &reason)
+            .await?;
         // Until the acknowledgment leaves, the first response is what is due.
-        self.tx.set_contact_due(ticket_id, Some((at + rt.policy.first_response, "first-response"))).await?;
+        self.tx
+            .set_contact_due(
+                ticket_id,
+                Some((at + rt.policy.first_response, "first-response")),
+            )
+            .await?;
         let mut ack = false;
         if self.mode == Mode::Live {
-            ack = self.queue_ack(ticket_id, &reference, &reporter, pm, priority, at).await?;
+            ack = self
+                .queue_ack(ticket_id, &reference, &reporter, pm, priority, at)
+                .await?;
         }
         let t = self.tx.ticket(ticket_id).await?;
         tracing::info!(ticket = %reference, %priority, ack, "new ticket");
-        Ok(self.outcome(Some(MailClass::Client), Disposition::NewTicket, t.as_ref(), ack, Some(reason)))
+        Ok(self.outcome(
+            Some(MailClass::Client),
+            Disposition::NewTicket,
+            t.as_ref(),
+            ack,
+            Some(reason),
+        ))
     }
 
-    async fn queue_ack(&mut self, ticket_id: i64, reference: &str, reporter: &EmailAddress, pm: &EmailAddress, priority: Priority, at: DateTime<Utc>) -> Result<bool> {
+    async fn queue_ack(
+        &mut self,
+        ticket_id: i64,
+        reference: &str,
+        reporter: &EmailAddress,
+        pm: &EmailAddress,
+        priority: Priority,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
         let v = self.v;
         let rt = self.rt;
         // The ack leaves now-ish; its clock starts at the later of arrival and the message time.
         let now = self.arrival.max(at);
-        let recent = self.tx.acks_to_since(reporter.as_str(), now - Duration::hours(1)).await?;
+        let recent = self
+            .tx
+            .acks_to_since(reporter.as_str(), now - Duration::hours(1))
+            .await?;
         if recent >= rt.policy.ack_rate_per_hour as i64 {
             let detail = format!("no acknowledgment: {recent} already sent to {reporter} in the last hour (ack_rate_per_hour = {})", rt.policy.ack_rate_per_hour);
-            self.tx.insert_event(ticket_id, now, "ack_suppressed", None, None, &detail).await?;
+            self.tx
+                .insert_event(ticket_id, now, "ack_suppressed", None, None, &detail)
+                .await?;
             tracing::warn!(%reporter, "acknowledgment rate limit reached");
             return Ok(false);
         }
@@ -415,8 +638,20 @@ impl Ingest<'_, '_, '_> {
         let raw = match rendered {
             Ok(r) => r,
             Err(e) => {
-                self.tx.insert_event(ticket_id, now, "ack_failed", None, None, &format!("acknowledgment could not be written: {e:#}")).await?;
-                tracing::error!(error = format!("{e:#}"), "acknowledgment could not be written");
+                self.tx
+                    .insert_event(
+                        ticket_id,
+                        now,
+                        "ack_failed",
+                        None,
+                        None,
+                        &format!("acknowledgment could not be written: {e:#}"),
+                    )
+                    .await?;
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "acknowledgment could not be written"
+                );
                 return Ok(false);
             }
         };
@@ -460,30 +695,95 @@ impl Ingest<'_, '_, '_> {
             })
             .await?;
         self.tx.set_ack(ticket_id, &message_id).await?;
-        self.tx.set_contact_due(ticket_id, Some((due.at, due.rule))).await?;
-        let detail = format!("acknowledgment queued to {reporter}, PM {pm} in Cc; next update stated for {}", due.at.to_rfc3339());
-        self.tx.insert_event(ticket_id, now, "ack_queued", Some(rt.team.from.as_str()), Some(&message_id), &detail).await?;
+        // The acknowledgment is a contact (POLICY Standard 5); its send time refines this when it leaves.
+        self.tx
+            .set_contact(ticket_id, now, Some((due.at, due.rule)))
+            .await?;
+        let detail = format!(
+            "acknowledgment queued to {reporter}, PM {pm} in Cc; next update stated for {}",
+            due.at.to_rfc3339()
+        );
+        self.tx
+            .insert_event(
+                ticket_id,
+                now,
+                "ack_queued",
+                Some(rt.team.from.as_str()),
+                Some(&message_id),
+                &detail,
+            )
+            .await?;
         Ok(true)
     }
 
-    async fn contact(&mut self, ticket: Option<TicketRow>, class: MailClass, at: DateTime<Utc>) -> Result<Outcome> {
+    async fn contact(
+        &mut self,
+        ticket: Option<TicketRow>,
+        class: MailClass,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome> {
         let v = self.v;
         let Some(t) = ticket else {
-            self.store(None, class, Some("team mail to a client that matches no ticket"), at).await?;
-            return Ok(self.outcome(Some(class), Disposition::Unthreaded, None, false, Some("unthreaded team mail".into())));
+            self.store(
+                None,
+                class,
+                Some("team mail to a client that matches no ticket"),
+                at,
+            )
+            .await?;
+            return Ok(self.outcome(
+                Some(class),
+                Disposition::Unthreaded,
+                None,
+                false,
+                Some("unthreaded team mail".into()),
+            ));
         };
         self.store(Some(t.id), class, None, at).await?;
         self.add_client_participants(t.id).await?;
         let priority = Priority::parse(&t.priority).unwrap_or(Priority::Medium);
         let opened = crate::store::from_ms(t.opened_at);
-        let due = if t.status == "open" { Some(next_due(&self.rt.calendar, &cadence_policy(self.rt), priority, opened, at)) } else { None };
-        self.tx.set_contact(t.id, at, due.map(|d| (d.at, d.rule))).await?;
-        let kind = if class == MailClass::Acknowledgment { "acknowledgment" } else { "contact" };
+        // A contact older than the latest one (an archive imported out of order, a
+        // Sent copy read late) is recorded, but the cadence runs from the latest contact.
+        let latest = t
+            .last_contact_at
+            .map(crate::store::from_ms)
+            .is_none_or(|l| at >= l);
+        if latest {
+            let due = if t.status == "open" {
+                Some(next_due(
+                    &self.rt.calendar,
+                    &cadence_policy(self.rt),
+                    priority,
+                    opened,
+                    at,
+                ))
+            } else {
+                None
+            };
+            self.tx
+                .set_contact(t.id, at, due.map(|d| (d.at, d.rule)))
+                .await?;
+        }
+        let kind = if class == MailClass::Acknowledgment {
+            "acknowledgment"
+        } else {
+            "contact"
+        };
         if class == MailClass::Acknowledgment {
             self.tx.set_ack(t.id, &v.message_id).await?;
         }
         let detail = format!("{} to {}: {}", kind, join(&v.recipients()), v.subject);
-        self.tx.insert_event(t.id, at, kind, from_of(self.v), Some(&v.message_id), &detail).await?;
+        self.tx
+            .insert_event(
+                t.id,
+                at,
+                kind,
+                from_of(self.v),
+                Some(&v.message_id),
+                &detail,
+            )
+            .await?;
         Ok(self.outcome(Some(class), Disposition::Threaded, Some(&t), false, None))
     }
 }

@@ -18,6 +18,6 @@ pub mod outgoing;
 pub mod policy;
 pub mod store;
 pub mod threading;
-pub mod tls;
 pub mod ticket_ref;
+pub mod tls;
 pub mod views;

@@ -61,7 +61,11 @@ pub fn single_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut last_space = false;
     for c in s.chars() {
-        let c = if c.is_control() || c == '\u{2028}' || c == '\u{2029}' { ' ' } else { c };
+        let c = if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            ' '
+        } else {
+            c
+        };
         if c.is_whitespace() {
             if !last_space {
                 out.push(' ');
@@ -77,7 +81,11 @@ pub fn single_line(s: &str) -> String {
 
 /// Normalises a Message-ID as written in a header: trims and removes `<>`.
 pub fn normalize_message_id(s: &str) -> Option<String> {
-    let t = s.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let t = s
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     if t.is_empty() || t.len() > 998 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
         None
     } else {
@@ -87,8 +95,14 @@ pub fn normalize_message_id(s: &str) -> Option<String> {
 
 fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
     match v {
-        HeaderValue::Text(t) => t.split_whitespace().filter_map(normalize_message_id).collect(),
-        HeaderValue::TextList(list) => list.iter().filter_map(|t| normalize_message_id(t)).collect(),
+        HeaderValue::Text(t) => t
+            .split_whitespace()
+            .filter_map(normalize_message_id)
+            .collect(),
+        HeaderValue::TextList(list) => list
+            .iter()
+            .filter_map(|t| normalize_message_id(t))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -108,7 +122,9 @@ fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<EmailAddress> {
 }
 
 fn raw_header<'a>(m: &'a mail_parser::Message<'_>, name: &str) -> Option<&'a str> {
-    m.headers_raw().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
+    m.headers_raw()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
 }
 
 fn derive_id(parts: &[&[u8]]) -> String {
@@ -134,27 +150,43 @@ impl MailView {
     /// take the daemon down, so a panic inside it counts as unparseable (the raw
     /// bytes are kept either way).
     pub fn parse(raw: &[u8]) -> Result<MailView, Unparseable> {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::parse_inner(raw, false))) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::parse_inner(raw, false)
+        })) {
             Ok(r) => r,
             Err(_) => {
                 // The body defeated the parser; the headers alone still make a ticket.
-                tracing::warn!(bytes = raw.len(), "mail parser panicked on the body; reading the headers only");
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::parse_inner(raw, true))) {
+                tracing::warn!(
+                    bytes = raw.len(),
+                    "mail parser panicked on the body; reading the headers only"
+                );
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    Self::parse_inner(raw, true)
+                })) {
                     Ok(r) => r,
-                    Err(_) => Err(Unparseable { len: raw.len(), derived_id: derived_id_for_bytes(raw) }),
+                    Err(_) => Err(Unparseable {
+                        len: raw.len(),
+                        derived_id: derived_id_for_bytes(raw),
+                    }),
                 }
             }
         }
     }
 
     fn parse_inner(raw: &[u8], headers_only: bool) -> Result<MailView, Unparseable> {
-        let unparseable = || Unparseable { len: raw.len(), derived_id: derived_id_for_bytes(raw) };
+        let unparseable = || Unparseable {
+            len: raw.len(),
+            derived_id: derived_id_for_bytes(raw),
+        };
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(unparseable());
         }
         // Some stores (and some broken gateways) put blank lines or spaces before the first
         // header; no header can start with whitespace, so skip it instead of failing.
-        let start = raw.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(raw.len());
+        let start = raw
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(raw.len());
         let m = if headers_only {
             MessageParser::default().parse_headers(&raw[start..])
         } else {
@@ -166,8 +198,13 @@ impl MailView {
         }
         let subject = single_line(m.subject().unwrap_or(""));
         let from_addr = m.from().and_then(|a| a.first());
-        let from = from_addr.and_then(|a| a.address()).and_then(|s| EmailAddress::parse(s).ok());
-        let from_name = from_addr.and_then(|a| a.name()).map(single_line).filter(|s| !s.is_empty());
+        let from = from_addr
+            .and_then(|a| a.address())
+            .and_then(|s| EmailAddress::parse(s).ok());
+        let from_name = from_addr
+            .and_then(|a| a.name())
+            .map(single_line)
+            .filter(|s| !s.is_empty());
         let date = m
             .date()
             .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0))
@@ -182,10 +219,16 @@ impl MailView {
         }
         let auto_submitted = raw_header(&m, "Auto-Submitted").map(|s| s.to_ascii_lowercase());
         let precedence = raw_header(&m, "Precedence").map(|s| s.to_ascii_lowercase());
-        let list_headers = raw_header(&m, "List-Id").is_some() || raw_header(&m, "List-Unsubscribe").is_some();
-        let x_autoreply = ["X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Autorespond-Flag"]
-            .iter()
-            .any(|h| raw_header(&m, h).is_some());
+        let list_headers =
+            raw_header(&m, "List-Id").is_some() || raw_header(&m, "List-Unsubscribe").is_some();
+        let x_autoreply = [
+            "X-Autoreply",
+            "X-Autorespond",
+            "X-Autoresponder",
+            "X-Autorespond-Flag",
+        ]
+        .iter()
+        .any(|h| raw_header(&m, h).is_some());
         let return_path_empty = m
             .headers_raw()
             .filter(|(n, _)| n.eq_ignore_ascii_case("Return-Path"))
@@ -194,13 +237,17 @@ impl MailView {
                 v == "<>" || v.is_empty()
             });
         let return_path = raw_header(&m, "Return-Path").and_then(|v| EmailAddress::parse(v).ok());
-        let spam_flag = raw_header(&m, "X-Spam-Flag").is_some_and(|v| v.eq_ignore_ascii_case("yes"))
-            || raw_header(&m, "X-Spam-Status").is_some_and(|v| v.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("yes")));
+        let spam_flag = raw_header(&m, "X-Spam-Flag")
+            .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+            || raw_header(&m, "X-Spam-Status")
+                .is_some_and(|v| v.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("yes")));
         let failed_recipients_header = raw_header(&m, "X-Failed-Recipients").is_some();
-        let is_report = m
-            .root_part()
-            .content_type()
-            .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")));
+        let is_report = m.root_part().content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("multipart")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        });
 
         let mut embedded_ids = Vec::new();
         for part in m.parts.iter() {
@@ -208,17 +255,18 @@ impl MailView {
                 if let Some(id) = inner.message_id().and_then(normalize_message_id) {
                     embedded_ids.push(id);
                 }
-            } else if part
-                .content_type()
-                .is_some_and(|ct| ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("rfc822-headers")))
-            {
+            } else if part.content_type().is_some_and(|ct| {
+                ct.subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("rfc822-headers"))
+            }) {
                 if let Some(text) = part.text_contents() {
                     embedded_ids.extend(find_message_id_lines(text));
                 }
             }
         }
         // Bounces that quote the original inline (no MIME structure) still name its Message-ID.
-        let looks_automated = is_report || failed_recipients_header || return_path_empty || auto_submitted.is_some();
+        let looks_automated =
+            is_report || failed_recipients_header || return_path_empty || auto_submitted.is_some();
         if embedded_ids.is_empty() && looks_automated {
             embedded_ids.extend(find_message_id_lines(&body));
         }
@@ -229,7 +277,13 @@ impl MailView {
         let message_id = header_id.unwrap_or_else(|| {
             let from_s = from.as_ref().map(|a| a.as_str()).unwrap_or("");
             let date_s = raw_header(&m, "Date").unwrap_or("");
-            derive_id(&[b"mv1", from_s.as_bytes(), date_s.as_bytes(), subject.as_bytes(), body.as_bytes()])
+            derive_id(&[
+                b"mv1",
+                from_s.as_bytes(),
+                date_s.as_bytes(),
+                subject.as_bytes(),
+                body.as_bytes(),
+            ])
         });
 
         Ok(MailView {
@@ -287,7 +341,10 @@ fn find_message_id_lines(text: &str) -> Vec<String> {
             let lower = l.get(..11)?.to_ascii_lowercase();
             if lower == "message-id:" {
                 let v = l[11..].trim();
-                let inner = v.strip_prefix('<').and_then(|v| v.split('>').next()).unwrap_or(v);
+                let inner = v
+                    .strip_prefix('<')
+                    .and_then(|v| v.split('>').next())
+                    .unwrap_or(v);
                 normalize_message_id(inner)
             } else {
                 None
@@ -338,12 +395,16 @@ mod tests {
     fn references_parsed_nearest_first() {
         let raw = b"From: a@client.example\r\nMessage-ID: <3@x>\r\nIn-Reply-To: <2@x>\r\nReferences: <1@x> <2@x>\r\n\r\nb\r\n";
         let v = MailView::parse(raw).unwrap();
-        assert_eq!(v.referenced_ids(), vec!["2@x".to_string(), "1@x".to_string()]);
+        assert_eq!(
+            v.referenced_ids(),
+            vec!["2@x".to_string(), "1@x".to_string()]
+        );
     }
 
     #[test]
     fn leading_blank_lines_are_skipped() {
-        let raw = b"\n      \n\nFrom: a@client.example\nSubject: hello\nMessage-ID: <l@x>\n\nbody\n";
+        let raw =
+            b"\n      \n\nFrom: a@client.example\nSubject: hello\nMessage-ID: <l@x>\n\nbody\n";
         let v = MailView::parse(raw).unwrap();
         assert_eq!(v.subject, "hello");
         assert_eq!(v.message_id, "l@x");

@@ -5,7 +5,10 @@
 use crate::ticket_ref::TicketPrefix;
 
 /// Reply and forward prefixes stripped from subjects (English, German, Nordic, Dutch, French, Spanish, Italian…).
-const PREFIXES: &[&str] = &["re", "fw", "fwd", "aw", "sv", "vs", "wg", "antw", "doorst", "tr", "rv", "rif", "r", "odp", "ynt", "enc"];
+const PREFIXES: &[&str] = &[
+    "re", "fw", "fwd", "aw", "sv", "vs", "wg", "antw", "doorst", "tr", "rv", "rif", "r", "odp",
+    "ynt", "enc",
+];
 
 /// The subject used to match a reply that lost its threading headers: reply
 /// prefixes (`Re:`, `Fwd:`, `AW:`, `SV:`, `Re[2]:` …), the ticket tag and
@@ -20,7 +23,10 @@ pub fn normalize_subject(subject: &str, prefix: &TicketPrefix) -> String {
             None => break,
         }
     }
-    strip_reply_prefixes(s.trim()).split_whitespace().collect::<Vec<_>>().join(" ")
+    strip_reply_prefixes(s.trim())
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Removes leading reply and forward prefixes (`Re:`, `Fwd:`, `AW:`, `Re[2]:` …) from a lower-case subject.
@@ -63,11 +69,20 @@ mod tests {
     #[test]
     fn strips_prefixes_tags_and_case() {
         let p = TicketPrefix::parse("JAC").unwrap();
-        assert_eq!(normalize_subject("Re: RE: Login  broken", &p), "login broken");
-        assert_eq!(normalize_subject("AW: SV: Fwd: login broken [JAC-12]", &p), "login broken");
+        assert_eq!(
+            normalize_subject("Re: RE: Login  broken", &p),
+            "login broken"
+        );
+        assert_eq!(
+            normalize_subject("AW: SV: Fwd: login broken [JAC-12]", &p),
+            "login broken"
+        );
         assert_eq!(normalize_subject("Re[2]: login broken", &p), "login broken");
         assert_eq!(normalize_subject("Re : login broken", &p), "login broken");
-        assert_eq!(normalize_subject("Reply needed: login", &p), "reply needed: login");
+        assert_eq!(
+            normalize_subject("Reply needed: login", &p),
+            "reply needed: login"
+        );
         assert_eq!(normalize_subject("Rex: login", &p), "rex: login");
         assert_eq!(normalize_subject("", &p), "");
     }

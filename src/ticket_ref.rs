@@ -47,7 +47,9 @@ impl TicketRef {
     /// Parses `JAC-7` (case-insensitive prefix, surrounding brackets allowed).
     pub fn parse(s: &str) -> Result<Self, TicketRefError> {
         let t = s.trim().trim_start_matches('[').trim_end_matches(']');
-        let (p, n) = t.rsplit_once('-').ok_or_else(|| TicketRefError::BadRef(s.to_string()))?;
+        let (p, n) = t
+            .rsplit_once('-')
+            .ok_or_else(|| TicketRefError::BadRef(s.to_string()))?;
         let prefix = TicketPrefix::parse(p).map_err(|_| TicketRefError::BadRef(s.to_string()))?;
         let number = n
             .parse::<i64>()
@@ -67,12 +69,18 @@ impl TicketRef {
         let mut from = 0;
         while let Some(pos) = upper[from..].find(&needle) {
             let start = from + pos + needle.len();
-            let digits: String = upper[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
+            let digits: String = upper[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
             let after = start + digits.len();
             if !digits.is_empty() && digits.len() <= 12 && upper[after..].starts_with(']') {
                 if let Ok(number) = digits.parse::<i64>() {
                     if number > 0 {
-                        return Some(TicketRef { prefix: prefix.clone(), number });
+                        return Some(TicketRef {
+                            prefix: prefix.clone(),
+                            number,
+                        });
                     }
                 }
             }
@@ -105,11 +113,23 @@ mod tests {
     #[test]
     fn finds_tag_in_subject() {
         let p = TicketPrefix::parse("JAC").unwrap();
-        assert_eq!(TicketRef::find_in_subject("Re: login broken [JAC-7]", &p).map(|r| r.number), Some(7));
-        assert_eq!(TicketRef::find_in_subject("Re: [jac-7] x", &p).map(|r| r.number), Some(7));
-        assert_eq!(TicketRef::find_in_subject("[JAC-x] [JAC-9]", &p).map(|r| r.number), Some(9));
+        assert_eq!(
+            TicketRef::find_in_subject("Re: login broken [JAC-7]", &p).map(|r| r.number),
+            Some(7)
+        );
+        assert_eq!(
+            TicketRef::find_in_subject("Re: [jac-7] x", &p).map(|r| r.number),
+            Some(7)
+        );
+        assert_eq!(
+            TicketRef::find_in_subject("[JAC-x] [JAC-9]", &p).map(|r| r.number),
+            Some(9)
+        );
         assert_eq!(TicketRef::find_in_subject("JAC-7 no brackets", &p), None);
         assert_eq!(TicketRef::find_in_subject("[XJAC-7]", &p), None);
-        assert_eq!(TicketRef::find_in_subject("[JAC-99999999999999999999]", &p), None);
+        assert_eq!(
+            TicketRef::find_in_subject("[JAC-99999999999999999999]", &p),
+            None
+        );
     }
 }

@@ -19,9 +19,15 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
                 .with_context(|| format!("reading CA file {}", path.display()))?
                 .collect::<Result<_, _>>()
                 .with_context(|| format!("parsing CA file {}", path.display()))?;
-            anyhow::ensure!(!certs.is_empty(), "CA file {} holds no certificate", path.display());
+            anyhow::ensure!(
+                !certs.is_empty(),
+                "CA file {} holds no certificate",
+                path.display()
+            );
             for c in certs {
-                roots.add(c).with_context(|| format!("adding a certificate from {}", path.display()))?;
+                roots
+                    .add(c)
+                    .with_context(|| format!("adding a certificate from {}", path.display()))?;
             }
         }
         None => {
@@ -30,7 +36,10 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
                 // A broken system certificate must not stop the others from being trusted.
                 let _ = roots.add(c);
             }
-            anyhow::ensure!(!roots.is_empty(), "no system CA certificates found; set a ca_file");
+            anyhow::ensure!(
+                !roots.is_empty(),
+                "no system CA certificates found; set a ca_file"
+            );
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -45,7 +45,11 @@ impl From<&TicketRow> for TicketView {
             opened_at: rfc3339(t.opened_at),
             last_contact_at: t.last_contact_at.map(rfc3339),
             // Cadence stops while a ticket is resolved or closed.
-            next_due_at: if open { t.next_due_at.map(rfc3339) } else { None },
+            next_due_at: if open {
+                t.next_due_at.map(rfc3339)
+            } else {
+                None
+            },
             next_due_rule: if open { t.next_due_rule.clone() } else { None },
             acknowledgment: t.ack_message_id.clone(),
             linked_ticket: t.linked_ticket_id,
@@ -65,7 +69,13 @@ pub struct MessageView {
 
 impl From<&MessageRow> for MessageView {
     fn from(m: &MessageRow) -> Self {
-        MessageView { message_id: m.message_id.clone(), class: m.class.clone(), from: m.from_addr.clone(), subject: m.subject.clone(), at: rfc3339(m.effective_at) }
+        MessageView {
+            message_id: m.message_id.clone(),
+            class: m.class.clone(),
+            from: m.from_addr.clone(),
+            subject: m.subject.clone(),
+            at: rfc3339(m.effective_at),
+        }
     }
 }
 
@@ -80,10 +90,20 @@ pub struct TicketDetail {
 
 /// A table of tickets for people.
 pub fn tickets_table(ts: &[TicketView]) -> String {
-    let mut out = format!("{:<9} {:<8} {:<9} {:<22} {:<26} {}\n", "ID", "PRIO", "STATUS", "NEXT DUE (UTC)", "REPORTER", "SUBJECT");
+    let mut out = format!(
+        "{:<9} {:<8} {:<9} {:<22} {:<26} {}\n",
+        "ID", "PRIO", "STATUS", "NEXT DUE (UTC)", "REPORTER", "SUBJECT"
+    );
     for t in ts {
-        let due = t.next_due_at.as_deref().map(|d| d.replace('T', " ").trim_end_matches('Z').to_string()).unwrap_or_else(|| "-".into());
-        out.push_str(&format!("{:<9} {:<8} {:<9} {:<22} {:<26} {}\n", t.id, t.priority, t.status, due, t.reporter, t.subject));
+        let due = t
+            .next_due_at
+            .as_deref()
+            .map(|d| d.replace('T', " ").trim_end_matches('Z').to_string())
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{:<9} {:<8} {:<9} {:<22} {:<26} {}\n",
+            t.id, t.priority, t.status, due, t.reporter, t.subject
+        ));
     }
     out
 }
@@ -107,7 +127,16 @@ pub fn ticket_text(d: &TicketDetail) -> String {
         t.next_due_rule.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
     );
     for e in &d.events {
-        out.push_str(&format!("  {}  {:<18} {}{}\n", rfc3339(e.at), e.kind, e.detail, e.actor.as_deref().map(|a| format!(" [{a}]")).unwrap_or_default()));
+        out.push_str(&format!(
+            "  {}  {:<18} {}{}\n",
+            rfc3339(e.at),
+            e.kind,
+            e.detail,
+            e.actor
+                .as_deref()
+                .map(|a| format!(" [{a}]"))
+                .unwrap_or_default()
+        ));
     }
     out
 }

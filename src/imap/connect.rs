@@ -23,7 +23,11 @@ pub enum ImapStream {
 }
 
 impl AsyncRead for ImapStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             ImapStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -32,7 +36,11 @@ impl AsyncRead for ImapStream {
 }
 
 impl AsyncWrite for ImapStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             ImapStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -56,17 +64,29 @@ impl AsyncWrite for ImapStream {
 pub type ImapSession = Session<ImapStream>;
 
 /// Runs one IMAP step under the command timeout.
-pub async fn timed<T, E: Into<anyhow::Error>>(limit: Duration, what: &str, fut: impl std::future::Future<Output = Result<T, E>>) -> Result<T> {
+pub async fn timed<T, E: Into<anyhow::Error>>(
+    limit: Duration,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T> {
     match tokio::time::timeout(limit, fut).await {
-        Ok(r) => r.map_err(Into::into).with_context(|| format!("IMAP {what}")),
+        Ok(r) => r
+            .map_err(Into::into)
+            .with_context(|| format!("IMAP {what}")),
         Err(_) => Err(anyhow!("IMAP {what} timed out after {}s", limit.as_secs())),
     }
 }
 
 async fn tls_wrap(cfg: &ImapRuntime, tcp: TcpStream) -> Result<ImapStream> {
     let config = crate::tls::client_config(cfg.ca_file.as_deref())?;
-    let name = rustls::pki_types::ServerName::try_from(cfg.host.clone()).with_context(|| format!("`{}` is not a valid TLS server name", cfg.host))?;
-    let tls = timed(cfg.command_timeout, "TLS handshake", TlsConnector::from(config).connect(name, tcp)).await?;
+    let name = rustls::pki_types::ServerName::try_from(cfg.host.clone())
+        .with_context(|| format!("`{}` is not a valid TLS server name", cfg.host))?;
+    let tls = timed(
+        cfg.command_timeout,
+        "TLS handshake",
+        TlsConnector::from(config).connect(name, tcp),
+    )
+    .await?;
     Ok(ImapStream::Tls(Box::new(tls)))
 }
 
@@ -74,7 +94,9 @@ async fn tls_wrap(cfg: &ImapRuntime, tcp: TcpStream) -> Result<ImapStream> {
 pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
     let t = cfg.command_timeout;
     let addr = format!("{}:{}", cfg.host, cfg.port);
-    let tcp = timed(t, "connect", TcpStream::connect(&addr)).await.with_context(|| format!("connecting to {addr}"))?;
+    let tcp = timed(t, "connect", TcpStream::connect(&addr))
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
     let _ = tcp.set_nodelay(true);
     let stream = match cfg.tls {
         TlsMode::Implicit => tls_wrap(cfg, tcp).await?,
@@ -82,9 +104,17 @@ pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
     };
     let mut client = Client::new(stream);
     let greeting = timed(t, "greeting", client.read_response()).await?;
-    anyhow::ensure!(greeting.is_some(), "IMAP server closed the connection before its greeting");
+    anyhow::ensure!(
+        greeting.is_some(),
+        "IMAP server closed the connection before its greeting"
+    );
     let client = if cfg.tls == TlsMode::Starttls {
-        timed(t, "STARTTLS", client.run_command_and_check_ok("STARTTLS", None)).await?;
+        timed(
+            t,
+            "STARTTLS",
+            client.run_command_and_check_ok("STARTTLS", None),
+        )
+        .await?;
         let ImapStream::Plain(tcp) = client.into_inner() else {
             return Err(anyhow!("STARTTLS on a connection that is already TLS"));
         };
@@ -92,10 +122,11 @@ pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
     } else {
         client
     };
-    let session = match tokio::time::timeout(t, client.login(&cfg.username, cfg.password.expose())).await {
-        Ok(Ok(s)) => s,
-        Ok(Err((e, _))) => return Err(anyhow!("IMAP login as {} failed: {e}", cfg.username)),
-        Err(_) => return Err(anyhow!("IMAP login timed out after {}s", t.as_secs())),
-    };
+    let session =
+        match tokio::time::timeout(t, client.login(&cfg.username, cfg.password.expose())).await {
+            Ok(Ok(s)) => s,
+            Ok(Err((e, _))) => return Err(anyhow!("IMAP login as {} failed: {e}", cfg.username)),
+            Err(_) => return Err(anyhow!("IMAP login timed out after {}s", t.as_secs())),
+        };
     Ok(session)
 }

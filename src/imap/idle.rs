@@ -23,7 +23,12 @@ pub enum Woke {
 }
 
 /// Waits in IDLE for at most `renew`, returning the session for the next command.
-pub async fn idle(mut session: ImapSession, renew: Duration, cmd_timeout: Duration, stop: &mut watch::Receiver<bool>) -> Result<(ImapSession, Woke)> {
+pub async fn idle(
+    mut session: ImapSession,
+    renew: Duration,
+    cmd_timeout: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(ImapSession, Woke)> {
     drain_unsolicited(&mut session);
     let mut handle = session.idle();
     timed(cmd_timeout, "IDLE", handle.init()).await?;
@@ -48,11 +53,23 @@ pub async fn idle(mut session: ImapSession, renew: Duration, cmd_timeout: Durati
     // EXISTS that arrived while IDLE was starting lands in the unsolicited queue, not in
     // the wait: treat it as a change too, or new mail would wait for the next renew.
     let queued = drain_unsolicited(&mut session);
-    Ok((session, if woke == Woke::Renew && queued { Woke::Changed } else { woke }))
+    Ok((
+        session,
+        if woke == Woke::Renew && queued {
+            Woke::Changed
+        } else {
+            woke
+        },
+    ))
 }
 
 /// Without IDLE: sleep for the poll interval (or until stopped), then NOOP to keep the session alive.
-pub async fn poll(mut session: ImapSession, interval: Duration, cmd_timeout: Duration, stop: &mut watch::Receiver<bool>) -> Result<(ImapSession, Woke)> {
+pub async fn poll(
+    mut session: ImapSession,
+    interval: Duration,
+    cmd_timeout: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(ImapSession, Woke)> {
     tokio::select! {
         _ = tokio::time::sleep(interval) => {}
         _ = stop.changed() => return Ok((session, Woke::Stop)),

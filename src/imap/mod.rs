@@ -25,31 +25,69 @@ pub fn account_key(cfg: &ImapRuntime) -> String {
 
 /// The delay before reconnect attempt `n` (from 1): 1 s doubling, capped, ±25 % jitter.
 pub fn reconnect_delay(n: u32, max: Duration) -> Duration {
-    let base = 2f64.powi(n.saturating_sub(1).min(16) as i32).min(max.as_secs_f64());
-    Duration::from_secs_f64((base * (0.75 + fastrand::f64() * 0.5)).min(max.as_secs_f64()).max(0.05))
+    let base = 2f64
+        .powi(n.saturating_sub(1).min(16) as i32)
+        .min(max.as_secs_f64());
+    Duration::from_secs_f64(
+        (base * (0.75 + fastrand::f64() * 0.5))
+            .min(max.as_secs_f64())
+            .max(0.05),
+    )
 }
 
 /// Runs every folder's worker until `stop` turns true.
-pub async fn run(store: Store, rt: Arc<Runtime>, cfg: ImapRuntime, stop: watch::Receiver<bool>, wake: Arc<Notify>) {
+pub async fn run(
+    store: Store,
+    rt: Arc<Runtime>,
+    cfg: ImapRuntime,
+    stop: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+) {
     let mut tasks = Vec::new();
     for folder in cfg.folders.clone() {
-        let (store, rt, cfg, stop, wake) = (store.clone(), rt.clone(), cfg.clone(), stop.clone(), wake.clone());
+        let (store, rt, cfg, stop, wake) = (
+            store.clone(),
+            rt.clone(),
+            cfg.clone(),
+            stop.clone(),
+            wake.clone(),
+        );
         let span = info_span!("imap", folder = %folder);
-        tasks.push(tokio::spawn(async move { folder_worker(store, rt, cfg, folder, stop, wake).await }.instrument(span)));
+        tasks.push(tokio::spawn(
+            async move { folder_worker(store, rt, cfg, folder, stop, wake).await }.instrument(span),
+        ));
     }
     for t in tasks {
         let _ = t.await;
     }
 }
 
-async fn folder_worker(store: Store, rt: Arc<Runtime>, cfg: ImapRuntime, folder: String, mut stop: watch::Receiver<bool>, wake: Arc<Notify>) {
+async fn folder_worker(
+    store: Store,
+    rt: Arc<Runtime>,
+    cfg: ImapRuntime,
+    folder: String,
+    mut stop: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+) {
     let account = account_key(&cfg);
     let mut failures = 0u32;
     loop {
         if *stop.borrow() {
             break;
         }
-        match session_cycle(&store, &rt, &cfg, &account, &folder, &mut stop, &wake, &mut failures).await {
+        match session_cycle(
+            &store,
+            &rt,
+            &cfg,
+            &account,
+            &folder,
+            &mut stop,
+            &wake,
+            &mut failures,
+        )
+        .await
+        {
             Ok(()) => break,
             Err(e) => {
                 failures += 1;
@@ -57,7 +95,11 @@ async fn folder_worker(store: Store, rt: Arc<Runtime>, cfg: ImapRuntime, folder:
                 let msg = format!("{e:#}");
                 error!(error = %msg, retry_in = ?delay, "IMAP session failed; reconnecting");
                 if let Ok(mut tx) = store.begin().await {
-                    if tx.folder_error(&account, &folder, Utc::now(), &msg).await.is_ok() {
+                    if tx
+                        .folder_error(&account, &folder, Utc::now(), &msg)
+                        .await
+                        .is_ok()
+                    {
                         let _ = tx.commit().await;
                     }
                 }
@@ -113,12 +155,19 @@ async fn session_cycle(
 }
 
 /// `onit run --once`: one sync of every folder, then log out.
-pub async fn sync_once(store: &Store, rt: &Runtime, cfg: &ImapRuntime, stop: &watch::Receiver<bool>) -> Result<usize> {
+pub async fn sync_once(
+    store: &Store,
+    rt: &Runtime,
+    cfg: &ImapRuntime,
+    stop: &watch::Receiver<bool>,
+) -> Result<usize> {
     let account = account_key(cfg);
     let mut fetched = 0;
     for folder in &cfg.folders {
         let mut session = connect::connect(cfg).await?;
-        fetched += sync::sync_folder(&mut session, store, rt, cfg, &account, folder, stop).await?.fetched;
+        fetched += sync::sync_folder(&mut session, store, rt, cfg, &account, folder, stop)
+            .await?
+            .fetched;
         let _ = connect::timed(cfg.command_timeout, "LOGOUT", session.logout()).await;
     }
     Ok(fetched)

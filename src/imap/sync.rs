@@ -26,7 +26,11 @@ pub struct SyncReport {
 pub fn drain_unsolicited(session: &mut ImapSession) -> bool {
     let mut any_new = false;
     while let Ok(r) = session.unsolicited_responses.try_recv() {
-        if matches!(r, async_imap::types::UnsolicitedResponse::Exists(_) | async_imap::types::UnsolicitedResponse::Recent(_)) {
+        if matches!(
+            r,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        ) {
             any_new = true;
         }
     }
@@ -62,7 +66,12 @@ pub async fn sync_folder(
         Some(s) => {
             // The mailbox was recreated or renumbered: every UID we knew is void. Start
             // over from UID 1; Message-ID dedupe keeps what we stored from coming in twice.
-            warn!(folder, old = s.uidvalidity, new = uidvalidity, "UIDVALIDITY changed: resynchronising the folder");
+            warn!(
+                folder,
+                old = s.uidvalidity,
+                new = uidvalidity,
+                "UIDVALIDITY changed: resynchronising the folder"
+            );
             report.uidvalidity_changed = true;
             1
         }
@@ -70,7 +79,8 @@ pub async fn sync_folder(
     };
     if state.as_ref().is_none_or(|s| s.uidvalidity != uidvalidity) {
         let mut tx = store.begin().await?;
-        tx.set_folder_position(account, folder, uidvalidity, next_uid).await?;
+        tx.set_folder_position(account, folder, uidvalidity, next_uid)
+            .await?;
         tx.commit().await?;
     }
     if mailbox.exists == 0 {
@@ -78,22 +88,42 @@ pub async fn sync_folder(
         return Ok(report);
     }
     // "n:*" always names the highest UID even when it is below n: filter.
-    let found = timed(t, "UID SEARCH", session.uid_search(format!("UID {next_uid}:*"))).await?;
-    let mut uids: Vec<u32> = found.into_iter().filter(|u| i64::from(*u) >= next_uid).collect();
+    let found = timed(
+        t,
+        "UID SEARCH",
+        session.uid_search(format!("UID {next_uid}:*")),
+    )
+    .await?;
+    let mut uids: Vec<u32> = found
+        .into_iter()
+        .filter(|u| i64::from(*u) >= next_uid)
+        .collect();
     uids.sort_unstable();
     drain_unsolicited(session);
     for chunk in uids.chunks(cfg.batch_size.max(1) as usize) {
-        let set = chunk.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(",");
+        let set = chunk
+            .iter()
+            .map(|u| u.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         // Drain the whole response stream before the next command: async-imap
         // cannot interleave commands, and a half-read stream corrupts the session.
         let fetches: Vec<async_imap::types::Fetch> = timed(t, "UID FETCH", async {
-            let stream = session.uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])").await?;
+            let stream = session
+                .uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])")
+                .await?;
             stream.try_collect::<Vec<_>>().await
         })
         .await?;
         let mut by_uid: Vec<(u32, Option<DateTime<Utc>>, Vec<u8>)> = fetches
             .iter()
-            .filter_map(|f| Some((f.uid?, parse_internal_date(f), f.body().map(|b| b.to_vec()).unwrap_or_default())))
+            .filter_map(|f| {
+                Some((
+                    f.uid?,
+                    parse_internal_date(f),
+                    f.body().map(|b| b.to_vec()).unwrap_or_default(),
+                ))
+            })
             .collect();
         drop(fetches);
         by_uid.sort_by_key(|(u, ..)| *u);
@@ -109,18 +139,56 @@ pub async fn sync_folder(
             let now = Utc::now();
             let arrival = internal.unwrap_or(now).min(now);
             let mode = mode_for_arrival(rt, arrival, now);
-            let stored = store_one(store, rt, account, folder, uidvalidity, uid, &raw, arrival, &origin, mode).await;
+            let stored = store_one(
+                store,
+                rt,
+                account,
+                folder,
+                uidvalidity,
+                uid,
+                &raw,
+                arrival,
+                &origin,
+                mode,
+            )
+            .await;
             match stored {
                 Ok(()) => report.fetched += 1,
                 Err(first) => {
                     // Try once more, then set the message aside so it never blocks the folder.
-                    warn!(uid, error = format!("{first:#}"), "storing message failed; retrying once");
-                    if let Err(e) = store_one(store, rt, account, folder, uidvalidity, uid, &raw, arrival, &origin, mode).await {
-                        let mut tx = store.begin().await.context("recording an unstorable message")?;
-                        tx.insert_ingest_failure(&origin, now, &format!("{e:#}"), &raw).await?;
-                        tx.set_folder_position(account, folder, uidvalidity, i64::from(uid) + 1).await?;
+                    warn!(
+                        uid,
+                        error = format!("{first:#}"),
+                        "storing message failed; retrying once"
+                    );
+                    if let Err(e) = store_one(
+                        store,
+                        rt,
+                        account,
+                        folder,
+                        uidvalidity,
+                        uid,
+                        &raw,
+                        arrival,
+                        &origin,
+                        mode,
+                    )
+                    .await
+                    {
+                        let mut tx = store
+                            .begin()
+                            .await
+                            .context("recording an unstorable message")?;
+                        tx.insert_ingest_failure(&origin, now, &format!("{e:#}"), &raw)
+                            .await?;
+                        tx.set_folder_position(account, folder, uidvalidity, i64::from(uid) + 1)
+                            .await?;
                         tx.commit().await?;
-                        warn!(uid, error = format!("{e:#}"), "message set aside (see onit status)");
+                        warn!(
+                            uid,
+                            error = format!("{e:#}"),
+                            "message set aside (see onit status)"
+                        );
                         report.failed += 1;
                     } else {
                         report.fetched += 1;
@@ -133,7 +201,12 @@ pub async fn sync_folder(
     }
     mark_synced(store, account, folder).await?;
     if report.fetched > 0 || report.failed > 0 {
-        info!(folder, fetched = report.fetched, failed = report.failed, "folder synced");
+        info!(
+            folder,
+            fetched = report.fetched,
+            failed = report.failed,
+            "folder synced"
+        );
     } else {
         debug!(folder, "folder synced, nothing new");
     }
@@ -155,7 +228,8 @@ async fn store_one(
 ) -> Result<()> {
     let mut tx = store.begin().await?;
     receive_in(&mut tx, rt, raw, arrival, origin, mode).await?;
-    tx.set_folder_position(account, folder, uidvalidity, i64::from(uid) + 1).await?;
+    tx.set_folder_position(account, folder, uidvalidity, i64::from(uid) + 1)
+        .await?;
     crate::fault::point("imap-before-commit");
     tx.commit().await?;
     crate::fault::point("imap-after-commit");
@@ -175,14 +249,22 @@ async fn after_processing(session: &mut ImapSession, cfg: &ImapRuntime, uid: u32
     let result = match &cfg.after {
         AfterProcessing::Leave => return,
         AfterProcessing::Seen => timed(t, "UID STORE", async {
-            let s = session.uid_store(uid.to_string(), "+FLAGS.SILENT (\\Seen)").await?;
+            let s = session
+                .uid_store(uid.to_string(), "+FLAGS.SILENT (\\Seen)")
+                .await?;
             s.try_collect::<Vec<_>>().await
         })
         .await
         .map(|_| ()),
-        AfterProcessing::Move(target) => timed(t, "UID MOVE", session.uid_mv(uid.to_string(), target)).await,
+        AfterProcessing::Move(target) => {
+            timed(t, "UID MOVE", session.uid_mv(uid.to_string(), target)).await
+        }
     };
     if let Err(e) = result {
-        warn!(uid, error = format!("{e:#}"), "imap.after action failed (the message is stored)");
+        warn!(
+            uid,
+            error = format!("{e:#}"),
+            "imap.after action failed (the message is stored)"
+        );
     }
 }

@@ -18,12 +18,23 @@ impl FileTransport {
     /// Uses `dir`, creating it if missing.
     pub fn new(dir: &Path) -> std::io::Result<FileTransport> {
         std::fs::create_dir_all(dir)?;
-        Ok(FileTransport { dir: dir.to_path_buf() })
+        Ok(FileTransport {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The file a message with this Message-ID is written to.
     pub fn path_for(&self, message_id: &str) -> PathBuf {
-        let safe: String = message_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' || c == '@' { c } else { '_' }).collect();
+        let safe: String = message_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' || c == '@' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         self.dir.join(format!("{safe}.eml"))
     }
 
@@ -40,7 +51,11 @@ impl FileTransport {
 
 fn write_atomically(dir: &Path, path: &Path, raw: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".tmp-{}-{:x}", std::process::id(), fastrand::u64(..)));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{:x}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(raw)?;
     f.sync_all()?;

@@ -71,8 +71,18 @@ pub struct Outbox {
 
 impl Outbox {
     /// A worker over `store` sending through `transport`.
-    pub fn new(store: Store, transport: Transport, retry_base: StdDuration, retry_max: StdDuration) -> Outbox {
-        Outbox { store, transport, retry_base, retry_max }
+    pub fn new(
+        store: Store,
+        transport: Transport,
+        retry_base: StdDuration,
+        retry_max: StdDuration,
+    ) -> Outbox {
+        Outbox {
+            store,
+            transport,
+            retry_base,
+            retry_max,
+        }
     }
 
     /// Attempts every item due at `now` once.
@@ -120,7 +130,15 @@ impl Outbox {
                     if item.kind == "ack" {
                         tx.touch_contact(tid, sent_at).await?;
                     }
-                    tx.insert_event(tid, sent_at, &format!("{}_sent", item.kind), Some(&item.mail_from), Some(&item.message_id), &format!("sent to {}", item.rcpt_to)).await?;
+                    tx.insert_event(
+                        tid,
+                        sent_at,
+                        &format!("{}_sent", item.kind),
+                        Some(&item.mail_from),
+                        Some(&item.message_id),
+                        &format!("sent to {}", item.rcpt_to),
+                    )
+                    .await?;
                 }
                 info!(to = %item.rcpt_to, "sent");
                 Attempt::Sent
@@ -135,7 +153,18 @@ impl Outbox {
             Err(SendError::Permanent(e)) => {
                 tx.outbox_failed(item.id, &e).await?;
                 if let Some(tid) = item.ticket_id {
-                    tx.insert_event(tid, sent_at, "delivery_failure", Some(&item.mail_from), Some(&item.message_id), &format!("{} could not be delivered to {}: {e}", item.kind, item.rcpt_to)).await?;
+                    tx.insert_event(
+                        tid,
+                        sent_at,
+                        "delivery_failure",
+                        Some(&item.mail_from),
+                        Some(&item.message_id),
+                        &format!(
+                            "{} could not be delivered to {}: {e}",
+                            item.kind, item.rcpt_to
+                        ),
+                    )
+                    .await?;
                 }
                 warn!(error = %e, "send failed permanently; recorded on the ticket");
                 Attempt::Failed

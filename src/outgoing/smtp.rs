@@ -25,15 +25,19 @@
 //!
 //! # Errors
 //!
-//! An SMTP reply in the 5xx range is [`SendError::Permanent`] with the
-//! server's text (it is recorded on the ticket and not retried). Everything
-//! else is [`SendError::Transient`] and retried with backoff: connection
-//! refused, TLS failures (a wrong certificate may be fixed by the operator),
-//! timeouts, 4xx replies, and connections that break in the middle. Each
-//! attempt opens its own connection (no pool), so a connection that broke
-//! earlier can never fail a later message. An envelope that cannot be built
-//! from the row (a malformed address) is permanent: the same row will never
-//! yield another envelope.
+//! A 5xx reply inside the mail transaction (to MAIL FROM, RCPT TO or the end
+//! of DATA) is [`SendError::Permanent`] with the server's text: it is recorded
+//! on the ticket and not retried. Everything else is [`SendError::Transient`]
+//! and retried with backoff: connection refused, TLS failures (a wrong
+//! certificate may be fixed by the operator), timeouts, 4xx replies,
+//! connections that break in the middle, and also a 5xx while the session is
+//! being set up (greeting, EHLO, STARTTLS, AUTH). A `535` to AUTH says that
+//! onit's account is wrong, not the message: once the operator has fixed the
+//! password, every waiting message goes out, instead of each having been
+//! written off as undeliverable. Each attempt opens its own connection (no
+//! pool), so a connection that broke earlier can never fail a later message.
+//! An envelope that cannot be built from the row (a malformed address) is
+//! permanent: the same row will never yield another envelope.
 //!
 //! `smtp.timeout` bounds the whole session of one message (connect, TLS,
 //! AUTH and the transaction), not only the TCP connect that lettre itself
@@ -45,9 +49,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use lettre::address::{Address, Envelope};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, Certificate, CertificateStore, Tls, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::Error as SmtpError;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tracing::debug;
@@ -56,9 +63,15 @@ use super::SendError;
 use crate::config::{SmtpRuntime, TlsMode};
 use crate::store::OutboxRow;
 
-/// Sends through one SMTP server.
+/// Sends through one SMTP server: everything a session needs, prepared once.
 pub struct SmtpTransport {
-    mailer: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    /// lettre's TLS mode with its parameters (roots, server name) built once.
+    tls: Tls,
+    credentials: Option<Credentials>,
+    /// The EHLO name (this host's name), looked up once.
+    hello: ClientId,
     timeout: Duration,
     /// `host:port` for messages.
     server: String,
@@ -68,6 +81,8 @@ impl std::fmt::Debug for SmtpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpTransport")
             .field("server", &self.server)
+            .field("tls", &self.tls)
+            .field("auth", &self.credentials.is_some())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -101,6 +116,15 @@ fn tls_parameters(host: &str, ca_file: Option<&Path>) -> Result<TlsParameters> {
         .with_context(|| format!("setting up TLS for {host}"))
 }
 
+/// Where in the session an error happened.
+enum Failure {
+    /// Connecting (TCP, implicit TLS, greeting, EHLO), STARTTLS or AUTH: about
+    /// the session, never the message. The name of the step comes along.
+    Session(&'static str, SmtpError),
+    /// MAIL FROM, RCPT TO, DATA: the server's answer to this message.
+    Transaction(SmtpError),
+}
+
 impl SmtpTransport {
     /// A transport for the `[smtp]` settings. Nothing is connected yet.
     pub fn new(cfg: &SmtpRuntime) -> Result<SmtpTransport> {
@@ -110,19 +134,17 @@ impl SmtpTransport {
             TlsMode::Starttls => Tls::Required(tls_parameters(&cfg.host, cfg.ca_file.as_deref())?),
             TlsMode::None => Tls::None,
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.clone())
-            .port(cfg.port)
-            .tls(tls)
-            .timeout(Some(cfg.timeout));
-        if let Some(user) = &cfg.username {
-            builder = builder.credentials(Credentials::new(
-                user.clone(),
-                cfg.password.expose().to_string(),
-            ));
-        }
-        debug!(host = %cfg.host, port = cfg.port, tls = ?cfg.tls, auth = cfg.username.is_some(), "SMTP transport ready");
+        let credentials = cfg
+            .username
+            .as_ref()
+            .map(|user| Credentials::new(user.clone(), cfg.password.expose().to_string()));
+        debug!(host = %cfg.host, port = cfg.port, tls = ?cfg.tls, auth = credentials.is_some(), "SMTP transport ready");
         Ok(SmtpTransport {
-            mailer: builder.build(),
+            host: cfg.host.clone(),
+            port: cfg.port,
+            tls,
+            credentials,
+            hello: ClientId::default(),
             timeout: cfg.timeout,
             server: format!("{}:{}", cfg.host, cfg.port),
         })
@@ -134,27 +156,61 @@ impl SmtpTransport {
         // message's own final line break is left to it: the server then receives
         // exactly the stored bytes (with an extra blank line otherwise).
         let raw = item.raw.strip_suffix(b"\r\n").unwrap_or(&item.raw);
-        let sent = tokio::time::timeout(self.timeout, self.mailer.send_raw(&envelope, raw)).await;
-        match sent {
+        match tokio::time::timeout(self.timeout, self.session(&envelope, raw)).await {
             Err(_) => Err(SendError::Transient(format!(
                 "SMTP session with {} timed out after {:?}",
                 self.server, self.timeout
             ))),
-            Ok(Ok(reply)) => {
-                debug!(server = %self.server, reply = %reply.message().collect::<Vec<_>>().join(" "), "accepted");
-                Ok(())
-            }
-            Ok(Err(e)) if e.is_permanent() => Err(SendError::Permanent(format!(
-                "{} refused the message: {}",
-                self.server,
-                chain(&e)
-            ))),
-            Ok(Err(e)) => Err(SendError::Transient(format!(
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(Failure::Transaction(e))) if e.is_permanent() => Err(SendError::Permanent(
+                format!("{} refused the message: {}", self.server, describe(&e)),
+            )),
+            Ok(Err(Failure::Transaction(e))) => Err(SendError::Transient(format!(
                 "sending via {}: {}",
                 self.server,
-                chain(&e)
+                describe(&e)
+            ))),
+            Ok(Err(Failure::Session(step, e))) => Err(SendError::Transient(format!(
+                "SMTP session with {} failed at {step}: {}",
+                self.server,
+                describe(&e)
             ))),
         }
+    }
+
+    /// One session: connect (TLS), AUTH, one transaction, QUIT.
+    async fn session(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), Failure> {
+        let implicit = match &self.tls {
+            Tls::Wrapper(p) => Some(p.clone()),
+            _ => None,
+        };
+        let mut conn = AsyncSmtpConnection::connect_tokio1(
+            (self.host.as_str(), self.port),
+            Some(self.timeout),
+            &self.hello,
+            implicit,
+            None,
+        )
+        .await
+        .map_err(|e| Failure::Session("connect", e))?;
+        if let Tls::Required(p) = &self.tls {
+            conn.starttls(p.clone(), &self.hello)
+                .await
+                .map_err(|e| Failure::Session("STARTTLS", e))?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(DEFAULT_MECHANISMS, credentials)
+                .await
+                .map_err(|e| Failure::Session("AUTH", e))?;
+        }
+        let reply = conn
+            .send(envelope, raw)
+            .await
+            .map_err(Failure::Transaction)?;
+        debug!(server = %self.server, reply = %reply.message().collect::<Vec<_>>().join(" "), "accepted");
+        // The message is the server's now: how QUIT goes changes nothing.
+        conn.abort().await;
+        Ok(())
     }
 }
 
@@ -178,7 +234,18 @@ fn envelope(item: &OutboxRow) -> Result<Envelope, String> {
     Envelope::new(Some(from), to).map_err(|e| format!("envelope for `{}`: {e}", item.rcpt_to))
 }
 
-/// An error and its causes on one line, each cause once.
+/// An SMTP error on one line: a server reply as its code and text
+/// (`554 5.7.1 <x@y>: Recipient address rejected: Access denied`), anything
+/// else as the error and its causes.
+fn describe(e: &SmtpError) -> String {
+    use std::error::Error as _;
+    match (e.status(), e.source()) {
+        (Some(code), Some(text)) => format!("{code} {text}"),
+        _ => chain(e),
+    }
+}
+
+/// An error and its causes on one line, each cause once (lettre repeats some).
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
@@ -190,7 +257,9 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         }
         source = cause.source();
     }
-    s
+    let mut parts: Vec<&str> = s.split(": ").collect();
+    parts.dedup();
+    parts.join(": ")
 }
 
 #[cfg(test)]
@@ -231,6 +300,13 @@ mod tests {
         );
         let to: Vec<String> = e.to().iter().map(|a| a.to_string()).collect();
         assert_eq!(to, vec!["bob@acme.example", "alice.pm@jac.example"]);
+    }
+
+    #[test]
+    fn repeated_causes_are_said_once() {
+        let e =
+            std::io::Error::other("Connection error: Connection error: invalid peer certificate");
+        assert_eq!(chain(&e), "Connection error: invalid peer certificate");
     }
 
     #[test]

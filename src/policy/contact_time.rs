@@ -8,7 +8,12 @@ use chrono::{DateTime, Duration, Utc};
 ///
 /// A client's clock that runs fast must not let a late acknowledgment look
 /// early, and a message held in a queue for days must not count at its write time.
-pub fn effective_time(date: Option<DateTime<Utc>>, arrival: DateTime<Utc>, past: Duration, future: Duration) -> DateTime<Utc> {
+pub fn effective_time(
+    date: Option<DateTime<Utc>>,
+    arrival: DateTime<Utc>,
+    past: Duration,
+    future: Duration,
+) -> DateTime<Utc> {
     match date {
         Some(d) if d >= arrival - past && d <= arrival + future => d,
         _ => arrival,

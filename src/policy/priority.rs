@@ -53,19 +53,30 @@ fn compile(words: &[String]) -> Option<Regex> {
         .iter()
         .map(|w| w.trim().to_lowercase().replace('’', "'"))
         .filter(|w| !w.is_empty())
-        .map(|w| regex::escape(&w).replace("\\ ", "\\s+").replace(' ', "\\s+"))
+        .map(|w| {
+            regex::escape(&w)
+                .replace("\\ ", "\\s+")
+                .replace(' ', "\\s+")
+        })
         .collect();
     if alts.is_empty() {
         return None;
     }
     // Word boundaries so that "down" does not match "download" nor "countdown".
-    Regex::new(&format!(r"(?i)(?:^|[^\p{{L}}\p{{N}}_])({})(?:$|[^\p{{L}}\p{{N}}_])", alts.join("|"))).ok()
+    Regex::new(&format!(
+        r"(?i)(?:^|[^\p{{L}}\p{{N}}_])({})(?:$|[^\p{{L}}\p{{N}}_])",
+        alts.join("|")
+    ))
+    .ok()
 }
 
 impl PriorityRules {
     /// Compiles the urgent and high word lists.
     pub fn new(urgent: &[String], high: &[String]) -> PriorityRules {
-        PriorityRules { urgent: compile(urgent), high: compile(high) }
+        PriorityRules {
+            urgent: compile(urgent),
+            high: compile(high),
+        }
     }
 
     /// Proposes a priority from a new ticket's subject and the client's own text,
@@ -73,16 +84,25 @@ impl PriorityRules {
     pub fn propose(&self, subject: &str, own_text: &str) -> (Priority, String) {
         let subject = subject.replace('’', "'");
         let body = own_text.replace('’', "'");
-        for (prio, re) in [(Priority::Urgent, &self.urgent), (Priority::High, &self.high)] {
+        for (prio, re) in [
+            (Priority::Urgent, &self.urgent),
+            (Priority::High, &self.high),
+        ] {
             let Some(re) = re else { continue };
             for (place, text) in [("subject", &subject), ("body", &body)] {
                 if let Some(c) = re.captures(text) {
-                    let word = c.get(1).map(|m| m.as_str().to_lowercase()).unwrap_or_default();
+                    let word = c
+                        .get(1)
+                        .map(|m| m.as_str().to_lowercase())
+                        .unwrap_or_default();
                     return (prio, format!("{prio}: \"{word}\" in the {place}"));
                 }
             }
         }
-        (Priority::Medium, "medium: no urgent or high words (an inconvenience, not a blockade)".into())
+        (
+            Priority::Medium,
+            "medium: no urgent or high words (an inconvenience, not a blockade)".into(),
+        )
     }
 }
 
@@ -91,8 +111,22 @@ mod tests {
     use super::*;
 
     fn rules() -> PriorityRules {
-        let u: Vec<String> = ["outage", "down", "blocked", "cannot log in", "can't log in", "production", "asap"].iter().map(|s| s.to_string()).collect();
-        let h: Vec<String> = ["workaround", "for now we can"].iter().map(|s| s.to_string()).collect();
+        let u: Vec<String> = [
+            "outage",
+            "down",
+            "blocked",
+            "cannot log in",
+            "can't log in",
+            "production",
+            "asap",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let h: Vec<String> = ["workaround", "for now we can"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         PriorityRules::new(&u, &h)
     }
 
@@ -105,9 +139,21 @@ mod tests {
 
     #[test]
     fn word_boundaries_and_apostrophes() {
-        assert_eq!(rules().propose("Download page slow", "").0, Priority::Medium);
-        assert_eq!(rules().propose("help", "Users can’t  log in since 9").0, Priority::Urgent);
-        assert_eq!(rules().propose("x", "For now we can export by hand").0, Priority::High);
-        assert_eq!(rules().propose("Typo on the about page", "minor").0, Priority::Medium);
+        assert_eq!(
+            rules().propose("Download page slow", "").0,
+            Priority::Medium
+        );
+        assert_eq!(
+            rules().propose("help", "Users can’t  log in since 9").0,
+            Priority::Urgent
+        );
+        assert_eq!(
+            rules().propose("x", "For now we can export by hand").0,
+            Priority::High
+        );
+        assert_eq!(
+            rules().propose("Typo on the about page", "minor").0,
+            Priority::Medium
+        );
     }
 }

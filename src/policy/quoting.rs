@@ -43,7 +43,8 @@ fn is_reply_header(lines: &[&str], i: usize) -> bool {
     }
     // "On Tue, 3 Mar 2026, Bob <b@x> wrote:" possibly wrapped over two lines.
     if lower.starts_with("on ") {
-        if lower.ends_with("wrote:") || lower.ends_with("schrieb:") || lower.ends_with("a écrit :") {
+        if lower.ends_with("wrote:") || lower.ends_with("schrieb:") || lower.ends_with("a écrit :")
+        {
             return true;
         }
         if let Some(next) = lines.get(i + 1) {
@@ -55,14 +56,10 @@ fn is_reply_header(lines: &[&str], i: usize) -> bool {
     }
     // Outlook: "From: …" followed within a few lines by "Sent:" or "Date:".
     if lower.starts_with("from:") {
-        return lines
-            .iter()
-            .skip(i + 1)
-            .take(4)
-            .any(|l| {
-                let l = l.trim().to_lowercase();
-                l.starts_with("sent:") || l.starts_with("date:")
-            });
+        return lines.iter().skip(i + 1).take(4).any(|l| {
+            let l = l.trim().to_lowercase();
+            l.starts_with("sent:") || l.starts_with("date:")
+        });
     }
     false
 }

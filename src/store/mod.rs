@@ -29,7 +29,10 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 /// A connection pool on one of the two supported databases.
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -75,7 +78,9 @@ pub(crate) use {with_pool, with_tx};
 
 /// Converts a stored epoch-millisecond value.
 pub fn from_ms(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// Converts a time to the stored epoch-millisecond value.
@@ -114,15 +119,20 @@ impl Store {
                 .with_context(|| format!("opening SQLite database {url} for reading"))?;
             Ok(Store::Sqlite { writer, reader })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            if !Postgres::database_exists(url).await.with_context(|| format!("connecting to {}", redact(url)))? {
+            if !Postgres::database_exists(url)
+                .await
+                .with_context(|| format!("connecting to {}", redact(url)))?
+            {
                 // Another instance may create it at the same moment: only fail if it still does not exist.
                 if let Err(e) = Postgres::create_database(url).await {
                     if !Postgres::database_exists(url).await.unwrap_or(false) {
-                        return Err(e).with_context(|| format!("creating database {}", redact(url)));
+                        return Err(e)
+                            .with_context(|| format!("creating database {}", redact(url)));
                     }
                 }
             }
-            let opts = PgConnectOptions::from_str(url).with_context(|| format!("bad PostgreSQL url {}", redact(url)))?;
+            let opts = PgConnectOptions::from_str(url)
+                .with_context(|| format!("bad PostgreSQL url {}", redact(url)))?;
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(2))
                 .acquire_timeout(Duration::from_secs(30))
@@ -150,21 +160,34 @@ impl Store {
                         Err(e) if attempt < 10 => {
                             attempt += 1;
                             tracing::debug!(error = %e, attempt, "SQLite migration collided; retrying");
-                            tokio::time::sleep(Duration::from_millis(100 + fastrand::u64(..200))).await;
+                            tokio::time::sleep(Duration::from_millis(100 + fastrand::u64(..200)))
+                                .await;
                         }
                         Err(e) => return Err(e).context("applying SQLite migrations"),
                     }
                 }
             }
-            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await.context("applying PostgreSQL migrations"),
+            Store::Postgres(pool) => POSTGRES_MIGRATIONS
+                .run(pool)
+                .await
+                .context("applying PostgreSQL migrations"),
         }
     }
 
     /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite).
     pub async fn begin(&self) -> Result<Tx<'static>> {
         Ok(match self {
-            Store::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await.context("beginning SQLite transaction")?),
-            Store::Postgres(pool) => Tx::Postgres(pool.begin().await.context("beginning PostgreSQL transaction")?),
+            Store::Sqlite { writer, .. } => Tx::Sqlite(
+                writer
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .context("beginning SQLite transaction")?,
+            ),
+            Store::Postgres(pool) => Tx::Postgres(
+                pool.begin()
+                    .await
+                    .context("beginning PostgreSQL transaction")?,
+            ),
         })
     }
 
@@ -211,8 +234,8 @@ impl<'c> Tx<'c> {
     pub async fn savepoint(&mut self) -> Result<Tx<'_>> {
         use sqlx::Connection;
         Ok(match self {
-            Tx::Sqlite(t) => Tx::Sqlite((&mut **t).begin().await.context("savepoint")?),
-            Tx::Postgres(t) => Tx::Postgres((&mut **t).begin().await.context("savepoint")?),
+            Tx::Sqlite(t) => Tx::Sqlite((**t).begin().await.context("savepoint")?),
+            Tx::Postgres(t) => Tx::Postgres((**t).begin().await.context("savepoint")?),
         })
     }
 }
@@ -235,7 +258,10 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
     }

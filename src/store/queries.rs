@@ -172,12 +172,18 @@ impl Tx<'_> {
 
     /// A ticket by its number.
     pub async fn ticket_by_number(&mut self, number: i64) -> Result<Option<TicketRow>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {TICKET_COLS} FROM tickets WHERE number = $1"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets WHERE number = $1"
+        ));
         with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql).bind(number).fetch_optional(&mut *c).await.context("loading ticket"))
     }
 
     /// The newest not-closed ticket with this reporter and normalised subject.
-    pub async fn open_ticket_by_subject(&mut self, reporter: &str, normalized_subject: &str) -> Result<Option<TicketRow>> {
+    pub async fn open_ticket_by_subject(
+        &mut self,
+        reporter: &str,
+        normalized_subject: &str,
+    ) -> Result<Option<TicketRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLS} FROM tickets WHERE reporter = $1 AND normalized_subject = $2 AND status <> 'closed' ORDER BY opened_at DESC, id DESC LIMIT 1"
         ));
@@ -228,7 +234,15 @@ impl Tx<'_> {
     }
 
     /// Appends an event to a ticket's timeline.
-    pub async fn insert_event(&mut self, ticket_id: i64, at: DateTime<Utc>, kind: &str, actor: Option<&str>, message_id: Option<&str>, detail: &str) -> Result<()> {
+    pub async fn insert_event(
+        &mut self,
+        ticket_id: i64,
+        at: DateTime<Utc>,
+        kind: &str,
+        actor: Option<&str>,
+        message_id: Option<&str>,
+        detail: &str,
+    ) -> Result<()> {
         with_tx!(self, c => sqlx::query("INSERT INTO events (ticket_id, at, kind, actor, message_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(ticket_id).bind(to_ms(at)).bind(kind).bind(actor).bind(message_id).bind(detail)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("inserting event"))?;
@@ -236,7 +250,12 @@ impl Tx<'_> {
     }
 
     /// Records a contact: the last contact time and the next due time it sets.
-    pub async fn set_contact(&mut self, ticket_id: i64, at: DateTime<Utc>, next_due: Option<(DateTime<Utc>, &str)>) -> Result<()> {
+    pub async fn set_contact(
+        &mut self,
+        ticket_id: i64,
+        at: DateTime<Utc>,
+        next_due: Option<(DateTime<Utc>, &str)>,
+    ) -> Result<()> {
         with_tx!(self, c => sqlx::query(
             "UPDATE tickets SET last_contact_at = CASE WHEN last_contact_at IS NULL OR last_contact_at < $1 THEN $1 ELSE last_contact_at END, \
              next_due_at = $2, next_due_rule = $3 WHERE id = $4")
@@ -246,7 +265,11 @@ impl Tx<'_> {
     }
 
     /// Sets when the next contact is due (and the rule that sets it), leaving the last contact alone.
-    pub async fn set_contact_due(&mut self, ticket_id: i64, next_due: Option<(DateTime<Utc>, &str)>) -> Result<()> {
+    pub async fn set_contact_due(
+        &mut self,
+        ticket_id: i64,
+        next_due: Option<(DateTime<Utc>, &str)>,
+    ) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE tickets SET next_due_at = $1, next_due_rule = $2 WHERE id = $3")
             .bind(next_due.map(|d| to_ms(d.0))).bind(next_due.map(|d| d.1)).bind(ticket_id)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording due time"))?;
@@ -268,7 +291,12 @@ impl Tx<'_> {
     }
 
     /// Sets a ticket's status (and closed_at when closing).
-    pub async fn set_status(&mut self, ticket_id: i64, status: &str, at: DateTime<Utc>) -> Result<()> {
+    pub async fn set_status(
+        &mut self,
+        ticket_id: i64,
+        status: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE tickets SET status = $1, closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END WHERE id = $3")
             .bind(status).bind(to_ms(at)).bind(ticket_id).execute(&mut *c).await.map(|r| r.rows_affected()).context("setting status"))?;
         Ok(())
@@ -352,13 +380,23 @@ pub struct IngestFailure {
 
 impl Tx<'_> {
     /// The stored sync state of a folder.
-    pub async fn folder_state(&mut self, account: &str, folder: &str) -> Result<Option<FolderState>> {
+    pub async fn folder_state(
+        &mut self,
+        account: &str,
+        folder: &str,
+    ) -> Result<Option<FolderState>> {
         with_tx!(self, c => sqlx::query_as::<_, FolderState>("SELECT account, folder, uidvalidity, next_uid, last_sync_at, last_error, last_error_at FROM imap_folders WHERE account = $1 AND folder = $2")
             .bind(account).bind(folder).fetch_optional(&mut *c).await.context("loading folder state"))
     }
 
     /// Sets a folder's UIDVALIDITY and next UID (creating the row if needed).
-    pub async fn set_folder_position(&mut self, account: &str, folder: &str, uidvalidity: i64, next_uid: i64) -> Result<()> {
+    pub async fn set_folder_position(
+        &mut self,
+        account: &str,
+        folder: &str,
+        uidvalidity: i64,
+        next_uid: i64,
+    ) -> Result<()> {
         with_tx!(self, c => sqlx::query(
             "INSERT INTO imap_folders (account, folder, uidvalidity, next_uid) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (account, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity, next_uid = excluded.next_uid")
@@ -368,7 +406,13 @@ impl Tx<'_> {
     }
 
     /// Records a message that could not be stored, keeping its bytes.
-    pub async fn insert_ingest_failure(&mut self, source: &str, at: DateTime<Utc>, error: &str, raw: &[u8]) -> Result<()> {
+    pub async fn insert_ingest_failure(
+        &mut self,
+        source: &str,
+        at: DateTime<Utc>,
+        error: &str,
+        raw: &[u8],
+    ) -> Result<()> {
         with_tx!(self, c => sqlx::query("INSERT INTO ingest_failures (source, at, error, raw) VALUES ($1, $2, $3, $4)")
             .bind(source).bind(to_ms(at)).bind(error).bind(raw)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording ingest failure"))?;
@@ -376,7 +420,12 @@ impl Tx<'_> {
     }
 
     /// Marks a folder synced at `at` (clearing its last error).
-    pub async fn folder_synced(&mut self, account: &str, folder: &str, at: DateTime<Utc>) -> Result<()> {
+    pub async fn folder_synced(
+        &mut self,
+        account: &str,
+        folder: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE imap_folders SET last_sync_at = $1, last_error = NULL WHERE account = $2 AND folder = $3")
             .bind(to_ms(at)).bind(account).bind(folder)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("marking folder synced"))?;
@@ -384,7 +433,13 @@ impl Tx<'_> {
     }
 
     /// Records a folder's last error.
-    pub async fn folder_error(&mut self, account: &str, folder: &str, at: DateTime<Utc>, error: &str) -> Result<()> {
+    pub async fn folder_error(
+        &mut self,
+        account: &str,
+        folder: &str,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE imap_folders SET last_error = $1, last_error_at = $2 WHERE account = $3 AND folder = $4")
             .bind(error).bind(to_ms(at)).bind(account).bind(folder)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording folder error"))?;
@@ -403,7 +458,10 @@ pub struct OutboxSummary {
     pub oldest_unsent: Option<i64>,
 }
 
-fn ser_opt_ms<S: serde::Serializer>(ms: &Option<i64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn ser_opt_ms<S: serde::Serializer>(
+    ms: &Option<i64>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     match ms {
         Some(ms) => ser_ms(ms, s),
         None => s.serialize_none(),
@@ -429,7 +487,9 @@ impl Store {
 
     /// A ticket by number.
     pub async fn ticket_by_number(&self, number: i64) -> Result<Option<TicketRow>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {TICKET_COLS} FROM tickets WHERE number = $1"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets WHERE number = $1"
+        ));
         with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).bind(number).fetch_optional(p).await.context("loading ticket"))
     }
 

@@ -22,7 +22,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The PostgreSQL server tests use (a database is created per test).
 pub fn pg_base() -> String {
-    std::env::var("ONIT_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+    std::env::var("ONIT_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
 }
 
 /// One test's world: a temp dir, a config file in it, and a database URL.
@@ -56,9 +57,17 @@ impl Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let (url, pg_name) = match db {
-            Db::Sqlite => (format!("sqlite://{}", dir.path().join("onit.db").display()), None),
+            Db::Sqlite => (
+                format!("sqlite://{}", dir.path().join("onit.db").display()),
+                None,
+            ),
             Db::Postgres => {
-                let name = format!("onit_test_{}_{}_{:x}", std::process::id(), n, fastrand::u32(..));
+                let name = format!(
+                    "onit_test_{}_{}_{:x}",
+                    std::process::id(),
+                    n,
+                    fastrand::u32(..)
+                );
                 (format!("{}/{}", pg_base(), name), Some(name))
             }
         };
@@ -97,7 +106,12 @@ holidays = ["2026-12-25"]
             default_pm = base.default_pm.as_deref().unwrap_or("pm@jac.example"),
         );
         std::fs::write(&config_path, body).expect("write config");
-        Env { dir, url, config_path, pg_name }
+        Env {
+            dir,
+            url,
+            config_path,
+            pg_name,
+        }
     }
 
     pub fn runtime(&self) -> Runtime {
@@ -119,7 +133,12 @@ holidays = ["2026-12-25"]
     /// The .eml files written by the file transport.
     pub fn sent_files(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.out_dir())
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -131,7 +150,15 @@ impl Drop for Env {
         if let Some(name) = self.pg_name.take() {
             // Best effort: a leftover test database is harmless, but tidy up.
             let _ = std::process::Command::new("psql")
-                .args(["-h", "127.0.0.1", "-U", "postgres", "-q", "-c", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .status();
@@ -141,7 +168,11 @@ impl Drop for Env {
 
 /// A fixed instant, London local time (GMT in November).
 pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    chrono_tz::Europe::London.with_ymd_and_hms(y, mo, d, h, mi, 0).single().expect("valid local time").with_timezone(&Utc)
+    chrono_tz::Europe::London
+        .with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .single()
+        .expect("valid local time")
+        .with_timezone(&Utc)
 }
 
 /// Builds a plain RFC 5322 message.
@@ -152,7 +183,10 @@ pub struct Mail {
 
 impl Mail {
     pub fn new(from: &str, to: &str, subject: &str, id: &str) -> Mail {
-        let mut m = Mail { headers: Vec::new(), body: "Hello,\r\nplease have a look.\r\n".into() };
+        let mut m = Mail {
+            headers: Vec::new(),
+            body: "Hello,\r\nplease have a look.\r\n".into(),
+        };
         m = m.h("From", from).h("To", to).h("Subject", subject);
         if !id.is_empty() {
             m = m.h("Message-ID", &format!("<{id}>"));
@@ -160,7 +194,9 @@ impl Mail {
         m.h("Date", "Thu, 26 Nov 2026 10:00:00 +0000")
     }
     pub fn h(mut self, name: &str, value: &str) -> Mail {
-        self.headers.retain(|(n, _)| !(n.eq_ignore_ascii_case(name) && (name == "Date" || name == "Subject")));
+        self.headers.retain(|(n, _)| {
+            !(n.eq_ignore_ascii_case(name) && (name == "Date" || name == "Subject"))
+        });
         self.headers.push((name.to_string(), value.to_string()));
         self
     }
@@ -181,7 +217,9 @@ impl Mail {
 
 /// The corpus shared by the projects, if present.
 pub fn corpus_dir() -> Option<PathBuf> {
-    let p = std::env::var("ONIT_CORPUS").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    let p = std::env::var("ONIT_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
     p.is_dir().then_some(p)
 }
 

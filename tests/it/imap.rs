@@ -16,12 +16,20 @@ use crate::mailstack::{self, Stack};
 /// Sends one message through Postfix's SMTP port.
 pub async fn smtp_send(stack: &Stack, from: &str, to: &[&str], raw: &[u8]) {
     use lettre::AsyncTransport;
-    let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(stack.smtp_port)
-        .timeout(Some(Duration::from_secs(20)))
-        .build();
-    let envelope = lettre::address::Envelope::new(Some(from.parse().unwrap()), to.iter().map(|t| t.parse().unwrap()).collect()).unwrap();
-    transport.send_raw(&envelope, raw).await.expect("SMTP send to the test Postfix");
+    let transport =
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(stack.smtp_port)
+            .timeout(Some(Duration::from_secs(20)))
+            .build();
+    let envelope = lettre::address::Envelope::new(
+        Some(from.parse().unwrap()),
+        to.iter().map(|t| t.parse().unwrap()).collect(),
+    )
+    .unwrap();
+    transport
+        .send_raw(&envelope, raw)
+        .await
+        .expect("SMTP send to the test Postfix");
 }
 
 /// A client mail as raw bytes.
@@ -46,8 +54,16 @@ impl Live {
     pub fn new(stack: &Stack, db: Db, folders: &[&str], smtp: bool) -> Live {
         let support = mailstack::fresh("support", "jac.example");
         let client = mailstack::fresh("client", "client.example");
-        let base = Base { from: Some(support.clone()), transport: Some(if smtp { "smtp" } else { "file" }.into()), ..Base::default() };
-        let folders_toml = folders.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", ");
+        let base = Base {
+            from: Some(support.clone()),
+            transport: Some(if smtp { "smtp" } else { "file" }.into()),
+            ..Base::default()
+        };
+        let folders_toml = folders
+            .iter()
+            .map(|f| format!("\"{f}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         let extra = format!(
             "[imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"implicit\"\nca_file = \"{}\"\nusername = \"{support}\"\nfolders = [{folders_toml}]\ncommand_timeout_secs = 10\nreconnect_max_secs = 2\npoll_interval_secs = 1\n\
              [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\n",
@@ -58,13 +74,25 @@ impl Live {
         );
         let env = Env::with(db, &base, &extra);
         // The password and the source come from the environment, as an operator would set them.
-        let envs = vec![("ONIT__MAILBOX__SOURCE".to_string(), "imap".to_string()), ("ONIT__IMAP__PASSWORD".to_string(), stack.password.clone())];
-        Live { env, support, client, stack_password: stack.password.clone(), envs }
+        let envs = vec![
+            ("ONIT__MAILBOX__SOURCE".to_string(), "imap".to_string()),
+            ("ONIT__IMAP__PASSWORD".to_string(), stack.password.clone()),
+        ];
+        Live {
+            env,
+            support,
+            client,
+            stack_password: stack.password.clone(),
+            envs,
+        }
     }
 
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(crate::common::onit_bin());
-        c.arg("--config").arg(&self.env.config_path).args(args).current_dir(self.env.dir.path());
+        c.arg("--config")
+            .arg(&self.env.config_path)
+            .args(args)
+            .current_dir(self.env.dir.path());
         for (k, _) in std::env::vars() {
             if k.starts_with("ONIT__") || k == "ONIT_FAULT" {
                 c.env_remove(k);
@@ -77,8 +105,16 @@ impl Live {
 
     /// Starts `onit run` in the background, its log in the test's folder.
     pub fn spawn(&self) -> Child {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.env.dir.path().join("onit.log")).unwrap();
-        self.command(&["run"]).stdout(Stdio::null()).stderr(log).spawn().expect("spawn onit run")
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.env.dir.path().join("onit.log"))
+            .unwrap();
+        self.command(&["run"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn onit run")
     }
 
     pub fn log(&self) -> String {
@@ -87,14 +123,25 @@ impl Live {
 
     /// Stops a daemon with SIGTERM and checks that it exits 0.
     pub fn terminate(&self, mut child: Child) {
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let started = Instant::now();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "onit run exited with {status} after SIGTERM:\n{}", self.log());
+                assert!(
+                    status.success(),
+                    "onit run exited with {status} after SIGTERM:\n{}",
+                    self.log()
+                );
                 return;
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "onit run did not stop on SIGTERM:\n{}", self.log());
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "onit run did not stop on SIGTERM:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -112,7 +159,10 @@ where
 {
     let started = Instant::now();
     while !f().await {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -129,24 +179,55 @@ async fn client_mail_by_smtp_becomes_a_ticket_and_idle_picks_it_up_fast() {
         let child = live.spawn();
         let store = live.store().await;
         // Let the first sync finish and IDLE begin.
-        eventually(Duration::from_secs(20), "the first sync", || async { !store.folder_states().await.unwrap_or_default().is_empty() && store.folder_states().await.unwrap()[0].last_sync_at.is_some() }).await;
+        eventually(Duration::from_secs(20), "the first sync", || async {
+            !store.folder_states().await.unwrap_or_default().is_empty()
+                && store.folder_states().await.unwrap()[0]
+                    .last_sync_at
+                    .is_some()
+        })
+        .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let sent = Instant::now();
-        smtp_send(stack, &live.client, &[&live.support], &client_mail(&live.client, &live.support, "Dashboard down", "d1@client.example", "")).await;
-        eventually(Duration::from_secs(10), "the ticket", || async { ticket_count(&store).await == 1 }).await;
+        smtp_send(
+            stack,
+            &live.client,
+            &[&live.support],
+            &client_mail(
+                &live.client,
+                &live.support,
+                "Dashboard down",
+                "d1@client.example",
+                "",
+            ),
+        )
+        .await;
+        eventually(Duration::from_secs(10), "the ticket", || async {
+            ticket_count(&store).await == 1
+        })
+        .await;
         let latency = sent.elapsed();
         // Dovecot batches IDLE notifications by ~0.5 s; polling would take the poll interval or more.
-        assert!(latency < Duration::from_secs(3), "{db:?}: ticket after {latency:?}, IDLE should be near 0.5 s");
+        assert!(
+            latency < Duration::from_secs(3),
+            "{db:?}: ticket after {latency:?}, IDLE should be near 0.5 s"
+        );
         let t = &store.tickets().await.unwrap()[0];
         assert_eq!(t.reporter, live.client);
-        eventually(Duration::from_secs(10), "the acknowledgment file", || async { live.env.sent_files().len() == 1 }).await;
+        eventually(
+            Duration::from_secs(10),
+            "the acknowledgment file",
+            || async { live.env.sent_files().len() == 1 },
+        )
+        .await;
         live.terminate(child);
         // \Seen was never set by onit (BODY.PEEK, imap.after = leave).
         let mut s = imap_read::login(stack, &live.support).await;
         let flags = seen_flags(&mut s, "INBOX").await;
         imap_read::logout(s).await;
         assert_eq!(flags, vec![false], "onit must not mark mail read");
-        let status: serde_json::Value = serde_json::from_slice(&live.command(&["status", "--json"]).output().unwrap().stdout).unwrap();
+        let status: serde_json::Value =
+            serde_json::from_slice(&live.command(&["status", "--json"]).output().unwrap().stdout)
+                .unwrap();
         assert_eq!(status["folders"][0]["next_uid"], 2, "{status}");
         assert!(status["folders"][0]["last_sync_at"].is_string(), "{status}");
     }
@@ -155,8 +236,20 @@ async fn client_mail_by_smtp_becomes_a_ticket_and_idle_picks_it_up_fast() {
 async fn seen_flags(s: &mut imap_read::ImapSession, folder: &str) -> Vec<bool> {
     use futures::TryStreamExt;
     s.select(folder).await.unwrap();
-    let fetches: Vec<_> = s.fetch("1:*", "FLAGS").await.unwrap().try_collect().await.unwrap();
-    fetches.iter().map(|f| f.flags().any(|fl| matches!(fl, async_imap::types::Flag::Seen))).collect()
+    let fetches: Vec<_> = s
+        .fetch("1:*", "FLAGS")
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    fetches
+        .iter()
+        .map(|f| {
+            f.flags()
+                .any(|fl| matches!(fl, async_imap::types::Flag::Seen))
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,8 +258,23 @@ async fn engineer_reply_all_and_sent_copy_are_one_contact() {
     let live = Live::new(stack, Db::Sqlite, &["INBOX", "Sent"], false);
     let child = live.spawn();
     let store = live.store().await;
-    smtp_send(stack, &live.client, &[&live.support], &client_mail(&live.client, &live.support, "Exports empty", "e1@client.example", "")).await;
-    eventually(Duration::from_secs(15), "the ticket", || async { ticket_count(&store).await == 1 }).await;
+    smtp_send(
+        stack,
+        &live.client,
+        &[&live.support],
+        &client_mail(
+            &live.client,
+            &live.support,
+            "Exports empty",
+            "e1@client.example",
+            "",
+        ),
+    )
+    .await;
+    eventually(Duration::from_secs(15), "the ticket", || async {
+        ticket_count(&store).await == 1
+    })
+    .await;
     // The engineer replies from a normal mail client: To the client, support in Cc…
     let reply = format!(
         "From: dan@jac.example\r\nTo: {c}\r\nCc: {s}, pm@jac.example\r\nSubject: Re: Exports empty [JAC-1]\r\nMessage-ID: <r1@jac.example>\r\nIn-Reply-To: <e1@client.example>\r\nDate: {d}\r\n\r\nWe are on it; next update by 3pm.\r\n",
@@ -174,10 +282,18 @@ async fn engineer_reply_all_and_sent_copy_are_one_contact() {
         s = live.support,
         d = chrono::Utc::now().to_rfc2822()
     );
-    smtp_send(stack, "dan@jac.example", &[&live.client, &live.support, "pm@jac.example"], reply.as_bytes()).await;
+    smtp_send(
+        stack,
+        "dan@jac.example",
+        &[&live.client, &live.support, "pm@jac.example"],
+        reply.as_bytes(),
+    )
+    .await;
     // …and the shared mailbox's Sent folder holds the same message.
     let mut s = imap_read::login(stack, &live.support).await;
-    s.append("Sent", Some("(\\Seen)"), None, reply.as_bytes()).await.unwrap();
+    s.append("Sent", Some("(\\Seen)"), None, reply.as_bytes())
+        .await
+        .unwrap();
     imap_read::logout(s).await;
     eventually(Duration::from_secs(15), "both copies seen", || async {
         let f = store.folder_states().await.unwrap_or_default();
@@ -186,7 +302,13 @@ async fn engineer_reply_all_and_sent_copy_are_one_contact() {
     })
     .await;
     let t = store.ticket_by_number(1).await.unwrap().unwrap();
-    let contacts = store.events(t.id).await.unwrap().into_iter().filter(|e| e.kind == "contact").count();
+    let contacts = store
+        .events(t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "contact")
+        .count();
     assert_eq!(contacts, 1, "the Cc copy and the Sent copy are one contact");
     assert_eq!(ticket_count(&store).await, 1);
     live.terminate(child);
@@ -203,7 +325,19 @@ async fn kill_dash_nine_during_a_burst_loses_nothing_and_doubles_nothing() {
         tokio::spawn(async move {
             for i in 0..N {
                 let from = format!("{}+{i}@client.example", client.split('@').next().unwrap());
-                smtp_send(&stack, &from, &[&support], &client_mail(&from, &support, &format!("Issue number {i}"), &format!("burst{i}@client.example"), "")).await;
+                smtp_send(
+                    &stack,
+                    &from,
+                    &[&support],
+                    &client_mail(
+                        &from,
+                        &support,
+                        &format!("Issue number {i}"),
+                        &format!("burst{i}@client.example"),
+                        "",
+                    ),
+                )
+                .await;
             }
         })
     };
@@ -215,25 +349,48 @@ async fn kill_dash_nine_during_a_burst_loses_nothing_and_doubles_nothing() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
-        assert!(started.elapsed() < Duration::from_secs(240), "burst took too long");
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "burst took too long"
+        );
     }
     sender.await.unwrap();
     let child = live.spawn();
     let store = live.store().await;
-    eventually(Duration::from_secs(120), "all tickets", || async { ticket_count(&store).await >= N }).await;
-    eventually(Duration::from_secs(60), "all acknowledgments", || async { live.env.sent_files().len() >= N }).await;
+    eventually(Duration::from_secs(120), "all tickets", || async {
+        ticket_count(&store).await >= N
+    })
+    .await;
+    eventually(Duration::from_secs(60), "all acknowledgments", || async {
+        live.env.sent_files().len() >= N
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     live.terminate(child);
     let tickets = store.tickets().await.unwrap();
-    assert_eq!(tickets.len(), N, "every mail exactly one ticket after {kills} kills");
+    assert_eq!(
+        tickets.len(),
+        N,
+        "every mail exactly one ticket after {kills} kills"
+    );
     let mut per_reporter: HashMap<String, usize> = HashMap::new();
     for t in &tickets {
         *per_reporter.entry(t.reporter.clone()).or_default() += 1;
     }
-    assert!(per_reporter.values().all(|n| *n == 1), "a reporter got two tickets");
-    assert_eq!(live.env.sent_files().len(), N, "every ticket exactly one acknowledgment");
+    assert!(
+        per_reporter.values().all(|n| *n == 1),
+        "a reporter got two tickets"
+    );
+    assert_eq!(
+        live.env.sent_files().len(),
+        N,
+        "every ticket exactly one acknowledgment"
+    );
     let summary = store.outbox_summary().await.unwrap();
-    assert_eq!((summary.sent, summary.pending, summary.sending), (N as i64, 0, 0));
+    assert_eq!(
+        (summary.sent, summary.pending, summary.sending),
+        (N as i64, 0, 0)
+    );
     eprintln!("kill -9 test: {kills} kills during a burst of {N}");
 }
 
@@ -243,21 +400,74 @@ async fn dovecot_restart_mid_idle_reconnects_and_catches_up() {
     let live = Live::new(&stack, Db::Sqlite, &["INBOX"], false);
     let child = live.spawn();
     let store = live.store().await;
-    smtp_send(&stack, &live.client, &[&live.support], &client_mail(&live.client, &live.support, "Before restart", "pre@client.example", "")).await;
-    eventually(Duration::from_secs(15), "the first ticket", || async { ticket_count(&store).await == 1 }).await;
+    smtp_send(
+        &stack,
+        &live.client,
+        &[&live.support],
+        &client_mail(
+            &live.client,
+            &live.support,
+            "Before restart",
+            "pre@client.example",
+            "",
+        ),
+    )
+    .await;
+    eventually(Duration::from_secs(15), "the first ticket", || async {
+        ticket_count(&store).await == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await; // back in IDLE
     stack.ctl("stop-dovecot");
     // Mail accepted by Postfix while Dovecot is down waits in Postfix's queue.
     for i in 0..3 {
-        smtp_send(&stack, &live.client, &[&live.support], &client_mail(&live.client, &live.support, &format!("During outage {i}"), &format!("out{i}@client.example"), "")).await;
+        smtp_send(
+            &stack,
+            &live.client,
+            &[&live.support],
+            &client_mail(
+                &live.client,
+                &live.support,
+                &format!("During outage {i}"),
+                &format!("out{i}@client.example"),
+                "",
+            ),
+        )
+        .await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     stack.ctl("start-dovecot");
-    eventually(Duration::from_secs(60), "catching up after the restart", || async { ticket_count(&store).await == 4 }).await;
-    smtp_send(&stack, &live.client, &[&live.support], &client_mail(&live.client, &live.support, "After restart", "post@client.example", "")).await;
-    eventually(Duration::from_secs(20), "mail after the restart", || async { ticket_count(&store).await == 5 }).await;
+    eventually(
+        Duration::from_secs(60),
+        "catching up after the restart",
+        || async { ticket_count(&store).await == 4 },
+    )
+    .await;
+    smtp_send(
+        &stack,
+        &live.client,
+        &[&live.support],
+        &client_mail(
+            &live.client,
+            &live.support,
+            "After restart",
+            "post@client.example",
+            "",
+        ),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(20),
+        "mail after the restart",
+        || async { ticket_count(&store).await == 5 },
+    )
+    .await;
     live.terminate(child);
-    assert!(live.log().contains("reconnecting"), "the log should show the reconnect:\n{}", live.log());
+    assert!(
+        live.log().contains("reconnecting"),
+        "the log should show the reconnect:\n{}",
+        live.log()
+    );
     assert_eq!(live.env.sent_files().len(), 5);
 }
 
@@ -268,13 +478,32 @@ async fn recreated_mailbox_with_new_uidvalidity_loses_nothing_and_doubles_nothin
     let mut s = imap_read::login(stack, &live.support).await;
     s.create("Support").await.unwrap();
     // Six different clients: the per-sender acknowledgment limit (5 an hour) is not what this tests.
-    let client = |i: usize| format!("{}+{i}@client.example", live.client.split('@').next().unwrap());
-    let mails: Vec<Vec<u8>> = (0..6).map(|i| client_mail(&client(i), &live.support, &format!("Case {i}"), &format!("uv{i}@client.example"), "")).collect();
+    let client = |i: usize| {
+        format!(
+            "{}+{i}@client.example",
+            live.client.split('@').next().unwrap()
+        )
+    };
+    let mails: Vec<Vec<u8>> = (0..6)
+        .map(|i| {
+            client_mail(
+                &client(i),
+                &live.support,
+                &format!("Case {i}"),
+                &format!("uv{i}@client.example"),
+                "",
+            )
+        })
+        .collect();
     for m in &mails[..3] {
         s.append("Support", None, None, m).await.unwrap();
     }
     let out = live.command(&["run", "--once"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let store = live.store().await;
     let before = store.folder_states().await.unwrap()[0].clone();
     assert_eq!((ticket_count(&store).await, before.next_uid), (3, 4));
@@ -286,11 +515,22 @@ async fn recreated_mailbox_with_new_uidvalidity_loses_nothing_and_doubles_nothin
     }
     imap_read::logout(s).await;
     let out = live.command(&["run", "--once"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let after = store.folder_states().await.unwrap()[0].clone();
-    assert_ne!(after.uidvalidity, before.uidvalidity, "the test must really change UIDVALIDITY");
+    assert_ne!(
+        after.uidvalidity, before.uidvalidity,
+        "the test must really change UIDVALIDITY"
+    );
     assert_eq!(after.next_uid, 7);
-    assert_eq!(ticket_count(&store).await, 6, "three old (not doubled) and three new (not lost)");
+    assert_eq!(
+        ticket_count(&store).await,
+        6,
+        "three old (not doubled) and three new (not lost)"
+    );
     assert_eq!(live.env.sent_files().len(), 6);
     let _ = &live.stack_password;
 }

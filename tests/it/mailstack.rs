@@ -28,7 +28,11 @@ fn script() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> String {
-    let out = Command::new("bash").arg(script()).args(args).output().expect("run mailstack.sh");
+    let out = Command::new("bash")
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("run mailstack.sh");
     assert!(
         out.status.success(),
         "mailstack.sh {args:?} failed (run `bash tests/mailstack/mailstack.sh install` as root first):\n{}",
@@ -41,7 +45,11 @@ impl Stack {
     fn start(dir: &Path, private: bool) -> Stack {
         let out = run(&["start", dir.to_str().expect("utf-8 path")]);
         let env: HashMap<&str, &str> = out.lines().filter_map(|l| l.split_once('=')).collect();
-        let port = |k: &str| env.get(k).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("mailstack env lacks {k}: {out}"));
+        let port = |k: &str| {
+            env.get(k)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("mailstack env lacks {k}: {out}"))
+        };
         Stack {
             dir: dir.to_path_buf(),
             imap_port: port("IMAP_PORT"),
@@ -63,7 +71,10 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         if self.private {
-            let _ = Command::new("bash").arg(script()).args(["stop", self.dir.to_str().unwrap_or("")]).output();
+            let _ = Command::new("bash")
+                .arg(script())
+                .args(["stop", self.dir.to_str().unwrap_or("")])
+                .output();
         }
     }
 }
@@ -72,18 +83,29 @@ impl Drop for Stack {
 pub fn shared() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
-        let dir = std::env::var("ONIT_MAILSTACK_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("/tmp/onit-mailstack-shared"));
+        let dir = std::env::var("ONIT_MAILSTACK_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from("/tmp/onit-mailstack-shared"));
         Stack::start(&dir, false)
     })
 }
 
 /// A stack of this test's own, stopped when dropped (for outage tests).
 pub fn private(name: &str) -> Stack {
-    let dir = PathBuf::from(format!("/tmp/onit-ms-{}-{}-{:x}", name, std::process::id(), fastrand::u32(..)));
+    let dir = PathBuf::from(format!(
+        "/tmp/onit-ms-{}-{}-{:x}",
+        name,
+        std::process::id(),
+        fastrand::u32(..)
+    ));
     Stack::start(&dir, true)
 }
 
 /// A fresh address at a stack domain, unique to this test run.
 pub fn fresh(local: &str, domain: &str) -> String {
-    format!("{local}-{:x}{:x}@{domain}", std::process::id(), fastrand::u64(..))
+    format!(
+        "{local}-{:x}{:x}@{domain}",
+        std::process::id(),
+        fastrand::u64(..)
+    )
 }

@@ -10,7 +10,11 @@ use crate::common::{onit_bin, Env, Mail, BOTH};
 
 fn onit(env: &Env, args: &[&str], fault: Option<&str>) -> Output {
     let mut c = Command::new(onit_bin());
-    c.arg("--config").arg(&env.config_path).args(args).current_dir(env.dir.path()).env("RUST_LOG", "warn");
+    c.arg("--config")
+        .arg(&env.config_path)
+        .args(args)
+        .current_dir(env.dir.path())
+        .env("RUST_LOG", "warn");
     for (k, _) in std::env::vars() {
         if k.starts_with("ONIT__") || k == "ONIT_FAULT" {
             c.env_remove(k);
@@ -24,7 +28,12 @@ fn onit(env: &Env, args: &[&str], fault: Option<&str>) -> Output {
 
 fn ok(env: &Env, args: &[&str]) -> String {
     let out = onit(env, args, None);
-    assert!(out.status.success(), "onit {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "onit {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
@@ -33,17 +42,57 @@ fn tickets(env: &Env) -> Vec<serde_json::Value> {
 }
 
 fn count(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok()).filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count()).unwrap_or(0)
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 fn fill(md: &Maildir) {
     let mails = [
-        Mail::new("Bob <bob@acme.example>", "support@jac.example", "Checkout down", "m1@acme.example").body("Production checkout is down.\n"),
-        Mail::new("carol@beta.example", "support@jac.example", "Typo on pricing page", "m2@beta.example"),
-        Mail::new("dave@acme.example", "support@jac.example", "Export: workaround for now", "m3@acme.example").body("For now we can export by hand.\n"),
-        Mail::new("MAILER-DAEMON@mx.example", "support@jac.example", "Undelivered Mail Returned to Sender", "b1@mx.example"),
-        Mail::new("bob@acme.example", "support@jac.example", "Automatic reply: holiday", "o1@acme.example").h("Auto-Submitted", "auto-replied"),
-        Mail::new("list@lists.example", "support@jac.example", "[announce] release", "l1@lists.example").h("List-Id", "<announce.lists.example>"),
+        Mail::new(
+            "Bob <bob@acme.example>",
+            "support@jac.example",
+            "Checkout down",
+            "m1@acme.example",
+        )
+        .body("Production checkout is down.\n"),
+        Mail::new(
+            "carol@beta.example",
+            "support@jac.example",
+            "Typo on pricing page",
+            "m2@beta.example",
+        ),
+        Mail::new(
+            "dave@acme.example",
+            "support@jac.example",
+            "Export: workaround for now",
+            "m3@acme.example",
+        )
+        .body("For now we can export by hand.\n"),
+        Mail::new(
+            "MAILER-DAEMON@mx.example",
+            "support@jac.example",
+            "Undelivered Mail Returned to Sender",
+            "b1@mx.example",
+        ),
+        Mail::new(
+            "bob@acme.example",
+            "support@jac.example",
+            "Automatic reply: holiday",
+            "o1@acme.example",
+        )
+        .h("Auto-Submitted", "auto-replied"),
+        Mail::new(
+            "list@lists.example",
+            "support@jac.example",
+            "[announce] release",
+            "l1@lists.example",
+        )
+        .h("List-Id", "<announce.lists.example>"),
     ];
     for m in mails {
         md.deliver(&m.bytes()).unwrap();
@@ -62,11 +111,25 @@ fn run_once_acknowledges_each_new_thread_once() {
         let prios: Vec<&str> = ts.iter().map(|t| t["priority"].as_str().unwrap()).collect();
         assert_eq!(prios, vec!["urgent", "medium", "high"]);
         for t in &ts {
-            for field in ["id", "subject", "reporter", "project", "priority", "priority_reason", "status", "opened_at", "last_contact_at", "next_due_at"] {
+            for field in [
+                "id",
+                "subject",
+                "reporter",
+                "project",
+                "priority",
+                "priority_reason",
+                "status",
+                "opened_at",
+                "last_contact_at",
+                "next_due_at",
+            ] {
                 assert!(t.get(field).is_some(), "missing {field} in {t}");
             }
             assert_eq!(t["status"], "open");
-            assert!(t["last_contact_at"].is_string(), "the acknowledgment is a contact: {t}");
+            assert!(
+                t["last_contact_at"].is_string(),
+                "the acknowledgment is a contact: {t}"
+            );
         }
         let files = env.sent_files();
         assert_eq!(files.len(), 3, "one .eml per ticket");
@@ -84,19 +147,57 @@ fn run_once_acknowledges_each_new_thread_once() {
         assert_eq!(env.sent_files().len(), 3);
 
         // The client answers the acknowledgment: it threads, no new ticket, no new acknowledgment.
-        let first = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).find(|r| r.contains("[JAC-1]")).unwrap();
-        let ack_id = first.lines().find_map(|l| l.strip_prefix("Message-ID: ")).unwrap().trim().to_string();
-        md.deliver(&Mail::new("bob@acme.example", "support@jac.example", "Re: Checkout down [JAC-1]", "m4@acme.example").h("In-Reply-To", &ack_id).bytes()).unwrap();
+        let first = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .find(|r| r.contains("[JAC-1]"))
+            .unwrap();
+        let ack_id = first
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .unwrap()
+            .trim()
+            .to_string();
+        md.deliver(
+            &Mail::new(
+                "bob@acme.example",
+                "support@jac.example",
+                "Re: Checkout down [JAC-1]",
+                "m4@acme.example",
+            )
+            .h("In-Reply-To", &ack_id)
+            .bytes(),
+        )
+        .unwrap();
         // And a stranger guesses a tag: a ticket of their own.
-        md.deliver(&Mail::new("mallory@evil.example", "support@jac.example", "Re: Checkout down [JAC-1]", "x1@evil.example").bytes()).unwrap();
+        md.deliver(
+            &Mail::new(
+                "mallory@evil.example",
+                "support@jac.example",
+                "Re: Checkout down [JAC-1]",
+                "x1@evil.example",
+            )
+            .bytes(),
+        )
+        .unwrap();
         ok(&env, &["run", "--once"]);
         let ts = tickets(&env);
         assert_eq!(ts.len(), 4);
         assert_eq!(ts[3]["reporter"], "mallory@evil.example");
         assert_eq!(env.sent_files().len(), 4);
-        let detail: serde_json::Value = serde_json::from_str(&ok(&env, &["ticket", "JAC-1", "--json"])).unwrap();
-        let kinds: Vec<&str> = detail["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds.iter().filter(|k| **k == "client_message").count(), 1, "{kinds:?}");
+        let detail: serde_json::Value =
+            serde_json::from_str(&ok(&env, &["ticket", "JAC-1", "--json"])).unwrap();
+        let kinds: Vec<&str> = detail["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "client_message").count(),
+            1,
+            "{kinds:?}"
+        );
         assert!(kinds.contains(&"ack_sent"), "{kinds:?}");
     }
 }
@@ -104,21 +205,33 @@ fn run_once_acknowledges_each_new_thread_once() {
 #[test]
 fn a_crash_at_any_step_loses_nothing_and_sends_nothing_twice() {
     for db in BOTH {
-        for fault in ["maildir-after-commit", "outbox-after-claim", "outbox-after-send"] {
+        for fault in [
+            "maildir-after-commit",
+            "outbox-after-claim",
+            "outbox-after-send",
+        ] {
             let env = Env::new(db, "");
             let md = Maildir::open(&env.maildir()).unwrap();
             fill(&md);
             let crashed = onit(&env, &["run", "--once"], Some(fault));
-            assert!(!crashed.status.success(), "{fault}: the fault point must abort the process");
+            assert!(
+                !crashed.status.success(),
+                "{fault}: the fault point must abort the process"
+            );
             // Restart until it gets through (each fault fires once per process at most once more).
             ok(&env, &["run", "--once"]);
             ok(&env, &["run", "--once"]);
             let ts = tickets(&env);
             assert_eq!(ts.len(), 3, "{db:?} {fault}: {ts:?}");
-            assert_eq!(env.sent_files().len(), 3, "{db:?} {fault}: exactly one acknowledgment per ticket");
+            assert_eq!(
+                env.sent_files().len(),
+                3,
+                "{db:?} {fault}: exactly one acknowledgment per ticket"
+            );
             assert_eq!(count(&md.root().join("new")), 0, "{fault}");
             assert_eq!(count(&md.root().join("cur")), 6, "{fault}");
-            let status: serde_json::Value = serde_json::from_str(&ok(&env, &["status", "--json"])).unwrap();
+            let status: serde_json::Value =
+                serde_json::from_str(&ok(&env, &["status", "--json"])).unwrap();
             assert_eq!(status["outbox"]["sent"], 3, "{fault}: {status}");
             assert_eq!(status["outbox"]["pending"], 0, "{fault}: {status}");
         }
@@ -138,7 +251,9 @@ fn import_of_an_mbox_sends_nothing_and_lists_tickets() {
             ("eve@zeta.example", "support@jac.example", "Question about >From lines", "i4@zeta.example", "Wed, 4 Nov 2026 15:00:00 +0000", ""),
         ];
         for (from, to, subj, id, date, extra) in parts {
-            let sep = chrono::DateTime::parse_from_rfc2822(date).unwrap().format("%a %b %e %H:%M:%S %Y");
+            let sep = chrono::DateTime::parse_from_rfc2822(date)
+                .unwrap()
+                .format("%a %b %e %H:%M:%S %Y");
             text.push_str(&format!("From {from} {sep}\nFrom: {from}\nTo: {to}\nSubject: {subj}\nMessage-ID: <{id}>\nDate: {date}\n{extra}\nbody of {id}\n>From the archive\n\n"));
         }
         std::fs::write(&mbox, text).unwrap();
@@ -149,7 +264,8 @@ fn import_of_an_mbox_sends_nothing_and_lists_tickets() {
         assert_eq!(counts["threaded"], 2, "{counts}");
         assert_eq!(counts["duplicates"], 0, "{counts}");
         // Importing the same archive again: all duplicates.
-        let again: serde_json::Value = serde_json::from_str(&ok(&env, &["import", "--json", mbox.to_str().unwrap()])).unwrap();
+        let again: serde_json::Value =
+            serde_json::from_str(&ok(&env, &["import", "--json", mbox.to_str().unwrap()])).unwrap();
         assert_eq!(again["duplicates"], 4, "{again}");
         assert!(env.sent_files().is_empty(), "import never sends");
         let ts = tickets(&env);
@@ -168,16 +284,48 @@ fn import_of_an_mbox_sends_nothing_and_lists_tickets() {
 fn check_config_names_the_key() {
     let env = Env::new(crate::common::Db::Sqlite, "");
     let bad = env.dir.path().join("bad.toml");
-    std::fs::write(&bad, "[calendar]\ntimezone = \"Mars/Olympus\"\n[team]\ndefault_pm = \"\"\ncolour = 3\n").unwrap();
-    let out = Command::new(onit_bin()).args(["check-config", "--json", "--config"]).arg(&bad).output().unwrap();
+    std::fs::write(
+        &bad,
+        "[calendar]\ntimezone = \"Mars/Olympus\"\n[team]\ndefault_pm = \"\"\ncolour = 3\n",
+    )
+    .unwrap();
+    let out = Command::new(onit_bin())
+        .args(["check-config", "--json", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["errors"][0]["key"], "team.colour", "{v}");
-    std::fs::write(&bad, "[calendar]\ntimezone = \"Mars/Olympus\"\n[team]\ndefault_pm = \"\"\n").unwrap();
-    let out = Command::new(onit_bin()).args(["check-config", "--json", "--config"]).arg(&bad).output().unwrap();
+    std::fs::write(
+        &bad,
+        "[calendar]\ntimezone = \"Mars/Olympus\"\n[team]\ndefault_pm = \"\"\n",
+    )
+    .unwrap();
+    let out = Command::new(onit_bin())
+        .args(["check-config", "--json", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let keys: Vec<&str> = v["errors"].as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap()).collect();
-    assert!(keys.contains(&"calendar.timezone") && keys.contains(&"team.default_pm"), "{v}");
-    let good = Command::new(onit_bin()).args(["check-config", "--config"]).arg(&env.config_path).output().unwrap();
-    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    let keys: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"calendar.timezone") && keys.contains(&"team.default_pm"),
+        "{v}"
+    );
+    let good = Command::new(onit_bin())
+        .args(["check-config", "--config"])
+        .arg(&env.config_path)
+        .output()
+        .unwrap();
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
 }
