@@ -719,7 +719,7 @@ impl Gen {
 
     /// Mail that belongs to no thread: list mail and internal notes.
     fn filler(&mut self, k: usize, start: DateTime<Utc>, span_secs: i64) -> Generated {
-        let at = start + Duration::seconds(self.rng.i64(..span_secs));
+        let at = start + Duration::seconds(self.rng.i64(0..span_secs));
         if self.rng.u32(..4) != 0 {
             let issue = k;
             let mut h = vec![
@@ -773,8 +773,8 @@ fn generate() -> Mailbox {
     // Thread starts, mostly in business hours, sorted so ticket numbers follow time.
     let mut starts: Vec<DateTime<Utc>> = (0..N_THREADS)
         .map(|_| {
-            let day = g.rng.i64(..span_days);
-            let secs = if g.rng.u32(..5) == 0 { g.rng.i64(..86_400) } else { g.rng.i64(8 * 3600..18 * 3600) };
+            let day = g.rng.i64(0..span_days);
+            let secs = if g.rng.u32(..5) == 0 { g.rng.i64(0..86_400) } else { g.rng.i64(8 * 3600..18 * 3600) };
             start + Duration::days(day) + Duration::seconds(secs)
         })
         .collect();

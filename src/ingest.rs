@@ -401,6 +401,21 @@ impl Ingest<'_, '_, '_> {
                         &detail,
                     )
                     .await?;
+                if bounces_ack && self.mode == Mode::Live {
+                    // The client may not know we are on it: the PM must hear of it now, not in a digest.
+                    let pm = EmailAddress::parse(&t.pm).unwrap_or_else(|_| self.rt.team.default_pm.clone());
+                    let reference = t.reference();
+                    let notice = crate::notices::Notice {
+                        kind: "delivery_notice",
+                        dedupe_key: format!("bounce:{}", v.message_id),
+                        ticket_id: Some(t.id),
+                        ticket: Some(&reference),
+                        to: &pm,
+                        subject: "Acknowledgment bounced".into(),
+                        body: crate::notices::delivery_failure_body(&reference, "The acknowledgment", &t.reporter, &v.subject),
+                    };
+                    crate::notices::queue(self.tx, self.rt, &notice, self.arrival.max(at)).await?;
+                }
                 Ok(self.outcome(
                     Some(MailClass::Automated),
                     Disposition::Threaded,

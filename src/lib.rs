@@ -13,6 +13,7 @@ pub mod imap;
 pub mod import;
 pub mod ingest;
 pub mod mailstore;
+pub mod notices;
 pub mod message;
 pub mod outgoing;
 pub mod policy;

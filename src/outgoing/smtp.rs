@@ -116,6 +116,9 @@ fn tls_parameters(host: &str, ca_file: Option<&Path>) -> Result<TlsParameters> {
         .with_context(|| format!("setting up TLS for {host}"))
 }
 
+/// How long a QUIT after an accepted message may take.
+const QUIT_WAIT: Duration = Duration::from_secs(5);
+
 /// Where in the session an error happened.
 enum Failure {
     /// Connecting (TCP, implicit TLS, greeting, EHLO), STARTTLS or AUTH: about
@@ -161,7 +164,12 @@ impl SmtpTransport {
                 "SMTP session with {} timed out after {:?}",
                 self.server, self.timeout
             ))),
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(mut conn)) => {
+                // The server has the message (its final 250 is in): QUIT is a courtesy,
+                // outside the session's timeout, and how it goes changes nothing.
+                let _ = tokio::time::timeout(QUIT_WAIT, conn.abort()).await;
+                Ok(())
+            }
             Ok(Err(Failure::Transaction(e))) if e.is_permanent() => Err(SendError::Permanent(
                 format!("{} refused the message: {}", self.server, describe(&e)),
             )),
@@ -178,8 +186,13 @@ impl SmtpTransport {
         }
     }
 
-    /// One session: connect (TLS), AUTH, one transaction, QUIT.
-    async fn session(&self, envelope: &Envelope, raw: &[u8]) -> Result<(), Failure> {
+    /// One session up to the server's acceptance: connect (TLS), AUTH, one
+    /// transaction. The connection is returned for the QUIT.
+    async fn session(
+        &self,
+        envelope: &Envelope,
+        raw: &[u8],
+    ) -> Result<AsyncSmtpConnection, Failure> {
         let implicit = match &self.tls {
             Tls::Wrapper(p) => Some(p.clone()),
             _ => None,
@@ -208,9 +221,7 @@ impl SmtpTransport {
             .await
             .map_err(Failure::Transaction)?;
         debug!(server = %self.server, reply = %reply.message().collect::<Vec<_>>().join(" "), "accepted");
-        // The message is the server's now: how QUIT goes changes nothing.
-        conn.abort().await;
-        Ok(())
+        Ok(conn)
     }
 }
 
