@@ -32,16 +32,49 @@ const TARGET_MSG_PER_SEC: f64 = 2_000.0;
 // ---------------------------------------------------------------------------
 
 const FIRST: &[&str] = &[
-    "Anna", "Ben", "Chloe", "David", "Emma", "Felix", "Grace", "Hugo", "Isla", "Jack", "Katie", "Liam", "Maya", "Noah", "Olivia", "Peter",
-    "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Will", "Xena", "Yusuf", "Zoe", "Aoife", "Bjørn", "Chloé", "Jürgen", "José", "Zoë",
+    "Anna", "Ben", "Chloe", "David", "Emma", "Felix", "Grace", "Hugo", "Isla", "Jack", "Katie",
+    "Liam", "Maya", "Noah", "Olivia", "Peter", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera",
+    "Will", "Xena", "Yusuf", "Zoe", "Aoife", "Bjørn", "Chloé", "Jürgen", "José", "Zoë",
 ];
 const LAST: &[&str] = &[
-    "Adams", "Baker", "Clarke", "Davies", "Evans", "Fischer", "Garcia", "Hughes", "Ivanova", "Jones", "Khan", "Lewis", "Martin", "Nowak",
-    "O'Brien", "Patel", "Quinn", "Roberts", "Smith", "Taylor", "Usman", "Vogel", "Walker", "Young", "Müller", "Lefèvre", "Ångström",
+    "Adams",
+    "Baker",
+    "Clarke",
+    "Davies",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ivanova",
+    "Jones",
+    "Khan",
+    "Lewis",
+    "Martin",
+    "Nowak",
+    "O'Brien",
+    "Patel",
+    "Quinn",
+    "Roberts",
+    "Smith",
+    "Taylor",
+    "Usman",
+    "Vogel",
+    "Walker",
+    "Young",
+    "Müller",
+    "Lefèvre",
+    "Ångström",
 ];
 /// Client domains: the first three are `[[projects]]` in the benchmark's configuration.
 const CLIENT_DOMAINS: &[&str] = &[
-    "acme.example", "globex.example", "initech.example", "umbrella.example", "hooli.example", "stark.example", "wayne.example", "mail.example",
+    "acme.example",
+    "globex.example",
+    "initech.example",
+    "umbrella.example",
+    "hooli.example",
+    "stark.example",
+    "wayne.example",
+    "mail.example",
 ];
 const ENGINEERS: &[(&str, &str)] = &[
     ("Dan Morgan", "dan@jac.example"),
@@ -104,12 +137,84 @@ const MEDIUM_OPENERS: &[&str] = &[
     "Pourriez-vous regarder ce problème ? Il est apparu le {t}.",
 ];
 const WORDS: &[&str] = &[
-    "the", "export", "job", "fails", "after", "we", "changed", "settings", "for", "account", "and", "users", "see", "an", "error", "page",
-    "when", "they", "open", "report", "it", "worked", "fine", "last", "week", "our", "team", "checked", "logs", "server", "database",
-    "connection", "timeout", "again", "please", "let", "us", "know", "if", "you", "need", "more", "details", "screenshot", "attached",
-    "browser", "cache", "cleared", "same", "result", "invoice", "customer", "order", "payment", "gateway", "request", "response", "status",
-    "deployment", "release", "version", "config", "token", "expired", "refresh", "queue", "worker", "retry", "schedule", "nightly",
-    "Straße", "naïve", "café", "Größe", "déjà", "fiancée", "Ærø", "smörgåsbord",
+    "the",
+    "export",
+    "job",
+    "fails",
+    "after",
+    "we",
+    "changed",
+    "settings",
+    "for",
+    "account",
+    "and",
+    "users",
+    "see",
+    "an",
+    "error",
+    "page",
+    "when",
+    "they",
+    "open",
+    "report",
+    "it",
+    "worked",
+    "fine",
+    "last",
+    "week",
+    "our",
+    "team",
+    "checked",
+    "logs",
+    "server",
+    "database",
+    "connection",
+    "timeout",
+    "again",
+    "please",
+    "let",
+    "us",
+    "know",
+    "if",
+    "you",
+    "need",
+    "more",
+    "details",
+    "screenshot",
+    "attached",
+    "browser",
+    "cache",
+    "cleared",
+    "same",
+    "result",
+    "invoice",
+    "customer",
+    "order",
+    "payment",
+    "gateway",
+    "request",
+    "response",
+    "status",
+    "deployment",
+    "release",
+    "version",
+    "config",
+    "token",
+    "expired",
+    "refresh",
+    "queue",
+    "worker",
+    "retry",
+    "schedule",
+    "nightly",
+    "Straße",
+    "naïve",
+    "café",
+    "Größe",
+    "déjà",
+    "fiancée",
+    "Ærø",
+    "smörgåsbord",
 ];
 const LOG_LEVELS: &[&str] = &["ERROR", "WARN", "INFO", "ERROR", "DEBUG"];
 
@@ -122,12 +227,24 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 fn base64(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(B64[(n >> 18) as usize & 63] as char);
         out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            B64[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            B64[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -152,7 +269,11 @@ fn quoted_printable(text: &str) -> String {
         for (i, &b) in bytes.iter().enumerate() {
             let last = i + 1 == bytes.len();
             let plain = (b == b' ' || b == b'\t') && !last || (33..=126).contains(&b) && b != b'=';
-            let piece = if plain { (b as char).to_string() } else { format!("={b:02X}") };
+            let piece = if plain {
+                (b as char).to_string()
+            } else {
+                format!("={b:02X}")
+            };
             if col + piece.len() > 75 {
                 out.push_str("=\n");
                 col = 0;
@@ -264,7 +385,11 @@ fn mailbox_header(p: &Person, rng: &mut fastrand::Rng) -> String {
             format!("{} <{}>", p.name, p.addr)
         }
     } else if rng.bool() {
-        format!("{} <{}>", encoded_latin1(&p.name).unwrap_or_else(|| encoded_utf8(&p.name)), p.addr)
+        format!(
+            "{} <{}>",
+            encoded_latin1(&p.name).unwrap_or_else(|| encoded_utf8(&p.name)),
+            p.addr
+        )
     } else {
         format!("{} <{}>", encoded_utf8(&p.name), p.addr)
     }
@@ -307,11 +432,25 @@ impl Gen {
             };
             let addr = format!("{local}@{}", CLIENT_DOMAINS[d]);
             if seen.insert(addr.clone()) {
-                clients.push(Person { name: format!("{first} {last}"), addr });
+                clients.push(Person {
+                    name: format!("{first} {last}"),
+                    addr,
+                });
             }
         }
-        let engineers = ENGINEERS.iter().map(|(n, a)| Person { name: n.to_string(), addr: a.to_string() }).collect();
-        Gen { rng, clients, engineers, boundary: 0 }
+        let engineers = ENGINEERS
+            .iter()
+            .map(|(n, a)| Person {
+                name: n.to_string(),
+                addr: a.to_string(),
+            })
+            .collect();
+        Gen {
+            rng,
+            clients,
+            engineers,
+            boundary: 0,
+        }
     }
 
     fn words(&mut self, n: usize) -> String {
@@ -334,7 +473,10 @@ impl Gen {
             let mut w = WORDS[self.rng.usize(..WORDS.len())].to_string();
             if sentence_start {
                 let mut cs = w.chars();
-                w = cs.next().map(|c| c.to_uppercase().chain(cs).collect()).unwrap_or_default();
+                w = cs
+                    .next()
+                    .map(|c| c.to_uppercase().chain(cs).collect())
+                    .unwrap_or_default();
                 sentence_start = false;
             }
             if self.rng.u32(..9) == 0 {
@@ -366,7 +508,13 @@ impl Gen {
             t += Duration::milliseconds(self.rng.i64(10..20_000));
             let lvl = LOG_LEVELS[self.rng.usize(..LOG_LEVELS.len())];
             let w = self.words(5);
-            out.push_str(&format!("    {} {lvl:<5} worker-{} job={} id={} {w}\n", t.format("%Y-%m-%dT%H:%M:%S%.3fZ"), self.rng.u32(1..9), self.rng.u32(1000..9999), self.rng.u32(..1_000_000)));
+            out.push_str(&format!(
+                "    {} {lvl:<5} worker-{} job={} id={} {w}\n",
+                t.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                self.rng.u32(1..9),
+                self.rng.u32(1000..9999),
+                self.rng.u32(..1_000_000)
+            ));
         }
         out
     }
@@ -378,7 +526,13 @@ impl Gen {
     }
 
     /// Pads `text` to about `target` bytes with prose, logs or (for replies) quoted history.
-    fn pad(&mut self, mut text: String, target: usize, at: DateTime<Utc>, quote: Option<&str>) -> String {
+    fn pad(
+        &mut self,
+        mut text: String,
+        target: usize,
+        at: DateTime<Utc>,
+        quote: Option<&str>,
+    ) -> String {
         if let Some(q) = quote {
             let mut quoted = String::new();
             for l in q.lines() {
@@ -390,7 +544,10 @@ impl Gen {
                 quoted.push('\n');
             }
             if !quoted.is_empty() {
-                text.push_str(&format!("\nOn {}, the customer wrote:\n", at.format("%a %d %b %Y %H:%M")));
+                text.push_str(&format!(
+                    "\nOn {}, the customer wrote:\n",
+                    at.format("%a %d %b %Y %H:%M")
+                ));
                 text.push_str(&quoted);
             }
         }
@@ -457,10 +614,17 @@ impl Gen {
             s.push('\n');
         }
         s.push_str("MIME-Version: 1.0\n");
-        let charset = if is_ascii(&d.text) { "us-ascii" } else { "utf-8" };
+        let charset = if is_ascii(&d.text) {
+            "us-ascii"
+        } else {
+            "utf-8"
+        };
         let text_part = |cte: Cte, text: &str| -> (String, String) {
             match cte {
-                Cte::Plain => (if charset == "utf-8" { "8bit" } else { "7bit" }.to_string(), text.to_string()),
+                Cte::Plain => (
+                    if charset == "utf-8" { "8bit" } else { "7bit" }.to_string(),
+                    text.to_string(),
+                ),
                 Cte::Qp => ("quoted-printable".to_string(), quoted_printable(text)),
                 Cte::B64 => ("base64".to_string(), base64_lines(text.as_bytes())),
             }
@@ -473,8 +637,22 @@ impl Gen {
             Shape::Alternative => {
                 let b = self.next_boundary();
                 let (cte, body) = text_part(d.cte, &d.text);
-                let html: String = d.text.lines().map(|l| format!("<p>{}</p>\n", l.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"))).collect();
-                let (hcte, hbody) = text_part(if d.cte == Cte::B64 { Cte::B64 } else { Cte::Qp }, &format!("<html><body>\n{html}</body></html>\n"));
+                let html: String = d
+                    .text
+                    .lines()
+                    .map(|l| {
+                        format!(
+                            "<p>{}</p>\n",
+                            l.replace('&', "&amp;")
+                                .replace('<', "&lt;")
+                                .replace('>', "&gt;")
+                        )
+                    })
+                    .collect();
+                let (hcte, hbody) = text_part(
+                    if d.cte == Cte::B64 { Cte::B64 } else { Cte::Qp },
+                    &format!("<html><body>\n{html}</body></html>\n"),
+                );
                 s.push_str(&format!(
                     "Content-Type: multipart/alternative; boundary=\"{b}\"\n\nThis is a multi-part message in MIME format.\n\n--{b}\nContent-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: {cte}\n\n{body}\n--{b}\nContent-Type: text/html; charset={charset}\nContent-Transfer-Encoding: {hcte}\n\n{hbody}\n--{b}--\n"
                 ));
@@ -484,7 +662,8 @@ impl Gen {
                 let (cte, body) = text_part(d.cte, &d.text);
                 let mut blob = vec![0u8; n];
                 self.rng.fill(&mut blob);
-                let name = ["screenshot.png", "export.csv.gz", "logs.zip", "invoice.pdf"][self.rng.usize(..4)];
+                let name = ["screenshot.png", "export.csv.gz", "logs.zip", "invoice.pdf"]
+                    [self.rng.usize(..4)];
                 s.push_str(&format!(
                     "Content-Type: multipart/mixed; boundary=\"{b}\"\n\n--{b}\nContent-Type: text/plain; charset={charset}\nContent-Transfer-Encoding: {cte}\n\n{body}\n--{b}\nContent-Type: application/octet-stream; name=\"{name}\"\nContent-Disposition: attachment; filename=\"{name}\"\nContent-Transfer-Encoding: base64\n\n{}--{b}--\n",
                     base64_lines(&blob)
@@ -506,19 +685,35 @@ impl Gen {
     }
 
     fn fill(&mut self, template: &str, n: u32, at: DateTime<Utc>) -> String {
-        template.replace("{n}", &n.to_string()).replace("{t}", &at.format("%H:%M on %d %b").to_string())
+        template
+            .replace("{n}", &n.to_string())
+            .replace("{t}", &at.format("%H:%M on %d %b").to_string())
     }
 
     /// Every message of one support thread, in time order.
     fn thread(&mut self, ticket: usize, start: DateTime<Utc>, out: &mut Vec<Generated>) {
         let client = self.clients[self.rng.usize(..self.clients.len())].clone();
-        let cdomain = client.addr.split('@').nth(1).unwrap_or("client.example").to_string();
+        let cdomain = client
+            .addr
+            .split('@')
+            .nth(1)
+            .unwrap_or("client.example")
+            .to_string();
         let tz = [0, 60, 60, -300, 120, 0, 330][self.rng.usize(..7)];
         let n = self.rng.u32(1000..99_999);
         let (subject, opener) = match self.rng.u32(..100) {
-            0..=24 => (URGENT_SUBJECTS[self.rng.usize(..URGENT_SUBJECTS.len())], URGENT_OPENERS[self.rng.usize(..URGENT_OPENERS.len())]),
-            25..=44 => (HIGH_SUBJECTS[self.rng.usize(..HIGH_SUBJECTS.len())], HIGH_OPENERS[self.rng.usize(..HIGH_OPENERS.len())]),
-            _ => (MEDIUM_SUBJECTS[self.rng.usize(..MEDIUM_SUBJECTS.len())], MEDIUM_OPENERS[self.rng.usize(..MEDIUM_OPENERS.len())]),
+            0..=24 => (
+                URGENT_SUBJECTS[self.rng.usize(..URGENT_SUBJECTS.len())],
+                URGENT_OPENERS[self.rng.usize(..URGENT_OPENERS.len())],
+            ),
+            25..=44 => (
+                HIGH_SUBJECTS[self.rng.usize(..HIGH_SUBJECTS.len())],
+                HIGH_OPENERS[self.rng.usize(..HIGH_OPENERS.len())],
+            ),
+            _ => (
+                MEDIUM_SUBJECTS[self.rng.usize(..MEDIUM_SUBJECTS.len())],
+                MEDIUM_OPENERS[self.rng.usize(..MEDIUM_OPENERS.len())],
+            ),
         };
         let subject = self.fill(subject, n, start);
         let opener = self.fill(opener, n, start);
@@ -526,7 +721,17 @@ impl Gen {
         let mut refs: Vec<String> = Vec::new();
 
         // 1. The client's first message (1.5 % without Message-ID, 3 % delivered twice).
-        let first_id = format!("{:x}.{}.{}@{}", self.rng.u64(..), ticket, n, if self.rng.bool() { cdomain.as_str() } else { "mx.mail.example" });
+        let first_id = format!(
+            "{:x}.{}.{}@{}",
+            self.rng.u64(..),
+            ticket,
+            n,
+            if self.rng.bool() {
+                cdomain.as_str()
+            } else {
+                "mx.mail.example"
+            }
+        );
         let has_id = self.rng.u32(..1000) >= 15;
         let target = self.target_size();
         let first_text = self.pad(format!("Hello support,\n\n{opener}\n"), target, t, None);
@@ -544,15 +749,34 @@ impl Gen {
             refs.push(first_id.clone());
         }
         if self.rng.u32(..5) == 0 {
-            h.push(("Cc".to_string(), format!("{}, ops@{cdomain}", self.clients[self.rng.usize(..self.clients.len())].addr)));
+            h.push((
+                "Cc".to_string(),
+                format!(
+                    "{}, ops@{cdomain}",
+                    self.clients[self.rng.usize(..self.clients.len())].addr
+                ),
+            ));
         }
         let cte = self.cte_for(&first_text);
         let shape = self.shape();
-        let bytes = self.render(Draft { headers: h, text: first_text.clone(), cte, shape });
+        let bytes = self.render(Draft {
+            headers: h,
+            text: first_text.clone(),
+            cte,
+            shape,
+        });
         if self.rng.u32(..100) < 3 {
-            out.push(Generated { at: t + Duration::seconds(self.rng.i64(30..600)), envelope: client.addr.clone(), bytes: bytes.clone() });
+            out.push(Generated {
+                at: t + Duration::seconds(self.rng.i64(30..600)),
+                envelope: client.addr.clone(),
+                bytes: bytes.clone(),
+            });
         }
-        out.push(Generated { at: t, envelope: client.addr.clone(), bytes });
+        out.push(Generated {
+            at: t,
+            envelope: client.addr.clone(),
+            bytes,
+        });
         let mut last_client_text = first_text;
         let tag = format!("[JAC-{ticket}]");
 
@@ -570,7 +794,10 @@ impl Gen {
                 ("From".to_string(), format!("JAC Support <{SUPPORT}>")),
                 ("To".to_string(), client.addr.clone()),
                 ("Cc".to_string(), "pm@jac.example".to_string()),
-                ("Subject".to_string(), self.subject_header(&format!("Re: {subject} {tag}"))),
+                (
+                    "Subject".to_string(),
+                    self.subject_header(&format!("Re: {subject} {tag}")),
+                ),
                 ("Date".to_string(), rfc2822(t, 0)),
                 ("Message-ID".to_string(), format!("<{id}>")),
                 ("Auto-Submitted".to_string(), "auto-replied".to_string()),
@@ -579,8 +806,17 @@ impl Gen {
                 h.push(("In-Reply-To".to_string(), format!("<{first_id}>")));
                 h.push(("References".to_string(), format!("<{first_id}>")));
             }
-            let bytes = self.render(Draft { headers: h, text, cte: Cte::Plain, shape: Shape::Text });
-            out.push(Generated { at: t, envelope: SUPPORT.to_string(), bytes });
+            let bytes = self.render(Draft {
+                headers: h,
+                text,
+                cte: Cte::Plain,
+                shape: Shape::Text,
+            });
+            out.push(Generated {
+                at: t,
+                envelope: SUPPORT.to_string(),
+                bytes,
+            });
             ack_id = Some(id);
         }
 
@@ -601,22 +837,48 @@ impl Gen {
                 let id = format!("note.{:x}@jac.example", self.rng.u64(..));
                 let target = self.target_size().min(8_000);
                 let what = self.words(3);
-                let text = self.pad(format!("{},\n\ncan you take this one? I think it is the {what} again.\n", other.name.split(' ').next().unwrap_or("")), target, t, Some(&last_client_text));
+                let text = self.pad(
+                    format!(
+                        "{},\n\ncan you take this one? I think it is the {what} again.\n",
+                        other.name.split(' ').next().unwrap_or("")
+                    ),
+                    target,
+                    t,
+                    Some(&last_client_text),
+                );
                 let mut h = vec![
                     ("From".to_string(), mailbox_header(&engineer, &mut self.rng)),
                     ("To".to_string(), other.addr.clone()),
                     ("Cc".to_string(), SUPPORT.to_string()),
-                    ("Subject".to_string(), format!("Re: {} {tag}", self.subject_header(&subject))),
+                    (
+                        "Subject".to_string(),
+                        format!("Re: {} {tag}", self.subject_header(&subject)),
+                    ),
                     ("Date".to_string(), rfc2822(t, 0)),
                     ("Message-ID".to_string(), format!("<{id}>")),
                 ];
                 if let Some(last) = refs.last() {
                     h.push(("In-Reply-To".to_string(), format!("<{last}>")));
-                    h.push(("References".to_string(), refs.iter().map(|r| format!("<{r}>")).collect::<Vec<_>>().join("\n ")));
+                    h.push((
+                        "References".to_string(),
+                        refs.iter()
+                            .map(|r| format!("<{r}>"))
+                            .collect::<Vec<_>>()
+                            .join("\n "),
+                    ));
                 }
                 let cte = self.cte_for(&text);
-                let bytes = self.render(Draft { headers: h, text, cte, shape: Shape::Text });
-                out.push(Generated { at: t, envelope: engineer.addr.clone(), bytes });
+                let bytes = self.render(Draft {
+                    headers: h,
+                    text,
+                    cte,
+                    shape: Shape::Text,
+                });
+                out.push(Generated {
+                    at: t,
+                    envelope: engineer.addr.clone(),
+                    bytes,
+                });
                 t += Duration::minutes(self.rng.i64(1..60));
             }
             // The engineer's reply: client in To, support in Cc.
@@ -634,18 +896,36 @@ impl Gen {
                 ("From".to_string(), mailbox_header(&engineer, &mut self.rng)),
                 ("To".to_string(), mailbox_header(&client, &mut self.rng)),
                 ("Cc".to_string(), format!("JAC Support <{SUPPORT}>")),
-                ("Subject".to_string(), self.subject_header(&format!("Re: {subject} {tag}"))),
+                (
+                    "Subject".to_string(),
+                    self.subject_header(&format!("Re: {subject} {tag}")),
+                ),
                 ("Date".to_string(), rfc2822(t, 0)),
                 ("Message-ID".to_string(), format!("<{id}>")),
             ];
             if let Some(last) = refs.last() {
                 h.push(("In-Reply-To".to_string(), format!("<{last}>")));
-                h.push(("References".to_string(), refs.iter().map(|r| format!("<{r}>")).collect::<Vec<_>>().join("\n ")));
+                h.push((
+                    "References".to_string(),
+                    refs.iter()
+                        .map(|r| format!("<{r}>"))
+                        .collect::<Vec<_>>()
+                        .join("\n "),
+                ));
             }
             let cte = self.cte_for(&text);
             let shape = self.shape();
-            let bytes = self.render(Draft { headers: h, text, cte, shape });
-            out.push(Generated { at: t, envelope: engineer.addr.clone(), bytes });
+            let bytes = self.render(Draft {
+                headers: h,
+                text,
+                cte,
+                shape,
+            });
+            out.push(Generated {
+                at: t,
+                envelope: engineer.addr.clone(),
+                bytes,
+            });
             refs.push(id.clone());
             last_engineer_id = Some(id.clone());
 
@@ -657,16 +937,31 @@ impl Gen {
                     ("From".to_string(), mailbox_header(&client, &mut self.rng)),
                     ("To".to_string(), engineer.addr.clone()),
                     ("Cc".to_string(), SUPPORT.to_string()),
-                    ("Subject".to_string(), self.subject_header(&format!("Automatic reply: Re: {subject} {tag}"))),
+                    (
+                        "Subject".to_string(),
+                        self.subject_header(&format!("Automatic reply: Re: {subject} {tag}")),
+                    ),
                     ("Date".to_string(), rfc2822(at, tz)),
-                    ("Message-ID".to_string(), format!("<ooo.{:x}@{cdomain}>", self.rng.u64(..))),
+                    (
+                        "Message-ID".to_string(),
+                        format!("<ooo.{:x}@{cdomain}>", self.rng.u64(..)),
+                    ),
                     ("In-Reply-To".to_string(), format!("<{id}>")),
                     ("Auto-Submitted".to_string(), "auto-replied".to_string()),
                     ("X-Autoreply".to_string(), "yes".to_string()),
                 ];
                 let text = format!("I am out of the office until {}. For urgent matters please contact ops@{cdomain}.\n", (at + Duration::days(7)).format("%d %B"));
-                let bytes = self.render(Draft { headers: h, text, cte: Cte::Plain, shape: Shape::Text });
-                out.push(Generated { at, envelope: client.addr.clone(), bytes });
+                let bytes = self.render(Draft {
+                    headers: h,
+                    text,
+                    cte: Cte::Plain,
+                    shape: Shape::Text,
+                });
+                out.push(Generated {
+                    at,
+                    envelope: client.addr.clone(),
+                    bytes,
+                });
             }
 
             // The client follows up (55 %): "Re:", no tag, In-Reply-To and References.
@@ -675,22 +970,45 @@ impl Gen {
                 let cid = format!("{:x}.{}@{cdomain}", self.rng.u64(..), r);
                 let target = self.target_size();
                 let para = self.paragraph(160);
-                let text = self.pad(format!("Hi,\n\n{} Thanks.\n", para.trim_end()), target, t, None);
+                let text = self.pad(
+                    format!("Hi,\n\n{} Thanks.\n", para.trim_end()),
+                    target,
+                    t,
+                    None,
+                );
                 let h = vec![
                     ("Return-Path".to_string(), format!("<{}>", client.addr)),
                     ("From".to_string(), mailbox_header(&client, &mut self.rng)),
                     ("To".to_string(), mailbox_header(&engineer, &mut self.rng)),
                     ("Cc".to_string(), SUPPORT.to_string()),
-                    ("Subject".to_string(), self.subject_header(&format!("Re: {subject}"))),
+                    (
+                        "Subject".to_string(),
+                        self.subject_header(&format!("Re: {subject}")),
+                    ),
                     ("Date".to_string(), rfc2822(t, tz)),
                     ("Message-ID".to_string(), format!("<{cid}>")),
                     ("In-Reply-To".to_string(), format!("<{id}>")),
-                    ("References".to_string(), refs.iter().map(|r| format!("<{r}>")).collect::<Vec<_>>().join(" ")),
+                    (
+                        "References".to_string(),
+                        refs.iter()
+                            .map(|r| format!("<{r}>"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
                 ];
                 let cte = self.cte_for(&text);
                 let shape = self.shape();
-                let bytes = self.render(Draft { headers: h, text: text.clone(), cte, shape });
-                out.push(Generated { at: t, envelope: client.addr.clone(), bytes });
+                let bytes = self.render(Draft {
+                    headers: h,
+                    text: text.clone(),
+                    cte,
+                    shape,
+                });
+                out.push(Generated {
+                    at: t,
+                    envelope: client.addr.clone(),
+                    bytes,
+                });
                 refs.push(cid);
                 last_client_text = text;
             }
@@ -713,7 +1031,11 @@ impl Gen {
                 self.rng.u64(..)
             );
             s.push_str(&body);
-            out.push(Generated { at: t, envelope: "MAILER-DAEMON".to_string(), bytes: s.into_bytes() });
+            out.push(Generated {
+                at: t,
+                envelope: "MAILER-DAEMON".to_string(),
+                bytes: s.into_bytes(),
+            });
         }
     }
 
@@ -733,13 +1055,25 @@ impl Gen {
                 ("Precedence".to_string(), "bulk".to_string()),
             ];
             if self.rng.u32(..10) >= 3 {
-                h.push(("Message-ID".to_string(), format!("<news.{issue}.{:x}@lists.vendor.example>", self.rng.u64(..))));
+                h.push((
+                    "Message-ID".to_string(),
+                    format!("<news.{issue}.{:x}@lists.vendor.example>", self.rng.u64(..)),
+                ));
             }
             let target = self.target_size();
             let text = self.pad("This week at Vendor Cloud:\n".to_string(), target, at, None);
             let cte = self.cte_for(&text);
-            let bytes = self.render(Draft { headers: h, text, cte, shape: Shape::Alternative });
-            Generated { at, envelope: "announce-bounces@lists.vendor.example".to_string(), bytes }
+            let bytes = self.render(Draft {
+                headers: h,
+                text,
+                cte,
+                shape: Shape::Alternative,
+            });
+            Generated {
+                at,
+                envelope: "announce-bounces@lists.vendor.example".to_string(),
+                bytes,
+            }
         } else {
             let a = self.engineers[self.rng.usize(..self.engineers.len())].clone();
             let b = self.engineers[self.rng.usize(..self.engineers.len())].clone();
@@ -747,14 +1081,34 @@ impl Gen {
                 ("From".to_string(), mailbox_header(&a, &mut self.rng)),
                 ("To".to_string(), mailbox_header(&b, &mut self.rng)),
                 ("Cc".to_string(), SUPPORT.to_string()),
-                ("Subject".to_string(), format!("On-call rota for week {}", at.format("%V"))),
+                (
+                    "Subject".to_string(),
+                    format!("On-call rota for week {}", at.format("%V")),
+                ),
                 ("Date".to_string(), rfc2822(at, 0)),
-                ("Message-ID".to_string(), format!("<rota.{k}.{:x}@jac.example>", self.rng.u64(..))),
+                (
+                    "Message-ID".to_string(),
+                    format!("<rota.{k}.{:x}@jac.example>", self.rng.u64(..)),
+                ),
             ];
             let target = self.target_size().min(4_000);
-            let text = self.pad("Swapping Tuesday and Thursday, if that is fine.\n".to_string(), target, at, None);
-            let bytes = self.render(Draft { headers: h, text, cte: Cte::Plain, shape: Shape::Text });
-            Generated { at, envelope: a.addr, bytes }
+            let text = self.pad(
+                "Swapping Tuesday and Thursday, if that is fine.\n".to_string(),
+                target,
+                at,
+                None,
+            );
+            let bytes = self.render(Draft {
+                headers: h,
+                text,
+                cte: Cte::Plain,
+                shape: Shape::Text,
+            });
+            Generated {
+                at,
+                envelope: a.addr,
+                bytes,
+            }
         }
     }
 }
@@ -768,13 +1122,20 @@ struct Mailbox {
 
 fn generate() -> Mailbox {
     let mut g = Gen::new(SEED);
-    let start = Utc.with_ymd_and_hms(2025, 1, 6, 0, 0, 0).single().expect("valid date");
+    let start = Utc
+        .with_ymd_and_hms(2025, 1, 6, 0, 0, 0)
+        .single()
+        .expect("valid date");
     let span_days = 170;
     // Thread starts, mostly in business hours, sorted so ticket numbers follow time.
     let mut starts: Vec<DateTime<Utc>> = (0..N_THREADS)
         .map(|_| {
             let day = g.rng.i64(0..span_days);
-            let secs = if g.rng.u32(..5) == 0 { g.rng.i64(0..86_400) } else { g.rng.i64(8 * 3600..18 * 3600) };
+            let secs = if g.rng.u32(..5) == 0 {
+                g.rng.i64(0..86_400)
+            } else {
+                g.rng.i64(8 * 3600..18 * 3600)
+            };
             start + Duration::days(day) + Duration::seconds(secs)
         })
         .collect();
@@ -800,7 +1161,11 @@ fn generate() -> Mailbox {
     }
     // An archive is in arrival order.
     messages.sort_by_key(|m| m.at);
-    Mailbox { messages, threads, filler }
+    Mailbox {
+        messages,
+        threads,
+        filler,
+    }
 }
 
 /// Writes an mboxrd file: `From sender asctime` separators, `>*From ` lines quoted with one more `>`.
@@ -808,7 +1173,12 @@ fn write_mbox(path: &Path, messages: &[Generated]) -> std::io::Result<u64> {
     let f = std::fs::File::create(path)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     for m in messages {
-        writeln!(w, "From {} {}", m.envelope, m.at.format("%a %b %e %H:%M:%S %Y"))?;
+        writeln!(
+            w,
+            "From {} {}",
+            m.envelope,
+            m.at.format("%a %b %e %H:%M:%S %Y")
+        )?;
         for line in m.bytes.split_inclusive(|b| *b == b'\n') {
             let after = line.iter().position(|b| *b != b'>').unwrap_or(line.len());
             if line[after..].starts_with(b"From ") {
@@ -870,15 +1240,24 @@ holidays = ["2025-12-25"]
 
 fn runtime_for(dir: &Path, url: &str) -> onit::config::Runtime {
     let cfg = write_config(dir, url);
-    onit::config::Runtime::load(Some(&cfg)).unwrap_or_else(|e| panic!("benchmark configuration must validate: {e}"))
+    onit::config::Runtime::load(Some(&cfg))
+        .unwrap_or_else(|e| panic!("benchmark configuration must validate: {e}"))
 }
 
 /// One timed import on a fresh database at `url`.
-async fn one_import(dir: &Path, url: &str, mbox: &Path) -> Result<(ImportCounts, StdDuration), String> {
+async fn one_import(
+    dir: &Path,
+    url: &str,
+    mbox: &Path,
+) -> Result<(ImportCounts, StdDuration), String> {
     let rt = runtime_for(dir, url);
-    let store = onit::store::Store::open(url, rt.max_connections).await.map_err(|e| format!("opening {url}: {e:#}"))?;
+    let store = onit::store::Store::open(url, rt.max_connections)
+        .await
+        .map_err(|e| format!("opening {url}: {e:#}"))?;
     let started = Instant::now();
-    let counts = onit::import::import(&store, &rt, &[mbox.to_path_buf()]).await.map_err(|e| format!("import: {e:#}"))?;
+    let counts = onit::import::import(&store, &rt, &[mbox.to_path_buf()])
+        .await
+        .map_err(|e| format!("import: {e:#}"))?;
     let took = started.elapsed();
     store.close().await;
     Ok((counts, took))
@@ -896,14 +1275,27 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn check_sane(c: &ImportCounts) {
-    assert_eq!(c.messages, N_MESSAGES, "every message must be counted: {c:?}");
+    assert_eq!(
+        c.messages, N_MESSAGES,
+        "every message must be counted: {c:?}"
+    );
     assert!(c.tickets > 0, "the archive must open tickets: {c:?}");
     assert_eq!(c.failed, 0, "no message may fail to store: {c:?}");
 }
 
 fn psql(sql: &str) -> bool {
     std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -912,25 +1304,51 @@ fn psql(sql: &str) -> bool {
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
-    println!("onit import benchmark (release build; {} CPU(s); medians of several runs)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "onit import benchmark (release build; {} CPU(s); medians of several runs)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     println!();
 
     let t = Instant::now();
     let mailbox = generate();
     let gen_secs = t.elapsed().as_secs_f64();
-    let tmp = tempfile::Builder::new().prefix("onit-bench-import-").tempdir().expect("tempdir");
+    let tmp = tempfile::Builder::new()
+        .prefix("onit-bench-import-")
+        .tempdir()
+        .expect("tempdir");
     let mbox = tmp.path().join("archive.mbox");
     let mbox_bytes = write_mbox(&mbox, &mailbox.messages).expect("write mbox");
-    let raw: Vec<&[u8]> = mailbox.messages.iter().map(|m| m.bytes.as_slice()).collect();
+    let raw: Vec<&[u8]> = mailbox
+        .messages
+        .iter()
+        .map(|m| m.bytes.as_slice())
+        .collect();
     let total_msg_bytes: usize = raw.iter().map(|b| b.len()).sum();
     let mut sizes: Vec<usize> = raw.iter().map(|b| b.len()).collect();
     sizes.sort_unstable();
 
     // The mbox must give back exactly the generated messages (checks the mboxrd writer).
     let back = onit::mailstore::read_import_path(&mbox).expect("read the mbox back");
-    assert_eq!(back.len(), N_MESSAGES, "the mbox splits into {} messages, not {N_MESSAGES}", back.len());
-    let same = back.iter().zip(&raw).filter(|(b, r)| b.bytes.as_slice() == **r).count();
-    assert_eq!(same, N_MESSAGES, "mbox round trip changed {} message(s)", N_MESSAGES - same);
+    assert_eq!(
+        back.len(),
+        N_MESSAGES,
+        "the mbox splits into {} messages, not {N_MESSAGES}",
+        back.len()
+    );
+    let same = back
+        .iter()
+        .zip(&raw)
+        .filter(|(b, r)| b.bytes.as_slice() == **r)
+        .count();
+    assert_eq!(
+        same,
+        N_MESSAGES,
+        "mbox round trip changed {} message(s)",
+        N_MESSAGES - same
+    );
     drop(back);
 
     println!("mailbox   {N_MESSAGES} messages: {} threads + {} on no thread (list mail, rota notes); seed {SEED:#x}", mailbox.threads, mailbox.filler);
@@ -961,16 +1379,25 @@ fn main() {
     let parse_median = median(&parse_rates);
     drop(raw);
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
 
     // SQLite: five runs, each on a fresh database file.
     let mut sqlite_rates = Vec::new();
     let mut sqlite_secs = Vec::new();
     let mut counts: Option<ImportCounts> = None;
     for run in 1..=SQLITE_RUNS {
-        let dir = tempfile::Builder::new().prefix("onit-bench-sqlite-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("onit-bench-sqlite-")
+            .tempdir()
+            .expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("onit.db").display());
-        let (c, took) = rt.block_on(one_import(dir.path(), &url, &mbox)).unwrap_or_else(|e| panic!("SQLite run {run}: {e}"));
+        let (c, took) = rt
+            .block_on(one_import(dir.path(), &url, &mbox))
+            .unwrap_or_else(|e| panic!("SQLite run {run}: {e}"));
         check_sane(&c);
         if let Some(prev) = &counts {
             assert_eq!(prev, &c, "SQLite run {run} counted differently from run 1");
@@ -997,7 +1424,11 @@ fn main() {
         "  median          {:>9.0}   target ≥ {:.0}: {}  ({:.2}× target; spread {:.0}–{:.0})",
         sqlite_median,
         TARGET_MSG_PER_SEC,
-        if sqlite_median >= TARGET_MSG_PER_SEC { "MET" } else { "MISSED" },
+        if sqlite_median >= TARGET_MSG_PER_SEC {
+            "MET"
+        } else {
+            "MISSED"
+        },
         sqlite_median / TARGET_MSG_PER_SEC,
         sqlite_rates.iter().cloned().fold(f64::INFINITY, f64::min),
         sqlite_rates.iter().cloned().fold(0.0, f64::max)
@@ -1007,7 +1438,11 @@ fn main() {
         "parse only (MailView::parse, {PARSE_RUNS} runs): median {:.0} msg/s ({:.0} MB/s); runs {}",
         parse_median,
         parse_median * (total_msg_bytes as f64 / N_MESSAGES as f64) / 1e6,
-        parse_rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ")
+        parse_rates
+            .iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let parse_share = sqlite_median / parse_median;
     println!(
@@ -1019,7 +1454,11 @@ fn main() {
     println!();
 
     // PostgreSQL: three runs on fresh databases, when a server answers.
-    let pg_up = std::net::TcpStream::connect_timeout(&"127.0.0.1:5432".parse().expect("addr"), StdDuration::from_secs(2)).is_ok();
+    let pg_up = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:5432".parse().expect("addr"),
+        StdDuration::from_secs(2),
+    )
+    .is_ok();
     if !pg_up {
         println!("PostgreSQL: nothing answers on 127.0.0.1:5432; skipped");
         return;
@@ -1028,9 +1467,17 @@ fn main() {
     let mut pg_secs = Vec::new();
     let mut pg_note = None;
     for run in 1..=PG_RUNS {
-        let name = format!("onit_bench_{}_{}_{:x}", std::process::id(), run, fastrand::u32(..));
+        let name = format!(
+            "onit_bench_{}_{}_{:x}",
+            std::process::id(),
+            run,
+            fastrand::u32(..)
+        );
         let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        let dir = tempfile::Builder::new().prefix("onit-bench-pg-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("onit-bench-pg-")
+            .tempdir()
+            .expect("tempdir");
         let result = rt.block_on(one_import(dir.path(), &url, &mbox));
         psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         match result {

@@ -308,7 +308,10 @@ impl Settings {
     /// Checks every value and builds the parsed runtime form; collects all problems, not just the first.
     pub fn validate(&self) -> Result<Runtime, ConfigError> {
         let mut issues: Vec<ConfigIssue> = Vec::new();
-        let imap = if self.mailbox.source == SourceKind::Imap {
+        let needs_imap = self.mailbox.source == SourceKind::Imap
+            || (self.outgoing.transport == TransportKind::Smtp
+                && !self.smtp.append_sent.trim().is_empty());
+        let imap = if needs_imap {
             self.imap.validate(&mut issues)
         } else {
             None

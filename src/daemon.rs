@@ -30,12 +30,7 @@ pub fn outbox_for(rt: &Runtime, store: &Store) -> Result<Outbox> {
             .context("setting up the SMTP transport")?,
         ),
     };
-    Ok(Outbox::new(
-        store.clone(),
-        transport,
-        rt.retry_base,
-        rt.retry_max,
-    ))
+    Ok(Outbox::new(store.clone(), transport, Arc::new(rt.clone())))
 }
 
 /// Counts from one pass over the Maildir.

@@ -403,7 +403,8 @@ impl Ingest<'_, '_, '_> {
                     .await?;
                 if bounces_ack && self.mode == Mode::Live {
                     // The client may not know we are on it: the PM must hear of it now, not in a digest.
-                    let pm = EmailAddress::parse(&t.pm).unwrap_or_else(|_| self.rt.team.default_pm.clone());
+                    let pm = EmailAddress::parse(&t.pm)
+                        .unwrap_or_else(|_| self.rt.team.default_pm.clone());
                     let reference = t.reference();
                     let notice = crate::notices::Notice {
                         kind: "delivery_notice",
@@ -412,7 +413,12 @@ impl Ingest<'_, '_, '_> {
                         ticket: Some(&reference),
                         to: &pm,
                         subject: "Acknowledgment bounced".into(),
-                        body: crate::notices::delivery_failure_body(&reference, "The acknowledgment", &t.reporter, &v.subject),
+                        body: crate::notices::delivery_failure_body(
+                            &reference,
+                            "The acknowledgment",
+                            &t.reporter,
+                            &v.subject,
+                        ),
                     };
                     crate::notices::queue(self.tx, self.rt, &notice, self.arrival.max(at)).await?;
                 }

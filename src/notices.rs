@@ -27,7 +27,12 @@ pub struct Notice<'a> {
 }
 
 /// Queues a notice in the caller's transaction. Returns false when one with the same key exists.
-pub async fn queue(tx: &mut Tx<'_>, rt: &Runtime, n: &Notice<'_>, now: DateTime<Utc>) -> Result<bool> {
+pub async fn queue(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    n: &Notice<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let message_id = new_message_id(n.ticket.unwrap_or(n.kind), rt.team.from.domain());
     let to = vec![(n.to.clone(), None)];
     let subject = match n.ticket {

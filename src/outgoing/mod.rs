@@ -65,23 +65,21 @@ pub struct PassReport {
 pub struct Outbox {
     store: Store,
     transport: Transport,
-    retry_base: StdDuration,
-    retry_max: StdDuration,
+    rt: std::sync::Arc<crate::config::Runtime>,
 }
 
 impl Outbox {
-    /// A worker over `store` sending through `transport`.
+    /// A worker over `store` sending through `transport`, with the retry bounds,
+    /// PM notices and `smtp.append_sent` of `rt`.
     pub fn new(
         store: Store,
         transport: Transport,
-        retry_base: StdDuration,
-        retry_max: StdDuration,
+        rt: std::sync::Arc<crate::config::Runtime>,
     ) -> Outbox {
         Outbox {
             store,
             transport,
-            retry_base,
-            retry_max,
+            rt,
         }
     }
 
@@ -144,7 +142,7 @@ impl Outbox {
                 Attempt::Sent
             }
             Err(SendError::Transient(e)) => {
-                let delay = backoff(item.attempts + 1, self.retry_base, self.retry_max);
+                let delay = backoff(item.attempts + 1, self.rt.retry_base, self.rt.retry_max);
                 let next = now + Duration::from_std(delay).unwrap_or(Duration::seconds(60));
                 tx.outbox_retry(item.id, next, &e).await?;
                 warn!(error = %e, retry_in = ?delay, "send failed, will retry");
@@ -152,6 +150,9 @@ impl Outbox {
             }
             Err(SendError::Permanent(e)) => {
                 tx.outbox_failed(item.id, &e).await?;
+                if item.kind != "delivery_notice" {
+                    self.notify_pm(&mut tx, &item, &e, sent_at).await?;
+                }
                 if let Some(tid) = item.ticket_id {
                     tx.insert_event(
                         tid,
@@ -171,7 +172,81 @@ impl Outbox {
             }
         };
         tx.commit().await?;
+        if matches!(outcome, Attempt::Sent) {
+            self.append_sent(&item).await;
+        }
         Ok(Some(outcome))
+    }
+
+    /// POLICY: a permanent failure is recorded on the ticket and must reach the PM.
+    async fn notify_pm(
+        &self,
+        tx: &mut crate::store::Tx<'_>,
+        item: &OutboxRow,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let Some(tid) = item.ticket_id else {
+            return Ok(());
+        };
+        let Some(t) = tx.ticket(tid).await? else {
+            return Ok(());
+        };
+        let pm = crate::address::EmailAddress::parse(&t.pm)
+            .unwrap_or_else(|_| self.rt.team.default_pm.clone());
+        let reference = t.reference();
+        let what = if item.kind == "ack" {
+            "The acknowledgment".to_string()
+        } else {
+            format!("A message ({})", item.kind)
+        };
+        let notice = crate::notices::Notice {
+            kind: "delivery_notice",
+            dedupe_key: format!("failed:{}", item.id),
+            ticket_id: Some(tid),
+            ticket: Some(&reference),
+            to: &pm,
+            subject: "Delivery failed".into(),
+            body: crate::notices::delivery_failure_body(&reference, &what, &item.to_addr, error),
+        };
+        crate::notices::queue(tx, &self.rt, &notice, now).await?;
+        Ok(())
+    }
+
+    /// `smtp.append_sent`: a copy in the mailbox's Sent folder, for the people who
+    /// read it. Best effort after the send is recorded; a failure is logged. When
+    /// onit also watches that folder, the copy is recognised as its own mail.
+    async fn append_sent(&self, item: &OutboxRow) {
+        let (Transport::Smtp(_), Some(smtp), Some(imap)) = (
+            &self.transport,
+            self.rt.smtp.as_ref(),
+            self.rt.imap.as_ref(),
+        ) else {
+            return;
+        };
+        let Some(folder) = smtp.append_sent.as_deref() else {
+            return;
+        };
+        let result = async {
+            let mut session = crate::imap::connect::connect(imap).await?;
+            crate::imap::connect::timed(
+                imap.command_timeout,
+                "APPEND",
+                session.append(folder, Some("(\\Seen)"), None, &item.raw),
+            )
+            .await?;
+            let _ =
+                crate::imap::connect::timed(imap.command_timeout, "LOGOUT", session.logout()).await;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            warn!(
+                folder,
+                error = format!("{e:#}"),
+                "could not append the sent copy"
+            );
+        }
     }
 }
 

@@ -52,6 +52,17 @@ pub struct Live {
 
 impl Live {
     pub fn new(stack: &Stack, db: Db, folders: &[&str], smtp: bool) -> Live {
+        Live::new_with(stack, db, folders, smtp, "")
+    }
+
+    /// As `new`, with `smtp.append_sent` set to `append_sent` (empty: none).
+    pub fn new_with(
+        stack: &Stack,
+        db: Db,
+        folders: &[&str],
+        smtp: bool,
+        append_sent: &str,
+    ) -> Live {
         let support = mailstack::fresh("support", "jac.example");
         let client = mailstack::fresh("client", "client.example");
         let base = Base {
@@ -66,7 +77,7 @@ impl Live {
             .join(", ");
         let extra = format!(
             "[imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"implicit\"\nca_file = \"{}\"\nusername = \"{support}\"\nfolders = [{folders_toml}]\ncommand_timeout_secs = 10\nreconnect_max_secs = 2\npoll_interval_secs = 1\n\
-             [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\n",
+             [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\nappend_sent = \"{append_sent}\"\n",
             stack.imaps_port,
             stack.ca_file.display(),
             stack.smtp_port,
@@ -533,4 +544,72 @@ async fn recreated_mailbox_with_new_uidvalidity_loses_nothing_and_doubles_nothin
     );
     assert_eq!(live.env.sent_files().len(), 6);
     let _ = &live.stack_password;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgment_over_smtp_lands_with_the_client_and_a_copy_in_sent() {
+    let stack = mailstack::shared();
+    let live = Live::new_with(stack, Db::Postgres, &["INBOX", "Sent"], true, "Sent");
+    let child = live.spawn();
+    let store = live.store().await;
+    smtp_send(
+        stack,
+        &live.client,
+        &[&live.support],
+        &client_mail(
+            &live.client,
+            &live.support,
+            "Printer queue stuck",
+            "p1@client.example",
+            "",
+        ),
+    )
+    .await;
+    let at_client =
+        imap_read::wait_for(stack, &live.client, "INBOX", 1, Duration::from_secs(20)).await;
+    assert_eq!(at_client.len(), 1, "{}", live.log());
+    let ack_id = imap_read::message_id(&at_client[0]).expect("ack has a Message-ID");
+    let t = &store.tickets().await.unwrap()[0];
+    assert_eq!(t.ack_message_id.as_deref(), Some(ack_id.as_str()));
+    // The copy in Sent is read back by onit (it watches Sent) and known as its own: nothing new.
+    let sent = imap_read::wait_for(stack, &live.support, "Sent", 1, Duration::from_secs(20)).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        imap_read::message_id(&sent[0]).as_deref(),
+        Some(ack_id.as_str())
+    );
+    eventually(Duration::from_secs(15), "Sent read back", || async {
+        store
+            .folder_states()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f.folder == "Sent" && f.next_uid == 2)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ticket_count(&store).await, 1);
+    let events = store.events(t.id).await.unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.kind == "ack_sent").count(),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == "contact" || e.kind == "acknowledgment")
+            .count(),
+        0,
+        "{events:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        imap_read::fetch_all(stack, &live.client, "INBOX")
+            .await
+            .len(),
+        1,
+        "exactly one acknowledgment"
+    );
+    live.terminate(child);
 }

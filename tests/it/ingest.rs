@@ -456,11 +456,29 @@ async fn bounce_of_our_acknowledgment_is_recorded_on_the_ticket() {
         );
         assert_eq!(acks(&store).await.len(), 1);
         // The PM hears of it at once, once: a second copy of the bounce changes nothing.
-        let notices: Vec<_> = store.outbox_all().await.unwrap().into_iter().filter(|o| o.kind == "delivery_notice").collect();
+        let notices: Vec<_> = store
+            .outbox_all()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.kind == "delivery_notice")
+            .collect();
         assert_eq!(notices.len(), 1, "{db:?}");
         assert_eq!(notices[0].rcpt_to, "alice.pm@jac.example");
-        assert!(MailView::parse(&notices[0].raw).unwrap().body.contains("could not be delivered to bob@acme.example"));
-        let again = receive_imf(&store, &rt, &bounce.bytes(), t0 + Duration::minutes(3), "t", Mode::Live).await.unwrap();
+        assert!(MailView::parse(&notices[0].raw)
+            .unwrap()
+            .body
+            .contains("could not be delivered to bob@acme.example"));
+        let again = receive_imf(
+            &store,
+            &rt,
+            &bounce.bytes(),
+            t0 + Duration::minutes(3),
+            "t",
+            Mode::Live,
+        )
+        .await
+        .unwrap();
         assert_eq!(again.disposition, Disposition::Duplicate);
         assert_eq!(store.outbox_all().await.unwrap().len(), 2);
         store.close().await;

@@ -366,10 +366,22 @@ async fn smtp_5xx_is_a_permanent_failure_recorded_on_the_ticket() {
     );
     assert_eq!(events.iter().filter(|e| e.kind == "ack_sent").count(), 0);
 
-    // Never retried, however much later.
+    // The PM hears of it: one delivery notice is queued and goes out on the next pass.
+    // The failed acknowledgment itself is never retried, however much later.
     assert_eq!(
         w.outbox
             .deliver_due(t0 + chrono::Duration::days(1))
+            .await
+            .unwrap(),
+        PassReport {
+            sent: 1,
+            retried: 0,
+            failed: 0
+        }
+    );
+    assert_eq!(
+        w.outbox
+            .deliver_due(t0 + chrono::Duration::days(2))
             .await
             .unwrap(),
         PassReport::default()
@@ -377,10 +389,29 @@ async fn smtp_5xx_is_a_permanent_failure_recorded_on_the_ticket() {
     let row = &w.acks().await[0];
     assert_eq!((row.status.as_str(), row.attempts), ("failed", 1));
     let s = w.store.outbox_summary().await.unwrap();
-    assert_eq!((s.sent, s.pending, s.sending, s.failed), (0, 0, 0, 1));
-    // The rejected transaction delivered nothing, not even the PM's Cc.
+    assert_eq!((s.sent, s.pending, s.sending, s.failed), (1, 0, 0, 1));
+    // The rejected transaction delivered nothing to the PM; the notice did, once.
+    let at_pm = wait_for(stack, &w.pm, "INBOX", 1, Duration::from_secs(15)).await;
     tokio::time::sleep(SETTLE).await;
-    assert!(fetch_all(stack, &w.pm, "INBOX").await.is_empty());
+    let at_pm = if at_pm.len() == 1 {
+        fetch_all(stack, &w.pm, "INBOX").await
+    } else {
+        at_pm
+    };
+    assert_eq!(at_pm.len(), 1, "exactly the delivery notice");
+    let notice = onit::message::MailView::parse(&at_pm[0]).unwrap();
+    assert!(
+        notice.subject.starts_with("Delivery failed"),
+        "{}",
+        notice.subject
+    );
+    assert!(
+        notice
+            .body
+            .contains(&format!("could not be delivered to {client}")),
+        "{}",
+        notice.body
+    );
 }
 
 /// A CA that did not sign the stack's certificate.
