@@ -159,6 +159,7 @@ pub struct TeamSettings {
     pub support_addresses: Vec<String>,
     pub ticket_prefix: String,
     pub default_pm: String,
+    pub reminders_to: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +191,14 @@ pub struct PolicySettings {
     pub eod_time: String,
     pub date_skew_past_hours: u32,
     pub date_skew_future_mins: u32,
+    pub urgent_max_silence_hours: u32,
+    pub promise_grace_mins: u32,
+    pub lunchtime: String,
+    pub morning: String,
+    pub high_windows: Vec<String>,
+    pub dismissive_phrases: Vec<String>,
+    pub remind_before_mins: u32,
+    pub open_list_at: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -248,6 +257,9 @@ const LIST_KEYS: &[&str] = &[
     "team.engineers",
     "team.support_addresses",
     "calendar.workdays",
+    "team.reminders_to",
+    "policy.high_windows",
+    "policy.dismissive_phrases",
     "calendar.holidays",
     "priority.urgent_words",
     "priority.high_words",
@@ -485,6 +497,35 @@ impl Settings {
                 None
             }
         };
+        let mut hm = |key: &str, v: &str| match chrono::NaiveTime::parse_from_str(v.trim(), "%H:%M") {
+            Ok(t) => Some(t),
+            Err(_) => {
+                issue(key, format!("`{v}` is not a time like 13:30"));
+                None
+            }
+        };
+        let lunchtime = hm("policy.lunchtime", &self.policy.lunchtime);
+        let morning = hm("policy.morning", &self.policy.morning);
+        let open_list_at = hm("policy.open_list_at", &self.policy.open_list_at);
+        let mut windows = Vec::new();
+        for (i, w) in self.policy.high_windows.iter().enumerate() {
+            let parsed = w.split_once('-').and_then(|(a, b)| {
+                let a = chrono::NaiveTime::parse_from_str(a.trim(), "%H:%M").ok()?;
+                let b = chrono::NaiveTime::parse_from_str(b.trim(), "%H:%M").ok()?;
+                (a < b).then_some((a, b))
+            });
+            match parsed {
+                Some((a, b)) => windows.push(crate::policy::cadence::Window { name: crate::policy::cadence::window_name(i), start: a, end: b }),
+                None => issue(&format!("policy.high_windows[{i}]"), format!("`{w}` is not a window like 12:00-13:30")),
+            }
+        }
+        let mut reminders_to = Vec::new();
+        for (i, a) in self.team.reminders_to.iter().enumerate() {
+            match EmailAddress::parse(a) {
+                Ok(a) => reminders_to.push(a),
+                Err(e) => issue(&format!("team.reminders_to[{i}]"), e.to_string()),
+            }
+        }
         if self.policy.urgent_interval_mins == 0 {
             issue("policy.urgent_interval_mins", "must be at least 1".into());
         }
@@ -530,6 +571,7 @@ impl Settings {
                 prefix,
                 default_pm,
                 projects,
+                reminders_to,
             },
             calendar,
             policy: Policy {
@@ -543,6 +585,14 @@ impl Settings {
                 date_skew_future: chrono::Duration::minutes(
                     self.policy.date_skew_future_mins as i64,
                 ),
+                urgent_max_silence: chrono::Duration::hours(self.policy.urgent_max_silence_hours.max(1) as i64),
+                promise_grace: chrono::Duration::minutes(self.policy.promise_grace_mins as i64),
+                lunchtime: lunchtime.unwrap_or_default(),
+                morning: morning.unwrap_or_default(),
+                high_windows: windows,
+                dismissive_phrases: self.policy.dismissive_phrases.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+                remind_before: chrono::Duration::minutes(self.policy.remind_before_mins as i64),
+                open_list_at: open_list_at.unwrap_or_default(),
             },
             priority: crate::policy::priority::PriorityRules::new(
                 &self.priority.urgent_words,
@@ -817,6 +867,8 @@ pub struct Team {
     pub prefix: TicketPrefix,
     pub default_pm: EmailAddress,
     pub projects: Vec<Project>,
+    /// Who reminders go to (`team.reminders_to`; the engineers when empty, then the support address).
+    pub reminders_to: Vec<EmailAddress>,
 }
 
 /// The name of the project that holds senders of no listed domain.
@@ -867,6 +919,22 @@ pub struct Policy {
     pub eod_time: chrono::NaiveTime,
     pub date_skew_past: chrono::Duration,
     pub date_skew_future: chrono::Duration,
+    /// `urgent-hourly` breaks after this much business time without a contact.
+    pub urgent_max_silence: chrono::Duration,
+    /// `promise-kept`: a contact this late still keeps a promise.
+    pub promise_grace: chrono::Duration,
+    /// "by lunchtime" means this time.
+    pub lunchtime: chrono::NaiveTime,
+    /// "tomorrow morning" means this time.
+    pub morning: chrono::NaiveTime,
+    /// `high-checkpoints` windows.
+    pub high_windows: Vec<crate::policy::cadence::Window>,
+    /// `dismissive-language` phrases.
+    pub dismissive_phrases: Vec<String>,
+    /// Reminders go out this long before a due time.
+    pub remind_before: chrono::Duration,
+    /// The daily list of open tickets with no contact yet today goes out at this local time.
+    pub open_list_at: chrono::NaiveTime,
 }
 
 /// A validated configuration in parsed form: what the rest of onit runs on.

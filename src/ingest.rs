@@ -411,7 +411,7 @@ impl Ingest<'_, '_, '_> {
                         dedupe_key: format!("bounce:{}", v.message_id),
                         ticket_id: Some(t.id),
                         ticket: Some(&reference),
-                        to: &pm,
+                        to: std::slice::from_ref(&pm),
                         subject: "Acknowledgment bounced".into(),
                         body: crate::notices::delivery_failure_body(
                             &reference,

@@ -21,7 +21,8 @@ pub struct Notice<'a> {
     pub ticket_id: Option<i64>,
     /// `JAC-7`, shown in the subject and header.
     pub ticket: Option<&'a str>,
-    pub to: &'a EmailAddress,
+    /// Team addresses only: notices never reach a client.
+    pub to: &'a [EmailAddress],
     pub subject: String,
     pub body: String,
 }
@@ -34,7 +35,9 @@ pub async fn queue(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let message_id = new_message_id(n.ticket.unwrap_or(n.kind), rt.team.from.domain());
-    let to = vec![(n.to.clone(), None)];
+    anyhow::ensure!(!n.to.is_empty(), "a notice needs a recipient");
+    let to: Vec<(EmailAddress, Option<String>)> = n.to.iter().map(|a| (a.clone(), None)).collect();
+    let rcpt = n.to.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(",");
     let subject = match n.ticket {
         Some(t) => format!("{} [{t}]", n.subject),
         None => n.subject.clone(),
@@ -59,8 +62,8 @@ pub async fn queue(
         ticket_id: n.ticket_id,
         message_id: &message_id,
         mail_from: rt.team.from.as_str(),
-        to_addr: n.to.as_str(),
-        rcpt_to: n.to.as_str(),
+        to_addr: n.to[0].as_str(),
+        rcpt_to: &rcpt,
         raw: &raw,
         created_at: now,
     })

@@ -127,6 +127,7 @@ impl Outbox {
                 if let Some(tid) = item.ticket_id {
                     if item.kind == "ack" {
                         tx.touch_contact(tid, sent_at).await?;
+                        tx.set_contact_at(&item.message_id, sent_at).await?;
                     }
                     tx.insert_event(
                         tid,
@@ -205,7 +206,7 @@ impl Outbox {
             dedupe_key: format!("failed:{}", item.id),
             ticket_id: Some(tid),
             ticket: Some(&reference),
-            to: &pm,
+            to: std::slice::from_ref(&pm),
             subject: "Delivery failed".into(),
             body: crate::notices::delivery_failure_body(&reference, &what, &item.to_addr, error),
         };

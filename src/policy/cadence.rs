@@ -15,6 +15,11 @@ pub struct Window {
     pub end: NaiveTime,
 }
 
+/// The name of the `i`-th `high-checkpoints` window, for reports.
+pub fn window_name(i: usize) -> &'static str {
+    ["morning", "lunchtime", "end of day", "fourth window", "fifth window"].get(i).copied().unwrap_or("checkpoint")
+}
+
 /// Cadence settings (POLICY defaults in [`CadencePolicy::default`]).
 #[derive(Debug, Clone)]
 pub struct CadencePolicy {

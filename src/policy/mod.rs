@@ -4,5 +4,6 @@
 pub mod cadence;
 pub mod calendar;
 pub mod contact_time;
+pub mod history;
 pub mod priority;
 pub mod quoting;

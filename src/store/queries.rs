@@ -447,6 +447,69 @@ impl Tx<'_> {
     }
 }
 
+/// The policy facts of one message, set when it is stored (or, for our acknowledgment, sent).
+#[derive(Debug, Clone, Default)]
+pub struct ContactFacts<'a> {
+    pub contact_at: Option<DateTime<Utc>>,
+    pub contact_kind: Option<&'a str>,
+    pub promise_at: Option<DateTime<Utc>>,
+    pub promise_text: Option<&'a str>,
+    pub dismissive: Option<&'a str>,
+}
+
+impl Tx<'_> {
+    /// Records a message's policy facts (NULLs leave nothing behind: each call sets all five).
+    pub async fn set_contact_facts(&mut self, message_id: &str, f: &ContactFacts<'_>) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE messages SET contact_at = $1, contact_kind = $2, promise_at = $3, promise_text = $4, dismissive = $5 WHERE message_id = $6")
+            .bind(f.contact_at.map(to_ms)).bind(f.contact_kind).bind(f.promise_at.map(to_ms)).bind(f.promise_text).bind(f.dismissive).bind(message_id)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording contact facts"))?;
+        Ok(())
+    }
+
+    /// Marks a stored message of ours as a contact from `at` (our acknowledgment, once sent).
+    pub async fn set_contact_at(&mut self, message_id: &str, at: DateTime<Utc>) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE messages SET contact_at = $1 WHERE message_id = $2")
+            .bind(to_ms(at)).bind(message_id)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording contact time"))?;
+        Ok(())
+    }
+}
+
+/// A ticket row as the policy loader reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PolicyTicketRow {
+    pub id: i64,
+    pub number: i64,
+    pub prefix: String,
+    pub priority: String,
+    pub opened_at: i64,
+    pub pm: String,
+    pub status: String,
+}
+
+/// A contact row as the policy loader reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PolicyContactRow {
+    pub ticket_id: i64,
+    pub contact_at: i64,
+    pub message_id: String,
+    pub contact_kind: Option<String>,
+    pub to_addrs: String,
+    pub cc_addrs: String,
+    pub promise_at: Option<i64>,
+    pub promise_text: Option<String>,
+    pub dismissive: Option<String>,
+}
+
+/// A status change as the policy loader reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PolicyStatusRow {
+    pub ticket_id: i64,
+    pub at: i64,
+    pub kind: String,
+    pub detail: String,
+}
+
 /// Counts for `onit status` and tests.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct OutboxSummary {
@@ -551,6 +614,34 @@ impl Store {
     pub async fn message_counts(&self) -> Result<Vec<(String, i64)>> {
         with_pool!(self, p => sqlx::query_as::<_, (String, i64)>("SELECT class, count(*) FROM messages GROUP BY class ORDER BY class")
             .fetch_all(p).await.context("counting messages"))
+    }
+
+    /// Tickets for policy evaluation: all of them, or only open ones.
+    pub async fn policy_tickets(&self, open_only: bool) -> Result<Vec<PolicyTicketRow>> {
+        let sql = if open_only {
+            "SELECT id, number, prefix, priority, opened_at, pm, status FROM tickets WHERE status = 'open' ORDER BY id"
+        } else {
+            "SELECT id, number, prefix, priority, opened_at, pm, status FROM tickets ORDER BY id"
+        };
+        with_pool!(self, p => sqlx::query_as::<_, PolicyTicketRow>(sql).fetch_all(p).await.context("loading tickets for policy"))
+    }
+
+    /// Every contact (messages with a contact time), by ticket and time.
+    pub async fn policy_contacts(&self, open_only: bool) -> Result<Vec<PolicyContactRow>> {
+        let sql = if open_only {
+            "SELECT m.ticket_id, m.contact_at, m.message_id, m.contact_kind, m.to_addrs, m.cc_addrs, m.promise_at, m.promise_text, m.dismissive \
+             FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.contact_at IS NOT NULL AND t.status = 'open' ORDER BY m.ticket_id, m.contact_at, m.id"
+        } else {
+            "SELECT ticket_id, contact_at, message_id, contact_kind, to_addrs, cc_addrs, promise_at, promise_text, dismissive \
+             FROM messages WHERE contact_at IS NOT NULL AND ticket_id IS NOT NULL ORDER BY ticket_id, contact_at, id"
+        };
+        with_pool!(self, p => sqlx::query_as::<_, PolicyContactRow>(sql).fetch_all(p).await.context("loading contacts for policy"))
+    }
+
+    /// Every status change (reopen, resolve, close), by ticket and time.
+    pub async fn policy_status_changes(&self) -> Result<Vec<PolicyStatusRow>> {
+        with_pool!(self, p => sqlx::query_as::<_, PolicyStatusRow>("SELECT ticket_id, at, kind, detail FROM events WHERE kind IN ('reopened', 'status') ORDER BY ticket_id, at, id")
+            .fetch_all(p).await.context("loading status changes"))
     }
 
     /// Every IMAP folder's sync state.
