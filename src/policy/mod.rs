@@ -4,6 +4,8 @@
 pub mod cadence;
 pub mod calendar;
 pub mod contact_time;
+pub mod evaluate;
 pub mod history;
 pub mod priority;
 pub mod quoting;
+pub mod rules;

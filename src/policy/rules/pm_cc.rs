@@ -1,0 +1,112 @@
+//! `pm-cc` (POLICY "Additional protocols"; seed: "Always CC the Project
+//! Manager on all communications"): the ticket's PM is in To or Cc of every
+//! contact.
+//!
+//! Interpretations:
+//! * Every contact is checked: acknowledgment, update and closing report,
+//!   whatever the ticket's status.
+//! * Addresses compare case-insensitively after trimming; a recipient written
+//!   as `Name <addr>` is reduced to `addr`. To and Cc are equivalent.
+//! * A ticket without a PM (empty `pm`) can never satisfy the rule: every
+//!   contact breaks it, which surfaces the missing project configuration.
+//! * One violation per offending contact, at its time. The detail does not
+//!   print the PM's address (it names the ticket and the message only).
+
+use super::{contacts_until, kind_name, local, RuleContext};
+use crate::policy::history::{TicketHistory, Violation};
+
+/// The POLICY rule id.
+pub const ID: &str = "pm-cc";
+
+/// The bare, lower-case address of a recipient (`Name <a@b>` → `a@b`).
+fn bare(r: &str) -> String {
+    let r = r.trim();
+    let inner = match (r.rfind('<'), r.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &r[a + 1..b],
+        _ => r,
+    };
+    inner.trim().to_lowercase()
+}
+
+/// One violation per contact whose recipients lack the ticket's PM, at the
+/// contact's time.
+pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
+    let pm = bare(&h.pm);
+    contacts_until(h, cx)
+        .into_iter()
+        .filter(|c| pm.is_empty() || !c.recipients.iter().any(|r| bare(r) == pm))
+        .map(|c| Violation {
+            ticket: h.id.clone(),
+            rule: ID,
+            at: c.at,
+            detail: if pm.is_empty() {
+                format!(
+                    "{}: {} at {} could not copy the PM: the ticket has no PM configured",
+                    h.id,
+                    kind_name(c.kind),
+                    local(cx.cal, c.at)
+                )
+            } else {
+                format!(
+                    "{}: {} at {} did not have the project's PM in To or Cc",
+                    h.id,
+                    kind_name(c.kind),
+                    local(cx.cal, c.at)
+                )
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::history::ContactKind;
+    use crate::policy::priority::Priority;
+    use crate::policy::rules::fixtures::*;
+
+    #[test]
+    fn pm_in_to_or_cc_keeps_it() {
+        let fx = Fx::new();
+        let mut only_pm = contact(lon(2026, 11, 26, 11, 0), ContactKind::Update, None);
+        only_pm.recipients = vec!["Project Manager <PM@JAC.example>".into()];
+        let h = ticket(Priority::Medium, lon(2026, 11, 26, 10, 0))
+            .ack(lon(2026, 11, 26, 10, 0), None)
+            .with(only_pm)
+            .report(lon(2026, 11, 26, 12, 0))
+            .build();
+        assert!(check(&h, &fx.cx(lon(2026, 11, 26, 13, 0))).is_empty());
+    }
+
+    #[test]
+    fn a_contact_without_the_pm_breaks_at_its_time() {
+        let fx = Fx::new();
+        let mut no_pm = contact(lon(2026, 11, 26, 11, 0), ContactKind::Update, None);
+        no_pm.recipients = vec![CLIENT.into(), "other@jac.example".into()];
+        let h = ticket(Priority::Medium, lon(2026, 11, 26, 10, 0))
+            .ack(lon(2026, 11, 26, 10, 0), None)
+            .with(no_pm)
+            .build();
+        let v = check(&h, &fx.cx(lon(2026, 11, 26, 13, 0)));
+        assert_eq!(keys(&v), vec![(ID, lon(2026, 11, 26, 11, 0))]);
+        assert_eq!(
+            v[0].detail,
+            "JAC-7: the update at Thu 26 Nov 2026 11:00 did not have the project's PM in To or Cc"
+        );
+        // Not before the message exists.
+        assert!(check(&h, &fx.cx(lon(2026, 11, 26, 10, 59))).is_empty());
+    }
+
+    #[test]
+    fn a_ticket_without_a_pm_breaks_on_every_contact() {
+        let fx = Fx::new();
+        let mut h = ticket(Priority::Medium, lon(2026, 11, 26, 10, 0))
+            .ack(lon(2026, 11, 26, 10, 0), None)
+            .build();
+        h.pm = String::new();
+        assert_eq!(
+            keys(&check(&h, &fx.cx(lon(2026, 11, 26, 13, 0)))),
+            vec![(ID, lon(2026, 11, 26, 10, 0))]
+        );
+    }
+}
