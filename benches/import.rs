@@ -24,6 +24,14 @@ const N_CLIENTS: usize = 600;
 const SEED: u64 = 0x6f6e_6974_2d62_656e; // "onit-ben"
 const SQLITE_RUNS: usize = 5;
 const PG_RUNS: usize = 3;
+
+/// Run counts can be lowered for a quick look: `ONIT_BENCH_SQLITE_RUNS=1 ONIT_BENCH_PG_RUNS=0`.
+fn runs(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 const PARSE_RUNS: usize = 5;
 const TARGET_MSG_PER_SEC: f64 = 2_000.0;
 
@@ -591,6 +599,21 @@ impl Gen {
         }
     }
 
+    /// A MIME shape and the size of text that makes the whole message about `target_size()` bytes.
+    fn sized(&mut self) -> (Shape, usize) {
+        let target = self.target_size();
+        match self.shape() {
+            Shape::Text => (Shape::Text, target),
+            // The HTML alternative repeats the text.
+            Shape::Alternative => (Shape::Alternative, (target / 2).max(500)),
+            // An attachment is base64 (4/3 of its size) on top of the text.
+            Shape::Attachment(n) => (
+                Shape::Attachment(n),
+                target.saturating_sub(n * 4 / 3).max(600),
+            ),
+        }
+    }
+
     fn shape(&mut self) -> Shape {
         match self.rng.u32(..1000) {
             0..=1 => Shape::Attachment(200_000 + self.rng.usize(..800_000)), // a few large ones
@@ -733,7 +756,7 @@ impl Gen {
             }
         );
         let has_id = self.rng.u32(..1000) >= 15;
-        let target = self.target_size();
+        let (shape, target) = self.sized();
         let first_text = self.pad(format!("Hello support,\n\n{opener}\n"), target, t, None);
         let first_text = format!("{first_text}\nBest regards,\n{}\n", client.name);
         let mut h = vec![
@@ -758,7 +781,6 @@ impl Gen {
             ));
         }
         let cte = self.cte_for(&first_text);
-        let shape = self.shape();
         let bytes = self.render(Draft {
             headers: h,
             text: first_text.clone(),
@@ -883,7 +905,7 @@ impl Gen {
             }
             // The engineer's reply: client in To, support in Cc.
             let id = format!("{:x}.reply@jac.example", self.rng.u64(..));
-            let target = self.target_size();
+            let (shape, target) = self.sized();
             let what = self.words(2);
             let text = self.pad(
                 format!("Hi {},\n\nthanks for the report. We are looking into the {what} and will update you by {}.\n", client.name.split(' ').next().unwrap_or(""), (t + Duration::hours(2)).format("%H:%M")),
@@ -914,7 +936,6 @@ impl Gen {
                 ));
             }
             let cte = self.cte_for(&text);
-            let shape = self.shape();
             let bytes = self.render(Draft {
                 headers: h,
                 text,
@@ -968,7 +989,7 @@ impl Gen {
             if self.rng.u32(..100) < 55 {
                 t += Duration::minutes(self.rng.i64(5..2_880));
                 let cid = format!("{:x}.{}@{cdomain}", self.rng.u64(..), r);
-                let target = self.target_size();
+                let (shape, target) = self.sized();
                 let para = self.paragraph(160);
                 let text = self.pad(
                     format!("Hi,\n\n{} Thanks.\n", para.trim_end()),
@@ -997,7 +1018,6 @@ impl Gen {
                     ),
                 ];
                 let cte = self.cte_for(&text);
-                let shape = self.shape();
                 let bytes = self.render(Draft {
                     headers: h,
                     text: text.clone(),
@@ -1060,7 +1080,7 @@ impl Gen {
                     format!("<news.{issue}.{:x}@lists.vendor.example>", self.rng.u64(..)),
                 ));
             }
-            let target = self.target_size();
+            let target = self.target_size() / 2; // plus its HTML alternative
             let text = self.pad("This week at Vendor Cloud:\n".to_string(), target, at, None);
             let cte = self.cte_for(&text);
             let bytes = self.render(Draft {
@@ -1245,22 +1265,21 @@ fn runtime_for(dir: &Path, url: &str) -> onit::config::Runtime {
 }
 
 /// One timed import on a fresh database at `url`.
-async fn one_import(
-    dir: &Path,
-    url: &str,
-    mbox: &Path,
-) -> Result<(ImportCounts, StdDuration), String> {
+async fn one_import(dir: &Path, url: &str, mbox: &Path) -> Result<(ImportCounts, Run), String> {
     let rt = runtime_for(dir, url);
     let store = onit::store::Store::open(url, rt.max_connections)
         .await
         .map_err(|e| format!("opening {url}: {e:#}"))?;
-    let started = Instant::now();
+    let (cpu0, started) = (cpu_secs(), Instant::now());
     let counts = onit::import::import(&store, &rt, &[mbox.to_path_buf()])
         .await
         .map_err(|e| format!("import: {e:#}"))?;
-    let took = started.elapsed();
+    let run = Run {
+        secs: started.elapsed().as_secs_f64(),
+        cpu: cpu_secs() - cpu0,
+    };
     store.close().await;
-    Ok((counts, took))
+    Ok((counts, run))
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -1386,16 +1405,16 @@ fn main() {
         .expect("tokio runtime");
 
     // SQLite: five runs, each on a fresh database file.
-    let mut sqlite_rates = Vec::new();
-    let mut sqlite_secs = Vec::new();
+    let mut sqlite = Vec::new();
     let mut counts: Option<ImportCounts> = None;
-    for run in 1..=SQLITE_RUNS {
+    let sqlite_runs = runs("ONIT_BENCH_SQLITE_RUNS", SQLITE_RUNS).max(1);
+    for run in 1..=sqlite_runs {
         let dir = tempfile::Builder::new()
             .prefix("onit-bench-sqlite-")
             .tempdir()
             .expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("onit.db").display());
-        let (c, took) = rt
+        let (c, r) = rt
             .block_on(one_import(dir.path(), &url, &mbox))
             .unwrap_or_else(|e| panic!("SQLite run {run}: {e}"));
         check_sane(&c);
@@ -1403,35 +1422,20 @@ fn main() {
             assert_eq!(prev, &c, "SQLite run {run} counted differently from run 1");
         }
         counts = Some(c);
-        sqlite_secs.push(took.as_secs_f64());
-        sqlite_rates.push(N_MESSAGES as f64 / took.as_secs_f64());
+        sqlite.push(r);
     }
     let counts = counts.expect("at least one run");
-    let sqlite_median = median(&sqlite_rates);
 
     println!(
         "counts    messages {}, tickets {}, threaded {} ({} contacts, {} internal notes), automated {}, unthreaded {}, duplicates {}, unparseable {}, failed {}",
         counts.messages, counts.tickets, counts.threaded, counts.contacts, counts.internal_notes, counts.automated, counts.unthreaded, counts.duplicates, counts.unparseable, counts.failed
     );
-    println!("          (identical in all {SQLITE_RUNS} SQLite runs)");
+    println!("          (identical in all {sqlite_runs} SQLite runs)");
     println!();
-    println!("SQLite, fresh database per run (import = read mbox + parse + sort + store)");
-    println!("  run   seconds     msg/s");
-    for (i, (s, r)) in sqlite_secs.iter().zip(&sqlite_rates).enumerate() {
-        println!("  {:<5} {:>7.2} {:>9.0}", i + 1, s, r);
-    }
-    println!(
-        "  median          {:>9.0}   target ≥ {:.0}: {}  ({:.2}× target; spread {:.0}–{:.0})",
-        sqlite_median,
-        TARGET_MSG_PER_SEC,
-        if sqlite_median >= TARGET_MSG_PER_SEC {
-            "MET"
-        } else {
-            "MISSED"
-        },
-        sqlite_median / TARGET_MSG_PER_SEC,
-        sqlite_rates.iter().cloned().fold(f64::INFINITY, f64::min),
-        sqlite_rates.iter().cloned().fold(0.0, f64::max)
+    let sqlite_median = print_series(
+        "SQLite, fresh database file per run (import = read mbox + parse + sort + store)",
+        &sqlite,
+        None,
     );
     println!();
     println!(
@@ -1446,7 +1450,7 @@ fn main() {
     );
     let parse_share = sqlite_median / parse_median;
     println!(
-        "          parsing is ~{:.0} % of the SQLite import time; storage and the rest ~{:.0} % (import ÷ parse rate = {:.2})",
+        "          parsing is ~{:.0} % of the SQLite import time; storage and the rest ~{:.0} % (import rate ÷ parse rate = {:.2})",
         parse_share * 100.0,
         (1.0 - parse_share) * 100.0,
         parse_share
@@ -1463,52 +1467,152 @@ fn main() {
         println!("PostgreSQL: nothing answers on 127.0.0.1:5432; skipped");
         return;
     }
-    let mut pg_rates = Vec::new();
-    let mut pg_secs = Vec::new();
-    let mut pg_note = None;
-    for run in 1..=PG_RUNS {
+    let pg_runs = runs("ONIT_BENCH_PG_RUNS", PG_RUNS);
+    if pg_runs == 0 {
+        println!("PostgreSQL: ONIT_BENCH_PG_RUNS=0; skipped");
+        return;
+    }
+    // Extra URL parameters for experiments, e.g. ONIT_BENCH_PG_QUERY=sslmode=disable.
+    let query = std::env::var("ONIT_BENCH_PG_QUERY")
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let tcp = match pg_series(&rt, pg_runs, &mbox, &counts, |name| {
+        format!("postgres://postgres@127.0.0.1:5432/{name}{query}")
+    }) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("PostgreSQL: unreachable or failing ({e}); skipped");
+            return;
+        }
+    };
+    print_series(
+        &format!("PostgreSQL 127.0.0.1:5432{query}, fresh database per run (dropped after)"),
+        &tcp,
+        Some(sqlite_median),
+    );
+    // The same through the Unix socket, where Nagle's algorithm does not apply: the
+    // difference is what TCP costs (see the note printed below).
+    let socket_dir = Path::new("/var/run/postgresql");
+    let socket_runs = runs("ONIT_BENCH_PG_SOCKET_RUNS", PG_RUNS);
+    if socket_runs > 0 && socket_dir.join(".s.PGSQL.5432").exists() {
+        println!();
+        match pg_series(&rt, socket_runs, &mbox, &counts, |name| {
+            format!(
+                "postgres://postgres@localhost/{name}?host={}",
+                socket_dir.display()
+            )
+        }) {
+            Ok(sock) => {
+                let m = print_series(
+                    &format!(
+                        "PostgreSQL through the Unix socket {} (diagnostic: same server, no TCP)",
+                        socket_dir.display()
+                    ),
+                    &sock,
+                    Some(sqlite_median),
+                );
+                let tcp_median = median(&tcp.iter().map(|r| r.rate()).collect::<Vec<_>>());
+                println!(
+                    "  TCP ÷ Unix socket = {:.2}: TCP import CPU is {:.1} s/run against {:.1} s wall; the rest is waiting",
+                    tcp_median / m,
+                    median(&tcp.iter().map(|r| r.cpu).collect::<Vec<_>>()),
+                    median(&tcp.iter().map(|r| r.secs).collect::<Vec<_>>()),
+                );
+            }
+            Err(e) => println!("PostgreSQL through the Unix socket: failing ({e}); skipped"),
+        }
+    }
+}
+
+/// One timed import: wall seconds and this process's CPU seconds (all threads).
+struct Run {
+    secs: f64,
+    cpu: f64,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        N_MESSAGES as f64 / self.secs
+    }
+}
+
+/// User + system CPU time of this process, from /proc/self/stat (clock ticks of 1/100 s).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); `after` starts at field 3.
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Prints a series of runs and returns the median rate.
+fn print_series(title: &str, runs: &[Run], sqlite_median: Option<f64>) -> f64 {
+    let rates: Vec<f64> = runs.iter().map(Run::rate).collect();
+    let m = median(&rates);
+    println!("{title}");
+    println!("  run   seconds   CPU s     msg/s");
+    for (i, r) in runs.iter().enumerate() {
+        println!(
+            "  {:<5} {:>7.2} {:>7.1} {:>9.0}",
+            i + 1,
+            r.secs,
+            r.cpu,
+            r.rate()
+        );
+    }
+    let spread = format!(
+        "spread {:.0}–{:.0}",
+        rates.iter().cloned().fold(f64::INFINITY, f64::min),
+        rates.iter().cloned().fold(0.0, f64::max)
+    );
+    match sqlite_median {
+        None => println!(
+            "  median                  {:>9.0}   target ≥ {:.0}: {} ({:.2}× target; {spread})",
+            m,
+            TARGET_MSG_PER_SEC,
+            if m >= TARGET_MSG_PER_SEC { "MET" } else { "MISSED" },
+            m / TARGET_MSG_PER_SEC,
+        ),
+        Some(s) => println!(
+            "  median                  {:>9.0}   ({:.2}× target; {:.2}× the SQLite median; {spread})",
+            m,
+            m / TARGET_MSG_PER_SEC,
+            m / s
+        ),
+    }
+    m
+}
+
+/// `runs` imports on fresh PostgreSQL databases (dropped after each), counts checked against SQLite's.
+fn pg_series(
+    rt: &tokio::runtime::Runtime,
+    runs: usize,
+    mbox: &Path,
+    sqlite_counts: &ImportCounts,
+    url_for: impl Fn(&str) -> String,
+) -> Result<Vec<Run>, String> {
+    let mut out = Vec::new();
+    for run in 1..=runs {
         let name = format!(
             "onit_bench_{}_{}_{:x}",
             std::process::id(),
             run,
             fastrand::u32(..)
         );
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let url = url_for(&name);
         let dir = tempfile::Builder::new()
             .prefix("onit-bench-pg-")
             .tempdir()
             .expect("tempdir");
-        let result = rt.block_on(one_import(dir.path(), &url, &mbox));
+        let result = rt.block_on(one_import(dir.path(), &url, mbox));
         psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        match result {
-            Ok((c, took)) => {
-                check_sane(&c);
-                if c != counts {
-                    pg_note = Some(format!("PostgreSQL counted differently from SQLite: {c:?}"));
-                }
-                pg_secs.push(took.as_secs_f64());
-                pg_rates.push(N_MESSAGES as f64 / took.as_secs_f64());
-            }
-            Err(e) => {
-                println!("PostgreSQL: unreachable or failing ({e}); skipped");
-                return;
-            }
+        let (c, r) = result?;
+        check_sane(&c);
+        if &c != sqlite_counts {
+            return Err(format!("PostgreSQL counted differently from SQLite: {c:?}"));
         }
+        out.push(r);
     }
-    let pg_median = median(&pg_rates);
-    println!("PostgreSQL 127.0.0.1:5432, fresh database per run (dropped after)");
-    println!("  run   seconds     msg/s");
-    for (i, (s, r)) in pg_secs.iter().zip(&pg_rates).enumerate() {
-        println!("  {:<5} {:>7.2} {:>9.0}", i + 1, s, r);
-    }
-    println!(
-        "  median          {:>9.0}   ({:.2}× target; {:.2}× the SQLite median)",
-        pg_median,
-        pg_median / TARGET_MSG_PER_SEC,
-        pg_median / sqlite_median
-    );
-    match pg_note {
-        Some(n) => println!("  NOTE: {n}"),
-        None => println!("  counts identical to SQLite"),
-    }
+    Ok(out)
 }

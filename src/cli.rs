@@ -51,6 +51,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every rule broken up to --at, and each open ticket's next due time.
+    Compliance {
+        /// Evaluate at this instant (RFC 3339, or local `2026-11-26 17:00`); default now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Only list violations at or after this instant.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply database migrations.
     Migrate,
     /// Validate the configuration, naming the key in every error.
@@ -177,6 +188,25 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
     match cmd {
         Command::Run { once } => crate::daemon::run(rt, once).await,
+        Command::Compliance { at, since, json } => {
+            let at = match at {
+                Some(t) => crate::compliance::parse_time(&t, &rt).context("--at")?,
+                None => chrono::Utc::now(),
+            };
+            let since = since
+                .map(|s| crate::compliance::parse_time(&s, &rt))
+                .transpose()
+                .context("--since")?;
+            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let report = crate::compliance::compliance(&store, &rt, at, since).await?;
+            store.close().await;
+            if json {
+                print_json(&report)
+            } else {
+                print!("{}", crate::compliance::report_text(&report, &rt));
+                Ok(())
+            }
+        }
         Command::Migrate => {
             let store = Store::connect(&rt.database_url, rt.max_connections).await?;
             store.migrate().await?;

@@ -497,7 +497,8 @@ impl Settings {
                 None
             }
         };
-        let mut hm = |key: &str, v: &str| match chrono::NaiveTime::parse_from_str(v.trim(), "%H:%M") {
+        let mut hm = |key: &str, v: &str| match chrono::NaiveTime::parse_from_str(v.trim(), "%H:%M")
+        {
             Ok(t) => Some(t),
             Err(_) => {
                 issue(key, format!("`{v}` is not a time like 13:30"));
@@ -515,8 +516,15 @@ impl Settings {
                 (a < b).then_some((a, b))
             });
             match parsed {
-                Some((a, b)) => windows.push(crate::policy::cadence::Window { name: crate::policy::cadence::window_name(i), start: a, end: b }),
-                None => issue(&format!("policy.high_windows[{i}]"), format!("`{w}` is not a window like 12:00-13:30")),
+                Some((a, b)) => windows.push(crate::policy::cadence::Window {
+                    name: crate::policy::cadence::window_name(i),
+                    start: a,
+                    end: b,
+                }),
+                None => issue(
+                    &format!("policy.high_windows[{i}]"),
+                    format!("`{w}` is not a window like 12:00-13:30"),
+                ),
             }
         }
         let mut reminders_to = Vec::new();
@@ -585,12 +593,20 @@ impl Settings {
                 date_skew_future: chrono::Duration::minutes(
                     self.policy.date_skew_future_mins as i64,
                 ),
-                urgent_max_silence: chrono::Duration::hours(self.policy.urgent_max_silence_hours.max(1) as i64),
+                urgent_max_silence: chrono::Duration::hours(
+                    self.policy.urgent_max_silence_hours.max(1) as i64,
+                ),
                 promise_grace: chrono::Duration::minutes(self.policy.promise_grace_mins as i64),
                 lunchtime: lunchtime.unwrap_or_default(),
                 morning: morning.unwrap_or_default(),
                 high_windows: windows,
-                dismissive_phrases: self.policy.dismissive_phrases.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+                dismissive_phrases: self
+                    .policy
+                    .dismissive_phrases
+                    .iter()
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
                 remind_before: chrono::Duration::minutes(self.policy.remind_before_mins as i64),
                 open_list_at: open_list_at.unwrap_or_default(),
             },

@@ -116,7 +116,18 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
                 pass.seen
             }
         };
-        let report = outbox.deliver_due(Utc::now()).await?;
+        // Deliver first (a sent acknowledgment is a contact), then remind, then deliver the reminders.
+        let mut report = outbox.deliver_due(Utc::now()).await?;
+        if crate::reminders::tick(&store, &rt, Utc::now())
+            .await?
+            .reminders
+            > 0
+        {
+            let more = outbox.deliver_due(Utc::now()).await?;
+            report.sent += more.sent;
+            report.retried += more.retried;
+            report.failed += more.failed;
+        }
         info!(
             ingested,
             sent = report.sent,
@@ -170,6 +181,7 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
 
     let sender = {
         let store = store.clone();
+        let wake = wake.clone();
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             loop {
@@ -195,8 +207,33 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
         })
     };
 
+    // Reminders: evaluated every 30 s, each one queued once (dedupe keys in the outbox).
+    let scheduler = {
+        let store = store.clone();
+        let rt = rt.clone();
+        let wake = wake.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                match crate::reminders::tick(&store, &rt, Utc::now()).await {
+                    Ok(r) if r.reminders > 0 || r.open_list => wake.notify_one(),
+                    Ok(_) => {}
+                    Err(e) => error!(error = format!("{e:#}"), "reminder pass failed"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(StdDuration::from_secs(30)) => {}
+                    _ = stop.changed() => {}
+                }
+                if *stop.borrow() {
+                    break;
+                }
+            }
+        })
+    };
+
     info!(source = ?rt.source, "onit is watching the mailbox");
     let _ = source.await;
+    let _ = scheduler.await;
     let _ = sender.await;
     store.close().await;
     info!("stopped");

@@ -17,7 +17,7 @@ use crate::policy::cadence::{next_due, CadencePolicy};
 use crate::policy::contact_time::effective_time;
 use crate::policy::priority::Priority;
 use crate::policy::quoting::own_text;
-use crate::store::{NewMessage, NewOutbox, NewTicket, Store, TicketRow, Tx};
+use crate::store::{ContactFacts, NewMessage, NewOutbox, NewTicket, Store, TicketRow, Tx};
 use crate::threading::normalize_subject;
 use crate::ticket_ref::TicketRef;
 
@@ -71,13 +71,22 @@ pub fn mode_for_arrival(_rt: &Runtime, arrival: DateTime<Utc>, now: DateTime<Utc
     }
 }
 
+/// How promises are read, from a runtime configuration.
+pub fn promise_reading(rt: &Runtime) -> crate::policy::promises::PromiseReading {
+    crate::policy::promises::PromiseReading {
+        eod: rt.policy.eod_time,
+        lunchtime: rt.policy.lunchtime,
+        morning: rt.policy.morning,
+    }
+}
+
 /// The cadence settings from a runtime configuration.
 pub fn cadence_policy(rt: &Runtime) -> CadencePolicy {
     CadencePolicy {
         urgent_interval: rt.policy.urgent_interval,
         urgent_around_the_clock: rt.policy.urgent_around_the_clock,
         eod_time: rt.policy.eod_time,
-        ..CadencePolicy::default()
+        high_windows: rt.policy.high_windows.clone(),
     }
 }
 
@@ -715,6 +724,24 @@ impl Ingest<'_, '_, '_> {
                 raw: None,
             })
             .await?;
+        // The stated next update is this ticket's first promise; the acknowledgment
+        // becomes a contact when it is sent (the outbox sets contact_at).
+        let promise_text = format!(
+            "Next update: by {}",
+            crate::acknowledgment::human_time(&rt.calendar, due.at, now)
+        );
+        self.tx
+            .set_contact_facts(
+                &message_id,
+                &ContactFacts {
+                    contact_at: None,
+                    contact_kind: Some("acknowledgment"),
+                    promise_at: Some(due.at),
+                    promise_text: Some(&promise_text),
+                    dismissive: None,
+                },
+            )
+            .await?;
         self.tx.set_ack(ticket_id, &message_id).await?;
         // The acknowledgment is a contact (POLICY Standard 5); its send time refines this when it leaves.
         self.tx
@@ -762,6 +789,33 @@ impl Ingest<'_, '_, '_> {
         };
         self.store(Some(t.id), class, None, at).await?;
         self.add_client_participants(t.id).await?;
+        // The facts the rules need, read once now: the promise and any dismissive phrase
+        // in the author's own words (quotes and signatures never count).
+        let own = own_text(&v.body);
+        let promise = crate::policy::promises::find_promise(
+            &own,
+            at,
+            &self.rt.calendar,
+            &promise_reading(self.rt),
+        );
+        let dismissive =
+            crate::policy::dismissive::find_dismissive(&own, &self.rt.policy.dismissive_phrases);
+        self.tx
+            .set_contact_facts(
+                &v.message_id,
+                &ContactFacts {
+                    contact_at: Some(at),
+                    contact_kind: Some(if class == MailClass::Acknowledgment {
+                        "acknowledgment"
+                    } else {
+                        "update"
+                    }),
+                    promise_at: promise.as_ref().map(|p| p.at),
+                    promise_text: promise.as_ref().map(|p| p.phrase.as_str()),
+                    dismissive: dismissive.as_deref(),
+                },
+            )
+            .await?;
         let priority = Priority::parse(&t.priority).unwrap_or(Priority::Medium);
         let opened = crate::store::from_ms(t.opened_at);
         // A contact older than the latest one (an archive imported out of order, a

@@ -37,7 +37,11 @@ pub async fn queue(
     let message_id = new_message_id(n.ticket.unwrap_or(n.kind), rt.team.from.domain());
     anyhow::ensure!(!n.to.is_empty(), "a notice needs a recipient");
     let to: Vec<(EmailAddress, Option<String>)> = n.to.iter().map(|a| (a.clone(), None)).collect();
-    let rcpt = n.to.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(",");
+    let rcpt =
+        n.to.iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
     let subject = match n.ticket {
         Some(t) => format!("{} [{t}]", n.subject),
         None => n.subject.clone(),

@@ -17,7 +17,16 @@ pub struct Window {
 
 /// The name of the `i`-th `high-checkpoints` window, for reports.
 pub fn window_name(i: usize) -> &'static str {
-    ["morning", "lunchtime", "end of day", "fourth window", "fifth window"].get(i).copied().unwrap_or("checkpoint")
+    [
+        "morning",
+        "lunchtime",
+        "end of day",
+        "fourth window",
+        "fifth window",
+    ]
+    .get(i)
+    .copied()
+    .unwrap_or("checkpoint")
 }
 
 /// Cadence settings (POLICY defaults in [`CadencePolicy::default`]).

@@ -4,8 +4,10 @@
 pub mod cadence;
 pub mod calendar;
 pub mod contact_time;
+pub mod dismissive;
 pub mod evaluate;
 pub mod history;
 pub mod priority;
+pub mod promises;
 pub mod quoting;
 pub mod rules;

@@ -459,7 +459,11 @@ pub struct ContactFacts<'a> {
 
 impl Tx<'_> {
     /// Records a message's policy facts (NULLs leave nothing behind: each call sets all five).
-    pub async fn set_contact_facts(&mut self, message_id: &str, f: &ContactFacts<'_>) -> Result<()> {
+    pub async fn set_contact_facts(
+        &mut self,
+        message_id: &str,
+        f: &ContactFacts<'_>,
+    ) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE messages SET contact_at = $1, contact_kind = $2, promise_at = $3, promise_text = $4, dismissive = $5 WHERE message_id = $6")
             .bind(f.contact_at.map(to_ms)).bind(f.contact_kind).bind(f.promise_at.map(to_ms)).bind(f.promise_text).bind(f.dismissive).bind(message_id)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording contact facts"))?;

@@ -130,13 +130,19 @@ holidays = ["2026-12-25"]
         self.dir.path().join("out")
     }
 
-    /// The .eml files written by the file transport.
+    /// The acknowledgments written by the file transport (.eml files).
     pub fn sent_files(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.out_dir())
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .map(|e| e.path())
                     .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    // Acknowledgments only (auto-replied); reminders and notices are auto-generated
+                    // and depend on the wall clock, which these tests do not control.
+                    .filter(|p| {
+                        std::fs::read_to_string(p)
+                            .is_ok_and(|t| t.contains("Auto-Submitted: auto-replied"))
+                    })
                     .collect()
             })
             .unwrap_or_default();

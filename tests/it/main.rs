@@ -1,6 +1,7 @@
 //! Integration tests: one binary (one link step) holding every module.
 
 mod common;
+mod compliance;
 mod corpus;
 mod imap;
 mod imap_read;

@@ -1,0 +1,277 @@
+//! `onit compliance`: load every ticket's history, run the pure rules at an
+//! instant, and report what broke and what is due next. The same loader feeds
+//! `onit tickets` (next due times) and the reminder scheduler.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde::Serialize;
+
+use crate::config::Runtime;
+use crate::ingest::cadence_policy;
+use crate::policy::cadence::CadencePolicy;
+use crate::policy::evaluate::{evaluate, Evaluation};
+use crate::policy::history::{
+    Contact, ContactKind, Promise, Status, StatusChange, TicketHistory, Violation,
+};
+use crate::policy::priority::Priority;
+use crate::policy::rules::RuleContext;
+use crate::store::{from_ms, Store};
+
+/// Loads ticket histories (all tickets, or only the open ones).
+pub async fn load_histories(store: &Store, open_only: bool) -> Result<Vec<TicketHistory>> {
+    let tickets = store.policy_tickets(open_only).await?;
+    let contacts = store.policy_contacts(open_only).await?;
+    let changes = store.policy_status_changes().await?;
+    let mut index: HashMap<i64, usize> = HashMap::with_capacity(tickets.len());
+    let mut out: Vec<TicketHistory> = Vec::with_capacity(tickets.len());
+    for t in tickets {
+        index.insert(t.id, out.len());
+        out.push(TicketHistory {
+            id: format!("{}-{}", t.prefix, t.number),
+            priority: Priority::parse(&t.priority).unwrap_or(Priority::Medium),
+            opened_at: from_ms(t.opened_at),
+            pm: t.pm.to_lowercase(),
+            contacts: Vec::new(),
+            status_changes: Vec::new(),
+        });
+    }
+    for c in contacts {
+        let Some(&i) = index.get(&c.ticket_id) else {
+            continue;
+        };
+        let mut recipients: Vec<String> = Vec::new();
+        for a in c.to_addrs.split(',').chain(c.cc_addrs.split(',')) {
+            let a = a.trim().to_lowercase();
+            if !a.is_empty() && !recipients.contains(&a) {
+                recipients.push(a);
+            }
+        }
+        out[i].contacts.push(Contact {
+            at: from_ms(c.contact_at),
+            message_id: c.message_id,
+            kind: match c.contact_kind.as_deref() {
+                Some("acknowledgment") => ContactKind::Acknowledgment,
+                Some("report") => ContactKind::Report,
+                _ => ContactKind::Update,
+            },
+            recipients,
+            promise: c.promise_at.map(|p| Promise {
+                at: from_ms(p),
+                phrase: c.promise_text.unwrap_or_default(),
+            }),
+            dismissive: c.dismissive,
+        });
+    }
+    for s in changes {
+        let Some(&i) = index.get(&s.ticket_id) else {
+            continue;
+        };
+        let status = if s.kind == "reopened" {
+            Some(Status::Open)
+        } else {
+            Status::parse(s.detail.trim())
+        };
+        if let Some(status) = status {
+            out[i].status_changes.push(StatusChange {
+                at: from_ms(s.at),
+                status,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The rule settings of a configuration, at an instant.
+pub struct Rules {
+    cadence: CadencePolicy,
+}
+
+impl Rules {
+    /// The cadence part of `rt`.
+    pub fn new(rt: &Runtime) -> Rules {
+        Rules {
+            cadence: cadence_policy(rt),
+        }
+    }
+
+    /// The context the pure rules run in, at `at`.
+    pub fn context<'a>(&'a self, rt: &'a Runtime, at: DateTime<Utc>) -> RuleContext<'a> {
+        RuleContext {
+            cal: &rt.calendar,
+            cadence: &self.cadence,
+            first_response: rt.policy.first_response,
+            urgent_max_silence: rt.policy.urgent_max_silence,
+            promise_grace: rt.policy.promise_grace,
+            at,
+        }
+    }
+}
+
+/// The next due time of one open ticket.
+#[derive(Debug, Clone, Serialize)]
+pub struct DueView {
+    pub ticket: String,
+    pub priority: String,
+    pub next_due_at: Option<String>,
+    pub rule: Option<&'static str>,
+}
+
+/// What `onit compliance --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The instant evaluated (`--at`).
+    pub at: String,
+    /// `--since`, when given: only violations at or after it are listed.
+    pub since: Option<String>,
+    /// Every rule broken up to `at`, ordered by time.
+    pub violations: Vec<Violation>,
+    /// For each open ticket, when the next contact is due and which rule sets it.
+    pub open_tickets: Vec<DueView>,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Evaluates every history at `at`.
+pub fn evaluate_all(
+    histories: &[TicketHistory],
+    rt: &Runtime,
+    at: DateTime<Utc>,
+) -> Vec<(usize, Evaluation)> {
+    let rules = Rules::new(rt);
+    let cx = rules.context(rt, at);
+    histories
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (i, evaluate(h, &cx)))
+        .collect()
+}
+
+/// Runs the compliance check over the whole store.
+pub async fn compliance(
+    store: &Store,
+    rt: &Runtime,
+    at: DateTime<Utc>,
+    since: Option<DateTime<Utc>>,
+) -> Result<Report> {
+    let histories = load_histories(store, false).await?;
+    Ok(report(&histories, rt, at, since))
+}
+
+/// The report for loaded histories (pure; the benchmark times this part).
+pub fn report(
+    histories: &[TicketHistory],
+    rt: &Runtime,
+    at: DateTime<Utc>,
+    since: Option<DateTime<Utc>>,
+) -> Report {
+    let mut violations = Vec::new();
+    let mut open_tickets = Vec::new();
+    for (i, ev) in evaluate_all(histories, rt, at) {
+        let h = &histories[i];
+        violations.extend(
+            ev.violations
+                .into_iter()
+                .filter(|v| since.is_none_or(|s| v.at >= s)),
+        );
+        if h.opened_at <= at && h.status_at(at) == Status::Open {
+            open_tickets.push(DueView {
+                ticket: h.id.clone(),
+                priority: h.priority.as_str().to_string(),
+                next_due_at: ev.next_due.map(|d| rfc3339(d.at)),
+                rule: ev.next_due.map(|d| d.rule),
+            });
+        }
+    }
+    violations.sort_by(|a, b| {
+        a.at.cmp(&b.at)
+            .then_with(|| a.ticket.cmp(&b.ticket))
+            .then_with(|| a.rule.cmp(b.rule))
+    });
+    Report {
+        at: rfc3339(at),
+        since: since.map(rfc3339),
+        violations,
+        open_tickets,
+    }
+}
+
+/// Parses a `--at`/`--since` time: RFC 3339 (`2026-11-26T17:00:00Z`), or a local
+/// time in the calendar's zone (`2026-11-26 17:00`, `2026-11-26T17:00`), or a
+/// date (`2026-11-26`, meaning its start, 00:00 local).
+pub fn parse_time(s: &str, rt: &Runtime) -> Result<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let tz = rt.calendar.tz();
+    for f in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
+            return tz
+                .from_local_datetime(&n)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{s} does not exist in {tz} (a daylight-saving gap)")
+                });
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(rt.calendar.at_local(d, chrono::NaiveTime::MIN));
+    }
+    anyhow::bail!("`{s}` is not a time: use RFC 3339 (2026-11-26T17:00:00Z), a local time (2026-11-26 17:00) or a date")
+}
+
+/// People's view of a report.
+pub fn report_text(r: &Report, rt: &Runtime) -> String {
+    let tz = rt.calendar.tz();
+    let local = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&tz).format("%a %d %b %H:%M %Z").to_string())
+            .unwrap_or_else(|_| s.to_string())
+    };
+    let mut out = format!(
+        "Compliance at {}{}\n\n",
+        local(&r.at),
+        r.since
+            .as_deref()
+            .map(|s| format!(" (since {})", local(s)))
+            .unwrap_or_default()
+    );
+    if r.violations.is_empty() {
+        out.push_str("No rule broken.\n");
+    } else {
+        out.push_str(&format!("{} rule(s) broken:\n", r.violations.len()));
+        for v in &r.violations {
+            out.push_str(&format!(
+                "  {}  {:<8} {:<20} {}\n",
+                v.at.with_timezone(&tz).format("%a %d %b %H:%M"),
+                v.ticket,
+                v.rule,
+                v.detail
+            ));
+        }
+    }
+    out.push_str(&format!("\nOpen tickets ({}):\n", r.open_tickets.len()));
+    for t in &r.open_tickets {
+        out.push_str(&format!(
+            "  {:<8} {:<7} next due {} ({})\n",
+            t.ticket,
+            t.priority,
+            t.next_due_at
+                .as_deref()
+                .map(local)
+                .unwrap_or_else(|| "-".into()),
+            t.rule.unwrap_or("-")
+        ));
+    }
+    out
+}
