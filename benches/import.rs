@@ -1476,7 +1476,8 @@ fn main() {
     let query = std::env::var("ONIT_BENCH_PG_QUERY")
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
-    let tcp = match pg_series(&rt, pg_runs, &mbox, &counts, |name| {
+    let ssl = psql_value("SHOW ssl").unwrap_or_else(|| "unknown".into());
+    let tcp = match pg_series(&rt, pg_runs, &mbox, &counts, &|name| {
         format!("postgres://postgres@127.0.0.1:5432/{name}{query}")
     }) {
         Ok(v) => v,
@@ -1485,43 +1486,63 @@ fn main() {
             return;
         }
     };
-    print_series(
-        &format!("PostgreSQL 127.0.0.1:5432{query}, fresh database per run (dropped after)"),
+    let tcp_median = print_series(
+        &format!(
+            "PostgreSQL 127.0.0.1:5432{query}, fresh database per run (dropped after); server ssl = {ssl}, so sqlx's default sslmode=prefer talks TLS"
+        ),
         &tcp,
         Some(sqlite_median),
     );
-    // The same through the Unix socket, where Nagle's algorithm does not apply: the
-    // difference is what TCP costs (see the note printed below).
+    // Diagnostics: the same server without TLS, and through the Unix socket (no TCP at
+    // all). Where these are much faster, the time above is spent waiting on the
+    // connection (Nagle's algorithm against delayed ACKs), not in PostgreSQL.
+    let diag_runs = runs("ONIT_BENCH_PG_DIAG_RUNS", PG_RUNS);
     let socket_dir = Path::new("/var/run/postgresql");
-    let socket_runs = runs("ONIT_BENCH_PG_SOCKET_RUNS", PG_RUNS);
-    if socket_runs > 0 && socket_dir.join(".s.PGSQL.5432").exists() {
-        println!();
-        match pg_series(&rt, socket_runs, &mbox, &counts, |name| {
+    let mut diags: Vec<(String, Box<dyn Fn(&str) -> String>)> = vec![(
+        "diagnostic: 127.0.0.1:5432?sslmode=disable (plain TCP, no TLS)".to_string(),
+        Box::new(|name: &str| format!("postgres://postgres@127.0.0.1:5432/{name}?sslmode=disable")),
+    )];
+    if socket_dir.join(".s.PGSQL.5432").exists() {
+        diags.push((
             format!(
-                "postgres://postgres@localhost/{name}?host={}",
+                "diagnostic: the Unix socket in {} (no TCP)",
                 socket_dir.display()
-            )
-        }) {
-            Ok(sock) => {
-                let m = print_series(
-                    &format!(
-                        "PostgreSQL through the Unix socket {} (diagnostic: same server, no TCP)",
-                        socket_dir.display()
-                    ),
-                    &sock,
-                    Some(sqlite_median),
-                );
-                let tcp_median = median(&tcp.iter().map(|r| r.rate()).collect::<Vec<_>>());
+            ),
+            Box::new(move |name: &str| {
+                format!(
+                    "postgres://postgres@localhost/{name}?host={}",
+                    socket_dir.display()
+                )
+            }),
+        ));
+    }
+    for (title, url_for) in diags.iter().take(if diag_runs == 0 { 0 } else { 2 }) {
+        println!();
+        match pg_series(&rt, diag_runs, &mbox, &counts, url_for.as_ref()) {
+            Ok(v) => {
+                let m = print_series(&format!("PostgreSQL, {title}"), &v, Some(sqlite_median));
                 println!(
-                    "  TCP ÷ Unix socket = {:.2}: TCP import CPU is {:.1} s/run against {:.1} s wall; the rest is waiting",
+                    "  the run above ÷ this = {:.2}; the TLS/TCP runs used {:.1} CPU s of {:.1} s wall in this process (median)",
                     tcp_median / m,
                     median(&tcp.iter().map(|r| r.cpu).collect::<Vec<_>>()),
                     median(&tcp.iter().map(|r| r.secs).collect::<Vec<_>>()),
                 );
             }
-            Err(e) => println!("PostgreSQL through the Unix socket: failing ({e}); skipped"),
+            Err(e) => println!("PostgreSQL, {title}: failing ({e}); skipped"),
         }
     }
+}
+
+/// One value from psql (trimmed), if psql answers.
+fn psql_value(sql: &str) -> Option<String> {
+    let out = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-Atq", "-c", sql])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// One timed import: wall seconds and this process's CPU seconds (all threads).
@@ -1590,7 +1611,7 @@ fn pg_series(
     runs: usize,
     mbox: &Path,
     sqlite_counts: &ImportCounts,
-    url_for: impl Fn(&str) -> String,
+    url_for: &dyn Fn(&str) -> String,
 ) -> Result<Vec<Run>, String> {
     let mut out = Vec::new();
     for run in 1..=runs {

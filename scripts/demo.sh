@@ -33,6 +33,9 @@ echo
 echo "== Ticket JAC-1 (onit --config $CONFIG ticket JAC-1)"
 "$ONIT" --config "$CONFIG" ticket JAC-1
 echo
+echo "== Compliance now (onit --config $CONFIG compliance)"
+"$ONIT" --config "$CONFIG" compliance
+echo
 echo "== Acknowledgments written to demo/outgoing/"
 ls -1 demo/outgoing
 echo

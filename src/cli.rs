@@ -237,11 +237,12 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
         }
         Command::Tickets { json } => {
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let dues = crate::compliance::next_dues(&store, &rt, chrono::Utc::now()).await?;
             let views: Vec<TicketView> = store
                 .tickets()
                 .await?
                 .iter()
-                .map(TicketView::from)
+                .map(|t| TicketView::from(t).with_due(dues.get(&t.reference())))
                 .collect();
             store.close().await;
             if json {
@@ -258,8 +259,9 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 .ticket_by_number(number)
                 .await?
                 .with_context(|| format!("no ticket {}-{number}", rt.team.prefix.as_str()))?;
+            let dues = crate::compliance::next_dues(&store, &rt, chrono::Utc::now()).await?;
             let detail = TicketDetail {
-                ticket: TicketView::from(&t),
+                ticket: TicketView::from(&t).with_due(dues.get(&t.reference())),
                 events: store.events(t.id).await?,
                 messages: store
                     .messages_of(t.id)

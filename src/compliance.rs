@@ -199,6 +199,20 @@ pub fn report(
     }
 }
 
+/// Each open ticket's next due time at `at`, by ticket id (`JAC-7`), from the rules
+/// themselves: what `onit tickets` shows.
+pub async fn next_dues(
+    store: &Store,
+    rt: &Runtime,
+    at: DateTime<Utc>,
+) -> Result<HashMap<String, crate::policy::cadence::Due>> {
+    let histories = load_histories(store, true).await?;
+    Ok(evaluate_all(&histories, rt, at)
+        .into_iter()
+        .filter_map(|(i, ev)| ev.next_due.map(|d| (histories[i].id.clone(), d)))
+        .collect())
+}
+
 /// Parses a `--at`/`--since` time: RFC 3339 (`2026-11-26T17:00:00Z`), or a local
 /// time in the calendar's zone (`2026-11-26 17:00`, `2026-11-26T17:00`), or a
 /// date (`2026-11-26`, meaning its start, 00:00 local).
