@@ -6,8 +6,13 @@
 //! answers on 127.0.0.1:5432), and `MailView::parse` alone so the reader can
 //! see how much of the time is storage. Target: ≥ 2,000 messages/s on SQLite.
 //!
-//! The machine these run on is shared and noisy: the table gives every run,
-//! the median and ratios, never a single timing.
+//! Two PostgreSQL diagnostics follow the main PostgreSQL series: the same
+//! server with `sslmode=disable`, and through its Unix socket. They show how
+//! much of the TCP time is spent waiting on the connection rather than in
+//! PostgreSQL (sqlx 0.9.0 does not set TCP_NODELAY; see the report).
+//!
+//! The machine these run on is shared and noisy: the table gives every run
+//! with its CPU time, the median and ratios, never a single timing.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -25,7 +30,8 @@ const SEED: u64 = 0x6f6e_6974_2d62_656e; // "onit-ben"
 const SQLITE_RUNS: usize = 5;
 const PG_RUNS: usize = 3;
 
-/// Run counts can be lowered for a quick look: `ONIT_BENCH_SQLITE_RUNS=1 ONIT_BENCH_PG_RUNS=0`.
+/// Run counts can be changed for a quick look: `ONIT_BENCH_SQLITE_RUNS=1 ONIT_BENCH_PG_RUNS=0`
+/// (`ONIT_BENCH_PG_DIAG_RUNS` for the PostgreSQL diagnostics; 0 skips a part).
 fn runs(var: &str, default: usize) -> usize {
     std::env::var(var)
         .ok()

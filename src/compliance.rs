@@ -143,11 +143,39 @@ pub fn evaluate_all(
 ) -> Vec<(usize, Evaluation)> {
     let rules = Rules::new(rt);
     let cx = rules.context(rt, at);
-    histories
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (i, evaluate(h, &cx)))
-        .collect()
+    // The rules are pure and tickets independent: large sets are split across the
+    // machine's cores with scoped threads; small ones stay on this thread.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    if threads < 2 || histories.len() < 2_000 {
+        return histories
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (i, evaluate(h, &cx)))
+            .collect();
+    }
+    let chunk = histories.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let cx = &cx;
+        let handles: Vec<_> = histories
+            .chunks(chunk)
+            .enumerate()
+            .map(|(n, part)| {
+                s.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(i, h)| (n * chunk + i, evaluate(h, cx)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// Runs the compliance check over the whole store.

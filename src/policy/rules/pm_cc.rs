@@ -19,13 +19,15 @@ use crate::policy::history::{TicketHistory, Violation};
 pub const ID: &str = "pm-cc";
 
 /// The bare, lower-case address of a recipient (`Name <a@b>` → `a@b`).
-fn bare(r: &str) -> String {
+/// The address inside `Name <addr>`, trimmed; compared case-insensitively
+/// without allocating (this runs for every recipient of every contact).
+fn bare(r: &str) -> &str {
     let r = r.trim();
     let inner = match (r.rfind('<'), r.rfind('>')) {
         (Some(a), Some(b)) if a < b => &r[a + 1..b],
         _ => r,
     };
-    inner.trim().to_lowercase()
+    inner.trim()
 }
 
 /// One violation per contact whose recipients lack the ticket's PM, at the
@@ -34,7 +36,13 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
     let pm = bare(&h.pm);
     contacts_until(h, cx)
         .into_iter()
-        .filter(|c| pm.is_empty() || !c.recipients.iter().any(|r| bare(r) == pm))
+        .filter(|c| {
+            pm.is_empty()
+                || !c
+                    .recipients
+                    .iter()
+                    .any(|r| bare(r).eq_ignore_ascii_case(pm))
+        })
         .map(|c| Violation {
             ticket: h.id.clone(),
             rule: ID,
