@@ -1528,7 +1528,7 @@ fn main() {
             Ok(v) => {
                 let m = print_series(&format!("PostgreSQL, {title}"), &v, Some(sqlite_median));
                 println!(
-                    "  the run above ÷ this = {:.2}; the TLS/TCP runs used {:.1} CPU s of {:.1} s wall in this process (median)",
+                    "  TLS/TCP median ÷ this median = {:.2}; the TLS/TCP runs used {:.1} CPU s of {:.1} s wall in this process (medians)",
                     tcp_median / m,
                     median(&tcp.iter().map(|r| r.cpu).collect::<Vec<_>>()),
                     median(&tcp.iter().map(|r| r.secs).collect::<Vec<_>>()),

@@ -977,18 +977,45 @@ fn write_backlog(stack: &Stack, support: &str, n: usize, t: &str) -> Res<u64> {
     Ok(bytes)
 }
 
+/// Memory samples of one process: peaks, and when VmHWM rose.
+#[derive(Default)]
+struct Mem {
+    peak_hwm_kib: u64,
+    peak_rss_kib: u64,
+    /// Seconds after start at which the highest VmRSS was sampled.
+    peak_rss_at: f64,
+    /// (seconds after start, VmHWM before, VmHWM after) for every rise of 2 MiB or more.
+    hwm_rises: Vec<(f64, u64, u64)>,
+    samples: usize,
+}
+
+impl Mem {
+    fn sample(&mut self, pid: u32, at: f64) {
+        let Some((rss, hwm)) = mem_kib(pid) else {
+            return;
+        };
+        if rss > self.peak_rss_kib {
+            self.peak_rss_kib = rss;
+            self.peak_rss_at = at;
+        }
+        if self.peak_hwm_kib >= 4096 && hwm >= self.peak_hwm_kib + 2048 {
+            self.hwm_rises.push((at, self.peak_hwm_kib, hwm));
+        }
+        self.peak_hwm_kib = self.peak_hwm_kib.max(hwm);
+        self.samples += 1;
+    }
+}
+
 struct Backlog {
     bytes: u64,
     write_secs: f64,
     dovecot_scan_secs: f64,
-    peak_hwm_kib: u64,
-    peak_rss_kib: u64,
+    mem: Mem,
     at_quarters: Vec<(usize, f64, u64)>,
     secs: f64,
     first_sync_ticket_secs: Option<f64>,
     tickets: usize,
     outbox: String,
-    samples: usize,
     clean_exit: Option<ExitStatus>,
 }
 
@@ -1014,17 +1041,13 @@ async fn backlog(stack: &Stack) -> Res<Backlog> {
     let started = Instant::now();
     let pid = onit.spawn()?;
     let mut store: Option<Store> = None;
-    let (mut peak_hwm, mut peak_rss, mut samples) = (0u64, 0u64, 0usize);
+    let mut mem = Mem::default();
     let mut last_check = Instant::now() - Duration::from_secs(10);
     let mut quarters: Vec<(usize, f64, u64)> = Vec::new();
     let mut first_ticket = None;
     let limit = Duration::from_secs(30 * 60);
     let secs = loop {
-        if let Some((rss, hwm)) = mem_kib(pid) {
-            peak_rss = peak_rss.max(rss);
-            peak_hwm = peak_hwm.max(hwm);
-            samples += 1;
-        }
+        mem.sample(pid, started.elapsed().as_secs_f64());
         if let Some(status) = onit.exited() {
             return Err(format!(
                 "onit run exited with {status} during the backlog:\n{}",
@@ -1052,7 +1075,7 @@ async fn backlog(stack: &Stack) -> Res<Backlog> {
                     quarters.push((
                         BACKLOG * (quarters.len() + 1) / 4,
                         started.elapsed().as_secs_f64(),
-                        peak_hwm,
+                        mem.peak_hwm_kib,
                     ));
                 }
                 if clients >= BACKLOG {
@@ -1091,11 +1114,7 @@ async fn backlog(stack: &Stack) -> Res<Backlog> {
         .status();
     let stop_started = Instant::now();
     while onit.exited().is_none() && stop_started.elapsed() < Duration::from_secs(20) {
-        if let Some((rss, hwm)) = mem_kib(pid) {
-            peak_rss = peak_rss.max(rss);
-            peak_hwm = peak_hwm.max(hwm);
-            samples += 1;
-        }
+        mem.sample(pid, started.elapsed().as_secs_f64());
         std::thread::sleep(Duration::from_millis(10));
     }
     let clean_exit = onit.terminate().or_else(|| onit.exited());
@@ -1103,14 +1122,12 @@ async fn backlog(stack: &Stack) -> Res<Backlog> {
         bytes,
         write_secs,
         dovecot_scan_secs,
-        peak_hwm_kib: peak_hwm,
-        peak_rss_kib: peak_rss,
+        mem,
         at_quarters: quarters,
         secs,
         first_sync_ticket_secs: first_ticket,
         tickets,
         outbox,
-        samples,
         clean_exit,
     })
 }
@@ -1137,14 +1154,27 @@ fn print_backlog(b: &Backlog) {
         .map(|(n, s, hwm)| format!("{n} at {s:.1} s: {:.1} MB", mb(*hwm)))
         .collect();
     println!("  VmHWM as tickets were stored: {}", q.join("; "));
+    let m = &b.mem;
+    let rises: Vec<String> = m
+        .hwm_rises
+        .iter()
+        .map(|(at, from, to)| format!("{:.1} → {:.1} MB at {at:.1} s", mb(*from), mb(*to)))
+        .collect();
+    if !rises.is_empty() {
+        println!(
+            "  VmHWM rises of 2 MB or more (time since onit started): {}",
+            rises.join("; ")
+        );
+    }
     println!(
-        "  peak RSS (VmHWM) {:.1} MB; highest sampled VmRSS {:.1} MB ({} samples every {} ms); target ≤ {TARGET_RSS_MB:.0} MB: {} ({:.2}× target)",
-        mb(b.peak_hwm_kib),
-        mb(b.peak_rss_kib),
-        b.samples,
+        "  peak RSS (VmHWM) {:.1} MB; highest sampled VmRSS {:.1} MB at {:.1} s ({} samples every {} ms); target ≤ {TARGET_RSS_MB:.0} MB: {} ({:.2}× target)",
+        mb(m.peak_hwm_kib),
+        mb(m.peak_rss_kib),
+        m.peak_rss_at,
+        m.samples,
         SAMPLE_EVERY.as_millis(),
-        if mb(b.peak_hwm_kib) <= TARGET_RSS_MB { "MET" } else { "MISSED" },
-        mb(b.peak_hwm_kib) / TARGET_RSS_MB
+        if mb(m.peak_hwm_kib) <= TARGET_RSS_MB { "MET" } else { "MISSED" },
+        mb(m.peak_hwm_kib) / TARGET_RSS_MB
     );
     println!(
         "  SIGTERM exit: {}",

@@ -44,12 +44,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show one ticket with its events.
+    /// Show one ticket with its events, or act on it: `set`, `note`, `close`.
     Ticket {
         /// JAC-7 or 7.
         id: String,
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<TicketAction>,
+    },
+    /// Print a closed ticket's incident response report (Markdown unless --html).
+    Report {
+        /// JAC-7 or 7.
+        id: String,
+        /// Print the Markdown (the default).
+        #[arg(long, conflicts_with = "html")]
+        markdown: bool,
+        /// Print the HTML.
+        #[arg(long)]
+        html: bool,
     },
     /// Every rule broken up to --at, and each open ticket's next due time.
     Compliance {
@@ -61,6 +74,24 @@ pub enum Command {
         since: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Render a PM digest without sending it: the daily compliance digest or the weekly status.
+    Digest {
+        /// daily or weekly.
+        #[arg(value_enum)]
+        kind: crate::digest::Kind,
+        /// The digest's instant (RFC 3339, or local `2026-11-26 17:00`); default now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Only this PM's digest; default: every PM that has tickets.
+        #[arg(long, value_name = "ADDRESS")]
+        pm: Option<String>,
+        /// Print the plain text (the default).
+        #[arg(long, conflicts_with = "html")]
+        print: bool,
+        /// Write the HTML to FILE instead (FILE-<pm>.html for each PM when there are several).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Apply database migrations.
     Migrate,
@@ -74,6 +105,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `onit ticket ID …` does besides showing it (the commands of POLICY
+/// "Commands from the team", on the command line).
+#[derive(Debug, Subcommand)]
+pub enum TicketAction {
+    /// Set priority (urgent|high|medium), severity (critical|high|medium|low),
+    /// status (open|resolved), or a closing fact: cause, impact, resolution, prevention TEXT.
+    Set {
+        field: String,
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        value: Vec<String>,
+    },
+    /// Add an internal note to the ticket's timeline (never sent to the client).
+    Note {
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        text: Vec<String>,
+    },
+    /// Close it (only with cause, resolution and prevention recorded) and send the incident report.
+    Close,
 }
 
 /// Entry point: parses arguments, runs the command, maps errors to exit codes
@@ -207,6 +258,13 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 Ok(())
             }
         }
+        Command::Digest {
+            kind,
+            at,
+            pm,
+            print: _,
+            html,
+        } => crate::digest::command(&rt, kind, at.as_deref(), pm.as_deref(), html.as_deref()).await,
         Command::Migrate => {
             let store = Store::connect(&rt.database_url, rt.max_connections).await?;
             store.migrate().await?;
@@ -252,7 +310,46 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 Ok(())
             }
         }
-        Command::Ticket { id, json } => {
+        Command::Ticket {
+            id,
+            action: Some(action),
+            ..
+        } => {
+            let number = parse_ticket_id(&id, &rt)?;
+            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let action = match action {
+                TicketAction::Set { field, value } => crate::commands::CliAction::Set {
+                    field,
+                    value: value.join(" "),
+                },
+                TicketAction::Note { text } => crate::commands::CliAction::Note(text.join(" ")),
+                TicketAction::Close => crate::commands::CliAction::Close,
+            };
+            let result =
+                crate::commands::run_cli(&store, &rt, number, action, chrono::Utc::now()).await;
+            store.close().await;
+            println!("{}", result?);
+            Ok(())
+        }
+        Command::Report { id, html, .. } => {
+            let number = parse_ticket_id(&id, &rt)?;
+            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let t = store
+                .ticket_by_number(number)
+                .await?
+                .with_context(|| format!("no ticket {}-{number}", rt.team.prefix.as_str()))?;
+            let report = store.latest_report(t.id).await?;
+            store.close().await;
+            let report = report.with_context(|| {
+                format!(
+                    "{} has no incident response report (one is made when the ticket closes)",
+                    t.reference()
+                )
+            })?;
+            print!("{}", if html { report.html } else { report.markdown });
+            Ok(())
+        }
+        Command::Ticket { id, json, .. } => {
             let number = parse_ticket_id(&id, &rt)?;
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
             let t = store
@@ -270,11 +367,13 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                     .map(MessageView::from)
                     .collect(),
             };
+            let facts = store.closing_facts(t.id).await?;
             store.close().await;
             if json {
                 print_json(&detail)
             } else {
                 print!("{}", ticket_text(&detail));
+                print!("{}", crate::commands::closing_text(&t, &facts));
                 Ok(())
             }
         }

@@ -138,6 +138,27 @@ fn mailbox(addr: &EmailAddress, name: Option<&str>) -> Result<Mailbox> {
 
 /// Renders a message to RFC 5322 bytes (CRLF line ends, encoded as lettre decides).
 pub fn render_plain(m: &PlainMail<'_>) -> Result<Vec<u8>> {
+    let msg = headers(m)?
+        .header(ContentType::TEXT_PLAIN)
+        .body(m.body.clone())
+        .context("building message")?;
+    Ok(msg.formatted())
+}
+
+/// Renders a `multipart/alternative` message: `m.body` as the text/plain part and
+/// `html` as the text/html part (the PM digests). Headers as for [`render_plain`].
+pub fn render_alternative(m: &PlainMail<'_>, html: String) -> Result<Vec<u8>> {
+    let msg = headers(m)?
+        .multipart(lettre::message::MultiPart::alternative_plain_html(
+            m.body.clone(),
+            html,
+        ))
+        .context("building message")?;
+    Ok(msg.formatted())
+}
+
+/// Every header of ours, cleaned: what both renderers share.
+fn headers(m: &PlainMail<'_>) -> Result<lettre::message::MessageBuilder> {
     let mut b = Message::builder()
         .from(mailbox(m.from, m.from_name)?)
         .subject(clean_subject(m.subject))
@@ -174,11 +195,7 @@ pub fn render_plain(m: &PlainMail<'_>) -> Result<Vec<u8>> {
     if let Some(t) = m.ticket {
         b = b.header(OnitTicket(t.to_string()));
     }
-    let msg = b
-        .header(ContentType::TEXT_PLAIN)
-        .body(m.body.clone())
-        .context("building message")?;
-    Ok(msg.formatted())
+    Ok(b)
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub struct Settings {
     pub imap: ImapSettings,
     pub smtp: SmtpSettings,
     pub log: LogSettings,
+    pub digest: DigestSettings,
 }
 
 /// A secret (password, token): never printed by `Debug`, never logged.
@@ -160,6 +161,7 @@ pub struct TeamSettings {
     pub ticket_prefix: String,
     pub default_pm: String,
     pub reminders_to: Vec<String>,
+    pub maintainers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,6 +234,41 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
+/// `[digest]`: when the PM digests go out (local times in the calendar's zone).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestSettings {
+    pub daily_at: String,
+    pub weekly_day: String,
+    pub weekly_at: String,
+}
+
+impl DigestSettings {
+    fn validate(&self, issue: &mut impl FnMut(&str, String)) -> Digest {
+        use crate::policy::calendar::{parse_time, parse_weekday};
+        let mut time = |key: &str, v: &str| {
+            parse_time(v).unwrap_or_else(|_| {
+                issue(key, format!("`{v}` is not a time like 17:00"));
+                chrono::NaiveTime::MIN
+            })
+        };
+        let daily_at = time("digest.daily_at", &self.daily_at);
+        let weekly_at = time("digest.weekly_at", &self.weekly_at);
+        let weekly_day = parse_weekday(&self.weekly_day).unwrap_or_else(|_| {
+            issue(
+                "digest.weekly_day",
+                format!("`{}` is not a weekday like Fri", self.weekly_day),
+            );
+            chrono::Weekday::Fri
+        });
+        Digest {
+            daily_at,
+            weekly_day,
+            weekly_at,
+        }
+    }
+}
+
 /// One problem with a configuration, tied to the key that has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigIssue {
@@ -258,6 +295,7 @@ const LIST_KEYS: &[&str] = &[
     "team.support_addresses",
     "calendar.workdays",
     "team.reminders_to",
+    "team.maintainers",
     "policy.high_windows",
     "policy.dismissive_phrases",
     "calendar.holidays",
@@ -534,6 +572,13 @@ impl Settings {
                 Err(e) => issue(&format!("team.reminders_to[{i}]"), e.to_string()),
             }
         }
+        let mut maintainers = Vec::new();
+        for (i, a) in self.team.maintainers.iter().enumerate() {
+            match EmailAddress::parse(a) {
+                Ok(a) => maintainers.push(a),
+                Err(e) => issue(&format!("team.maintainers[{i}]"), e.to_string()),
+            }
+        }
         if self.policy.urgent_interval_mins == 0 {
             issue("policy.urgent_interval_mins", "must be at least 1".into());
         }
@@ -545,6 +590,7 @@ impl Settings {
                 issue(key, "contains an empty word".into());
             }
         }
+        let digest = self.digest.validate(&mut issue);
 
         if !issues.is_empty() {
             return Err(ConfigError(issues));
@@ -580,8 +626,10 @@ impl Settings {
                 default_pm,
                 projects,
                 reminders_to,
+                maintainers,
             },
             calendar,
+            digest,
             policy: Policy {
                 ack_rate_per_hour: self.policy.ack_rate_per_hour,
                 first_response: chrono::Duration::seconds(self.policy.first_response_secs as i64),
@@ -885,6 +933,8 @@ pub struct Team {
     pub projects: Vec<Project>,
     /// Who reminders go to (`team.reminders_to`; the engineers when empty, then the support address).
     pub reminders_to: Vec<EmailAddress>,
+    /// Who else receives each incident response report (`team.maintainers`; the client and PM always do).
+    pub maintainers: Vec<EmailAddress>,
 }
 
 /// The name of the project that holds senders of no listed domain.
@@ -953,6 +1003,17 @@ pub struct Policy {
     pub open_list_at: chrono::NaiveTime,
 }
 
+/// When the PM digests go out, from `[digest]` (local times in the calendar's zone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digest {
+    /// The daily compliance digest: on business days at this time.
+    pub daily_at: chrono::NaiveTime,
+    /// The weekly status: on this weekday (the business day before it when it is a holiday) …
+    pub weekly_day: chrono::Weekday,
+    /// … at this time.
+    pub weekly_at: chrono::NaiveTime,
+}
+
 /// A validated configuration in parsed form: what the rest of onit runs on.
 #[derive(Debug, Clone)]
 pub struct Runtime {
@@ -975,6 +1036,8 @@ pub struct Runtime {
     pub policy: Policy,
     pub priority: crate::policy::priority::PriorityRules,
     pub automated: crate::classify::AutomatedSignals,
+    /// When the PM digests go out (`[digest]`).
+    pub digest: Digest,
 }
 
 impl Runtime {

@@ -116,13 +116,18 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
                 pass.seen
             }
         };
-        // Deliver first (a sent acknowledgment is a contact), then remind, then deliver the reminders.
+        // Deliver first (a sent acknowledgment is a contact), then remind and queue any
+        // digest due (or missed), then deliver those.
         let mut report = outbox.deliver_due(Utc::now()).await?;
-        if crate::reminders::tick(&store, &rt, Utc::now())
+        let reminded = crate::reminders::tick(&store, &rt, Utc::now())
             .await?
             .reminders
-            > 0
-        {
+            > 0;
+        let digests = crate::digest::digest_tick(&store, &rt, Utc::now())
+            .await?
+            .queued()
+            > 0;
+        if reminded || digests {
             let more = outbox.deliver_due(Utc::now()).await?;
             report.sent += more.sent;
             report.retried += more.retried;
@@ -207,7 +212,7 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
         })
     };
 
-    // Reminders: evaluated every 30 s, each one queued once (dedupe keys in the outbox).
+    // Reminders and digests: evaluated every 30 s, each one queued once (dedupe keys in the outbox).
     let scheduler = {
         let store = store.clone();
         let rt = rt.clone();
@@ -219,6 +224,12 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
                     Ok(r) if r.reminders > 0 || r.open_list => wake.notify_one(),
                     Ok(_) => {}
                     Err(e) => error!(error = format!("{e:#}"), "reminder pass failed"),
+                }
+                // PM digests: each period once per PM (dedupe keys), a missed one late.
+                match crate::digest::digest_tick(&store, &rt, Utc::now()).await {
+                    Ok(r) if r.queued() > 0 => wake.notify_one(),
+                    Ok(_) => {}
+                    Err(e) => error!(error = format!("{e:#}"), "digest pass failed"),
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(StdDuration::from_secs(30)) => {}

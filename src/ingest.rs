@@ -246,8 +246,17 @@ impl Ingest<'_, '_, '_> {
                 ))
             }
             MailClass::Automated => self.automated(ticket, signal, at).await,
-            MailClass::Client => self.client(ticket, at).await,
-            MailClass::Contact | MailClass::Acknowledgment => self.contact(ticket, class, at).await,
+            MailClass::Client => {
+                let out = self.client(ticket, at).await?;
+                // POLICY "Commands from the team": a client's are recorded, never applied.
+                crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode).await?;
+                Ok(out)
+            }
+            MailClass::Contact | MailClass::Acknowledgment => {
+                let out = self.contact(ticket, class, at).await?;
+                crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode).await?;
+                Ok(out)
+            }
             MailClass::InternalNote => {
                 self.store(ticket.as_ref().map(|t| t.id), class, None, at)
                     .await?;
@@ -264,9 +273,14 @@ impl Ingest<'_, '_, '_> {
                                 &detail,
                             )
                             .await?;
+                        crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode)
+                            .await?;
                         Ok(self.outcome(Some(class), Disposition::Threaded, Some(t), false, None))
                     }
                     None => {
+                        // Commands in a note on no ticket: the sender hears they were not applied.
+                        crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode)
+                            .await?;
                         Ok(self.outcome(Some(class), Disposition::Unthreaded, None, false, None))
                     }
                 }

@@ -9,6 +9,7 @@
 //! the write lock up front instead of failing with "database is locked" when it
 //! upgrades. Reads that are not part of a write go to a separate reader pool.
 
+mod digest_queries;
 mod queries;
 
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
+pub use digest_queries::*;
 pub use queries::*;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -1,8 +1,10 @@
 //! Integration tests: one binary (one link step) holding every module.
 
+mod commands;
 mod common;
 mod compliance;
 mod corpus;
+mod digest;
 mod imap;
 mod imap_read;
 mod ingest;

@@ -1,0 +1,759 @@
+//! POLICY "Closing" and the seed's "Closing Tickets": when a ticket closes,
+//! the incident response report with exactly the eight headings of
+//! [`HEADINGS`], in Markdown and HTML. It is stored (`reports`, `onit report`)
+//! and, for live mail, sent to the client (the reporter) and `team.maintainers`
+//! with the PM in Cc; its Message-ID is a message of the ticket and counts as a
+//! contact (`contact_kind = 'report'`).
+//!
+//! Interpretations:
+//! * The timeline is built from the ticket's events (and any client or team
+//!   message that has no event), in the calendar's time zone. It lists what
+//!   happened and who did it; internal notes appear as "Internal team note"
+//!   without their words (the report goes to the client), and machine noise
+//!   (automated mail, ignored commands, refused closes) is left out.
+//! * "Date of incident" is when the incident was reported to us (the ticket's
+//!   opening time): the only time onit knows.
+//! * The document has no heading other than the eight (its title is a bold
+//!   line), so a reader can check them by parsing its headings.
+//! * Mail imported as history (`Mode::Import`) closes the ticket and stores the
+//!   report, but sends nothing and records no contact.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::Message;
+
+use crate::address::EmailAddress;
+use crate::compose::{clean_subject, new_message_id};
+use crate::config::Runtime;
+use crate::ingest::Mode;
+use crate::message::{normalize_message_id, single_line};
+use crate::policy::calendar::BusinessCalendar;
+use crate::store::{
+    from_ms, ClosingFacts, ClosingField, ContactFacts, EventRow, MessageRow, NewMessage, NewOutbox,
+    NewReport, TicketRow, Tx,
+};
+
+/// The report's headings, in order (seed: "An incident response report should have these headings").
+pub const HEADINGS: [&str; 8] = [
+    "Date of incident",
+    "Reporter",
+    "Severity (critical, high, medium, low)",
+    "Timeline of response (times, actions, people)",
+    "Exposure / impacts",
+    "Suspected root cause",
+    "Resolution of issue",
+    "Mitigation steps / prevention in future",
+];
+
+/// What a close made.
+#[derive(Debug, Clone)]
+pub struct Made {
+    /// The `reports` row.
+    pub report_id: i64,
+    /// The report mail's Message-ID, when it was queued (live mail only).
+    pub message_id: Option<String>,
+    /// Who it was queued to (To, then Cc).
+    pub recipients: Vec<String>,
+    pub markdown: String,
+}
+
+/// Everything the report is made of.
+#[derive(Debug, Clone)]
+pub struct ReportInput<'a> {
+    pub ticket: &'a TicketRow,
+    pub facts: &'a ClosingFacts,
+    /// The ticket's events in time order (the close included).
+    pub events: &'a [EventRow],
+    /// The ticket's messages in time order.
+    pub messages: &'a [MessageRow],
+    pub closed_at: DateTime<Utc>,
+    pub closed_by: &'a str,
+}
+
+/// One line of the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub at: DateTime<Utc>,
+    pub action: String,
+    /// Who did it: an address, or `onit` for the daemon.
+    pub people: String,
+}
+
+fn local(cal: &BusinessCalendar, t: DateTime<Utc>) -> String {
+    t.with_timezone(&cal.tz())
+        .format("%a %d %b %Y %H:%M %Z")
+        .to_string()
+}
+
+fn event_action(e: &EventRow, t: &TicketRow) -> Option<String> {
+    let d = single_line(&e.detail);
+    Some(match e.kind.as_str() {
+        "opened" => format!("Ticket {} {d}", t.reference()),
+        "priority_proposed" => format!("Priority assessed: {d}"),
+        "ack_queued" => {
+            "Acknowledgment to the reporter (PM in Cc), stating when the next update comes".into()
+        }
+        "acknowledgment" => format!(
+            "Acknowledgment {}",
+            d.strip_prefix("acknowledgment ").unwrap_or(&d)
+        ),
+        "contact" => format!("Update {}", d.strip_prefix("contact ").unwrap_or(&d)),
+        "client_message" => format!("Message from the client: {d}"),
+        "reopened" => "Reopened by a message from the client".into(),
+        "internal_note" | "note" => "Internal team note".into(),
+        "priority_set" => format!("Priority set to {d}"),
+        "severity_set" => format!("Severity set to {d}"),
+        "status" => match d.as_str() {
+            "resolved" => "Marked resolved".into(),
+            "open" => "Reopened".into(),
+            "closed" => "Closed".into(),
+            other => format!("Status set to {other}"),
+        },
+        "cause_set" => "Suspected root cause recorded".into(),
+        "impact_set" => "Exposure / impacts recorded".into(),
+        "resolution_set" => "Resolution recorded".into(),
+        "prevention_set" => "Prevention plan recorded".into(),
+        "delivery_failure" => format!("Delivery failure: {d}"),
+        _ => return None,
+    })
+}
+
+/// The timeline of response: times, actions, people.
+pub fn timeline(input: &ReportInput<'_>) -> Vec<Entry> {
+    let t = input.ticket;
+    let mut out: Vec<Entry> = input
+        .events
+        .iter()
+        .filter_map(|e| {
+            event_action(e, t).map(|action| Entry {
+                at: from_ms(e.at),
+                action,
+                people: e.actor.clone().unwrap_or_else(|| "onit".into()),
+            })
+        })
+        .collect();
+    // Messages with no event of their own (none, normally) still belong on it.
+    let seen: std::collections::HashSet<&str> = input
+        .events
+        .iter()
+        .filter_map(|e| e.message_id.as_deref())
+        .collect();
+    for m in input.messages {
+        if seen.contains(m.message_id.as_str()) {
+            continue;
+        }
+        let action = match m.class.as_str() {
+            "client" => format!("Message from the client: {}", single_line(&m.subject)),
+            "contact" => format!("Update: {}", single_line(&m.subject)),
+            "acknowledgment" => format!("Acknowledgment: {}", single_line(&m.subject)),
+            _ => continue,
+        };
+        out.push(Entry {
+            at: from_ms(m.effective_at),
+            action,
+            people: m.from_addr.clone().unwrap_or_else(|| "unknown".into()),
+        });
+    }
+    out.sort_by_key(|e| e.at);
+    out
+}
+
+/// The body of each section, in the order of [`HEADINGS`] (the timeline's is empty: it is a list).
+fn sections(cal: &BusinessCalendar, input: &ReportInput<'_>) -> [String; 8] {
+    let t = input.ticket;
+    let fact = |f: ClosingField| {
+        input
+            .facts
+            .get(f)
+            .map(single_line)
+            .unwrap_or_else(|| "Not recorded.".into())
+    };
+    let opened = from_ms(t.opened_at).with_timezone(&cal.tz());
+    [
+        format!(
+            "{} (when it was reported to us; ticket {}).",
+            opened.format("%A %-d %B %Y, %H:%M %Z"),
+            t.reference()
+        ),
+        format!("{} (project {}, PM {}).", t.reporter, t.project, t.pm),
+        match &t.severity {
+            Some(s) => s.clone(),
+            None => format!("Not assessed (ticket priority: {}).", t.priority),
+        },
+        String::new(),
+        fact(ClosingField::Impact),
+        fact(ClosingField::Cause),
+        fact(ClosingField::Resolution),
+        fact(ClosingField::Prevention),
+    ]
+}
+
+fn title(input: &ReportInput<'_>) -> String {
+    format!(
+        "Incident response report: {} — {}",
+        input.ticket.reference(),
+        single_line(&input.ticket.subject)
+    )
+}
+
+fn closed_line(cal: &BusinessCalendar, input: &ReportInput<'_>) -> String {
+    format!(
+        "Closed {} by {}.",
+        local(cal, input.closed_at),
+        single_line(input.closed_by)
+    )
+}
+
+/// Text that must not start a Markdown block of its own (a heading, a quote, a list).
+fn md_text(s: &str) -> String {
+    let s = single_line(s);
+    match s.chars().next() {
+        Some('#' | '>' | '-' | '+' | '*' | '=' | '|') => format!("\\{s}"),
+        _ => s,
+    }
+}
+
+/// The report in Markdown: a bold title line, then the eight headings (`##`) in order.
+pub fn markdown(cal: &BusinessCalendar, input: &ReportInput<'_>) -> String {
+    let body = sections(cal, input);
+    let mut out = format!(
+        "**{}**\n\n{}\n",
+        md_text(&title(input)),
+        md_text(&closed_line(cal, input))
+    );
+    for (i, heading) in HEADINGS.iter().enumerate() {
+        out.push_str(&format!("\n## {heading}\n\n"));
+        if i == 3 {
+            let entries = timeline(input);
+            if entries.is_empty() {
+                out.push_str("Nothing recorded.\n");
+            }
+            for e in entries {
+                out.push_str(&format!(
+                    "- {} — {} — {}\n",
+                    local(cal, e.at),
+                    single_line(&e.action),
+                    single_line(&e.people)
+                ));
+            }
+        } else {
+            out.push_str(&md_text(&body[i]));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const H2: &str = "font-size:16px;margin:20px 0 6px 0;color:#1a3d5c;border-bottom:1px solid #d0d7de;padding-bottom:3px";
+const CELL: &str = "border:1px solid #d0d7de;padding:4px 8px;vertical-align:top;text-align:left";
+
+/// The report's HTML fragment (no document around it).
+fn html_fragment(cal: &BusinessCalendar, input: &ReportInput<'_>) -> String {
+    let body = sections(cal, input);
+    let mut out = format!(
+        "<p style=\"font-size:18px;margin:0 0 4px 0\"><strong>{}</strong></p>\n<p style=\"margin:0 0 12px 0;color:#555\">{}</p>\n",
+        escape_html(&title(input)),
+        escape_html(&closed_line(cal, input))
+    );
+    for (i, heading) in HEADINGS.iter().enumerate() {
+        out.push_str(&format!(
+            "<h2 style=\"{H2}\">{}</h2>\n",
+            escape_html(heading)
+        ));
+        if i == 3 {
+            let entries = timeline(input);
+            if entries.is_empty() {
+                out.push_str("<p>Nothing recorded.</p>\n");
+                continue;
+            }
+            out.push_str(&format!(
+                "<table style=\"border-collapse:collapse;width:100%;font-size:13px\">\n<tr><th style=\"{CELL};background:#f3f5f7\">Time</th><th style=\"{CELL};background:#f3f5f7\">Action</th><th style=\"{CELL};background:#f3f5f7\">People</th></tr>\n"
+            ));
+            for e in entries {
+                out.push_str(&format!(
+                    "<tr><td style=\"{CELL};white-space:nowrap\">{}</td><td style=\"{CELL}\">{}</td><td style=\"{CELL}\">{}</td></tr>\n",
+                    escape_html(&local(cal, e.at)),
+                    escape_html(&single_line(&e.action)),
+                    escape_html(&single_line(&e.people))
+                ));
+            }
+            out.push_str("</table>\n");
+        } else {
+            out.push_str(&format!(
+                "<p style=\"margin:0\">{}</p>\n",
+                escape_html(&single_line(&body[i]))
+            ));
+        }
+    }
+    out
+}
+
+fn html_document(title: &str, inner: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body style=\"font-family:Arial,Helvetica,sans-serif;font-size:14px;line-height:1.4;color:#222;max-width:780px;margin:0 auto;padding:16px\">\n{inner}</body></html>\n",
+        escape_html(title)
+    )
+}
+
+/// The report as an HTML document (inline CSS only).
+pub fn html(cal: &BusinessCalendar, input: &ReportInput<'_>) -> String {
+    html_document(&title(input), &html_fragment(cal, input))
+}
+
+/// `Auto-Submitted: auto-generated` (RFC 3834): the report is made by onit.
+#[derive(Clone, Debug)]
+struct AutoGenerated;
+
+impl Header for AutoGenerated {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(_s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoGenerated)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_string())
+    }
+}
+
+/// `X-Onit-Ticket: JAC-7`.
+#[derive(Clone, Debug)]
+struct OnitTicket(String);
+
+impl Header for OnitTicket {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Onit-Ticket")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(OnitTicket(single_line(s)))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+fn mailbox(a: &EmailAddress, name: Option<&str>) -> Result<Mailbox> {
+    let address = a
+        .as_str()
+        .parse()
+        .with_context(|| format!("address {a} not accepted by lettre"))?;
+    Ok(Mailbox::new(
+        name.map(single_line).filter(|n| !n.is_empty()),
+        address,
+    ))
+}
+
+/// The report mail's subject: `Incident response report: <subject> [JAC-7]`.
+pub fn subject(t: &TicketRow) -> String {
+    let reference = t.reference();
+    let s = single_line(&t.subject);
+    let tag = format!("[{reference}]");
+    if s.to_ascii_uppercase().contains(&tag.to_ascii_uppercase()) {
+        format!("Incident response report: {s}")
+    } else {
+        format!("Incident response report: {s} {tag}")
+    }
+}
+
+struct ReportMail<'a> {
+    message_id: &'a str,
+    to: &'a [EmailAddress],
+    cc: &'a [EmailAddress],
+    subject: &'a str,
+    in_reply_to: &'a str,
+    references: &'a [String],
+    date: DateTime<Utc>,
+    ticket: &'a str,
+    text: String,
+    html: String,
+}
+
+fn render(rt: &Runtime, m: &ReportMail<'_>) -> Result<Vec<u8>> {
+    let mut b = Message::builder()
+        .from(mailbox(&rt.team.from, Some(&rt.team.from_name))?)
+        .subject(clean_subject(m.subject))
+        .message_id(Some(format!("<{}>", m.message_id)))
+        .date(m.date.into());
+    for a in m.to {
+        b = b.to(mailbox(a, None)?);
+    }
+    for a in m.cc {
+        if !m.to.contains(a) {
+            b = b.cc(mailbox(a, None)?);
+        }
+    }
+    if let Some(irt) = normalize_message_id(m.in_reply_to) {
+        b = b.in_reply_to(format!("<{irt}>"));
+    }
+    let refs: Vec<String> = m
+        .references
+        .iter()
+        .filter_map(|r| normalize_message_id(r))
+        .map(|r| format!("<{r}>"))
+        .collect();
+    if !refs.is_empty() {
+        b = b.references(refs.join(" "));
+    }
+    let msg = b
+        .header(AutoGenerated)
+        .header(OnitTicket(m.ticket.to_string()))
+        .multipart(MultiPart::alternative_plain_html(
+            m.text.clone(),
+            m.html.clone(),
+        ))
+        .context("building the report mail")?;
+    Ok(msg.formatted())
+}
+
+/// Makes, stores and (live) sends the report of a ticket that was just closed
+/// (`t.status` already `closed`, its `status` event recorded) in the caller's transaction.
+pub async fn close(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    t: &TicketRow,
+    facts: &ClosingFacts,
+    closed_by: &str,
+    at: DateTime<Utc>,
+    mode: Mode,
+) -> Result<Made> {
+    let events = tx.ticket_events(t.id).await?;
+    let messages = tx.ticket_messages(t.id).await?;
+    let input = ReportInput {
+        ticket: t,
+        facts,
+        events: &events,
+        messages: &messages,
+        closed_at: at,
+        closed_by,
+    };
+    let cal = &rt.calendar;
+    let md = markdown(cal, &input);
+    let html_doc = html(cal, &input);
+    let reference = t.reference();
+
+    // Who it goes to: the reporter and the maintainers, the PM in Cc.
+    let mut to: Vec<EmailAddress> = Vec::new();
+    match EmailAddress::parse(&t.reporter) {
+        Ok(a) => to.push(a),
+        Err(e) => {
+            tracing::warn!(reporter = %t.reporter, error = %e, "reporter address unusable for the report")
+        }
+    }
+    for m in &rt.team.maintainers {
+        if !to.contains(m) {
+            to.push(m.clone());
+        }
+    }
+    let pm = EmailAddress::parse(&t.pm).unwrap_or_else(|_| rt.team.default_pm.clone());
+    let cc: Vec<EmailAddress> = if to.contains(&pm) {
+        Vec::new()
+    } else {
+        vec![pm.clone()]
+    };
+    let subject = subject(t);
+    let mut references = vec![t.opening_message_id.clone()];
+    if let Some(ack) = &t.ack_message_id {
+        references.push(ack.clone());
+    }
+
+    let mut queued: Option<(String, Vec<u8>)> = None;
+    if mode == Mode::Live && !to.is_empty() {
+        let message_id = new_message_id(&reference, rt.team.from.domain());
+        let text = format!(
+            "Hello,\n\nTicket {reference} is closed. Here is our incident response report; reply to this\nmessage if anything is still not right.\n\n{md}\nKind regards,\n{}\n",
+            rt.team.from_name
+        );
+        let intro = format!(
+            "<p>Hello,</p>\n<p>Ticket {} is closed. Here is our incident response report; reply to this message if anything is still not right.</p>\n",
+            escape_html(&reference)
+        );
+        let outro = format!(
+            "<p style=\"margin-top:20px\">Kind regards,<br>{}</p>\n",
+            escape_html(&rt.team.from_name)
+        );
+        let html_mail = html_document(
+            &title(&input),
+            &format!("{intro}{}{outro}", html_fragment(cal, &input)),
+        );
+        match render(
+            rt,
+            &ReportMail {
+                message_id: &message_id,
+                to: &to,
+                cc: &cc,
+                subject: &subject,
+                in_reply_to: &t.opening_message_id,
+                references: &references,
+                date: at,
+                ticket: &reference,
+                text,
+                html: html_mail,
+            },
+        ) {
+            Ok(raw) => queued = Some((message_id, raw)),
+            Err(e) => {
+                tx.insert_event(
+                    t.id,
+                    at,
+                    "report_failed",
+                    None,
+                    None,
+                    &format!("the report mail could not be written: {e:#}"),
+                )
+                .await?;
+                tracing::error!(ticket = %reference, error = format!("{e:#}"), "report mail could not be written");
+            }
+        }
+    }
+    let report_id = tx
+        .insert_report(&NewReport {
+            ticket_id: t.id,
+            created_at: at,
+            markdown: &md,
+            html: &html_doc,
+            message_id: queued.as_ref().map(|(m, _)| m.as_str()),
+        })
+        .await?;
+    let recipients: Vec<String> = to
+        .iter()
+        .chain(cc.iter())
+        .map(|a| a.as_str().to_string())
+        .collect();
+    let Some((message_id, raw)) = queued else {
+        tx.insert_event(
+            t.id,
+            at,
+            "report_stored",
+            Some(closed_by),
+            None,
+            &format!("incident response report stored (onit report {reference}); not sent"),
+        )
+        .await?;
+        return Ok(Made {
+            report_id,
+            message_id: None,
+            recipients: Vec::new(),
+            markdown: md,
+        });
+    };
+    let to_addrs = to.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ");
+    let cc_addrs = cc.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ");
+    tx.enqueue(&NewOutbox {
+        kind: "report",
+        dedupe_key: &format!("report:{message_id}"),
+        ticket_id: Some(t.id),
+        message_id: &message_id,
+        mail_from: rt.team.from.as_str(),
+        to_addr: to[0].as_str(),
+        rcpt_to: &recipients.join(","),
+        raw: &raw,
+        created_at: at,
+    })
+    .await?;
+    // A message of the ticket, so replies thread; and a contact (POLICY Standard 5).
+    tx.insert_message(&NewMessage {
+        message_id: &message_id,
+        ticket_id: Some(t.id),
+        class: "own",
+        detail: Some("incident response report"),
+        from_addr: Some(rt.team.from.as_str()),
+        to_addrs: &to_addrs,
+        cc_addrs: &cc_addrs,
+        subject: &subject,
+        date_header: Some(at),
+        arrived_at: at,
+        effective_at: at,
+        in_reply_to: &t.opening_message_id,
+        refs: &references.join(" "),
+        body: &md,
+        origin: "outbox",
+        raw: None,
+    })
+    .await?;
+    tx.set_contact_facts(
+        &message_id,
+        &ContactFacts {
+            contact_at: Some(at),
+            contact_kind: Some("report"),
+            ..ContactFacts::default()
+        },
+    )
+    .await?;
+    tx.touch_contact(t.id, at).await?;
+    tx.insert_event(
+        t.id,
+        at,
+        "report_queued",
+        Some(rt.team.from.as_str()),
+        Some(&message_id),
+        &format!(
+            "incident response report queued to {to_addrs}{}",
+            if cc_addrs.is_empty() {
+                String::new()
+            } else {
+                format!(", PM {cc_addrs} in Cc")
+            }
+        ),
+    )
+    .await?;
+    tracing::info!(ticket = %reference, to = %to_addrs, "incident response report queued");
+    Ok(Made {
+        report_id,
+        message_id: Some(message_id),
+        recipients,
+        markdown: md,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket() -> TicketRow {
+        TicketRow {
+            id: 1,
+            number: 1,
+            prefix: "JAC".into(),
+            subject: "Checkout <down>".into(),
+            normalized_subject: "checkout <down>".into(),
+            reporter: "bob@acme.example".into(),
+            project: "acme".into(),
+            pm: "alice.pm@jac.example".into(),
+            priority: "urgent".into(),
+            priority_reason: "x".into(),
+            severity: None,
+            status: "closed".into(),
+            opened_at: crate::store::to_ms(
+                DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
+                    .unwrap()
+                    .with_timezone(&Utc),
+            ),
+            last_contact_at: None,
+            next_due_at: None,
+            next_due_rule: None,
+            closed_at: None,
+            ack_message_id: None,
+            linked_ticket_id: None,
+            opening_message_id: "c1@acme.example".into(),
+        }
+    }
+
+    fn event(at: &str, kind: &str, actor: Option<&str>, detail: &str) -> EventRow {
+        EventRow {
+            id: 0,
+            ticket_id: 1,
+            at: crate::store::to_ms(
+                DateTime::parse_from_rfc3339(at)
+                    .unwrap()
+                    .with_timezone(&Utc),
+            ),
+            kind: kind.into(),
+            actor: actor.map(String::from),
+            message_id: None,
+            detail: detail.into(),
+        }
+    }
+
+    fn cal() -> BusinessCalendar {
+        BusinessCalendar::from_config(
+            "Europe/London",
+            &["Mon", "Tue", "Wed", "Thu", "Fri"].map(String::from),
+            "09:00",
+            "17:00",
+            &[],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn eight_headings_in_order_and_escaped_text() {
+        let t = ticket();
+        let facts = ClosingFacts {
+            cause: Some("# not a heading".into()),
+            impact: None,
+            resolution: Some("fixed <b>".into()),
+            prevention: Some("alerts".into()),
+        };
+        let events = vec![
+            event(
+                "2026-11-26T10:00:00Z",
+                "opened",
+                Some("bob@acme.example"),
+                "opened from bob@acme.example (Checkout <down>)",
+            ),
+            event(
+                "2026-11-26T10:00:00Z",
+                "command_ignored",
+                Some("bob@acme.example"),
+                "#close",
+            ),
+            event(
+                "2026-11-26T11:30:00Z",
+                "internal_note",
+                Some("dan@jac.example"),
+                "internal note: secret words",
+            ),
+            event(
+                "2026-11-26T15:00:00Z",
+                "status",
+                Some("dan@jac.example"),
+                "closed",
+            ),
+        ];
+        let input = ReportInput {
+            ticket: &t,
+            facts: &facts,
+            events: &events,
+            messages: &[],
+            closed_at: from_ms(events[3].at),
+            closed_by: "dan@jac.example",
+        };
+        let md = markdown(&cal(), &input);
+        let headings: Vec<&str> = md
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .map(|l| l.trim_start_matches('#').trim())
+            .collect();
+        assert_eq!(headings, HEADINGS.to_vec(), "{md}");
+        assert!(md.contains("\\# not a heading"), "{md}");
+        assert!(
+            md.contains("- Thu 26 Nov 2026 11:30 GMT — Internal team note — dan@jac.example"),
+            "{md}"
+        );
+        assert!(!md.contains("secret words"), "{md}");
+        assert!(!md.contains("#close"), "{md}");
+        assert!(
+            md.contains("Not assessed (ticket priority: urgent)."),
+            "{md}"
+        );
+        let h = html(&cal(), &input);
+        assert!(h.contains("fixed &lt;b&gt;"), "{h}");
+        assert!(!h.contains("<down>"), "{h}");
+        let mut pos = 0;
+        for heading in HEADINGS {
+            let at = h[pos..]
+                .find(&format!(">{}</h2>", escape_html(heading)))
+                .unwrap_or_else(|| panic!("{heading} missing or out of order"));
+            pos += at;
+        }
+        assert_eq!(h.matches("<h2").count(), 8);
+    }
+}

@@ -1,0 +1,73 @@
+//! The queries the PM digests read (one SQL text each, shared by both backends).
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+use super::{to_ms, with_pool, Store};
+
+/// An event a PM digest lists (a bounce of our mail, an ignored command), with its ticket.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DigestEventRow {
+    pub at: i64,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub detail: String,
+    pub prefix: String,
+    pub number: i64,
+    pub pm: String,
+    pub subject: String,
+}
+
+/// Team mail to a client that matches no ticket.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UnthreadedRow {
+    pub message_id: String,
+    pub to_addrs: String,
+    pub cc_addrs: String,
+    pub subject: String,
+    pub effective_at: i64,
+}
+
+impl Store {
+    /// Events of kind `delivery_failure` or `command_ignored` with `after < at <= until`, in time order.
+    pub async fn digest_events(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<DigestEventRow>> {
+        with_pool!(self, p => sqlx::query_as::<_, DigestEventRow>(
+            "SELECT e.at, e.kind, e.actor, e.detail, t.prefix, t.number, t.pm, t.subject FROM events e JOIN tickets t ON t.id = e.ticket_id \
+             WHERE e.kind IN ('delivery_failure', 'command_ignored') AND e.at > $1 AND e.at <= $2 ORDER BY e.at, e.id")
+            .bind(to_ms(after)).bind(to_ms(until)).fetch_all(p).await.context("loading digest events"))
+    }
+
+    /// Messages of class `contact` on no ticket with `after < effective_at <= until`, in time order.
+    pub async fn unthreaded_team_mail(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<UnthreadedRow>> {
+        with_pool!(self, p => sqlx::query_as::<_, UnthreadedRow>(
+            "SELECT message_id, to_addrs, cc_addrs, subject, effective_at FROM messages \
+             WHERE class = 'contact' AND ticket_id IS NULL AND effective_at > $1 AND effective_at <= $2 ORDER BY effective_at, id")
+            .bind(to_ms(after)).bind(to_ms(until)).fetch_all(p).await.context("loading unthreaded team mail"))
+    }
+
+    /// The PMs of tickets opened by `opened_by` that are not closed, or were closed after `closed_after`.
+    pub async fn digest_pms(
+        &self,
+        opened_by: DateTime<Utc>,
+        closed_after: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        with_pool!(self, p => sqlx::query_scalar::<_, String>(
+            "SELECT DISTINCT pm FROM tickets WHERE opened_at <= $1 AND (status <> 'closed' OR closed_at > $2) ORDER BY pm")
+            .bind(to_ms(opened_by)).bind(to_ms(closed_after)).fetch_all(p).await.context("listing PMs"))
+    }
+
+    /// The dedupe keys of outbox items of `kind` queued at or after `since`.
+    pub async fn outbox_keys_since(&self, kind: &str, since: DateTime<Utc>) -> Result<Vec<String>> {
+        with_pool!(self, p => sqlx::query_scalar::<_, String>(
+            "SELECT dedupe_key FROM outbox WHERE kind = $1 AND created_at >= $2 ORDER BY id")
+            .bind(kind).bind(to_ms(since)).fetch_all(p).await.context("listing outbox keys"))
+    }
+}
