@@ -26,10 +26,17 @@ pub async fn smtp_send(stack: &Stack, from: &str, to: &[&str], raw: &[u8]) {
         to.iter().map(|t| t.parse().unwrap()).collect(),
     )
     .unwrap();
-    transport
-        .send_raw(&envelope, raw)
-        .await
-        .expect("SMTP send to the test Postfix");
+    // Postfix's smtpd asks Dovecot's auth service during EHLO; while a test has Dovecot
+    // stopped, a session can fail with a transient error. Retry like a real client would.
+    let mut last = None;
+    for _ in 0..10 {
+        match transport.send_raw(&envelope, raw).await {
+            Ok(_) => return,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("SMTP send to the test Postfix failed: {last:?}");
 }
 
 /// A client mail as raw bytes.
