@@ -122,17 +122,19 @@ impl Live {
     }
 
     /// Starts `onit run` in the background, its log in the test's folder.
-    pub fn spawn(&self) -> Child {
+    pub fn spawn(&self) -> Daemon {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.env.dir.path().join("onit.log"))
             .unwrap();
-        self.command(&["run"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn onit run")
+        Daemon(Some(
+            self.command(&["run"])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawn onit run"),
+        ))
     }
 
     pub fn log(&self) -> String {
@@ -140,7 +142,10 @@ impl Live {
     }
 
     /// Stops a daemon with SIGTERM and checks that it exits 0.
-    pub fn terminate(&self, mut child: Child) {
+    pub fn terminate(&self, mut daemon: Daemon) {
+        let Some(mut child) = daemon.0.take() else {
+            return;
+        };
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())
@@ -166,6 +171,25 @@ impl Live {
 
     pub async fn store(&self) -> Store {
         self.env.store().await
+    }
+}
+
+/// A running `onit run`, killed if a failing test drops it, so no daemon outlives its test.
+pub struct Daemon(Option<Child>);
+
+impl Daemon {
+    /// `kill -9`, and wait for it to be gone.
+    pub fn kill_now(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill_now();
     }
 }
 
@@ -364,8 +388,7 @@ async fn kill_dash_nine_during_a_burst_loses_nothing_and_doubles_nothing() {
     while !sender.is_finished() || kills < 5 {
         let mut child = live.spawn();
         tokio::time::sleep(Duration::from_millis(200 + fastrand::u64(..900))).await;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.kill_now(); // SIGKILL
         kills += 1;
         assert!(
             started.elapsed() < Duration::from_secs(240),
