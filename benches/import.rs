@@ -1276,13 +1276,14 @@ async fn one_import(dir: &Path, url: &str, mbox: &Path) -> Result<(ImportCounts,
     let store = onit::store::Store::open(url, rt.max_connections)
         .await
         .map_err(|e| format!("opening {url}: {e:#}"))?;
-    let (cpu0, started) = (cpu_secs(), Instant::now());
+    let (cpu0, cs0, started) = (cpu_secs(), context_switches(), Instant::now());
     let counts = onit::import::import(&store, &rt, &[mbox.to_path_buf()])
         .await
         .map_err(|e| format!("import: {e:#}"))?;
     let run = Run {
         secs: started.elapsed().as_secs_f64(),
         cpu: cpu_secs() - cpu0,
+        switches: context_switches().saturating_sub(cs0),
     };
     store.close().await;
     Ok((counts, run))
@@ -1443,6 +1444,8 @@ fn main() {
         &sqlite,
         None,
     );
+    println!("  (CPU s: this process, all threads. switches/msg: its threads' context switches per message;");
+    println!("   sqlx runs every SQLite statement on a worker thread, so each statement costs two hand-offs)");
     println!();
     println!(
         "parse only (MailView::parse, {PARSE_RUNS} runs): median {:.0} msg/s ({:.0} MB/s); runs {}",
@@ -1504,7 +1507,8 @@ fn main() {
     // connection (Nagle's algorithm against delayed ACKs), not in PostgreSQL.
     let diag_runs = runs("ONIT_BENCH_PG_DIAG_RUNS", PG_RUNS);
     let socket_dir = Path::new("/var/run/postgresql");
-    let mut diags: Vec<(String, Box<dyn Fn(&str) -> String>)> = vec![(
+    type UrlFor = Box<dyn Fn(&str) -> String>;
+    let mut diags: Vec<(String, UrlFor)> = vec![(
         "diagnostic: 127.0.0.1:5432?sslmode=disable (plain TCP, no TLS)".to_string(),
         Box::new(|name: &str| format!("postgres://postgres@127.0.0.1:5432/{name}?sslmode=disable")),
     )];
@@ -1555,6 +1559,8 @@ fn psql_value(sql: &str) -> Option<String> {
 struct Run {
     secs: f64,
     cpu: f64,
+    /// Context switches of this process's threads (voluntary and not) during the import.
+    switches: u64,
 }
 
 impl Run {
@@ -1573,18 +1579,43 @@ fn cpu_secs() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Context switches so far, summed over this process's live threads (/proc/self/task/*/status).
+fn context_switches() -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if line.starts_with("voluntary_ctxt_switches:")
+                || line.starts_with("nonvoluntary_ctxt_switches:")
+            {
+                total += line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
 /// Prints a series of runs and returns the median rate.
 fn print_series(title: &str, runs: &[Run], sqlite_median: Option<f64>) -> f64 {
     let rates: Vec<f64> = runs.iter().map(Run::rate).collect();
     let m = median(&rates);
     println!("{title}");
-    println!("  run   seconds   CPU s     msg/s");
+    println!("  run   seconds   CPU s   switches/msg     msg/s");
     for (i, r) in runs.iter().enumerate() {
         println!(
-            "  {:<5} {:>7.2} {:>7.1} {:>9.0}",
+            "  {:<5} {:>7.2} {:>7.1} {:>14.1} {:>9.0}",
             i + 1,
             r.secs,
             r.cpu,
+            r.switches as f64 / N_MESSAGES as f64,
             r.rate()
         );
     }
@@ -1595,14 +1626,14 @@ fn print_series(title: &str, runs: &[Run], sqlite_median: Option<f64>) -> f64 {
     );
     match sqlite_median {
         None => println!(
-            "  median                  {:>9.0}   target ≥ {:.0}: {} ({:.2}× target; {spread})",
+            "  median                               {:>9.0}   target ≥ {:.0}: {} ({:.2}× target; {spread})",
             m,
             TARGET_MSG_PER_SEC,
             if m >= TARGET_MSG_PER_SEC { "MET" } else { "MISSED" },
             m / TARGET_MSG_PER_SEC,
         ),
         Some(s) => println!(
-            "  median                  {:>9.0}   ({:.2}× target; {:.2}× the SQLite median; {spread})",
+            "  median                               {:>9.0}   ({:.2}× target; {:.2}× the SQLite median; {spread})",
             m,
             m / TARGET_MSG_PER_SEC,
             m / s

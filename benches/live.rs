@@ -781,13 +781,13 @@ async fn latency(stack: &Stack) -> Res<Latency> {
     let mut to_ticket = Vec::new();
     let mut ticket_to_sent = Vec::new();
     let mut after_handoff = Vec::new();
-    for i in 0..LATENCY_MAILS {
+    for (i, client) in clients.iter().enumerate() {
         if let (Some(s), Some(a)) = (tr.sent[i], tr.arrived[i]) {
             let l = a.duration_since(s);
             latencies.push(l);
             let accepted = tr.sent_wall_ms[i];
             let ticket = logged.get(&format!("lat.{i}.{t}@client.example")).copied();
-            let sent = sent_at.get(&clients[i].to_lowercase()).copied();
+            let sent = sent_at.get(&client.to_lowercase()).copied();
             if let Some(tk) = ticket {
                 to_ticket.push(ms_i(tk - accepted));
             }
@@ -984,7 +984,8 @@ struct Mem {
     peak_rss_kib: u64,
     /// Seconds after start at which the highest VmRSS was sampled.
     peak_rss_at: f64,
-    /// (seconds after start, VmHWM before, VmHWM after) for every rise of 2 MiB or more.
+    /// (seconds after start, VmHWM before, VmHWM after) for every rise of 2 MiB or more
+    /// once the process has started (VmHWM ≥ 4 MiB).
     hwm_rises: Vec<(f64, u64, u64)>,
     samples: usize,
 }
