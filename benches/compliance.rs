@@ -162,6 +162,14 @@ fn main() {
         violations = report.violations.len();
     }
     let med = median(runs.clone());
+    let mut rules_only = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let evs = onit::compliance::evaluate_all(&hs, &rt, at);
+        rules_only.push(t.elapsed());
+        assert_eq!(evs.len(), TICKETS);
+    }
+    println!("rules only   median {:.0?} (evaluate_all: the eight rules and next due times, no report assembly)", median(rules_only));
     let report = onit::compliance::report(&hs, &rt, at, None);
     let mut by_rule: std::collections::BTreeMap<&str, usize> = Default::default();
     for v in &report.violations {

@@ -10,7 +10,10 @@
 //!    is measured instead (until the .eml file appears), and the table says so.
 //! 2. Peak RSS: 10,000 client mails put straight into the support user's
 //!    Maildir before onit starts, the file transport, `/proc/PID/status`
-//!    sampled every 50 ms until every ticket exists and the outbox is drained.
+//!    sampled every 50 ms until every ticket exists and the outbox is drained
+//!    (the figure the target is for); then 35 s more of the same daemon idling
+//!    with 10,000 open tickets (its periodic passes run every 30 s), reported
+//!    separately, and its SIGTERM shutdown.
 //!
 //! Targets: p50 ≤ 700 ms, p99 ≤ 1.5 s (Dovecot's ~0.5 s IDLE batching is the
 //! floor); peak RSS ≤ 30 MB. The machine is shared and noisy: percentiles over
@@ -33,6 +36,8 @@ const SPACING: Duration = Duration::from_millis(300);
 const WATCH_EVERY: Duration = Duration::from_millis(5);
 const BACKLOG: usize = 10_000;
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// How long the daemon keeps running after the backlog (its periodic passes run every 30 s).
+const SETTLE: Duration = Duration::from_secs(35);
 const TARGET_P50: Duration = Duration::from_millis(700);
 const TARGET_P99: Duration = Duration::from_millis(1500);
 const TARGET_RSS_MB: f64 = 30.0;
@@ -1011,7 +1016,10 @@ struct Backlog {
     bytes: u64,
     write_secs: f64,
     dovecot_scan_secs: f64,
+    /// Until every ticket exists and the outbox is drained (the measurement the target is for).
     mem: Mem,
+    /// The same process kept running for SETTLE more (then through its shutdown).
+    settle: Mem,
     at_quarters: Vec<(usize, f64, u64)>,
     secs: f64,
     first_sync_ticket_secs: Option<f64>,
@@ -1108,14 +1116,30 @@ async fn backlog(stack: &Stack) -> Res<Backlog> {
         })
         .unwrap_or_default();
     store.close().await;
-    // Keep sampling through the shutdown.
+    // Then idle with 10,000 open tickets for longer than the daemon's 30 s periodic
+    // work (reminders), as a running daemon would, and through the shutdown.
+    let mut settle = Mem {
+        peak_hwm_kib: mem.peak_hwm_kib,
+        ..Mem::default()
+    };
+    let settle_started = Instant::now();
+    while settle_started.elapsed() < SETTLE {
+        settle.sample(pid, started.elapsed().as_secs_f64());
+        if let Some(status) = onit.exited() {
+            return Err(format!(
+                "onit run exited with {status} after the backlog:\n{}",
+                onit.log_tail(30)
+            ));
+        }
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())
         .status();
     let stop_started = Instant::now();
     while onit.exited().is_none() && stop_started.elapsed() < Duration::from_secs(20) {
-        mem.sample(pid, started.elapsed().as_secs_f64());
+        settle.sample(pid, started.elapsed().as_secs_f64());
         std::thread::sleep(Duration::from_millis(10));
     }
     let clean_exit = onit.terminate().or_else(|| onit.exited());
@@ -1124,6 +1148,7 @@ async fn backlog(stack: &Stack) -> Res<Backlog> {
         write_secs,
         dovecot_scan_secs,
         mem,
+        settle,
         at_quarters: quarters,
         secs,
         first_sync_ticket_secs: first_ticket,
@@ -1155,18 +1180,23 @@ fn print_backlog(b: &Backlog) {
         .map(|(n, s, hwm)| format!("{n} at {s:.1} s: {:.1} MB", mb(*hwm)))
         .collect();
     println!("  VmHWM as tickets were stored: {}", q.join("; "));
+    let rises = |m: &Mem| -> String {
+        let r: Vec<String> = m
+            .hwm_rises
+            .iter()
+            .map(|(at, from, to)| format!("{:.1} → {:.1} MB at {at:.1} s", mb(*from), mb(*to)))
+            .collect();
+        if r.is_empty() {
+            "none".into()
+        } else {
+            r.join("; ")
+        }
+    };
     let m = &b.mem;
-    let rises: Vec<String> = m
-        .hwm_rises
-        .iter()
-        .map(|(at, from, to)| format!("{:.1} → {:.1} MB at {at:.1} s", mb(*from), mb(*to)))
-        .collect();
-    if !rises.is_empty() {
-        println!(
-            "  VmHWM rises of 2 MB or more (time since onit started): {}",
-            rises.join("; ")
-        );
-    }
+    println!(
+        "  VmHWM rises of 2 MB or more (time since onit started): {}",
+        rises(m)
+    );
     println!(
         "  peak RSS (VmHWM) {:.1} MB; highest sampled VmRSS {:.1} MB at {:.1} s ({} samples every {} ms); target ≤ {TARGET_RSS_MB:.0} MB: {} ({:.2}× target)",
         mb(m.peak_hwm_kib),
@@ -1176,6 +1206,16 @@ fn print_backlog(b: &Backlog) {
         SAMPLE_EVERY.as_millis(),
         if mb(m.peak_hwm_kib) <= TARGET_RSS_MB { "MET" } else { "MISSED" },
         mb(m.peak_hwm_kib) / TARGET_RSS_MB
+    );
+    let s = &b.settle;
+    println!(
+        "  kept running {} s more with the {BACKLOG} open tickets, then SIGTERM: VmHWM {:.1} MB ({:.2}× target); highest sampled VmRSS {:.1} MB at {:.1} s; rises: {}",
+        SETTLE.as_secs(),
+        mb(s.peak_hwm_kib),
+        mb(s.peak_hwm_kib) / TARGET_RSS_MB,
+        mb(s.peak_rss_kib),
+        s.peak_rss_at,
+        rises(s)
     );
     println!(
         "  SIGTERM exit: {}",
