@@ -10,19 +10,19 @@ use chrono::{DateTime, Duration, Utc};
 use crate::common::{at, onit_bin, Db, Env, BOTH};
 
 /// One archived message, written into an mbox with a matching `From ` line.
-struct Msg<'a> {
-    from: &'a str,
-    to: &'a str,
-    cc: &'a str,
-    subject: &'a str,
-    id: &'a str,
-    reply_to: &'a str,
-    when: DateTime<Utc>,
-    auto: bool,
-    body: &'a str,
+pub(crate) struct Msg<'a> {
+    pub(crate) from: &'a str,
+    pub(crate) to: &'a str,
+    pub(crate) cc: &'a str,
+    pub(crate) subject: &'a str,
+    pub(crate) id: &'a str,
+    pub(crate) reply_to: &'a str,
+    pub(crate) when: DateTime<Utc>,
+    pub(crate) auto: bool,
+    pub(crate) body: &'a str,
 }
 
-fn mbox(msgs: &[Msg<'_>]) -> String {
+pub(crate) fn mbox(msgs: &[Msg<'_>]) -> String {
     let mut out = String::new();
     for m in msgs {
         out.push_str(&format!(
@@ -56,7 +56,7 @@ fn mbox(msgs: &[Msg<'_>]) -> String {
     out
 }
 
-fn onit(env: &Env, args: &[&str]) -> String {
+pub(crate) fn onit(env: &Env, args: &[&str]) -> String {
     let mut c = Command::new(onit_bin());
     c.arg("--config")
         .arg(&env.config_path)

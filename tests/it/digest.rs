@@ -13,72 +13,7 @@ use scraper::{Html, Selector};
 
 use crate::common::{at, onit_bin, Db, Env, BOTH};
 
-/// One archived message, written into an mbox with a matching `From ` line.
-struct Msg<'a> {
-    from: &'a str,
-    to: &'a str,
-    cc: &'a str,
-    subject: &'a str,
-    id: &'a str,
-    reply_to: &'a str,
-    when: DateTime<Utc>,
-    auto: bool,
-    body: &'a str,
-}
-
-fn mbox(msgs: &[Msg<'_>]) -> String {
-    let mut out = String::new();
-    for m in msgs {
-        out.push_str(&format!(
-            "From {} {}\n",
-            m.from,
-            m.when.format("%a %b %e %H:%M:%S %Y")
-        ));
-        out.push_str(&format!("From: {}\nTo: {}\n", m.from, m.to));
-        if !m.cc.is_empty() {
-            out.push_str(&format!("Cc: {}\n", m.cc));
-        }
-        out.push_str(&format!(
-            "Subject: {}\nMessage-ID: <{}>\nDate: {}\n",
-            m.subject,
-            m.id,
-            m.when.to_rfc2822()
-        ));
-        if !m.reply_to.is_empty() {
-            out.push_str(&format!(
-                "In-Reply-To: <{}>\nReferences: <{}>\n",
-                m.reply_to, m.reply_to
-            ));
-        }
-        if m.auto {
-            out.push_str("Auto-Submitted: auto-replied\n");
-        }
-        out.push('\n');
-        out.push_str(m.body);
-        out.push_str("\n\n");
-    }
-    out
-}
-
-fn onit(env: &Env, args: &[&str]) -> String {
-    let mut c = Command::new(onit_bin());
-    c.arg("--config")
-        .arg(&env.config_path)
-        .args(args)
-        .env("RUST_LOG", "warn");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ONIT__") || k == "ONIT_FAULT" {
-            c.env_remove(k);
-        }
-    }
-    let out = c.output().expect("run onit");
-    assert!(
-        out.status.success(),
-        "onit {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+use crate::compliance::{mbox, onit, Msg};
 
 const BOB: &str = "bob@acme.example";
 const CAROL: &str = "carol@acme.example";
