@@ -4,14 +4,12 @@
 //! read its HTML with a real parser; queue digests with `digest_tick` under a
 //! fake clock: once per period and PM across a restart, a missed period late.
 
-use std::process::Command;
-
 use chrono::{DateTime, Duration, Utc};
 use onit::digest::{build, digest_tick, render, Digest, Inputs, Kind, Request};
 use onit::store::Store;
 use scraper::{Html, Selector};
 
-use crate::common::{at, onit_bin, Db, Env, BOTH};
+use crate::common::{at, Db, Env, BOTH};
 
 use crate::compliance::{mbox, onit, Msg};
 
