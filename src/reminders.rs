@@ -62,18 +62,23 @@ pub async fn tick(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<Tic
     let cx = rules.context(rt, now);
     let tz = rt.calendar.tz();
     let mut report = TickReport::default();
-    let mut tx = store.begin().await?;
-    for h in &histories {
-        let Some(due) = evaluate(h, &cx).next_due else {
-            continue;
-        };
+    // Evaluate first, outside any transaction: on SQLite the write transaction holds
+    // the one writer, and ingest must not wait for a pass over every open ticket.
+    let due_now: Vec<(
+        &crate::policy::history::TicketHistory,
+        crate::policy::cadence::Due,
+    )> = histories
+        .iter()
+        .filter_map(|h| evaluate(h, &cx).next_due.map(|d| (h, d)))
         // The first response is the daemon's own job (the acknowledgment), not the team's.
-        if due.rule == crate::policy::rules::first_response::ID
-            || due.at <= now
-            || due.at - rt.policy.remind_before > now
-        {
-            continue;
-        }
+        .filter(|(_, due)| {
+            due.rule != crate::policy::rules::first_response::ID
+                && due.at > now
+                && due.at - rt.policy.remind_before <= now
+        })
+        .collect();
+    let mut tx = store.begin().await?;
+    for (h, due) in due_now {
         let (client, subject) = tickets
             .get(&h.id)
             .map(|t| (t.reporter.as_str(), t.subject.as_str()))
