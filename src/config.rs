@@ -414,29 +414,26 @@ impl Settings {
                 "retry_base_secs must be ≥ 1 and retry_max_secs ≥ retry_base_secs".into(),
             );
         }
-        let mut domains = Vec::new();
-        for (i, d) in self.team.domains.iter().enumerate() {
-            match Domain::parse(d) {
-                Ok(d) => domains.push(d),
-                Err(e) => issue(&format!("team.domains[{i}]"), e.to_string()),
-            }
-        }
-        let mut engineers = BTreeSet::new();
-        for (i, a) in self.team.engineers.iter().enumerate() {
-            match EmailAddress::parse(a) {
-                Ok(a) => {
-                    engineers.insert(a);
-                }
-                Err(e) => issue(&format!("team.engineers[{i}]"), e.to_string()),
-            }
-        }
-        let mut support = Vec::new();
-        for (i, a) in self.team.support_addresses.iter().enumerate() {
-            match EmailAddress::parse(a) {
-                Ok(a) => support.push(a),
-                Err(e) => issue(&format!("team.support_addresses[{i}]"), e.to_string()),
-            }
-        }
+        let domains = parse_list(
+            "team.domains",
+            &self.team.domains,
+            Domain::parse,
+            &mut issue,
+        );
+        let engineers: BTreeSet<EmailAddress> = parse_list(
+            "team.engineers",
+            &self.team.engineers,
+            EmailAddress::parse,
+            &mut issue,
+        )
+        .into_iter()
+        .collect();
+        let mut support = parse_list(
+            "team.support_addresses",
+            &self.team.support_addresses,
+            EmailAddress::parse,
+            &mut issue,
+        );
         if let Some(f) = &from {
             if !support.contains(f) {
                 support.push(f.clone());
@@ -565,20 +562,18 @@ impl Settings {
                 ),
             }
         }
-        let mut reminders_to = Vec::new();
-        for (i, a) in self.team.reminders_to.iter().enumerate() {
-            match EmailAddress::parse(a) {
-                Ok(a) => reminders_to.push(a),
-                Err(e) => issue(&format!("team.reminders_to[{i}]"), e.to_string()),
-            }
-        }
-        let mut maintainers = Vec::new();
-        for (i, a) in self.team.maintainers.iter().enumerate() {
-            match EmailAddress::parse(a) {
-                Ok(a) => maintainers.push(a),
-                Err(e) => issue(&format!("team.maintainers[{i}]"), e.to_string()),
-            }
-        }
+        let reminders_to = parse_list(
+            "team.reminders_to",
+            &self.team.reminders_to,
+            EmailAddress::parse,
+            &mut issue,
+        );
+        let maintainers = parse_list(
+            "team.maintainers",
+            &self.team.maintainers,
+            EmailAddress::parse,
+            &mut issue,
+        );
         if self.policy.urgent_interval_mins == 0 {
             issue("policy.urgent_interval_mins", "must be at least 1".into());
         }
@@ -894,6 +889,23 @@ impl SmtpSettings {
             append_sent: Some(self.append_sent.trim().to_string()).filter(|s| !s.is_empty()),
         })
     }
+}
+
+/// Parses every entry of a list key, naming `key[i]` in the issue of each one that fails.
+fn parse_list<T, E: std::fmt::Display>(
+    key: &str,
+    values: &[String],
+    parse: impl Fn(&str) -> Result<T, E>,
+    issue: &mut impl FnMut(&str, String),
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        match parse(v) {
+            Ok(t) => out.push(t),
+            Err(e) => issue(&format!("{key}[{i}]"), e.to_string()),
+        }
+    }
+    out
 }
 
 fn unknown_field_name(msg: &str) -> Option<String> {

@@ -52,10 +52,9 @@ pub async fn tick(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<Tic
         return Ok(TickReport::default());
     }
     let tickets: HashMap<String, crate::store::TicketRow> = store
-        .tickets()
+        .open_tickets()
         .await?
         .into_iter()
-        .filter(|t| t.status == "open")
         .map(|t| (t.reference(), t))
         .collect();
     let rules = Rules::new(rt);

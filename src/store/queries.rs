@@ -552,6 +552,14 @@ impl Store {
         with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).fetch_all(p).await.context("listing tickets"))
     }
 
+    /// The open tickets, oldest first (the reminder pass runs every 30 s: only what it needs).
+    pub async fn open_tickets(&self) -> Result<Vec<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets WHERE status = 'open' ORDER BY number"
+        ));
+        with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).fetch_all(p).await.context("listing open tickets"))
+    }
+
     /// A ticket by number.
     pub async fn ticket_by_number(&self, number: i64) -> Result<Option<TicketRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
