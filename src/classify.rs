@@ -193,3 +193,77 @@ pub fn classify(
 pub fn is_client(team: &Team, a: &EmailAddress) -> bool {
     !team.is_team(a)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Runtime;
+
+    fn view(headers: &str) -> MailView {
+        MailView::parse(format!("{headers}\r\nMessage-ID: <t@x>\r\n\r\nbody\r\n").as_bytes())
+            .expect("parses")
+    }
+
+    fn class_of(rt: &Runtime, headers: &str) -> (MailClass, Option<String>) {
+        classify(&view(headers), &rt.team, &rt.automated, false)
+    }
+
+    #[test]
+    fn the_five_kinds() {
+        let rt = Runtime::load(None).expect("default config");
+        let c = |h: &str| class_of(&rt, h).0;
+        assert_eq!(
+            c("From: bob@client.example\r\nTo: support@jac.example\r\nSubject: help"),
+            MailClass::Client
+        );
+        assert_eq!(c("From: dan@jac.example\r\nTo: bob@client.example\r\nCc: support@jac.example\r\nSubject: Re: help"), MailClass::Contact);
+        assert_eq!(
+            c("From: support@jac.example\r\nTo: bob@client.example\r\nAuto-Submitted: auto-replied\r\nSubject: Re: help"),
+            MailClass::Acknowledgment
+        );
+        assert_eq!(c("From: dan@jac.example\r\nTo: pm@jac.example\r\nCc: support@jac.example\r\nSubject: note"), MailClass::InternalNote);
+        assert_eq!(c("From: bob@client.example\r\nAuto-Submitted: auto-replied\r\nSubject: Out of office"), MailClass::Automated);
+        assert_eq!(
+            classify(
+                &view("From: bob@client.example\r\nSubject: x"),
+                &rt.team,
+                &rt.automated,
+                true
+            )
+            .0,
+            MailClass::Own
+        );
+    }
+
+    #[test]
+    fn every_policy_signal_and_no_false_alarm() {
+        let rt = Runtime::load(None).expect("default config");
+        for h in [
+            "From: a@c.example\r\nAuto-Submitted: auto-generated",
+            "From: a@c.example\r\nPrecedence: bulk",
+            "From: a@c.example\r\nPrecedence: junk",
+            "From: a@c.example\r\nPrecedence: list",
+            "From: a@c.example\r\nPrecedence: auto_reply",
+            "From: a@c.example\r\nList-Id: <l.c.example>",
+            "From: a@c.example\r\nList-Unsubscribe: <mailto:u@c.example>",
+            "From: a@c.example\r\nX-Autoreply: yes",
+            "From: a@c.example\r\nX-Autorespond: yes",
+            "From: a@c.example\r\nReturn-Path: <>",
+            "From: MAILER-DAEMON@c.example",
+            "From: postmaster@c.example",
+            "From: no-reply@c.example",
+            "From: a@c.example\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b",
+            "From: a@c.example\r\nSubject: Fwd: Returned mail: see transcript",
+        ] {
+            assert_eq!(class_of(&rt, h).0, MailClass::Automated, "{h}");
+        }
+        for h in [
+            "From: a@c.example\r\nAuto-Submitted: no\r\nSubject: help",
+            "From: a@c.example\r\nPrecedence: normal\r\nSubject: help",
+            "From: admin@c.example\r\nSubject: Our out of office tool is broken",
+            "From: a@c.example\r\nSubject: Undelivered invoices in your system",
+        ] {
+            assert_eq!(class_of(&rt, h).0, MailClass::Client, "{h}");
+        }
+    }
+}
