@@ -33,6 +33,9 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub log: LogSettings,
     pub digest: DigestSettings,
+    pub ha: HaSettings,
+    pub http: HttpSettings,
+    pub ops: OpsSettings,
 }
 
 /// A secret (password, token): never printed by `Debug`, never logged.
@@ -232,6 +235,29 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
+}
+
+/// `[ha]`: several instances on one PostgreSQL database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaSettings {
+    pub instance_name: String,
+    pub takeover_secs: u64,
+    pub stall_alert_mins: u64,
+}
+
+/// `[http]`: the health and metrics endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub listen: String,
+}
+
+/// `[ops]`: the operators, who get alerts about onit itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsSettings {
+    pub alert_to: Vec<String>,
 }
 
 /// `[digest]`: when the PM digests go out (local times in the calendar's zone).
@@ -586,6 +612,31 @@ impl Settings {
             }
         }
         let digest = self.digest.validate(&mut issue);
+        let alert_to = parse_list(
+            "ops.alert_to",
+            &self.ops.alert_to,
+            EmailAddress::parse,
+            &mut issue,
+        );
+        let http_listen = match self.http.listen.trim() {
+            "" => None,
+            v => match v.parse::<std::net::SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    issue(
+                        "http.listen",
+                        format!("`{v}` is not an address like 127.0.0.1:9184"),
+                    );
+                    None
+                }
+            },
+        };
+        if self.ha.takeover_secs < 3 {
+            issue("ha.takeover_secs", "must be at least 3".into());
+        }
+        if self.ha.stall_alert_mins == 0 {
+            issue("ha.stall_alert_mins", "must be at least 1".into());
+        }
 
         if !issues.is_empty() {
             return Err(ConfigError(issues));
@@ -625,6 +676,16 @@ impl Settings {
             },
             calendar,
             digest,
+            ops: Ops {
+                alert_to,
+                http_listen,
+                instance_name: match self.ha.instance_name.trim() {
+                    "" => default_instance_name(),
+                    n => n.to_string(),
+                },
+                takeover: std::time::Duration::from_secs(self.ha.takeover_secs),
+                stall_alert: chrono::Duration::minutes(self.ha.stall_alert_mins as i64),
+            },
             policy: Policy {
                 ack_rate_per_hour: self.policy.ack_rate_per_hour,
                 first_response: chrono::Duration::seconds(self.policy.first_response_secs as i64),
@@ -1050,6 +1111,46 @@ pub struct Runtime {
     pub automated: crate::classify::AutomatedSignals,
     /// When the PM digests go out (`[digest]`).
     pub digest: Digest,
+    /// `[ha]`, `[http]` and `[ops]`: running onit itself.
+    pub ops: Ops,
+}
+
+/// How onit runs as a service: instances, health endpoint, operator alerts.
+#[derive(Debug, Clone)]
+pub struct Ops {
+    /// Who gets alerts about onit itself (a stalled mailbox, a failing sign-in).
+    /// Empty: the default PM, so an alert is never silent.
+    pub alert_to: Vec<EmailAddress>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served; None: not at all.
+    pub http_listen: Option<std::net::SocketAddr>,
+    /// This instance's name in `onit status` and the leases table.
+    pub instance_name: String,
+    /// A dead leader's roles are taken over within this time.
+    pub takeover: std::time::Duration,
+    /// A mailbox with no good sync for this long raises an alert.
+    pub stall_alert: chrono::Duration,
+}
+
+impl Runtime {
+    /// The operators' addresses, or the default PM when none are configured.
+    pub fn alert_recipients(&self) -> Vec<EmailAddress> {
+        if self.ops.alert_to.is_empty() {
+            vec![self.team.default_pm.clone()]
+        } else {
+            self.ops.alert_to.clone()
+        }
+    }
+}
+
+/// `host:pid`, unique among running instances.
+fn default_instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "onit".to_string());
+    format!("{host}:{}", std::process::id())
 }
 
 impl Runtime {

@@ -3,6 +3,7 @@
 
 pub mod acknowledgment;
 pub mod address;
+pub mod alerts;
 pub mod classify;
 pub mod cli;
 pub mod commands;
@@ -17,6 +18,7 @@ pub mod import;
 pub mod ingest;
 pub mod mailstore;
 pub mod message;
+pub mod metrics;
 pub mod notices;
 pub mod outgoing;
 pub mod policy;

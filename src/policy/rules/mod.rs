@@ -48,6 +48,18 @@ pub mod pm_cc;
 pub mod promise_kept;
 pub mod urgent_hourly;
 
+/// Every rule id, in POLICY.md's order.
+pub const RULE_IDS: &[&str] = &[
+    first_response::ID,
+    urgent_hourly::ID,
+    high_checkpoints::ID,
+    eod_update::ID,
+    pm_cc::ID,
+    next_update_stated::ID,
+    promise_kept::ID,
+    dismissive_language::ID,
+];
+
 /// Everything a rule needs besides the ticket: the calendar, the cadence
 /// settings, the rule limits and the evaluation instant.
 #[derive(Debug, Clone)]

@@ -1,0 +1,196 @@
+//! Alerts about onit itself: a mailbox that stopped syncing, a sign-in that
+//! fails, an OAuth token about to stop working. Help desks fail here in public
+//! by going quiet (a token refresh failing silently for days), so each alert is
+//! logged as an error, mailed to the operators (`ops.alert_to`) and listed in
+//! the PM's digest.
+//!
+//! One incident is one open row per (kind, subject): raising it again while it
+//! is open only updates its detail, so the operators get one mail per incident
+//! however often the cause is seen, across restarts and across instances (the
+//! partial unique index decides, not a process's memory). Resolving closes the
+//! row; the next failure is a new incident.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use tracing::{error, info};
+
+use crate::config::Runtime;
+use crate::notices::{self, Notice};
+use crate::store::{from_ms, to_ms, with_pool, with_tx, Store};
+
+/// What went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    /// No good sync of a mailbox folder for `ha.stall_alert_mins`.
+    MailboxStalled,
+    /// The IMAP or SMTP server refused our credentials, or a token could not be had.
+    SignInFailed,
+    /// An OAuth token will stop working soon (refresh failing, refresh token expiring).
+    TokenExpiring,
+}
+
+impl AlertKind {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::MailboxStalled => "mailbox-stalled",
+            AlertKind::SignInFailed => "sign-in-failed",
+            AlertKind::TokenExpiring => "token-expiring",
+        }
+    }
+
+    fn headline(self) -> &'static str {
+        match self {
+            AlertKind::MailboxStalled => "mailbox is not being read",
+            AlertKind::SignInFailed => "sign-in failing",
+            AlertKind::TokenExpiring => "sign-in token expiring",
+        }
+    }
+}
+
+/// One alert, open or resolved.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct AlertRow {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub detail: String,
+    pub opened_at: i64,
+    pub last_seen_at: i64,
+    pub resolved_at: Option<i64>,
+}
+
+impl AlertRow {
+    /// When the incident began.
+    pub fn opened(&self) -> DateTime<Utc> {
+        from_ms(self.opened_at)
+    }
+}
+
+const COLS: &str = "id, kind, subject, detail, opened_at, last_seen_at, resolved_at";
+
+/// Raises an alert. Returns true when this opened a new incident (logged as an
+/// error, and a mail to the operators queued in the same transaction); false when
+/// the incident was already open (its detail and last-seen time are updated).
+pub async fn raise(
+    store: &Store,
+    rt: &Runtime,
+    kind: AlertKind,
+    subject: &str,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let mut tx = store.begin().await?;
+    let id: Option<i64> = with_tx!(&mut tx, c => sqlx::query_scalar(
+        "INSERT INTO alerts (kind, subject, detail, opened_at, last_seen_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (kind, subject) WHERE resolved_at IS NULL DO NOTHING RETURNING id")
+        .bind(kind.as_str()).bind(subject).bind(detail).bind(to_ms(now))
+        .fetch_optional(&mut *c).await.context("opening alert"))?;
+    let Some(id) = id else {
+        with_tx!(&mut tx, c => sqlx::query(
+            "UPDATE alerts SET detail = $1, last_seen_at = $2 WHERE kind = $3 AND subject = $4 AND resolved_at IS NULL")
+            .bind(detail).bind(to_ms(now)).bind(kind.as_str()).bind(subject)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("updating alert"))?;
+        tx.commit().await?;
+        return Ok(false);
+    };
+    let to = rt.alert_recipients();
+    notices::queue(
+        &mut tx,
+        rt,
+        &Notice {
+            kind: "alert",
+            dedupe_key: format!("alert:{id}"),
+            ticket_id: None,
+            ticket: None,
+            to: &to,
+            subject: format!("onit alert: {} ({subject})", kind.headline()),
+            body: alert_body(kind, subject, detail, now, rt),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    error!(
+        alert = kind.as_str(),
+        subject, detail, "alert raised; operators notified"
+    );
+    crate::metrics::alert_raised(kind);
+    Ok(true)
+}
+
+/// Closes the open incident of (kind, subject), if any. Returns true when one was closed.
+pub async fn resolve(
+    store: &Store,
+    kind: AlertKind,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let mut tx = store.begin().await?;
+    let n = with_tx!(&mut tx, c => sqlx::query(
+        "UPDATE alerts SET resolved_at = $1 WHERE kind = $2 AND subject = $3 AND resolved_at IS NULL")
+        .bind(to_ms(now)).bind(kind.as_str()).bind(subject)
+        .execute(&mut *c).await.map(|r| r.rows_affected()).context("resolving alert"))?;
+    tx.commit().await?;
+    if n > 0 {
+        info!(alert = kind.as_str(), subject, "alert resolved");
+    }
+    Ok(n > 0)
+}
+
+/// Alerts still open.
+pub async fn open(store: &Store) -> Result<Vec<AlertRow>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM alerts WHERE resolved_at IS NULL ORDER BY opened_at, id"
+    ));
+    with_pool!(store, p => sqlx::query_as::<_, AlertRow>(sql).fetch_all(p).await.context("reading alerts"))
+}
+
+/// Alerts open at any time in `[since, until)`: open now, or resolved after `since`.
+pub async fn during(
+    store: &Store,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<AlertRow>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM alerts WHERE opened_at < $2 AND (resolved_at IS NULL OR resolved_at >= $1) ORDER BY opened_at, id"
+    ));
+    with_pool!(store, p => sqlx::query_as::<_, AlertRow>(sql).bind(to_ms(since)).bind(to_ms(until)).fetch_all(p).await.context("reading alerts"))
+}
+
+fn alert_body(
+    kind: AlertKind,
+    subject: &str,
+    detail: &str,
+    now: DateTime<Utc>,
+    rt: &Runtime,
+) -> String {
+    let local = now.with_timezone(&rt.calendar.tz());
+    let advice = match kind {
+        AlertKind::MailboxStalled => {
+            "New client mail in this mailbox is not becoming tickets and is not being\n\
+             acknowledged. Check `onit status` and the log of the instance that leads it."
+        }
+        AlertKind::SignInFailed => {
+            "The server refuses onit's credentials. Until this is fixed, mail is not read\n\
+             (IMAP) or not sent (SMTP). Check the password or token (docs/operations.md,\n\
+             \"Rotate secrets\")."
+        }
+        AlertKind::TokenExpiring => {
+            "The OAuth token cannot be renewed. Mail still flows until the current token\n\
+             expires; sign in again with `onit oauth login` before then."
+        }
+    };
+    format!(
+        "onit alert: {headline}\n\n\
+         What:   {subject}\n\
+         Since:  {since}\n\
+         Detail: {detail}\n\n\
+         {advice}\n\n\
+         You get this mail once per incident; `onit status` shows open alerts.\n\n\
+         -- onit ({instance})\n",
+        headline = kind.headline(),
+        since = local.format("%a %d %b %Y %H:%M %Z"),
+        instance = rt.ops.instance_name,
+    )
+}
