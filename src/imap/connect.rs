@@ -60,6 +60,21 @@ impl AsyncWrite for ImapStream {
     }
 }
 
+/// The server refused our credentials, or no credentials could be had (an
+/// OAuth token that cannot be fetched). Unlike a network fault this will not
+/// mend by itself, so the folder worker raises a `sign-in-failed` alert.
+#[derive(Debug, thiserror::Error)]
+#[error("sign-in as {user} failed: {reason}")]
+pub struct SignInError {
+    pub user: String,
+    pub reason: String,
+}
+
+/// True when the error chain holds a [`SignInError`].
+pub fn is_sign_in_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<SignInError>().is_some())
+}
+
 /// An authenticated session.
 pub type ImapSession = Session<ImapStream>;
 
@@ -125,7 +140,13 @@ pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
     let session =
         match tokio::time::timeout(t, client.login(&cfg.username, cfg.password.expose())).await {
             Ok(Ok(s)) => s,
-            Ok(Err((e, _))) => return Err(anyhow!("IMAP login as {} failed: {e}", cfg.username)),
+            Ok(Err((e, _))) => {
+                return Err(SignInError {
+                    user: cfg.username.clone(),
+                    reason: format!("IMAP LOGIN: {e}"),
+                }
+                .into())
+            }
             Err(_) => return Err(anyhow!("IMAP login timed out after {}s", t.as_secs())),
         };
     Ok(session)

@@ -94,6 +94,21 @@ async fn folder_worker(
                 let delay = reconnect_delay(failures, cfg.reconnect_max);
                 let msg = format!("{e:#}");
                 error!(error = %msg, retry_in = ?delay, "IMAP session failed; reconnecting");
+                if connect::is_sign_in_error(&e) {
+                    let subject = format!("imap:{account}");
+                    if let Err(e) = crate::alerts::raise(
+                        &store,
+                        &rt,
+                        crate::alerts::AlertKind::SignInFailed,
+                        &subject,
+                        &msg,
+                        Utc::now(),
+                    )
+                    .await
+                    {
+                        error!(error = format!("{e:#}"), "cannot record the sign-in alert");
+                    }
+                }
                 if let Ok(mut tx) = store.begin().await {
                     if tx
                         .folder_error(&account, &folder, Utc::now(), &msg)
@@ -126,6 +141,17 @@ async fn session_cycle(
     failures: &mut u32,
 ) -> Result<()> {
     let mut session = connect::connect(cfg).await?;
+    // Signed in: a sign-in incident for this account is over.
+    if let Err(e) = crate::alerts::resolve(
+        store,
+        crate::alerts::AlertKind::SignInFailed,
+        &format!("imap:{account}"),
+        Utc::now(),
+    )
+    .await
+    {
+        warn!(error = format!("{e:#}"), "cannot resolve the sign-in alert");
+    }
     let caps = connect::timed(cfg.command_timeout, "CAPABILITY", session.capabilities()).await?;
     let has_idle = caps.has_str("IDLE");
     info!(idle = has_idle, "IMAP connected");
