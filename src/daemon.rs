@@ -96,6 +96,10 @@ pub async fn maildir_pass(
 /// Runs the daemon. With `once`, drains what is there and returns.
 pub async fn run(rt: Runtime, once: bool) -> Result<()> {
     let store = Store::open(&rt.database_url, rt.max_connections).await?;
+    // XOAUTH2 sign-in needs the database for its tokens: attach them before anything connects.
+    let rt = crate::oauth::attach(rt, &store)
+        .await
+        .context("setting up OAuth sign-in")?;
     let outbox = outbox_for(&rt, &store)?;
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -242,10 +246,17 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
         })
     };
 
+    // OAuth: refresh ahead of expiry, and alert while the current token still works.
+    let token_upkeep = crate::oauth::tokens_of(&rt)
+        .map(|t| tokio::spawn(crate::oauth::upkeep(t, stop_rx.clone())));
+
     info!(source = ?rt.source, "onit is watching the mailbox");
     let _ = source.await;
     let _ = scheduler.await;
     let _ = sender.await;
+    if let Some(t) = token_upkeep {
+        let _ = t.await;
+    }
     store.close().await;
     info!("stopped");
     Ok(())

@@ -43,13 +43,19 @@
 //! AUTH and the transaction), not only the TCP connect that lettre itself
 //! times. The password is only handed to lettre, whose credentials never
 //! print it; it is never logged here.
+//!
+//! With `smtp.auth = "xoauth2"` each session asks the token source for an
+//! access token (AUTH XOAUTH2). A token that cannot be had is a transient
+//! failure like a refused password: the mail waits and goes out once the
+//! operator has signed in again (`onit oauth login`). A refused token is not
+//! offered again.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use lettre::address::{Address, Envelope};
-use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, Certificate, CertificateStore, Tls, TlsParameters,
 };
@@ -60,7 +66,7 @@ use rustls::pki_types::CertificateDer;
 use tracing::debug;
 
 use super::SendError;
-use crate::config::{SmtpRuntime, TlsMode};
+use crate::config::{AuthMethod, Secret, SmtpRuntime, TlsMode};
 use crate::store::OutboxRow;
 
 /// Sends through one SMTP server: everything a session needs, prepared once.
@@ -70,6 +76,8 @@ pub struct SmtpTransport {
     /// lettre's TLS mode with its parameters (roots, server name) built once.
     tls: Tls,
     credentials: Option<Credentials>,
+    /// With `smtp.auth = "xoauth2"`: the account and where its tokens come from.
+    oauth: Option<(String, crate::oauth::Tokens)>,
     /// The EHLO name (this host's name), looked up once.
     hello: ClientId,
     timeout: Duration,
@@ -83,6 +91,7 @@ impl std::fmt::Debug for SmtpTransport {
             .field("server", &self.server)
             .field("tls", &self.tls)
             .field("auth", &self.credentials.is_some())
+            .field("xoauth2", &self.oauth.is_some())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -137,16 +146,32 @@ impl SmtpTransport {
             TlsMode::Starttls => Tls::Required(tls_parameters(&cfg.host, cfg.ca_file.as_deref())?),
             TlsMode::None => Tls::None,
         };
-        let credentials = cfg
-            .username
-            .as_ref()
-            .map(|user| Credentials::new(user.clone(), cfg.password.expose().to_string()));
-        debug!(host = %cfg.host, port = cfg.port, tls = ?cfg.tls, auth = credentials.is_some(), "SMTP transport ready");
+        let (credentials, oauth) = match cfg.auth {
+            AuthMethod::Password => (
+                cfg.username
+                    .as_ref()
+                    .map(|user| Credentials::new(user.clone(), cfg.password.expose().to_string())),
+                None,
+            ),
+            AuthMethod::Xoauth2 => {
+                let user = cfg
+                    .username
+                    .clone()
+                    .context("smtp.auth = \"xoauth2\" needs smtp.username")?;
+                let tokens = cfg
+                    .tokens
+                    .clone()
+                    .context("smtp.auth = \"xoauth2\" but no token source is set up")?;
+                (None, Some((user, tokens)))
+            }
+        };
+        debug!(host = %cfg.host, port = cfg.port, tls = ?cfg.tls, auth = credentials.is_some(), xoauth2 = oauth.is_some(), "SMTP transport ready");
         Ok(SmtpTransport {
             host: cfg.host.clone(),
             port: cfg.port,
             tls,
             credentials,
+            oauth,
             hello: ClientId::default(),
             timeout: cfg.timeout,
             server: format!("{}:{}", cfg.host, cfg.port),
@@ -159,7 +184,26 @@ impl SmtpTransport {
         // message's own final line break is left to it: the server then receives
         // exactly the stored bytes (with an extra blank line otherwise).
         let raw = item.raw.strip_suffix(b"\r\n").unwrap_or(&item.raw);
-        match tokio::time::timeout(self.timeout, self.session(&envelope, raw)).await {
+        // The token first: without one there is no point in connecting. The token
+        // source bounds its own wait (the token endpoint's timeouts).
+        let token = match &self.oauth {
+            Some((_, tokens)) => Some(tokens.bearer().await.map_err(|e| {
+                SendError::Transient(format!("no OAuth token for SMTP AUTH XOAUTH2: {e}"))
+            })?),
+            None => None,
+        };
+        let result =
+            tokio::time::timeout(self.timeout, self.session(&envelope, raw, token.as_ref())).await;
+        if let (Some((_, tokens)), Some(token), Ok(Err(Failure::Session("AUTH", e)))) =
+            (&self.oauth, &token, &result)
+        {
+            // A 5xx, or lettre giving up on the server's XOAUTH2 error challenge
+            // (a 334 carrying the error report, which lettre does not answer).
+            if e.is_permanent() || e.is_client() {
+                tokens.rejected(token).await;
+            }
+        }
+        match result {
             Err(_) => Err(SendError::Transient(format!(
                 "SMTP session with {} timed out after {:?}",
                 self.server, self.timeout
@@ -192,6 +236,7 @@ impl SmtpTransport {
         &self,
         envelope: &Envelope,
         raw: &[u8],
+        token: Option<&Secret>,
     ) -> Result<AsyncSmtpConnection, Failure> {
         let implicit = match &self.tls {
             Tls::Wrapper(p) => Some(p.clone()),
@@ -213,6 +258,12 @@ impl SmtpTransport {
         }
         if let Some(credentials) = &self.credentials {
             conn.auth(DEFAULT_MECHANISMS, credentials)
+                .await
+                .map_err(|e| Failure::Session("AUTH", e))?;
+        }
+        if let (Some((user, _)), Some(token)) = (&self.oauth, token) {
+            let credentials = Credentials::new(user.clone(), token.expose().to_string());
+            conn.auth(&[Mechanism::Xoauth2], &credentials)
                 .await
                 .map_err(|e| Failure::Session("AUTH", e))?;
         }
