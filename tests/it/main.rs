@@ -9,5 +9,6 @@ mod imap;
 mod imap_read;
 mod ingest;
 mod mailstack;
+mod oauth;
 mod run_once;
 mod smtp;
