@@ -53,6 +53,8 @@ struct IdpState {
     expires_in: u64,
     refuse_refresh: bool,
     reject_tokens: bool,
+    /// The token endpoint takes this long to answer (to widen races).
+    token_delay: Duration,
     refreshes: u32,
     device_polls: u32,
     introspections: Vec<Introspection>,
@@ -246,6 +248,8 @@ async fn route(
 ) -> (&'static str, serde_json::Value) {
     match path {
         "/token" => {
+            let delay = state.lock().unwrap().token_delay;
+            tokio::time::sleep(delay).await;
             if field(form, "client_id") != CLIENT_ID
                 || field(form, "client_secret") != CLIENT_SECRET
             {
@@ -853,4 +857,41 @@ async fn acknowledgment_goes_out_over_smtp_with_xoauth2_and_waits_while_no_token
     );
     let summary = store.outbox_summary().await.unwrap();
     assert_eq!(summary.failed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_refresh_once_under_the_row_lock() {
+    let idp = Idp::start().await;
+    for db in crate::common::BOTH {
+        let support = mailstack::fresh("support", "jac.example");
+        idp.reset(&support);
+        // A slow provider, so both instances ask while the first refresh is in flight.
+        idp.with(|s| s.token_delay = Duration::from_millis(400));
+        let onit = OAuthOnit::new(db, None, &idp, &support, true, false);
+        // Two instances: each its own pools (connections) on the same database.
+        let (a, b) = (onit.env.store().await, onit.env.store().await);
+        let a_rt = onit::oauth::attach(onit.runtime(), &a).await.unwrap();
+        let b_rt = onit::oauth::attach(onit.runtime(), &b).await.unwrap();
+        let (ta, tb) = (
+            onit::oauth::tokens_of(&a_rt).unwrap(),
+            onit::oauth::tokens_of(&b_rt).unwrap(),
+        );
+        let (x, y) = tokio::join!(ta.bearer(), tb.bearer());
+        let (x, y) = (
+            x.unwrap_or_else(|e| panic!("{db:?}: {e}")),
+            y.unwrap_or_else(|e| panic!("{db:?}: {e}")),
+        );
+        // One refreshed; the other waited for the lock and took its result. Had both
+        // refreshed with the same (rotating) refresh token, the second would have
+        // been refused.
+        assert_eq!(x, y, "{db:?}");
+        assert_eq!(idp.with(|s| s.refreshes), 1, "{db:?}");
+        let g = grant::read(&a, &support).await.unwrap().unwrap();
+        assert_eq!(
+            g.refresh_token.as_deref(),
+            Some(idp.current_refresh().as_str())
+        );
+        assert_eq!(g.access_token.as_deref(), Some(x.expose()));
+        idp.with(|s| s.token_delay = Duration::ZERO);
+    }
 }
