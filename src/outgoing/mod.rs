@@ -110,7 +110,22 @@ impl Outbox {
 
     async fn attempt(&self, id: i64, now: DateTime<Utc>) -> Result<Option<Attempt>> {
         let mut tx = self.store.begin().await?;
-        let Some(item) = tx.outbox_claim(id, now).await? else {
+        let stale_after = self
+            .rt
+            .smtp
+            .as_ref()
+            .map(|s| s.timeout * 2)
+            .unwrap_or_default()
+            .max(StdDuration::from_secs(60));
+        let claim = crate::store::Claim {
+            now,
+            instance: &self.rt.ops.instance_name,
+            exclusive: self.store.kind() == "sqlite",
+            stale_after: Duration::from_std(stale_after).unwrap_or(Duration::minutes(2)),
+            claimer_gone_after: Duration::from_std(self.rt.ops.takeover)
+                .unwrap_or(Duration::seconds(15)),
+        };
+        let Some(item) = tx.outbox_claim(id, &claim).await? else {
             return Ok(None);
         };
         tx.commit().await?;
@@ -121,11 +136,16 @@ impl Outbox {
         let _g = span.enter();
         let sent_at = Utc::now().max(now);
         let mut tx = self.store.begin().await?;
+        let mut latency = None;
         let outcome = match result {
             Ok(()) => {
                 tx.outbox_sent(item.id, sent_at).await?;
                 if let Some(tid) = item.ticket_id {
                     if item.kind == "ack" {
+                        latency = tx
+                            .ticket_arrival(tid)
+                            .await?
+                            .and_then(|a| (sent_at - a).to_std().ok());
                         tx.touch_contact(tid, sent_at).await?;
                         tx.set_contact_at(&item.message_id, sent_at).await?;
                     }
@@ -173,6 +193,11 @@ impl Outbox {
             }
         };
         tx.commit().await?;
+        match outcome {
+            Attempt::Sent => crate::metrics::sent(&item.kind, latency),
+            Attempt::Retry => crate::metrics::retried(&item.kind),
+            Attempt::Failed => crate::metrics::failed(&item.kind),
+        }
         if matches!(outcome, Attempt::Sent) {
             self.append_sent(&item).await;
         }
