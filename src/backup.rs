@@ -8,7 +8,8 @@
 //! sync it, so a crash can leave it incomplete: the copy is therefore made under
 //! a temporary name in the destination's directory, synced, checked with
 //! `PRAGMA integrity_check`, and only then linked to PATH. PATH either does not
-//! exist or holds a checked backup.
+//! exist or holds a checked backup. The file is created with mode 0600: it holds
+//! every client's mail.
 //!
 //! PostgreSQL has its own tool for this (`pg_dump`), which onit does not wrap.
 
@@ -86,21 +87,28 @@ pub async fn backup(store: &Store, dest: &Path) -> Result<BackupReport> {
 
     // Same directory as the destination, so the final link stays on one filesystem;
     // a dot name so a glob over backups does not pick up an unfinished one.
-    let tmp = TempFile(dir.join(format!(
+    let tmp_path = dir.join(format!(
         ".{name}.{}-{:08x}.onit-backup-tmp",
         std::process::id(),
         fastrand::u32(..)
-    )));
-    let tmp_str = tmp
-        .0
+    ));
+    let tmp_str = tmp_path
         .to_str()
-        .with_context(|| format!("the backup path {} is not UTF-8", dest.display()))?;
+        .with_context(|| format!("the backup path {} is not UTF-8", dest.display()))?
+        .to_string();
+    // Created empty here (VACUUM INTO accepts an empty file) so that it is the
+    // owner's alone from the start: the backup holds every client's mail, and
+    // SQLite would create it world-readable under the usual umask.
+    create_private(&tmp_path)
+        .await
+        .with_context(|| format!("creating {}", tmp_path.display()))?;
+    let tmp = TempFile(tmp_path);
 
     // The path is bound as a parameter (SQLite evaluates the INTO expression), so no
     // quoting of the file name is involved. The read-only pool suffices: VACUUM INTO
     // only reads this database, and opens the new file for writing itself.
     sqlx::query("VACUUM INTO $1")
-        .bind(tmp_str)
+        .bind(&tmp_str)
         .execute(reader)
         .await
         .with_context(|| format!("copying the database into {}", tmp.0.display()))?;
@@ -130,6 +138,15 @@ pub async fn backup(store: &Store, dest: &Path) -> Result<BackupReport> {
         bytes,
         tickets,
     })
+}
+
+/// Creates an empty file readable and writable by its owner only; fails if it exists.
+async fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut opts = tokio::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    opts.open(path).await.map(drop)
 }
 
 fn postgres_refusal(url: &str) -> String {
@@ -255,6 +272,12 @@ mod tests {
         assert_eq!(r.tickets, 0);
         assert!(r.bytes > 0);
         assert_eq!(names(out.path()), vec!["copy.db"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dest).expect("stat").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the backup is its owner's alone");
+        }
     }
 
     #[tokio::test]
