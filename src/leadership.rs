@@ -247,18 +247,27 @@ impl Leadership {
 
     async fn register(&self) -> Result<()> {
         let now = to_ms(Utc::now());
-        let host = self
-            .0
-            .instance
-            .rsplit_once(':')
-            .map_or(self.0.instance.as_str(), |(h, _)| h)
-            .to_string();
+        let host = crate::config::hostname();
         let mut tx = self.0.store.begin().await?;
         with_tx!(&mut tx, c => sqlx::query(
             "INSERT INTO instances (name, host, pid, version, started_at, seen_at) VALUES ($1, $2, $3, $4, $5, $5) \
              ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, started_at = excluded.started_at, seen_at = excluded.seen_at")
-            .bind(&self.0.instance).bind(host).bind(i64::from(std::process::id())).bind(env!("CARGO_PKG_VERSION")).bind(now)
+            .bind(&self.0.instance).bind(&host).bind(i64::from(std::process::id())).bind(env!("CARGO_PKG_VERSION")).bind(now)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("registering the instance"))?;
+        // Instances on this machine whose process is gone crashed: forget them now, so
+        // the mail they were sending is taken over at once rather than after `takeover`.
+        if std::path::Path::new("/proc/self").exists() {
+            let others: Vec<(String, i64)> = with_tx!(&mut tx, c => sqlx::query_as::<_, (String, i64)>(
+                "SELECT name, pid FROM instances WHERE host = $1 AND name <> $2")
+                .bind(&host).bind(&self.0.instance).fetch_all(&mut *c).await.context("listing instances"))?;
+            for (name, pid) in others {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    info!(instance = %name, pid, "an earlier instance on this host is gone");
+                    with_tx!(&mut tx, c => sqlx::query("DELETE FROM instances WHERE name = $1")
+                        .bind(&name).execute(&mut *c).await.map(|r| r.rows_affected()).context("forgetting a dead instance"))?;
+                }
+            }
+        }
         tx.commit().await
     }
 
@@ -485,8 +494,14 @@ impl Leadership {
             .collect();
         let result: Result<()> = async {
             let mut tx = self.0.store.begin().await?;
-            with_tx!(&mut tx, c => sqlx::query("UPDATE instances SET seen_at = $1 WHERE name = $2")
-                .bind(now).bind(&self.0.instance).execute(&mut *c).await.map(|r| r.rows_affected()).context("instance heartbeat"))?;
+            // An upsert: if another instance wrongly took this one for dead (same host
+            // name on two machines), the row comes back at once.
+            with_tx!(&mut tx, c => sqlx::query(
+                "INSERT INTO instances (name, host, pid, version, started_at, seen_at) VALUES ($2, $3, $4, $5, $1, $1) \
+                 ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at")
+                .bind(now).bind(&self.0.instance).bind(crate::config::hostname()).bind(i64::from(std::process::id()))
+                .bind(env!("CARGO_PKG_VERSION"))
+                .execute(&mut *c).await.map(|r| r.rows_affected()).context("instance heartbeat"))?;
             for (role, epoch) in &roles {
                 with_tx!(&mut tx, c => sqlx::query("UPDATE leases SET renewed_at = $1 WHERE role = $2 AND epoch = $3")
                     .bind(now).bind(role).bind(epoch).execute(&mut *c).await.map(|r| r.rows_affected()).context("lease heartbeat"))?;

@@ -123,6 +123,11 @@ impl Live {
 
     /// Starts `onit run` in the background, its log in the test's folder.
     pub fn spawn(&self) -> Daemon {
+        self.spawn_with(&[])
+    }
+
+    /// As `spawn`, with extra environment variables (e.g. `ONIT__HA__INSTANCE_NAME`).
+    pub fn spawn_with(&self, env: &[(&str, &str)]) -> Daemon {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -130,11 +135,22 @@ impl Live {
             .unwrap();
         Daemon(Some(
             self.command(&["run"])
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
                 .expect("spawn onit run"),
         ))
+    }
+
+    /// Runs an `onit` command to its end (stdout, stderr, success).
+    pub fn run_cmd(&self, args: &[&str]) -> (String, String, bool) {
+        let out = self.command(args).output().expect("run onit");
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+            out.status.success(),
+        )
     }
 
     pub fn log(&self) -> String {
@@ -178,6 +194,11 @@ impl Live {
 pub struct Daemon(Option<Child>);
 
 impl Daemon {
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(|c| c.id())
+    }
+
     /// `kill -9`, and wait for it to be gone.
     pub fn kill_now(&mut self) {
         if let Some(mut c) = self.0.take() {
