@@ -10,7 +10,7 @@ use onit::leadership::{folder_role, leases};
 use onit::store::{from_ms, Store};
 
 use crate::common::{Db, Env};
-use crate::imap::{client_mail, eventually, smtp_send, Daemon, Live};
+use crate::imap::{burst, eventually, Daemon, Live};
 use crate::mailstack;
 
 /// Who holds `role` now, by the leases table, if its holder renewed it lately.
@@ -43,29 +43,7 @@ async fn three_instances_on_postgres_leader_killed_mid_burst_every_mail_one_tick
     })
     .await;
 
-    let sender = {
-        let stack = stack.clone();
-        let (client, support) = (live.client.clone(), live.support.clone());
-        tokio::spawn(async move {
-            for i in 0..N {
-                let local = client.split('@').next().unwrap_or("client");
-                let from = format!("{local}+{i}@client.example");
-                smtp_send(
-                    &stack,
-                    &from,
-                    &[&support],
-                    &client_mail(
-                        &from,
-                        &support,
-                        &format!("Outage report {i}"),
-                        &format!("ha{i}.{local}@client.example"),
-                        "",
-                    ),
-                )
-                .await;
-            }
-        })
-    };
+    let sender = tokio::spawn(burst(stack.clone(), &live, 0..N, "ha"));
 
     // Mid-burst: kill -9 whichever instance leads the folder.
     eventually(
@@ -207,30 +185,7 @@ async fn a_paused_leader_is_replaced_and_fenced_out_when_it_wakes() {
     })
     .await;
     let b = live.spawn_with(&[("ONIT__HA__INSTANCE_NAME", "onit-b")]);
-    let send = |range: std::ops::Range<usize>| {
-        let stack = stack.clone();
-        let (client, support) = (live.client.clone(), live.support.clone());
-        async move {
-            for i in range {
-                let local = client.split('@').next().unwrap_or("client");
-                let from = format!("{local}+{i}@client.example");
-                smtp_send(
-                    &stack,
-                    &from,
-                    &[&support],
-                    &client_mail(
-                        &from,
-                        &support,
-                        &format!("Paused report {i}"),
-                        &format!("p{i}.{local}@client.example"),
-                        "",
-                    ),
-                )
-                .await;
-            }
-        }
-    };
-    send(0..N / 2).await;
+    burst(stack.clone(), &live, 0..N / 2, "paused").await;
     eventually(Duration::from_secs(60), "the first half stored", || async {
         store.tickets().await.map(|t| t.len()).unwrap_or(0) >= N / 2
     })
@@ -239,7 +194,7 @@ async fn a_paused_leader_is_replaced_and_fenced_out_when_it_wakes() {
     signal(&a, "STOP");
     let paused_at = Utc::now();
     // Mail keeps coming while onit-a is frozen.
-    let rest = tokio::spawn(send(N / 2..N));
+    let rest = tokio::spawn(burst(stack.clone(), &live, N / 2..N, "paused"));
     let started = Instant::now();
     let mut taken = None;
     while started.elapsed() < Duration::from_secs(40) {

@@ -214,6 +214,36 @@ impl Drop for Daemon {
     }
 }
 
+/// Sends client mails numbered `range` from distinct senders (`client+i@`) to the
+/// support address over SMTP, one after another; `tag` keeps Message-IDs apart.
+pub fn burst(
+    stack: Stack,
+    live: &Live,
+    range: std::ops::Range<usize>,
+    tag: &str,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (client, support, tag) = (live.client.clone(), live.support.clone(), tag.to_string());
+    async move {
+        let local = client.split('@').next().unwrap_or("client").to_string();
+        for i in range {
+            let from = format!("{local}+{i}@client.example");
+            smtp_send(
+                &stack,
+                &from,
+                &[&support],
+                &client_mail(
+                    &from,
+                    &support,
+                    &format!("Issue number {i} ({tag})"),
+                    &format!("{tag}{i}.{local}@client.example"),
+                    "",
+                ),
+            )
+            .await;
+        }
+    }
+}
+
 /// Polls until `f` holds or the time is up.
 pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut f: F)
 where
@@ -382,28 +412,7 @@ async fn kill_dash_nine_during_a_burst_loses_nothing_and_doubles_nothing() {
     let stack = mailstack::shared();
     let live = Live::new(stack, Db::Sqlite, &["INBOX"], false);
     const N: usize = 200;
-    let sender = {
-        let stack = stack.clone();
-        let (client, support) = (live.client.clone(), live.support.clone());
-        tokio::spawn(async move {
-            for i in 0..N {
-                let from = format!("{}+{i}@client.example", client.split('@').next().unwrap());
-                smtp_send(
-                    &stack,
-                    &from,
-                    &[&support],
-                    &client_mail(
-                        &from,
-                        &support,
-                        &format!("Issue number {i}"),
-                        &format!("burst{i}@client.example"),
-                        "",
-                    ),
-                )
-                .await;
-            }
-        })
-    };
+    let sender = tokio::spawn(burst(stack.clone(), &live, 0..N, "burst"));
     let mut kills = 0;
     let started = Instant::now();
     while !sender.is_finished() || kills < 5 {
