@@ -95,6 +95,12 @@ pub enum Command {
     },
     /// Apply database migrations.
     Migrate,
+    /// Copy the SQLite database to PATH (a new file), consistent while `onit run` writes.
+    /// PostgreSQL: use pg_dump.
+    Backup {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
     /// Validate the configuration, naming the key in every error.
     CheckConfig {
         #[arg(long)]
@@ -270,6 +276,16 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             store.migrate().await?;
             println!("migrations applied ({})", store.kind());
             store.close().await;
+            Ok(())
+        }
+        Command::Backup { path } => {
+            let r = crate::backup::command(&rt, &path).await?;
+            println!(
+                "backup written to {}: {} bytes, integrity check ok, {} tickets",
+                r.path.display(),
+                r.bytes,
+                r.tickets
+            );
             Ok(())
         }
         Command::Import { paths, json } => {

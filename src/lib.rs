@@ -4,6 +4,7 @@
 pub mod acknowledgment;
 pub mod address;
 pub mod alerts;
+pub mod backup;
 pub mod classify;
 pub mod cli;
 pub mod commands;

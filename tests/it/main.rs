@@ -1,5 +1,6 @@
 //! Integration tests: one binary (one link step) holding every module.
 
+mod backup;
 mod commands;
 mod common;
 mod compliance;
