@@ -173,11 +173,12 @@ async fn run_once(store: &Store, rt: &Runtime, leadership: &Leadership) -> Resul
     // scheduler leader's: with another instance leading it, this run leaves it alone.
     let mut report = outbox.deliver_due(Utc::now()).await?;
     if let Some(lease) = leadership.try_lead(SCHEDULER).await? {
-        let reminded = crate::reminders::tick(store, rt, Utc::now())
+        let fence = lease.fence();
+        let reminded = crate::reminders::tick_fenced(store, rt, Utc::now(), &fence)
             .await?
             .reminders
             > 0;
-        let digests = crate::digest::digest_tick(store, rt, Utc::now())
+        let digests = crate::digest::digest_tick_fenced(store, rt, Utc::now(), &fence)
             .await?
             .queued()
             > 0;
@@ -338,12 +339,13 @@ async fn scheduler(
         let leading_since = Utc::now();
         let mut rules_at: Option<std::time::Instant> = None;
         loop {
-            match crate::reminders::tick(&store, &rt, Utc::now()).await {
+            let fence = lease.fence();
+            match crate::reminders::tick_fenced(&store, &rt, Utc::now(), &fence).await {
                 Ok(r) if r.reminders > 0 || r.open_list => wake.notify_one(),
                 Ok(_) => {}
                 Err(e) => error!(error = format!("{e:#}"), "reminder pass failed"),
             }
-            match crate::digest::digest_tick(&store, &rt, Utc::now()).await {
+            match crate::digest::digest_tick_fenced(&store, &rt, Utc::now(), &fence).await {
                 Ok(r) if r.queued() > 0 => wake.notify_one(),
                 Ok(_) => {}
                 Err(e) => error!(error = format!("{e:#}"), "digest pass failed"),

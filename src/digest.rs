@@ -800,6 +800,16 @@ fn recipient(rt: &Runtime, pm: &str) -> EmailAddress {
 /// Queues every digest due at `now`: for each kind, the most recent period (sent
 /// late when onit was down at its time), once per PM (see the module documentation).
 pub async fn digest_tick(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<TickReport> {
+    digest_tick_fenced(store, rt, now, &crate::leadership::Fence::none()).await
+}
+
+/// As [`digest_tick`], committing only while `fence` (the scheduler's leadership) holds.
+pub async fn digest_tick_fenced(
+    store: &Store,
+    rt: &Runtime,
+    now: DateTime<Utc>,
+    fence: &crate::leadership::Fence,
+) -> Result<TickReport> {
     let mut out = TickReport::default();
     for kind in [Kind::Daily, Kind::Weekly] {
         let Some(period) = latest_period(rt, kind, now) else {
@@ -888,6 +898,7 @@ pub async fn digest_tick(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Res
                 }
             }
         }
+        fence.check(&mut tx).await?;
         tx.commit().await?;
     }
     if out.queued() > 0 {
