@@ -95,6 +95,12 @@ pub enum Command {
     },
     /// Apply database migrations.
     Migrate,
+    /// Copy the SQLite database to PATH (a new file), consistent while `onit run` writes.
+    /// PostgreSQL: use pg_dump.
+    Backup {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
     /// Validate the configuration, naming the key in every error.
     CheckConfig {
         #[arg(long)]
@@ -293,6 +299,16 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Backup { path } => {
+            let r = crate::backup::command(&rt, &path).await?;
+            println!(
+                "backup written to {}: {} bytes, integrity check ok, {} tickets",
+                r.path.display(),
+                r.bytes,
+                r.tickets
+            );
+            Ok(())
+        }
         Command::Import { paths, json } => {
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
             let started = std::time::Instant::now();
@@ -404,7 +420,13 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             let counts = store.message_counts().await?;
             let folders = store.folder_states().await?;
             let failures = store.ingest_failures().await?;
+            let (leases, instances) = crate::leadership::leases(&store).await?;
+            let alerts = crate::alerts::open(&store).await?;
             store.close().await;
+            // A lease whose holder has not renewed it within the takeover time is
+            // free for the taking: show it as such rather than as led.
+            let now_ms = crate::store::to_ms(chrono::Utc::now());
+            let stale_ms = rt.ops.takeover.as_millis() as i64;
             if json {
                 let messages: serde_json::Map<String, serde_json::Value> =
                     counts.into_iter().map(|(k, v)| (k, v.into())).collect();
@@ -414,6 +436,29 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                     "messages": messages,
                     "folders": folders,
                     "ingest_failures": failures,
+                    "leases": leases.iter().map(|l| serde_json::json!({
+                        "role": l.role,
+                        "holder": l.holder,
+                        "epoch": l.epoch,
+                        "acquired_at": crate::store::from_ms(l.acquired_at).to_rfc3339(),
+                        "renewed_at": crate::store::from_ms(l.renewed_at).to_rfc3339(),
+                        "live": now_ms - l.renewed_at <= stale_ms,
+                    })).collect::<Vec<_>>(),
+                    "instances": instances.iter().map(|i| serde_json::json!({
+                        "name": i.name,
+                        "host": i.host,
+                        "pid": i.pid,
+                        "version": i.version,
+                        "started_at": crate::store::from_ms(i.started_at).to_rfc3339(),
+                        "seen_at": crate::store::from_ms(i.seen_at).to_rfc3339(),
+                        "live": now_ms - i.seen_at <= stale_ms,
+                    })).collect::<Vec<_>>(),
+                    "alerts": alerts.iter().map(|a| serde_json::json!({
+                        "kind": a.kind,
+                        "subject": a.subject,
+                        "detail": a.detail,
+                        "opened_at": crate::store::from_ms(a.opened_at).to_rfc3339(),
+                    })).collect::<Vec<_>>(),
                 }))
             } else {
                 println!("database  {}", store.kind());
@@ -448,6 +493,46 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                             .as_deref()
                             .map(|e| format!("; last error: {e}"))
                             .unwrap_or_default()
+                    );
+                }
+                for i in &instances {
+                    println!(
+                        "instance  {} (pid {}, v{}) started {}, {}",
+                        i.name,
+                        i.pid,
+                        i.version,
+                        crate::store::from_ms(i.started_at).to_rfc3339(),
+                        if now_ms - i.seen_at <= stale_ms {
+                            "running".to_string()
+                        } else {
+                            format!(
+                                "silent since {}",
+                                crate::store::from_ms(i.seen_at).to_rfc3339()
+                            )
+                        }
+                    );
+                }
+                for l in &leases {
+                    println!(
+                        "leads     {}: {} (epoch {}, since {}){}",
+                        l.role,
+                        l.holder,
+                        l.epoch,
+                        crate::store::from_ms(l.acquired_at).to_rfc3339(),
+                        if now_ms - l.renewed_at <= stale_ms {
+                            ""
+                        } else {
+                            " — not renewed lately: free for another instance"
+                        }
+                    );
+                }
+                for a in &alerts {
+                    println!(
+                        "ALERT     {} {} since {}: {}",
+                        a.kind,
+                        a.subject,
+                        crate::store::from_ms(a.opened_at).to_rfc3339(),
+                        a.detail
                     );
                 }
                 for f in &failures {

@@ -366,6 +366,7 @@ const LIST_KEYS: &[&str] = &[
     "automated.subject_phrases",
     "automated.body_phrases",
     "imap.folders",
+    "ops.alert_to",
     "oauth.scopes",
 ];
 
@@ -1407,13 +1408,17 @@ impl Runtime {
 
 /// `host:pid`, unique among running instances.
 fn default_instance_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    format!("{}:{}", hostname(), std::process::id())
+}
+
+/// This machine's host name (for instance names and `onit status`).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "onit".to_string());
-    format!("{host}:{}", std::process::id())
+        .unwrap_or_else(|| "onit".to_string())
 }
 
 impl Runtime {

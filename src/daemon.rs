@@ -8,8 +8,14 @@ use chrono::Utc;
 use tokio::sync::{watch, Notify};
 use tracing::{error, info, warn};
 
+use std::str::FromStr;
+
+use sqlx::sqlite::SqliteConnectOptions;
+
 use crate::config::{Runtime, SourceKind, TransportKind};
+use crate::health::MAILDIR_ACCOUNT;
 use crate::ingest::{mode_for_arrival, receive_imf};
+use crate::leadership::{Leadership, SCHEDULER};
 use crate::mailstore::Maildir;
 use crate::outgoing::{file::FileTransport, Outbox, Transport};
 use crate::store::Store;
@@ -95,58 +101,132 @@ pub async fn maildir_pass(
 
 /// Runs the daemon. With `once`, drains what is there and returns.
 pub async fn run(rt: Runtime, once: bool) -> Result<()> {
+    // SQLite: one instance per database file, or two would both read the mailbox.
+    let _lock = InstanceLock::take(&rt.database_url)?;
     let store = Store::open(&rt.database_url, rt.max_connections).await?;
     // XOAUTH2 sign-in needs the database for its tokens: attach them before anything connects.
     let rt = crate::oauth::attach(rt, &store)
         .await
         .context("setting up OAuth sign-in")?;
-    let outbox = outbox_for(&rt, &store)?;
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let leadership = Leadership::start(
+        &store,
+        &rt.database_url,
+        &rt.ops.instance_name,
+        rt.ops.takeover,
+    )
+    .await?;
+    let result = if once {
+        run_once(&store, &rt, &leadership).await
+    } else {
+        run_daemon(&store, rt, &leadership).await
+    };
+    leadership.shutdown().await;
+    store.close().await;
+    result
+}
 
-    if once {
-        let ingested = match (&rt.source, &rt.imap) {
-            (SourceKind::Imap, Some(cfg)) => {
-                crate::imap::sync_once(&store, &rt, cfg, &stop_rx).await?
-            }
-            _ => {
-                let md = Maildir::open(&rt.maildir)
-                    .with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
-                let pass = maildir_pass(&store, &rt, &md, &stop_rx).await?;
-                anyhow::ensure!(
-                    pass.failed == 0,
-                    "{} message(s) could not be stored; they stay in new/",
-                    pass.failed
-                );
-                pass.seen
-            }
-        };
-        // Deliver first (a sent acknowledgment is a contact), then remind and queue any
-        // digest due (or missed), then deliver those.
-        let mut report = outbox.deliver_due(Utc::now()).await?;
-        let reminded = crate::reminders::tick(&store, &rt, Utc::now())
+/// Records a Maildir pass where readiness and stall alerts look (`imap_folders`).
+async fn record_pass(store: &Store, rt: &Runtime, outcome: &Result<SourcePass>) -> Result<()> {
+    let folder = rt.maildir.display().to_string();
+    let mut tx = store.begin().await?;
+    match outcome {
+        Ok(p) if p.failed == 0 => {
+            tx.folder_synced(MAILDIR_ACCOUNT, &folder, Utc::now())
+                .await?
+        }
+        Ok(p) => {
+            tx.folder_error(
+                MAILDIR_ACCOUNT,
+                &folder,
+                Utc::now(),
+                &format!("{} message(s) could not be stored", p.failed),
+            )
+            .await?
+        }
+        Err(e) => {
+            tx.folder_error(MAILDIR_ACCOUNT, &folder, Utc::now(), &format!("{e:#}"))
+                .await?
+        }
+    }
+    tx.commit().await
+}
+
+async fn run_once(store: &Store, rt: &Runtime, leadership: &Leadership) -> Result<()> {
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let outbox = outbox_for(rt, store)?;
+    let ingested = match (&rt.source, &rt.imap) {
+        (SourceKind::Imap, Some(cfg)) => {
+            crate::imap::sync_once(store, rt, cfg, leadership, &stop_rx).await?
+        }
+        _ => {
+            let md = Maildir::open(&rt.maildir)
+                .with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
+            let pass = maildir_pass(store, rt, &md, &stop_rx).await;
+            record_pass(store, rt, &pass).await?;
+            let pass = pass?;
+            anyhow::ensure!(
+                pass.failed == 0,
+                "{} message(s) could not be stored; they stay in new/",
+                pass.failed
+            );
+            pass.seen
+        }
+    };
+    // Deliver first (a sent acknowledgment is a contact), then remind and queue any
+    // digest due (or missed), then deliver those. The scheduled work is the
+    // scheduler leader's: with another instance leading it, this run leaves it alone.
+    let mut report = outbox.deliver_due(Utc::now()).await?;
+    if let Some(lease) = leadership.try_lead(SCHEDULER).await? {
+        let fence = lease.fence();
+        let reminded = crate::reminders::tick_fenced(store, rt, Utc::now(), &fence)
             .await?
             .reminders
             > 0;
-        let digests = crate::digest::digest_tick(&store, &rt, Utc::now())
+        let digests = crate::digest::digest_tick_fenced(store, rt, Utc::now(), &fence)
             .await?
             .queued()
             > 0;
+        leadership.release(lease).await;
         if reminded || digests {
             let more = outbox.deliver_due(Utc::now()).await?;
             report.sent += more.sent;
             report.retried += more.retried;
             report.failed += more.failed;
         }
-        info!(
-            ingested,
-            sent = report.sent,
-            retrying = report.retried,
-            failed = report.failed,
-            "run --once finished"
-        );
-        store.close().await;
-        return Ok(());
+    } else {
+        info!("another instance leads the scheduled work; reminders and digests left to it");
     }
+    info!(
+        ingested,
+        sent = report.sent,
+        retrying = report.retried,
+        failed = report.failed,
+        "run --once finished"
+    );
+    Ok(())
+}
+
+async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Result<()> {
+    let store = store.clone();
+    let rt = Arc::new(rt);
+    let outbox = outbox_for(&rt, &store)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let http = match rt.ops.http_listen {
+        Some(addr) => Some(
+            crate::http::serve(
+                addr,
+                crate::http::Endpoint {
+                    store: store.clone(),
+                    rt: rt.clone(),
+                    metrics: crate::metrics::install()?,
+                },
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
 
     let wake = Arc::new(Notify::new());
     tokio::spawn(async move {
@@ -158,30 +238,42 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
     let source = if let (SourceKind::Imap, Some(cfg)) = (rt.source, rt.imap.clone()) {
         tokio::spawn(crate::imap::run(
             store.clone(),
-            Arc::new(rt.clone()),
+            rt.clone(),
             cfg,
+            leadership.clone(),
             stop_rx.clone(),
             wake.clone(),
         ))
     } else {
         let md = Maildir::open(&rt.maildir)
             .with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
-        let store = store.clone();
-        let rt = rt.clone();
-        let wake = wake.clone();
+        let (store, rt, wake, leadership) =
+            (store.clone(), rt.clone(), wake.clone(), leadership.clone());
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            loop {
-                match maildir_pass(&store, &rt, &md, &stop).await {
-                    Ok(p) if p.seen > 0 => wake.notify_one(),
-                    Ok(_) => {}
-                    Err(e) => error!(error = format!("{e:#}"), "mailbox pass failed"),
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(rt.poll_interval) => {}
-                    _ = stop.changed() => {}
+            let role = format!("maildir:{}", rt.maildir.display());
+            while let Some(mut lease) = leadership.acquire(&role, &mut stop).await {
+                loop {
+                    let pass = maildir_pass(&store, &rt, &md, &stop).await;
+                    if let Err(e) = record_pass(&store, &rt, &pass).await {
+                        warn!(error = format!("{e:#}"), "cannot record the mailbox pass");
+                    }
+                    match pass {
+                        Ok(p) if p.seen > 0 => wake.notify_one(),
+                        Ok(_) => {}
+                        Err(e) => error!(error = format!("{e:#}"), "mailbox pass failed"),
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(rt.poll_interval) => {}
+                        _ = stop.changed() => {}
+                        _ = lease.lost() => {}
+                    }
+                    if *stop.borrow() || lease.is_lost() {
+                        break;
+                    }
                 }
                 if *stop.borrow() {
+                    leadership.release(lease).await;
                     break;
                 }
             }
@@ -216,50 +308,158 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
         })
     };
 
-    // Reminders and digests: evaluated every 30 s, each one queued once (dedupe keys in the outbox).
-    let scheduler = {
-        let store = store.clone();
-        let rt = rt.clone();
-        let wake = wake.clone();
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            loop {
-                match crate::reminders::tick(&store, &rt, Utc::now()).await {
-                    Ok(r) if r.reminders > 0 || r.open_list => wake.notify_one(),
-                    Ok(_) => {}
-                    Err(e) => error!(error = format!("{e:#}"), "reminder pass failed"),
-                }
-                // PM digests: each period once per PM (dedupe keys), a missed one late.
-                match crate::digest::digest_tick(&store, &rt, Utc::now()).await {
-                    Ok(r) if r.queued() > 0 => wake.notify_one(),
-                    Ok(_) => {}
-                    Err(e) => error!(error = format!("{e:#}"), "digest pass failed"),
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(StdDuration::from_secs(30)) => {}
-                    _ = stop.changed() => {}
-                }
-                if *stop.borrow() {
-                    break;
-                }
-            }
-        })
-    };
+    let scheduler = tokio::spawn(scheduler(
+        store.clone(),
+        rt.clone(),
+        leadership.clone(),
+        stop_rx.clone(),
+        wake.clone(),
+    ));
 
     // OAuth: refresh ahead of expiry, and alert while the current token still works.
     let token_upkeep = crate::oauth::tokens_of(&rt)
         .map(|t| tokio::spawn(crate::oauth::upkeep(t, stop_rx.clone())));
 
-    info!(source = ?rt.source, "onit is watching the mailbox");
+    info!(source = ?rt.source, instance = %rt.ops.instance_name, "onit is watching the mailbox");
     let _ = source.await;
     let _ = scheduler.await;
     let _ = sender.await;
     if let Some(t) = token_upkeep {
         let _ = t.await;
     }
-    store.close().await;
+    if let Some(h) = http {
+        let _ = h.await;
+    }
     info!("stopped");
     Ok(())
+}
+
+/// The scheduled work, run by whichever instance leads [`SCHEDULER`]: reminders
+/// and digests (each queued once: dedupe keys in the outbox), stalled-mailbox
+/// alerts, and the rules-broken gauge.
+async fn scheduler(
+    store: Store,
+    rt: Arc<Runtime>,
+    leadership: Leadership,
+    mut stop: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+) {
+    const TICK: StdDuration = StdDuration::from_secs(30);
+    const RULES_EVERY: StdDuration = StdDuration::from_secs(300);
+    while let Some(mut lease) = leadership.acquire(SCHEDULER, &mut stop).await {
+        let leading_since = Utc::now();
+        let mut rules_at: Option<std::time::Instant> = None;
+        loop {
+            let fence = lease.fence();
+            match crate::reminders::tick_fenced(&store, &rt, Utc::now(), &fence).await {
+                Ok(r) if r.reminders > 0 || r.open_list => wake.notify_one(),
+                Ok(_) => {}
+                Err(e) => error!(error = format!("{e:#}"), "reminder pass failed"),
+            }
+            match crate::digest::digest_tick_fenced(&store, &rt, Utc::now(), &fence).await {
+                Ok(r) if r.queued() > 0 => wake.notify_one(),
+                Ok(_) => {}
+                Err(e) => error!(error = format!("{e:#}"), "digest pass failed"),
+            }
+            match crate::health::check_stalls(&store, &rt, Utc::now(), leading_since).await {
+                Ok(r) if !r.raised.is_empty() => wake.notify_one(),
+                Ok(_) => {}
+                Err(e) => error!(error = format!("{e:#}"), "stalled-mailbox check failed"),
+            }
+            if rules_at.is_none_or(|t| t.elapsed() >= RULES_EVERY) {
+                rules_at = Some(std::time::Instant::now());
+                if let Err(e) = rules_gauge(&store, &rt).await {
+                    warn!(error = format!("{e:#}"), "cannot count broken rules");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = stop.changed() => {}
+                _ = lease.lost() => {}
+            }
+            if *stop.borrow() || lease.is_lost() {
+                break;
+            }
+        }
+        if *stop.borrow() {
+            leadership.release(lease).await;
+            break;
+        }
+    }
+}
+
+/// Sets `onit_rules_broken{rule}`: violations of the last 7 days.
+async fn rules_gauge(store: &Store, rt: &Runtime) -> Result<()> {
+    let now = Utc::now();
+    let report =
+        crate::compliance::compliance(store, rt, now, Some(now - chrono::Duration::days(7)))
+            .await?;
+    let mut counts = std::collections::BTreeMap::new();
+    for v in &report.violations {
+        *counts.entry(v.rule.to_string()).or_insert(0usize) += 1;
+    }
+    crate::metrics::rules_broken(&counts);
+    Ok(())
+}
+
+/// An exclusive lock on `<database file>.onit-lock`, held while `onit run` runs on
+/// SQLite. SQLite's own locks only serialise writes: two daemons on one file
+/// would both read the mailbox and race each other, so the second is refused.
+/// The OS drops the lock when the process ends, however it ends.
+#[derive(Debug)]
+pub struct InstanceLock {
+    _file: std::fs::File,
+}
+
+impl InstanceLock {
+    /// Takes the lock for a SQLite `url`; None for PostgreSQL or an in-memory database.
+    pub fn take(url: &str) -> Result<Option<InstanceLock>> {
+        use std::io::{Read, Seek, Write};
+        if !url.starts_with("sqlite:") {
+            return Ok(None);
+        }
+        let opts =
+            SqliteConnectOptions::from_str(url).with_context(|| format!("bad SQLite url {url}"))?;
+        let db = opts.get_filename();
+        if db.as_os_str().is_empty() || db.to_string_lossy().contains(":memory:") {
+            return Ok(None);
+        }
+        let path = std::path::PathBuf::from(format!("{}.onit-lock", db.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("creating the instance lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.set_len(0);
+                let _ = file.rewind();
+                let _ = writeln!(
+                    file,
+                    "pid {} since {}",
+                    std::process::id(),
+                    Utc::now().to_rfc3339()
+                );
+                Ok(Some(InstanceLock { _file: file }))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                anyhow::bail!(
+                    "another onit instance is already running on the SQLite database {} ({}). \
+                     SQLite allows one instance per database; to run several, use PostgreSQL \
+                     (database.url = \"postgres://...\").",
+                    db.display(),
+                    holder.trim()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

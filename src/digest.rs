@@ -263,12 +263,31 @@ pub struct Digest {
     pub needs_person: Vec<NeedsPerson>,
     /// Weekly only.
     pub week: Option<Week>,
+    /// Alerts about onit itself in the period (a stalled mailbox, a failing
+    /// sign-in): while one is open, client mail may go unanswered, so the PM hears too.
+    pub onit_alerts: Vec<OnitAlert>,
+}
+
+/// One alert about onit itself, as the digest shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OnitAlert {
+    /// `mailbox-stalled`, `sign-in-failed`, `token-expiring`.
+    pub kind: String,
+    /// What it is about (`imap:support@… /INBOX`).
+    pub subject: String,
+    pub since: String,
+    /// None while open.
+    pub resolved: Option<String>,
+    pub detail: String,
 }
 
 impl Digest {
     /// Nothing open, nothing broken, nothing waiting.
     pub fn is_empty(&self) -> bool {
-        self.open_tickets.is_empty() && self.broken.is_empty() && self.needs_person.is_empty()
+        self.open_tickets.is_empty()
+            && self.broken.is_empty()
+            && self.needs_person.is_empty()
+            && self.onit_alerts.is_empty()
     }
 }
 
@@ -278,6 +297,7 @@ pub struct Inputs {
     tickets: HashMap<String, TicketRow>,
     events: Vec<DigestEventRow>,
     unthreaded: Vec<UnthreadedRow>,
+    alerts: Vec<crate::alerts::AlertRow>,
 }
 
 impl Inputs {
@@ -293,6 +313,7 @@ impl Inputs {
                 .collect(),
             events: store.digest_events(after, until).await?,
             unthreaded: store.unthreaded_team_mail(after, until).await?,
+            alerts: crate::alerts::during(store, after, until).await?,
         })
     }
 
@@ -617,6 +638,22 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
         broken,
         needs_person,
         week,
+        onit_alerts: inputs
+            .alerts
+            .iter()
+            .filter(|a| {
+                a.opened_at < crate::store::to_ms(at)
+                    && a.resolved_at
+                        .is_none_or(|r| r >= crate::store::to_ms(since))
+            })
+            .map(|a| OnitAlert {
+                kind: a.kind.clone(),
+                subject: a.subject.clone(),
+                since: short(rt, a.opened()),
+                resolved: a.resolved_at.map(|r| short(rt, crate::store::from_ms(r))),
+                detail: a.detail.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -763,6 +800,16 @@ fn recipient(rt: &Runtime, pm: &str) -> EmailAddress {
 /// Queues every digest due at `now`: for each kind, the most recent period (sent
 /// late when onit was down at its time), once per PM (see the module documentation).
 pub async fn digest_tick(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<TickReport> {
+    digest_tick_fenced(store, rt, now, &crate::leadership::Fence::none()).await
+}
+
+/// As [`digest_tick`], committing only while `fence` (the scheduler's leadership) holds.
+pub async fn digest_tick_fenced(
+    store: &Store,
+    rt: &Runtime,
+    now: DateTime<Utc>,
+    fence: &crate::leadership::Fence,
+) -> Result<TickReport> {
     let mut out = TickReport::default();
     for kind in [Kind::Daily, Kind::Weekly] {
         let Some(period) = latest_period(rt, kind, now) else {
@@ -851,6 +898,7 @@ pub async fn digest_tick(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Res
                 }
             }
         }
+        fence.check(&mut tx).await?;
         tx.commit().await?;
     }
     if out.queued() > 0 {
@@ -1069,6 +1117,15 @@ mod tests {
                 subject: "<script>alert(1)</script>".into(),
                 effective_at: crate::store::to_ms(at - Duration::hours(1)),
             }],
+            alerts: vec![crate::alerts::AlertRow {
+                id: 1,
+                kind: "sign-in-failed".into(),
+                subject: "imap:support@jac.example@imap.example:993".into(),
+                detail: "server said <img src=x onerror=alert(2)>".into(),
+                opened_at: crate::store::to_ms(at - Duration::hours(3)),
+                last_seen_at: crate::store::to_ms(at - Duration::hours(1)),
+                resolved_at: None,
+            }],
         };
         let d = build(
             &inputs,
@@ -1086,6 +1143,12 @@ mod tests {
         assert!(text.contains("<script>alert(1)</script>"), "{text}");
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
+        // onit's own alerts reach the PM too, escaped like everything else.
+        assert_eq!(d.onit_alerts.len(), 1);
+        assert!(text.contains("ONIT ITSELF NEEDS ATTENTION (1)"), "{text}");
+        assert!(text.contains("sign-in-failed"), "{text}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("still open"), "{html}");
     }
 
     #[test]

@@ -57,6 +57,19 @@ pub struct Outcome {
     pub note: Option<String>,
 }
 
+impl Outcome {
+    /// Counts this message in the metrics; call once its transaction has committed.
+    pub fn record_metrics(&self) {
+        if self.disposition == Disposition::Duplicate {
+            return;
+        }
+        crate::metrics::ingested(self.class.map_or("unparseable", |c| c.as_str()));
+        if self.disposition == Disposition::NewTicket {
+            crate::metrics::ticket_opened();
+        }
+    }
+}
+
 /// How long after its arrival a new ticket is still acknowledged. A mailbox
 /// watched for the first time (or after a long outage) holds old mail: it is
 /// recorded as history, not answered months late.
@@ -103,6 +116,7 @@ pub async fn receive_imf(
     let mut tx = store.begin().await?;
     let out = receive_in(&mut tx, rt, raw, arrival, origin, mode).await?;
     tx.commit().await?;
+    out.record_metrics();
     Ok(out)
 }
 

@@ -43,6 +43,16 @@ pub fn recipients(rt: &Runtime) -> Vec<EmailAddress> {
 
 /// Queues every reminder that is due at `now`.
 pub async fn tick(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<TickReport> {
+    tick_fenced(store, rt, now, &crate::leadership::Fence::none()).await
+}
+
+/// As [`tick`], committing only while `fence` (the scheduler's leadership) holds.
+pub async fn tick_fenced(
+    store: &Store,
+    rt: &Runtime,
+    now: DateTime<Utc>,
+    fence: &crate::leadership::Fence,
+) -> Result<TickReport> {
     let to = recipients(rt);
     if to.is_empty() {
         return Ok(TickReport::default());
@@ -154,6 +164,7 @@ pub async fn tick(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<Tic
             report.open_list = queue(&mut tx, rt, &notice, now).await?;
         }
     }
+    fence.check(&mut tx).await?;
     tx.commit().await?;
     if report.reminders > 0 || report.open_list {
         info!(

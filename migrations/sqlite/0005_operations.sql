@@ -34,3 +34,8 @@ CREATE TABLE alerts (
 );
 CREATE UNIQUE INDEX alerts_open ON alerts (kind, subject) WHERE resolved_at IS NULL;
 CREATE INDEX alerts_opened ON alerts (opened_at);
+
+-- Outbox delivery runs on every instance: the instance that claimed an attempt,
+-- so another takes the item over only when that instance is gone (or the
+-- attempt is older than any send can take).
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;

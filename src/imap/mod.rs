@@ -15,6 +15,8 @@ use tokio::sync::{watch, Notify};
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::config::{ImapRuntime, Runtime};
+use crate::leadership::{self, Fence, Leadership};
+use crate::metrics;
 use crate::store::Store;
 use idle::Woke;
 
@@ -35,30 +37,83 @@ pub fn reconnect_delay(n: u32, max: Duration) -> Duration {
     )
 }
 
-/// Runs every folder's worker until `stop` turns true.
+/// Runs every folder's worker until `stop` turns true. Each folder is a role:
+/// its worker syncs only while this instance leads it, and stands by otherwise.
 pub async fn run(
     store: Store,
     rt: Arc<Runtime>,
     cfg: ImapRuntime,
+    leadership: Leadership,
     stop: watch::Receiver<bool>,
     wake: Arc<Notify>,
 ) {
     let mut tasks = Vec::new();
     for folder in cfg.folders.clone() {
-        let (store, rt, cfg, stop, wake) = (
+        let (store, rt, cfg, stop, wake, leadership) = (
             store.clone(),
             rt.clone(),
             cfg.clone(),
             stop.clone(),
             wake.clone(),
+            leadership.clone(),
         );
         let span = info_span!("imap", folder = %folder);
         tasks.push(tokio::spawn(
-            async move { folder_worker(store, rt, cfg, folder, stop, wake).await }.instrument(span),
+            async move { led_folder(store, rt, cfg, folder, leadership, stop, wake).await }
+                .instrument(span),
         ));
     }
     for t in tasks {
         let _ = t.await;
+    }
+}
+
+/// Waits to lead the folder, syncs it until the role is lost or onit stops, repeats.
+async fn led_folder(
+    store: Store,
+    rt: Arc<Runtime>,
+    cfg: ImapRuntime,
+    folder: String,
+    leadership: Leadership,
+    mut stop: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+) {
+    let role = leadership::folder_role(&account_key(&cfg), &folder);
+    loop {
+        let Some(mut lease) = leadership.acquire(&role, &mut stop).await else {
+            break;
+        };
+        // The worker's own stop: onit stopping, or the role lost.
+        let (inner_tx, inner_rx) = watch::channel(false);
+        let fence = lease.fence();
+        let worker = folder_worker(
+            store.clone(),
+            rt.clone(),
+            cfg.clone(),
+            folder.clone(),
+            fence,
+            inner_rx,
+            wake.clone(),
+        );
+        tokio::pin!(worker);
+        let mut outer = stop.clone();
+        let lost = tokio::select! {
+            _ = &mut worker => false,
+            _ = lease.lost() => true,
+            _ = outer.changed() => false,
+        };
+        let _ = inner_tx.send(true);
+        // Let the worker finish the message in hand (its writes are fenced anyway).
+        let _ = tokio::time::timeout(cfg.command_timeout, &mut worker).await;
+        metrics::imap_connected(&folder, false);
+        if lost {
+            warn!("lost the lead of this folder; standing by");
+            continue;
+        }
+        leadership.release(lease).await;
+        if *stop.borrow() {
+            break;
+        }
     }
 }
 
@@ -67,6 +122,7 @@ async fn folder_worker(
     rt: Arc<Runtime>,
     cfg: ImapRuntime,
     folder: String,
+    fence: Fence,
     mut stop: watch::Receiver<bool>,
     wake: Arc<Notify>,
 ) {
@@ -82,6 +138,7 @@ async fn folder_worker(
             &cfg,
             &account,
             &folder,
+            &fence,
             &mut stop,
             &wake,
             &mut failures,
@@ -90,6 +147,7 @@ async fn folder_worker(
         {
             Ok(()) => break,
             Err(e) => {
+                metrics::imap_connected(&folder, false);
                 failures += 1;
                 let delay = reconnect_delay(failures, cfg.reconnect_max);
                 let msg = format!("{e:#}");
@@ -136,6 +194,7 @@ async fn session_cycle(
     cfg: &ImapRuntime,
     account: &str,
     folder: &str,
+    fence: &Fence,
     stop: &mut watch::Receiver<bool>,
     wake: &Notify,
     failures: &mut u32,
@@ -155,8 +214,10 @@ async fn session_cycle(
     let caps = connect::timed(cfg.command_timeout, "CAPABILITY", session.capabilities()).await?;
     let has_idle = caps.has_str("IDLE");
     info!(idle = has_idle, "IMAP connected");
+    metrics::imap_connected(folder, true);
     loop {
-        let report = sync::sync_folder(&mut session, store, rt, cfg, account, folder, stop).await?;
+        let report =
+            sync::sync_folder(&mut session, store, rt, cfg, account, folder, fence, stop).await?;
         *failures = 0;
         if report.fetched > 0 {
             wake.notify_one();
@@ -180,21 +241,42 @@ async fn session_cycle(
     Ok(())
 }
 
-/// `onit run --once`: one sync of every folder, then log out.
+/// `onit run --once`: one sync of every folder this instance can lead (a folder
+/// another running instance leads is left to it), then log out.
 pub async fn sync_once(
     store: &Store,
     rt: &Runtime,
     cfg: &ImapRuntime,
+    leadership: &Leadership,
     stop: &watch::Receiver<bool>,
 ) -> Result<usize> {
     let account = account_key(cfg);
     let mut fetched = 0;
     for folder in &cfg.folders {
-        let mut session = connect::connect(cfg).await?;
-        fetched += sync::sync_folder(&mut session, store, rt, cfg, &account, folder, stop)
-            .await?
-            .fetched;
-        let _ = connect::timed(cfg.command_timeout, "LOGOUT", session.logout()).await;
+        let role = leadership::folder_role(&account, folder);
+        let Some(lease) = leadership.try_lead(&role).await? else {
+            info!(folder, "another instance leads this folder; left to it");
+            continue;
+        };
+        let result = async {
+            let mut session = connect::connect(cfg).await?;
+            let r = sync::sync_folder(
+                &mut session,
+                store,
+                rt,
+                cfg,
+                &account,
+                folder,
+                &lease.fence(),
+                stop,
+            )
+            .await;
+            let _ = connect::timed(cfg.command_timeout, "LOGOUT", session.logout()).await;
+            r
+        }
+        .await;
+        leadership.release(lease).await;
+        fetched += result?.fetched;
     }
     Ok(fetched)
 }

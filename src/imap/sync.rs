@@ -11,6 +11,7 @@ use tracing::{debug, info, warn};
 use super::connect::{timed, ImapSession};
 use crate::config::{AfterProcessing, ImapRuntime, Runtime};
 use crate::ingest::{mode_for_arrival, receive_in};
+use crate::leadership::Fence;
 use crate::store::Store;
 
 /// What one sync pass did.
@@ -42,6 +43,8 @@ fn parse_internal_date(f: &async_imap::types::Fetch) -> Option<DateTime<Utc>> {
 }
 
 /// Brings one folder up to date: everything with a UID at or above the stored next UID.
+/// Every write is fenced: it commits only while this instance still leads the folder.
+#[allow(clippy::too_many_arguments)]
 pub async fn sync_folder(
     session: &mut ImapSession,
     store: &Store,
@@ -49,6 +52,7 @@ pub async fn sync_folder(
     cfg: &ImapRuntime,
     account: &str,
     folder: &str,
+    fence: &Fence,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<SyncReport> {
     let t = cfg.command_timeout;
@@ -63,6 +67,8 @@ pub async fn sync_folder(
     };
     let mut next_uid = match &state {
         Some(s) if s.uidvalidity == uidvalidity => s.next_uid,
+        // A row with only an error recorded (the folder never synced): start at UID 1.
+        Some(s) if s.uidvalidity == 0 => 1,
         Some(s) => {
             // The mailbox was recreated or renumbered: every UID we knew is void. Start
             // over from UID 1; Message-ID dedupe keeps what we stored from coming in twice.
@@ -81,10 +87,11 @@ pub async fn sync_folder(
         let mut tx = store.begin().await?;
         tx.set_folder_position(account, folder, uidvalidity, next_uid)
             .await?;
+        fence.check(&mut tx).await?;
         tx.commit().await?;
     }
     if mailbox.exists == 0 {
-        mark_synced(store, account, folder).await?;
+        mark_synced(store, account, folder, fence).await?;
         return Ok(report);
     }
     // "n:*" always names the highest UID even when it is below n: filter.
@@ -150,10 +157,19 @@ pub async fn sync_folder(
                 arrival,
                 &origin,
                 mode,
+                fence,
             )
             .await;
             match stored {
                 Ok(()) => report.fetched += 1,
+                Err(first)
+                    if first.chain().any(|c| {
+                        c.downcast_ref::<crate::leadership::LostLeadership>()
+                            .is_some()
+                    }) =>
+                {
+                    return Err(first);
+                }
                 Err(first) => {
                     // Try once more, then set the message aside so it never blocks the folder.
                     warn!(
@@ -172,6 +188,7 @@ pub async fn sync_folder(
                         arrival,
                         &origin,
                         mode,
+                        fence,
                     )
                     .await
                     {
@@ -183,6 +200,7 @@ pub async fn sync_folder(
                             .await?;
                         tx.set_folder_position(account, folder, uidvalidity, i64::from(uid) + 1)
                             .await?;
+                        fence.check(&mut tx).await?;
                         tx.commit().await?;
                         warn!(
                             uid,
@@ -199,7 +217,7 @@ pub async fn sync_folder(
             after_processing(session, cfg, uid).await;
         }
     }
-    mark_synced(store, account, folder).await?;
+    mark_synced(store, account, folder, fence).await?;
     if report.fetched > 0 || report.failed > 0 {
         info!(
             folder,
@@ -225,20 +243,24 @@ async fn store_one(
     arrival: DateTime<Utc>,
     origin: &str,
     mode: crate::ingest::Mode,
+    fence: &Fence,
 ) -> Result<()> {
     let mut tx = store.begin().await?;
-    receive_in(&mut tx, rt, raw, arrival, origin, mode).await?;
+    let out = receive_in(&mut tx, rt, raw, arrival, origin, mode).await?;
     tx.set_folder_position(account, folder, uidvalidity, i64::from(uid) + 1)
         .await?;
     crate::fault::point("imap-before-commit");
+    fence.check(&mut tx).await?;
     tx.commit().await?;
+    out.record_metrics();
     crate::fault::point("imap-after-commit");
     Ok(())
 }
 
-async fn mark_synced(store: &Store, account: &str, folder: &str) -> Result<()> {
+async fn mark_synced(store: &Store, account: &str, folder: &str, fence: &Fence) -> Result<()> {
     let mut tx = store.begin().await?;
     tx.folder_synced(account, folder, Utc::now()).await?;
+    fence.check(&mut tx).await?;
     tx.commit().await
 }
 

@@ -25,6 +25,11 @@ pub enum SendError {
     /// Will never succeed as it is (5xx, bad recipient).
     #[error("permanent: {0}")]
     Permanent(String),
+    /// The server refused our credentials (5xx to AUTH), or none could be had. Retried
+    /// like a transient failure (the mail is fine: fixing the password sends it), and
+    /// raises a `sign-in-failed` alert, because it will not mend by itself.
+    #[error("sign-in: {0}")]
+    SignIn(String),
 }
 
 /// A way for mail to leave.
@@ -66,6 +71,9 @@ pub struct Outbox {
     store: Store,
     transport: Transport,
     rt: std::sync::Arc<crate::config::Runtime>,
+    /// A sign-in alert may be open: the next good send resolves it. True at start,
+    /// so an alert left by an earlier run is closed by the first send that works.
+    sign_in_alert: std::sync::atomic::AtomicBool,
 }
 
 impl Outbox {
@@ -80,6 +88,7 @@ impl Outbox {
             store,
             transport,
             rt,
+            sign_in_alert: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -95,7 +104,7 @@ impl Outbox {
             for id in ids {
                 match self.attempt(id, now).await? {
                     Some(Attempt::Sent) => report.sent += 1,
-                    Some(Attempt::Retry) => report.retried += 1,
+                    Some(Attempt::Retry | Attempt::SignIn(_)) => report.retried += 1,
                     Some(Attempt::Failed) => report.failed += 1,
                     None => continue,
                 }
@@ -110,7 +119,22 @@ impl Outbox {
 
     async fn attempt(&self, id: i64, now: DateTime<Utc>) -> Result<Option<Attempt>> {
         let mut tx = self.store.begin().await?;
-        let Some(item) = tx.outbox_claim(id, now).await? else {
+        let stale_after = self
+            .rt
+            .smtp
+            .as_ref()
+            .map(|s| s.timeout * 2)
+            .unwrap_or_default()
+            .max(StdDuration::from_secs(60));
+        let claim = crate::store::Claim {
+            now,
+            instance: &self.rt.ops.instance_name,
+            exclusive: self.store.kind() == "sqlite",
+            stale_after: Duration::from_std(stale_after).unwrap_or(Duration::minutes(2)),
+            claimer_gone_after: Duration::from_std(self.rt.ops.takeover)
+                .unwrap_or(Duration::seconds(15)),
+        };
+        let Some(item) = tx.outbox_claim(id, &claim).await? else {
             return Ok(None);
         };
         tx.commit().await?;
@@ -121,11 +145,16 @@ impl Outbox {
         let _g = span.enter();
         let sent_at = Utc::now().max(now);
         let mut tx = self.store.begin().await?;
+        let mut latency = None;
         let outcome = match result {
             Ok(()) => {
                 tx.outbox_sent(item.id, sent_at).await?;
                 if let Some(tid) = item.ticket_id {
                     if item.kind == "ack" {
+                        latency = tx
+                            .ticket_arrival(tid)
+                            .await?
+                            .and_then(|a| (sent_at - a).to_std().ok());
                         tx.touch_contact(tid, sent_at).await?;
                         tx.set_contact_at(&item.message_id, sent_at).await?;
                     }
@@ -141,6 +170,13 @@ impl Outbox {
                 }
                 info!(to = %item.rcpt_to, "sent");
                 Attempt::Sent
+            }
+            Err(SendError::SignIn(e)) => {
+                let delay = backoff(item.attempts + 1, self.rt.retry_base, self.rt.retry_max);
+                let next = now + Duration::from_std(delay).unwrap_or(Duration::seconds(60));
+                tx.outbox_retry(item.id, next, &e).await?;
+                warn!(error = %e, retry_in = ?delay, "SMTP sign-in refused, will retry");
+                Attempt::SignIn(e)
             }
             Err(SendError::Transient(e)) => {
                 let delay = backoff(item.attempts + 1, self.rt.retry_base, self.rt.retry_max);
@@ -173,10 +209,74 @@ impl Outbox {
             }
         };
         tx.commit().await?;
+        match &outcome {
+            Attempt::Sent => {
+                crate::metrics::sent(&item.kind, latency);
+                self.sign_in_ok().await;
+            }
+            Attempt::Retry => crate::metrics::retried(&item.kind),
+            Attempt::SignIn(e) => {
+                crate::metrics::retried(&item.kind);
+                self.sign_in_refused(e).await;
+            }
+            Attempt::Failed => crate::metrics::failed(&item.kind),
+        }
         if matches!(outcome, Attempt::Sent) {
             self.append_sent(&item).await;
         }
         Ok(Some(outcome))
+    }
+
+    /// The alert subject of the sending account.
+    fn smtp_subject(&self) -> String {
+        match &self.rt.smtp {
+            Some(s) => format!(
+                "smtp:{}@{}:{}",
+                s.username.as_deref().unwrap_or(""),
+                s.host,
+                s.port
+            ),
+            None => "smtp".to_string(),
+        }
+    }
+
+    async fn sign_in_refused(&self, error: &str) {
+        self.sign_in_alert
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let subject = self.smtp_subject();
+        if let Err(e) = crate::alerts::raise(
+            &self.store,
+            &self.rt,
+            crate::alerts::AlertKind::SignInFailed,
+            &subject,
+            error,
+            Utc::now(),
+        )
+        .await
+        {
+            warn!(error = format!("{e:#}"), "cannot record the sign-in alert");
+        }
+    }
+
+    async fn sign_in_ok(&self) {
+        if !matches!(self.transport, Transport::Smtp(_))
+            || !self
+                .sign_in_alert
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let subject = self.smtp_subject();
+        if let Err(e) = crate::alerts::resolve(
+            &self.store,
+            crate::alerts::AlertKind::SignInFailed,
+            &subject,
+            Utc::now(),
+        )
+        .await
+        {
+            warn!(error = format!("{e:#}"), "cannot resolve the sign-in alert");
+        }
     }
 
     /// POLICY: a permanent failure is recorded on the ticket and must reach the PM.
@@ -254,6 +354,7 @@ impl Outbox {
 enum Attempt {
     Sent,
     Retry,
+    SignIn(String),
     Failed,
 }
 

@@ -222,6 +222,9 @@ impl SmtpTransport {
                 self.server,
                 describe(&e)
             ))),
+            Ok(Err(Failure::Session("AUTH", e))) if e.is_permanent() => Err(SendError::SignIn(
+                format!("{} refused the credentials: {}", self.server, describe(&e)),
+            )),
             Ok(Err(Failure::Session(step, e))) => Err(SendError::Transient(format!(
                 "SMTP session with {} failed at {step}: {}",
                 self.server,

@@ -133,8 +133,11 @@ impl Store {
                     }
                 }
             }
+            // A transaction left open by a paused process (see leadership.rs: fencing)
+            // must not hold row locks for long; none of onit's transactions idle this long.
             let opts = PgConnectOptions::from_str(url)
-                .with_context(|| format!("bad PostgreSQL url {}", redact(url)))?;
+                .with_context(|| format!("bad PostgreSQL url {}", redact(url)))?
+                .options([("idle_in_transaction_session_timeout", "10000")]);
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(2))
                 .acquire_timeout(Duration::from_secs(30))

@@ -119,6 +119,20 @@ pub struct OutboxRow {
 
 const OUTBOX_COLS: &str = "id, kind, dedupe_key, ticket_id, message_id, mail_from, to_addr, rcpt_to, raw, status, attempts, created_at, next_attempt_at, attempt_started_at, sent_at, last_error";
 
+/// Who claims an outbox item, and when a `sending` claim counts as abandoned.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub now: DateTime<Utc>,
+    /// This instance's name (`ha.instance_name`).
+    pub instance: &'a str,
+    /// Only one instance can run on this database (SQLite).
+    pub exclusive: bool,
+    /// An attempt older than this is abandoned whoever made it.
+    pub stale_after: chrono::Duration,
+    /// A claimer without a heartbeat for this long is gone.
+    pub claimer_gone_after: chrono::Duration,
+}
+
 /// A new outbox item.
 #[derive(Debug, Clone)]
 pub struct NewOutbox<'a> {
@@ -320,16 +334,41 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
-    /// Claims an outbox item for an attempt: marks it `sending` before any byte leaves,
-    /// so a crash mid-send is visible as an ambiguous attempt.
-    pub async fn outbox_claim(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<OutboxRow>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = $1 AND status IN ('pending', 'sending') AND next_attempt_at <= $2"));
-        let row = with_tx!(self, c => sqlx::query_as::<_, OutboxRow>(sql).bind(id).bind(to_ms(now)).fetch_optional(&mut *c).await.context("claiming outbox item"))?;
+    /// Claims an outbox item for an attempt: marks it `sending` (and by whom) before
+    /// any byte leaves, so a crash mid-send is visible as an ambiguous attempt.
+    ///
+    /// Every instance delivers, so an item another instance is sending right now
+    /// must not be taken: a `sending` item is taken over only when its claimer is
+    /// gone (no instance heartbeat within `c.claimer_gone_after`), the attempt is
+    /// older than `c.stale_after` (no send takes that long), or `c.exclusive` (one
+    /// instance only, as on SQLite: any `sending` left is from a crash).
+    /// PostgreSQL locks the row with `FOR UPDATE SKIP LOCKED`, so two instances
+    /// racing for the same item never both claim it.
+    pub async fn outbox_claim(&mut self, id: i64, c: &Claim<'_>) -> Result<Option<OutboxRow>> {
+        let lock = if matches!(self, Tx::Postgres(_)) {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE id = $1 AND next_attempt_at <= $2 AND (status = 'pending' OR (status = 'sending' AND \
+             ($3 OR claimed_by IS NULL OR claimed_by = $4 OR attempt_started_at IS NULL OR attempt_started_at < $5 \
+              OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.name = outbox.claimed_by AND i.seen_at >= $6)))){lock}"));
+        let row = with_tx!(self, c2 => sqlx::query_as::<_, OutboxRow>(sql).bind(id).bind(to_ms(c.now)).bind(c.exclusive).bind(c.instance)
+            .bind(to_ms(c.now - c.stale_after)).bind(to_ms(c.now - c.claimer_gone_after))
+            .fetch_optional(&mut *c2).await.context("claiming outbox item"))?;
         if row.is_some() {
-            with_tx!(self, c => sqlx::query("UPDATE outbox SET status = 'sending', attempts = attempts + 1, attempt_started_at = $1 WHERE id = $2")
-                .bind(to_ms(now)).bind(id).execute(&mut *c).await.map(|r| r.rows_affected()).context("marking attempt"))?;
+            with_tx!(self, c2 => sqlx::query("UPDATE outbox SET status = 'sending', attempts = attempts + 1, attempt_started_at = $1, claimed_by = $2 WHERE id = $3")
+                .bind(to_ms(c.now)).bind(c.instance).bind(id).execute(&mut *c2).await.map(|r| r.rows_affected()).context("marking attempt"))?;
         }
         Ok(row)
+    }
+
+    /// When the mail that opened a ticket arrived (for the acknowledgment latency).
+    pub async fn ticket_arrival(&mut self, ticket_id: i64) -> Result<Option<DateTime<Utc>>> {
+        let v = with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT m.arrived_at FROM tickets t JOIN messages m ON m.message_id = t.opening_message_id WHERE t.id = $1")
+            .bind(ticket_id).fetch_optional(&mut *c).await.context("reading a ticket's arrival"))?;
+        Ok(v.map(from_ms))
     }
 
     /// Marks an outbox item sent.
@@ -426,7 +465,8 @@ impl Tx<'_> {
         folder: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        with_tx!(self, c => sqlx::query("UPDATE imap_folders SET last_sync_at = $1, last_error = NULL WHERE account = $2 AND folder = $3")
+        with_tx!(self, c => sqlx::query("INSERT INTO imap_folders (account, folder, uidvalidity, next_uid, last_sync_at) VALUES ($2, $3, 0, 1, $1) \
+             ON CONFLICT (account, folder) DO UPDATE SET last_sync_at = excluded.last_sync_at, last_error = NULL")
             .bind(to_ms(at)).bind(account).bind(folder)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("marking folder synced"))?;
         Ok(())
@@ -440,7 +480,8 @@ impl Tx<'_> {
         at: DateTime<Utc>,
         error: &str,
     ) -> Result<()> {
-        with_tx!(self, c => sqlx::query("UPDATE imap_folders SET last_error = $1, last_error_at = $2 WHERE account = $3 AND folder = $4")
+        with_tx!(self, c => sqlx::query("INSERT INTO imap_folders (account, folder, uidvalidity, next_uid, last_error, last_error_at) VALUES ($3, $4, 0, 1, $1, $2) \
+             ON CONFLICT (account, folder) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at")
             .bind(error).bind(to_ms(at)).bind(account).bind(folder)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording folder error"))?;
         Ok(())
@@ -591,6 +632,13 @@ impl Store {
         let v = with_pool!(self, p => sqlx::query_scalar::<_, Option<i64>>("SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'sending')")
             .fetch_one(p).await.context("outbox next due"))?;
         Ok(v.map(from_ms))
+    }
+
+    /// Mails waiting to be sent, and when the oldest of them was queued.
+    pub async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>)> {
+        let (n, oldest) = with_pool!(self, p => sqlx::query_as::<_, (i64, Option<i64>)>("SELECT count(*), MIN(created_at) FROM outbox WHERE status IN ('pending', 'sending')")
+            .fetch_one(p).await.context("outbox backlog"))?;
+        Ok((n, oldest.map(from_ms)))
     }
 
     /// Every outbox row (tests, status).

@@ -123,6 +123,11 @@ impl Live {
 
     /// Starts `onit run` in the background, its log in the test's folder.
     pub fn spawn(&self) -> Daemon {
+        self.spawn_with(&[])
+    }
+
+    /// As `spawn`, with extra environment variables (e.g. `ONIT__HA__INSTANCE_NAME`).
+    pub fn spawn_with(&self, env: &[(&str, &str)]) -> Daemon {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -130,11 +135,22 @@ impl Live {
             .unwrap();
         Daemon(Some(
             self.command(&["run"])
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
                 .expect("spawn onit run"),
         ))
+    }
+
+    /// Runs an `onit` command to its end (stdout, stderr, success).
+    pub fn run_cmd(&self, args: &[&str]) -> (String, String, bool) {
+        let out = self.command(args).output().expect("run onit");
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+            out.status.success(),
+        )
     }
 
     pub fn log(&self) -> String {
@@ -178,6 +194,11 @@ impl Live {
 pub struct Daemon(Option<Child>);
 
 impl Daemon {
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(|c| c.id())
+    }
+
     /// `kill -9`, and wait for it to be gone.
     pub fn kill_now(&mut self) {
         if let Some(mut c) = self.0.take() {
@@ -190,6 +211,36 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill_now();
+    }
+}
+
+/// Sends client mails numbered `range` from distinct senders (`client+i@`) to the
+/// support address over SMTP, one after another; `tag` keeps Message-IDs apart.
+pub fn burst(
+    stack: Stack,
+    live: &Live,
+    range: std::ops::Range<usize>,
+    tag: &str,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (client, support, tag) = (live.client.clone(), live.support.clone(), tag.to_string());
+    async move {
+        let local = client.split('@').next().unwrap_or("client").to_string();
+        for i in range {
+            let from = format!("{local}+{i}@client.example");
+            smtp_send(
+                &stack,
+                &from,
+                &[&support],
+                &client_mail(
+                    &from,
+                    &support,
+                    &format!("Issue number {i} ({tag})"),
+                    &format!("{tag}{i}.{local}@client.example"),
+                    "",
+                ),
+            )
+            .await;
+        }
     }
 }
 
@@ -361,28 +412,7 @@ async fn kill_dash_nine_during_a_burst_loses_nothing_and_doubles_nothing() {
     let stack = mailstack::shared();
     let live = Live::new(stack, Db::Sqlite, &["INBOX"], false);
     const N: usize = 200;
-    let sender = {
-        let stack = stack.clone();
-        let (client, support) = (live.client.clone(), live.support.clone());
-        tokio::spawn(async move {
-            for i in 0..N {
-                let from = format!("{}+{i}@client.example", client.split('@').next().unwrap());
-                smtp_send(
-                    &stack,
-                    &from,
-                    &[&support],
-                    &client_mail(
-                        &from,
-                        &support,
-                        &format!("Issue number {i}"),
-                        &format!("burst{i}@client.example"),
-                        "",
-                    ),
-                )
-                .await;
-            }
-        })
-    };
+    let sender = tokio::spawn(burst(stack.clone(), &live, 0..N, "burst"));
     let mut kills = 0;
     let started = Instant::now();
     while !sender.is_finished() || kills < 5 {

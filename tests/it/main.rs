@@ -1,14 +1,17 @@
 //! Integration tests: one binary (one link step) holding every module.
 
+mod backup;
 mod commands;
 mod common;
 mod compliance;
 mod corpus;
 mod digest;
+mod ha;
 mod imap;
 mod imap_read;
 mod ingest;
 mod mailstack;
 mod oauth;
+mod ops;
 mod run_once;
 mod smtp;

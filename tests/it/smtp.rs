@@ -445,6 +445,11 @@ fn wrong_ca(env: &Env) -> std::path::PathBuf {
 }
 
 async fn assert_transient(smtp: &str, what: &str) -> String {
+    assert_transient_in(smtp, what).await.0
+}
+
+/// As `assert_transient`, also returning the world's store.
+async fn assert_transient_in(smtp: &str, what: &str) -> (String, World) {
     let stack = mailstack::shared();
     let w = World::new(smtp).await;
     let client = fresh("tls", "client.example");
@@ -499,7 +504,7 @@ async fn assert_transient(smtp: &str, what: &str) -> String {
         fetch_all(stack, &client, "INBOX").await.is_empty(),
         "{what}"
     );
-    err.to_string()
+    (err.to_string(), w)
 }
 
 #[tokio::test]
@@ -548,11 +553,12 @@ async fn smtp_tls_failures_are_transient() {
 }
 
 #[tokio::test]
-async fn smtp_rejected_login_is_transient_not_permanent() {
+async fn smtp_rejected_login_is_retried_and_raises_one_sign_in_alert() {
     // A 535 to AUTH is about onit's account, not the message: once the password is
-    // fixed the acknowledgment must still go out, so it is retried, not written off.
+    // fixed the acknowledgment must still go out, so it is retried, not written off;
+    // and since it will not mend by itself, the operators hear of it, once.
     let stack = mailstack::shared();
-    let err = assert_transient(
+    let (err, w) = assert_transient_in(
         &format!(
             "port = {}\ntls = \"implicit\"\nca_file = \"{}\"\nusername = \"{}\"\npassword = \"not-the-password\"",
             stack.smtps_port,
@@ -562,11 +568,28 @@ async fn smtp_rejected_login_is_transient_not_permanent() {
         "AUTH with a wrong password",
     )
     .await;
-    assert!(err.contains("failed at AUTH: 535 5.7.8"), "{err}");
+    assert!(err.contains("refused the credentials: 535 5.7.8"), "{err}");
     assert!(
         !err.contains("not-the-password"),
         "the password leaked into the error: {err}"
     );
+    let store = &w.store;
+    let open = onit::alerts::open(store).await.unwrap();
+    assert_eq!(
+        open.len(),
+        1,
+        "two refused attempts, one incident: {open:?}"
+    );
+    assert_eq!(open[0].kind, "sign-in-failed");
+    assert!(open[0].subject.starts_with("smtp:"), "{:?}", open[0]);
+    let alert_mails = store
+        .outbox_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.kind == "alert")
+        .count();
+    assert_eq!(alert_mails, 1, "mailed once");
 }
 
 /// How a fake SMTP server misbehaves.

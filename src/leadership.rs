@@ -1,0 +1,531 @@
+//! Who does what when several `onit run` processes share one PostgreSQL
+//! database. Each IMAP folder's sync and the scheduled work (reminders,
+//! digests, alerts) is a *role*; exactly one instance at a time leads a role.
+//! Outbox delivery is not a role: every instance delivers (see
+//! `Tx::outbox_claim`).
+//!
+//! The leader is chosen by PostgreSQL itself, not by a lock with a timer in a
+//! cache (mail_room #46: a Redis lock expired under a slow leader and two
+//! instances delivered each mail twice):
+//!
+//! * Each instance keeps one dedicated connection (outside the pool) and takes a
+//!   session-level advisory lock per role on it (`pg_try_advisory_lock`).
+//!   When the process dies, the server closes the session and the locks are
+//!   free at once; the followers, trying every `takeover/5`, take over.
+//! * A leader that is paused (SIGSTOP, a VM freeze) or cut off keeps its TCP
+//!   session alive from the server's side, so the lock connection sets
+//!   `idle_session_timeout`: the leader pings it every `takeover/5`, and a
+//!   session silent for `takeover·3/5` is ended by the server, freeing its
+//!   locks. Followers therefore take over within `ha.takeover_secs`.
+//! * Fencing: taking a role bumps its `epoch` in the `leases` table. A leader's
+//!   write transaction re-reads the epoch `FOR SHARE` just before it commits
+//!   ([`Fence::check`]) and rolls back if it changed. The share lock makes the
+//!   new leader's bump wait for a commit already under way, so the two never
+//!   interleave: an old leader that wakes up after losing its role cannot
+//!   write. Pool connections also set `idle_in_transaction_session_timeout`, so
+//!   a transaction left open by a paused leader cannot hold the bump up for long.
+//!
+//! On SQLite only one instance may run (`daemon::InstanceLock`), so every role
+//! is led at once, never lost, and fences check nothing.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use tokio::sync::{watch, Mutex};
+use tracing::{error, info, warn};
+
+use crate::store::{to_ms, with_tx, Store, Tx};
+
+/// The role name of the scheduled work.
+pub const SCHEDULER: &str = "scheduler";
+
+/// The role name of one IMAP folder's sync.
+pub fn folder_role(account: &str, folder: &str) -> String {
+    format!("imap:{account}/{folder}")
+}
+
+/// The advisory lock key of a role: a stable 64-bit hash of its name.
+fn lock_key(role: &str) -> i64 {
+    let d = Sha256::digest(format!("onit-role:{role}").as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    i64::from_be_bytes(b)
+}
+
+/// The right to act in a role, until [`Lease::lost`] fires.
+#[derive(Debug)]
+pub struct Lease {
+    role: String,
+    epoch: i64,
+    lost: watch::Receiver<bool>,
+}
+
+impl Lease {
+    /// The role led.
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+    /// The fencing epoch of this leadership.
+    pub fn epoch(&self) -> i64 {
+        self.epoch
+    }
+    /// True once the role has been lost (the lock connection failed).
+    pub fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+    /// Resolves when the role is lost.
+    pub async fn lost(&mut self) {
+        while !*self.lost.borrow() {
+            if self.lost.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+    /// The fence for this leadership's write transactions.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            role: self.role.clone(),
+            epoch: self.epoch,
+        }
+    }
+}
+
+/// Checks, inside a write transaction, that the leadership it acts for still holds.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    role: String,
+    epoch: i64,
+}
+
+/// The transaction acts for a leadership that has passed to another instance.
+#[derive(Debug, thiserror::Error)]
+#[error("leadership of {role} was lost (epoch {mine}, now {current:?}); not committing")]
+pub struct LostLeadership {
+    pub role: String,
+    pub mine: i64,
+    pub current: Option<i64>,
+}
+
+impl Fence {
+    /// A fence that never trips (one instance only, or no leadership involved).
+    pub fn none() -> Fence {
+        Fence {
+            role: String::new(),
+            epoch: 0,
+        }
+    }
+
+    /// Call last before `commit`: fails with [`LostLeadership`] when another instance
+    /// has taken the role since this leadership began.
+    pub async fn check(&self, tx: &mut Tx<'_>) -> Result<()> {
+        if self.role.is_empty() {
+            return Ok(());
+        }
+        let current = match tx {
+            Tx::Sqlite(_) => return Ok(()),
+            Tx::Postgres(t) => {
+                sqlx::query_scalar::<_, i64>("SELECT epoch FROM leases WHERE role = $1 FOR SHARE")
+                    .bind(&self.role)
+                    .fetch_optional(&mut **t)
+                    .await
+                    .context("checking the leadership fence")?
+            }
+        };
+        if current == Some(self.epoch) {
+            Ok(())
+        } else {
+            Err(LostLeadership {
+                role: self.role.clone(),
+                mine: self.epoch,
+                current,
+            }
+            .into())
+        }
+    }
+}
+
+/// One row of the `leases` table, for `onit status`.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct LeaseRow {
+    pub role: String,
+    pub epoch: i64,
+    pub holder: String,
+    pub acquired_at: i64,
+    pub renewed_at: i64,
+}
+
+/// One running (or lately running) instance.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct InstanceRow {
+    pub name: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    pub started_at: i64,
+    pub seen_at: i64,
+}
+
+/// Leases and instances, as stored.
+pub async fn leases(store: &Store) -> Result<(Vec<LeaseRow>, Vec<InstanceRow>)> {
+    crate::store::with_pool!(store, p => {
+        let l = sqlx::query_as::<_, LeaseRow>("SELECT role, epoch, holder, acquired_at, renewed_at FROM leases ORDER BY role")
+            .fetch_all(p).await.context("reading leases")?;
+        let i = sqlx::query_as::<_, InstanceRow>("SELECT name, host, pid, version, started_at, seen_at FROM instances ORDER BY name")
+            .fetch_all(p).await.context("reading instances")?;
+        Ok((l, i))
+    })
+}
+
+struct Held {
+    key: i64,
+    epoch: i64,
+    lost: watch::Sender<bool>,
+}
+
+struct Shared {
+    store: Store,
+    /// Some on PostgreSQL: where the lock connection goes.
+    pg: Option<PgConnectOptions>,
+    instance: String,
+    takeover: Duration,
+    conn: Mutex<Option<PgConnection>>,
+    held: StdMutex<HashMap<String, Held>>,
+}
+
+/// This instance's leadership of roles. Cheap to clone.
+#[derive(Clone)]
+pub struct Leadership(Arc<Shared>);
+
+impl Leadership {
+    /// Registers this instance (the `instances` table) and starts its heartbeat.
+    pub async fn start(
+        store: &Store,
+        database_url: &str,
+        instance: &str,
+        takeover: Duration,
+    ) -> Result<Leadership> {
+        let pg = if store.kind() == "postgres" {
+            Some(
+                PgConnectOptions::from_str(database_url)
+                    .context("database.url")?
+                    .application_name(&format!("onit lock {instance}"))
+                    .disable_statement_logging(),
+            )
+        } else {
+            None
+        };
+        let l = Leadership(Arc::new(Shared {
+            store: store.clone(),
+            pg,
+            instance: instance.to_string(),
+            takeover,
+            conn: Mutex::new(None),
+            held: StdMutex::new(HashMap::new()),
+        }));
+        l.register().await?;
+        let hb = l.clone();
+        tokio::spawn(async move { hb.heartbeat_loop().await });
+        Ok(l)
+    }
+
+    /// This instance's name.
+    pub fn instance(&self) -> &str {
+        &self.0.instance
+    }
+
+    /// How often followers try to take a role, and the leader pings.
+    pub fn tick(&self) -> Duration {
+        (self.0.takeover / 5).clamp(Duration::from_millis(200), Duration::from_secs(5))
+    }
+
+    async fn register(&self) -> Result<()> {
+        let now = to_ms(Utc::now());
+        let host = crate::config::hostname();
+        let mut tx = self.0.store.begin().await?;
+        with_tx!(&mut tx, c => sqlx::query(
+            "INSERT INTO instances (name, host, pid, version, started_at, seen_at) VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, started_at = excluded.started_at, seen_at = excluded.seen_at")
+            .bind(&self.0.instance).bind(&host).bind(i64::from(std::process::id())).bind(env!("CARGO_PKG_VERSION")).bind(now)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("registering the instance"))?;
+        // Instances on this machine whose process is gone crashed: forget them now, so
+        // the mail they were sending is taken over at once rather than after `takeover`.
+        if std::path::Path::new("/proc/self").exists() {
+            let others: Vec<(String, i64)> = with_tx!(&mut tx, c => sqlx::query_as::<_, (String, i64)>(
+                "SELECT name, pid FROM instances WHERE host = $1 AND name <> $2")
+                .bind(&host).bind(&self.0.instance).fetch_all(&mut *c).await.context("listing instances"))?;
+            for (name, pid) in others {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    info!(instance = %name, pid, "an earlier instance on this host is gone");
+                    with_tx!(&mut tx, c => sqlx::query("DELETE FROM instances WHERE name = $1")
+                        .bind(&name).execute(&mut *c).await.map(|r| r.rows_affected()).context("forgetting a dead instance"))?;
+                }
+            }
+        }
+        tx.commit().await
+    }
+
+    /// Waits until this instance leads `role` (None if `stop` turns true first).
+    pub async fn acquire(&self, role: &str, stop: &mut watch::Receiver<bool>) -> Option<Lease> {
+        let mut waiting_logged = false;
+        loop {
+            if *stop.borrow() {
+                return None;
+            }
+            match self.try_acquire(role).await {
+                Ok(Some(lease)) => {
+                    info!(role, epoch = lease.epoch, instance = %self.0.instance, "leading");
+                    crate::metrics::leader(role, true);
+                    return Some(lease);
+                }
+                Ok(None) => {
+                    if !waiting_logged {
+                        info!(role, "another instance leads; standing by");
+                        waiting_logged = true;
+                    }
+                }
+                Err(e) => warn!(role, error = format!("{e:#}"), "cannot try for leadership"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.tick()) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Takes `role` if no other instance leads it; does not wait.
+    pub async fn try_lead(&self, role: &str) -> Result<Option<Lease>> {
+        let lease = self.try_acquire(role).await?;
+        if lease.is_some() {
+            crate::metrics::leader(role, true);
+        }
+        Ok(lease)
+    }
+
+    async fn try_acquire(&self, role: &str) -> Result<Option<Lease>> {
+        let Some(opts) = &self.0.pg else {
+            // SQLite: this is the only instance, and it leads everything.
+            let (tx, rx) = watch::channel(false);
+            self.lock_held().insert(
+                role.to_string(),
+                Held {
+                    key: 0,
+                    epoch: 0,
+                    lost: tx,
+                },
+            );
+            return Ok(Some(Lease {
+                role: role.to_string(),
+                epoch: 0,
+                lost: rx,
+            }));
+        };
+        let key = lock_key(role);
+        let mut guard = self.0.conn.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.connect(opts).await?);
+        }
+        let Some(conn) = guard.as_mut() else {
+            return Ok(None);
+        };
+        let got = tokio::time::timeout(
+            self.tick() * 2,
+            sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut *conn),
+        )
+        .await;
+        let got = match got {
+            Ok(Ok(g)) => g,
+            Ok(Err(e)) => {
+                self.drop_connection(&mut guard, "the lock connection failed");
+                return Err(e).context("pg_try_advisory_lock");
+            }
+            Err(_) => {
+                self.drop_connection(&mut guard, "the lock connection timed out");
+                anyhow::bail!("pg_try_advisory_lock timed out");
+            }
+        };
+        if !got {
+            return Ok(None);
+        }
+        // Bump the epoch: the fence of whoever led before now fails. This waits for a
+        // commit the old leader has under way (it holds the row FOR SHARE).
+        let epoch = match self.bump_epoch(role).await {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await;
+                return Err(e);
+            }
+        };
+        let (tx, rx) = watch::channel(false);
+        self.lock_held().insert(
+            role.to_string(),
+            Held {
+                key,
+                epoch,
+                lost: tx,
+            },
+        );
+        Ok(Some(Lease {
+            role: role.to_string(),
+            epoch,
+            lost: rx,
+        }))
+    }
+
+    async fn bump_epoch(&self, role: &str) -> Result<i64> {
+        let now = to_ms(Utc::now());
+        let mut tx = self.0.store.begin().await?;
+        let epoch = with_tx!(&mut tx, c => sqlx::query_scalar::<_, i64>(
+            "INSERT INTO leases (role, epoch, holder, acquired_at, renewed_at) VALUES ($1, 1, $2, $3, $3) \
+             ON CONFLICT (role) DO UPDATE SET epoch = leases.epoch + 1, holder = excluded.holder, acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at \
+             RETURNING epoch")
+            .bind(role).bind(&self.0.instance).bind(now)
+            .fetch_one(&mut *c).await.context("taking the lease"))?;
+        tx.commit().await?;
+        Ok(epoch)
+    }
+
+    async fn connect(&self, opts: &PgConnectOptions) -> Result<PgConnection> {
+        let mut conn =
+            tokio::time::timeout(Duration::from_secs(10), PgConnection::connect_with(opts))
+                .await
+                .context("connecting the lock connection timed out")?
+                .context("connecting the lock connection")?;
+        // The server ends this session when the leader falls silent (paused, cut off),
+        // which frees its locks. PostgreSQL < 14 lacks the setting: then only a
+        // closed connection frees them, which still covers a crash.
+        let idle_ms = (self.0.takeover.as_millis() * 3 / 5).max(1000);
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SET idle_session_timeout = {idle_ms}"
+        )))
+        .execute(&mut conn)
+        .await
+        {
+            warn!(error = %e, "idle_session_timeout not supported (PostgreSQL < 14): a paused leader keeps its roles until its connection closes");
+        }
+        Ok(conn)
+    }
+
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
+        self.0.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn drop_connection(&self, guard: &mut Option<PgConnection>, why: &str) {
+        *guard = None;
+        let mut held = self.lock_held();
+        for (role, h) in held.drain() {
+            error!(role, epoch = h.epoch, why, "leadership lost");
+            crate::metrics::leader(&role, false);
+            let _ = h.lost.send(true);
+        }
+    }
+
+    /// Gives a role up (its worker stopped).
+    pub async fn release(&self, lease: Lease) {
+        let held = self.lock_held().remove(&lease.role);
+        crate::metrics::leader(&lease.role, false);
+        let Some(h) = held else { return };
+        let mut guard = self.0.conn.lock().await;
+        if let Some(conn) = guard.as_mut() {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(h.key)
+                .execute(&mut *conn)
+                .await;
+        }
+    }
+
+    /// Ends this instance: frees every role (by closing the lock connection) and
+    /// removes it from `instances`, so others take over at once instead of after `takeover`.
+    pub async fn shutdown(&self) {
+        if let Some(conn) = self.0.conn.lock().await.take() {
+            let _ = conn.close().await;
+        }
+        self.lock_held().clear();
+        if let Ok(mut tx) = self.0.store.begin().await {
+            let ok = with_tx!(&mut tx, c => sqlx::query("DELETE FROM instances WHERE name = $1")
+                .bind(&self.0.instance).execute(&mut *c).await.map(|r| r.rows_affected()));
+            if ok.is_ok() {
+                let _ = tx.commit().await;
+            }
+        }
+    }
+
+    async fn heartbeat_loop(self) {
+        loop {
+            tokio::time::sleep(self.tick()).await;
+            if Arc::strong_count(&self.0) <= 1 {
+                return; // every other handle is gone: the daemon stopped
+            }
+            self.heartbeat().await;
+        }
+    }
+
+    async fn heartbeat(&self) {
+        // Ping the lock connection (this is what keeps idle_session_timeout from ending it).
+        {
+            let mut guard = self.0.conn.lock().await;
+            if let Some(conn) = guard.as_mut() {
+                let r =
+                    tokio::time::timeout(self.tick() * 2, sqlx::query("SELECT 1").execute(conn))
+                        .await;
+                match r {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => self.drop_connection(&mut guard, &format!("ping failed: {e}")),
+                    Err(_) => self.drop_connection(&mut guard, "ping timed out"),
+                }
+            }
+        }
+        let now = to_ms(Utc::now());
+        let roles: Vec<(String, i64)> = self
+            .lock_held()
+            .iter()
+            .map(|(r, h)| (r.clone(), h.epoch))
+            .collect();
+        let result: Result<()> = async {
+            let mut tx = self.0.store.begin().await?;
+            // An upsert: if another instance wrongly took this one for dead (same host
+            // name on two machines), the row comes back at once.
+            with_tx!(&mut tx, c => sqlx::query(
+                "INSERT INTO instances (name, host, pid, version, started_at, seen_at) VALUES ($2, $3, $4, $5, $1, $1) \
+                 ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at")
+                .bind(now).bind(&self.0.instance).bind(crate::config::hostname()).bind(i64::from(std::process::id()))
+                .bind(env!("CARGO_PKG_VERSION"))
+                .execute(&mut *c).await.map(|r| r.rows_affected()).context("instance heartbeat"))?;
+            for (role, epoch) in &roles {
+                with_tx!(&mut tx, c => sqlx::query("UPDATE leases SET renewed_at = $1 WHERE role = $2 AND epoch = $3")
+                    .bind(now).bind(role).bind(epoch).execute(&mut *c).await.map(|r| r.rows_affected()).context("lease heartbeat"))?;
+            }
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = result {
+            warn!(error = format!("{e:#}"), "heartbeat failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keys_are_stable_and_distinct() {
+        assert_eq!(lock_key("scheduler"), lock_key("scheduler"));
+        assert_ne!(lock_key("scheduler"), lock_key("imap:a@h:993/INBOX"));
+        assert_ne!(
+            lock_key(&folder_role("a@h:993", "INBOX")),
+            lock_key(&folder_role("a@h:993", "Sent"))
+        );
+    }
+}
