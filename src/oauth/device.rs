@@ -104,11 +104,15 @@ pub async fn login(
     }
     let mut tx = store.begin().await?;
     grant::store_login(&mut tx, &cfg.account, configured.as_str(), &issued, now).await?;
-    tx.commit().await?;
-    let subject = format!("oauth:{}", cfg.account);
-    for kind in [AlertKind::TokenExpiring, AlertKind::SignInFailed] {
-        alerts::resolve(store, kind, &subject, now).await?;
-    }
+    tx.commit().await?; // A new grant ends the warning about the old one; the services' sign-in
+                        // alerts end with their next good sign-in.
+    alerts::resolve(
+        store,
+        AlertKind::TokenExpiring,
+        &format!("oauth:{}", cfg.account),
+        now,
+    )
+    .await?;
     writeln!(
         out,
         "Signed in. The refresh token for {} is stored in the database; onit renews the access token (valid until {}) by itself.{}",

@@ -16,12 +16,13 @@
 //!   still works raises a `token-expiring` alert (subject `oauth:<account>`),
 //!   so the operators hear of it before mail stops; so does a refresh token
 //!   the provider says expires within [`REFRESH_TOKEN_WARNING`].
-//! - Once no valid token remains, the sign-in fails: IMAP returns a
+//! - Once no valid token remains, the sign-in fails, and each service reports
+//!   it as it reports a refused password: IMAP returns a
 //!   [`SignInError`](crate::imap::connect::SignInError) and its folder worker
-//!   raises `sign-in-failed`; SMTP keeps the mail and retries. When IMAP does
-//!   not use these tokens (SMTP only), the token source raises
-//!   `sign-in-failed` itself, so every set-up gets exactly one such alert.
-//! - A good refresh resolves the alerts.
+//!   raises `sign-in-failed` (`imap:…`); SMTP keeps the mail, retries, and the
+//!   outbox raises `sign-in-failed` (`smtp:…`).
+//! - A good refresh resolves the `token-expiring` alert; a good sign-in, the
+//!   services' own.
 //!
 //! With `oauth.token_command` an external program supplies the access tokens
 //! and there is nothing to refresh or store.
@@ -45,7 +46,7 @@ use tokio::sync::{watch, Mutex};
 use tracing::{debug, info, warn};
 
 use crate::alerts::{self, AlertKind};
-use crate::config::{AuthMethod, OAuthRuntime, Runtime, Secret, SourceKind};
+use crate::config::{AuthMethod, OAuthRuntime, Runtime, Secret};
 use crate::store::{from_ms, Store};
 pub use provider::Provider;
 use provider::{EndpointError, OAuthClient};
@@ -107,8 +108,6 @@ pub struct TokenSource {
     cfg: OAuthRuntime,
     /// The provider's client and the HTTP client; None with `token_command`.
     endpoint: Option<(OAuthClient, reqwest::Client)>,
-    /// Raise `sign-in-failed` here (true unless the IMAP worker reports it).
-    report_sign_in: bool,
     /// One refresh at a time in this process; other callers wait and take its result.
     state: Mutex<State>,
 }
@@ -154,7 +153,7 @@ enum Outcome {
 
 impl TokenSource {
     /// A token source for `rt.oauth` over `store`.
-    pub fn new(store: Store, rt: Arc<Runtime>, report_sign_in: bool) -> Result<TokenSource> {
+    pub fn new(store: Store, rt: Arc<Runtime>) -> Result<TokenSource> {
         let cfg = rt
             .oauth
             .clone()
@@ -171,7 +170,6 @@ impl TokenSource {
             rt,
             cfg,
             endpoint,
-            report_sign_in,
             state: Mutex::new(State::default()),
         })
     }
@@ -220,13 +218,9 @@ impl TokenSource {
                 return Ok(c.token.clone());
             }
             return match run_command(cmd, &self.cfg.account).await {
-                Ok(token) if st.rejected.as_ref() == Some(&token) => {
-                    drop(st);
-                    let e =
-                        TokenError::Command("it printed the token the server just refused".into());
-                    self.no_token(&e, now).await;
-                    Err(e)
-                }
+                Ok(token) if st.rejected.as_ref() == Some(&token) => Err(TokenError::Command(
+                    "it printed the token the server just refused".into(),
+                )),
                 Ok(token) => {
                     st.cached = Some(Cached {
                         token: token.clone(),
@@ -237,11 +231,7 @@ impl TokenSource {
                     self.healthy(None, now).await;
                     Ok(token)
                 }
-                Err(e) => {
-                    drop(st);
-                    self.no_token(&e, now).await;
-                    Err(e)
-                }
+                Err(e) => Err(e),
             };
         }
         if let Some(c) = &st.cached {
@@ -308,9 +298,7 @@ impl TokenSource {
                 current: None,
             } => {
                 st.cached = None;
-                drop(st);
                 warn!(account = %self.cfg.account, error = %error, "no OAuth access token");
-                self.no_token(&error, now).await;
                 Err(error)
             }
         }
@@ -390,9 +378,8 @@ impl TokenSource {
             }
         }
     }
-
-    /// A token was had: the incidents are over, unless the refresh token itself
-    /// is about to expire.
+    /// A token was had: the warning is over, unless the refresh token itself is
+    /// about to expire. (Sign-in alerts are the services': a good sign-in ends them.)
     async fn healthy(&self, refresh_expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) {
         let subject = self.alert_subject();
         match refresh_expires_at {
@@ -405,17 +392,7 @@ impl TokenSource {
             }
             _ => self.resolve(AlertKind::TokenExpiring, &subject, now).await,
         }
-        self.resolve(AlertKind::SignInFailed, &subject, now).await;
     }
-
-    /// No token at all: sign-in will fail.
-    async fn no_token(&self, error: &TokenError, now: DateTime<Utc>) {
-        if self.report_sign_in && !matches!(error, TokenError::Store(_)) {
-            self.alert(AlertKind::SignInFailed, &error.to_string(), now)
-                .await;
-        }
-    }
-
     async fn alert(&self, kind: AlertKind, detail: &str, now: DateTime<Utc>) {
         if let Err(e) = alerts::raise(
             &self.store,
@@ -531,18 +508,7 @@ pub async fn attach(mut rt: Runtime, store: &Store) -> Result<Runtime> {
             info!(account = %cfg.account, "stored oauth.refresh_token; from now on the database holds the grant");
         }
     }
-    // The IMAP worker raises sign-in-failed for its own sign-in; without IMAP on
-    // XOAUTH2 the token source does, so there is always exactly one.
-    let imap_reports = rt.source == SourceKind::Imap
-        && rt
-            .imap
-            .as_ref()
-            .is_some_and(|i| i.auth == AuthMethod::Xoauth2);
-    let tokens: Tokens = Arc::new(TokenSource::new(
-        store.clone(),
-        Arc::new(rt.clone()),
-        !imap_reports,
-    )?);
+    let tokens: Tokens = Arc::new(TokenSource::new(store.clone(), Arc::new(rt.clone()))?);
     if let Some(imap) = rt.imap.as_mut().filter(|i| i.auth == AuthMethod::Xoauth2) {
         imap.tokens = Some(tokens.clone());
     }

@@ -45,17 +45,17 @@
 //! print it; it is never logged here.
 //!
 //! With `smtp.auth = "xoauth2"` each session asks the token source for an
-//! access token (AUTH XOAUTH2). A token that cannot be had is a transient
-//! failure like a refused password: the mail waits and goes out once the
-//! operator has signed in again (`onit oauth login`). A refused token is not
-//! offered again.
+//! access token (AUTH XOAUTH2). A token that cannot be had, or one the server
+//! refuses, is a sign-in failure like a refused password: the mail waits (it
+//! is retried, never dropped) and goes out once the operator has signed in
+//! again (`onit oauth login`). A refused token is not offered again.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use lettre::address::{Address, Envelope};
-use lettre::transport::smtp::authentication::{Credentials, Mechanism, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, Certificate, CertificateStore, Tls, TlsParameters,
 };
@@ -187,8 +187,11 @@ impl SmtpTransport {
         // The token first: without one there is no point in connecting. The token
         // source bounds its own wait (the token endpoint's timeouts).
         let token = match &self.oauth {
-            Some((_, tokens)) => Some(tokens.bearer().await.map_err(|e| {
-                SendError::Transient(format!("no OAuth token for SMTP AUTH XOAUTH2: {e}"))
+            Some((_, tokens)) => Some(tokens.bearer().await.map_err(|e| match e {
+                crate::oauth::TokenError::Store(e) => {
+                    SendError::Transient(format!("no OAuth token for SMTP (database): {e:#}"))
+                }
+                e => SendError::SignIn(format!("no OAuth token for SMTP AUTH XOAUTH2: {e}")),
             })?),
             None => None,
         };
@@ -197,9 +200,7 @@ impl SmtpTransport {
         if let (Some((_, tokens)), Some(token), Ok(Err(Failure::Session("AUTH", e)))) =
             (&self.oauth, &token, &result)
         {
-            // A 5xx, or lettre giving up on the server's XOAUTH2 error challenge
-            // (a 334 carrying the error report, which lettre does not answer).
-            if e.is_permanent() || e.is_client() {
+            if e.is_permanent() {
                 tokens.rejected(token).await;
             }
         }
@@ -265,8 +266,7 @@ impl SmtpTransport {
                 .map_err(|e| Failure::Session("AUTH", e))?;
         }
         if let (Some((user, _)), Some(token)) = (&self.oauth, token) {
-            let credentials = Credentials::new(user.clone(), token.expose().to_string());
-            conn.auth(&[Mechanism::Xoauth2], &credentials)
+            auth_xoauth2(&mut conn, user, token)
                 .await
                 .map_err(|e| Failure::Session("AUTH", e))?;
         }
@@ -276,6 +276,39 @@ impl SmtpTransport {
             .map_err(Failure::Transaction)?;
         debug!(server = %self.server, reply = %reply.message().collect::<Vec<_>>().join(" "), "accepted");
         Ok(conn)
+    }
+}
+
+/// AUTH XOAUTH2, by hand: lettre's own XOAUTH2 gives up on the server's error
+/// challenge (a `334` carrying a JSON report) instead of answering it with an
+/// empty line, which loses the server's final `535`. Answering it makes a
+/// refused token end in that `535`: a sign-in failure with the server's words,
+/// not a broken session.
+async fn auth_xoauth2(
+    conn: &mut AsyncSmtpConnection,
+    user: &str,
+    token: &Secret,
+) -> Result<(), SmtpError> {
+    use base64::Engine;
+    let initial = base64::engine::general_purpose::STANDARD.encode(
+        crate::oauth::xoauth2::initial_response(user, token.expose()),
+    );
+    let reply = conn
+        .command(Line(format!("AUTH XOAUTH2 {initial}")))
+        .await?;
+    if reply.has_code(334) {
+        // The error report; the empty answer brings the final (5xx) reply, an Err.
+        conn.command(Line(String::new())).await?;
+    }
+    Ok(())
+}
+
+/// One command line for [`AsyncSmtpConnection::command`]. No `Debug`: it may hold a token.
+struct Line(String);
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\r\n", self.0)
     }
 }
 

@@ -806,7 +806,7 @@ async fn oauth_login_stores_the_grant_by_the_device_flow() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledgment_goes_out_over_smtp_with_xoauth2_and_waits_while_no_token() {
+async fn acknowledgment_goes_out_over_smtp_with_xoauth2_and_waits_while_sign_in_fails() {
     let idp = Idp::start().await;
     let stack = mailstack::private_oauth("oauth-smtp", &idp.introspection_url());
     let support = mailstack::fresh("support", "jac.example");
@@ -815,6 +815,7 @@ async fn acknowledgment_goes_out_over_smtp_with_xoauth2_and_waits_while_no_token
     // The configured refresh token is refused: no token at all for SMTP.
     idp.with(|s| s.refuse_refresh = true);
     let onit = OAuthOnit::new(Db::Sqlite, Some(&stack), &idp, &support, false, true);
+    let smtp_subject = format!("smtp:{support}@127.0.0.1:{}", stack.smtp_port);
     let store = onit.env.store().await;
     let new = onit.env.maildir().join("new");
     std::fs::create_dir_all(&new).unwrap();
@@ -826,37 +827,61 @@ async fn acknowledgment_goes_out_over_smtp_with_xoauth2_and_waits_while_no_token
         mail(&client, &support, "Invoices missing"),
     )
     .unwrap();
+    let ack_state = || async {
+        let sql = "SELECT status || ' ' || COALESCE(last_error, '') FROM outbox WHERE kind = 'ack'";
+        match &store {
+            Store::Sqlite { reader, .. } => sqlx::query_scalar::<_, String>(sql)
+                .fetch_one(reader)
+                .await
+                .unwrap(),
+            Store::Postgres(_) => unreachable!(),
+        }
+    };
 
+    // 1. No token: the acknowledgment waits, and the outbox raises the SMTP sign-in alert.
     onit.run_once().await.expect("run --once");
-    let summary = store.outbox_summary().await.unwrap();
-    assert_eq!(
-        (summary.sent, summary.failed),
-        (0, 0),
-        "kept for a retry, never dropped"
-    );
-    assert!(summary.pending >= 1);
-    // Without IMAP on XOAUTH2 the token source itself reports the sign-in failure.
+    let state = ack_state().await;
+    assert!(state.starts_with("pending"), "kept for a retry: {state}");
+    assert!(state.contains("invalid_grant"), "{state}");
     assert_eq!(
         open_alerts(&store).await,
-        vec![("sign-in-failed".to_string(), onit.oauth_subject())]
+        vec![("sign-in-failed".to_string(), smtp_subject.clone())]
     );
 
-    // The operator fixes the grant; the mail goes out with AUTH XOAUTH2.
-    idp.with(|s| s.refuse_refresh = false);
+    // 2. A token, but the server refuses it: AUTH XOAUTH2 ends in Postfix's 535.
+    // Still the same incident, still waiting.
+    idp.with(|s| {
+        s.refuse_refresh = false;
+        s.reject_tokens = true;
+    });
     tokio::time::sleep(Duration::from_millis(1500)).await; // retry_base_secs = 1
+    onit.run_once().await.expect("run --once");
+    let state = ack_state().await;
+    assert!(state.starts_with("pending"), "{state}");
+    assert!(state.contains("535"), "{state}");
+    assert!(idp.introspections().iter().any(|i| !i.accepted));
+    assert_eq!(open_alerts(&store).await.len(), 1);
+
+    // 3. The server takes the token: the mail goes out with AUTH XOAUTH2, the incident ends.
+    idp.with(|s| s.reject_tokens = false);
+    tokio::time::sleep(Duration::from_millis(2600)).await; // second backoff: 2 s + jitter
     onit.run_once().await.expect("run --once");
     let at_client = imap_read::wait_for(&stack, &client, "INBOX", 1, Duration::from_secs(20)).await;
     assert_eq!(at_client.len(), 1);
-    assert!(
-        open_alerts(&store).await.is_empty(),
-        "resolved by the good refresh"
-    );
+    assert!(ack_state().await.starts_with("sent"));
     assert!(
         idp.introspections().iter().any(|i| i.accepted),
         "Postfix had Dovecot check the token"
     );
-    let summary = store.outbox_summary().await.unwrap();
-    assert_eq!(summary.failed, 0);
+    assert!(
+        open_alerts(&store).await.is_empty(),
+        "resolved by the good send"
+    );
+    assert_eq!(
+        alert_mails(&store).await,
+        1,
+        "one alert mail for the incident"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
