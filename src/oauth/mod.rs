@@ -227,8 +227,6 @@ impl TokenSource {
                         expires_at: now + COMMAND_TOKEN_REUSE,
                     });
                     st.rejected = None;
-                    drop(st);
-                    self.healthy(None, now).await;
                     Ok(token)
                 }
                 Err(e) => Err(e),

@@ -619,6 +619,49 @@ async fn xoauth2_sign_in_against_dovecot_with_a_token_from_the_refresh_flow() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_command_supplies_the_token_instead_of_the_refresh_flow() {
+    let idp = Idp::start().await;
+    let stack = mailstack::private_oauth("oauth-command", &idp.introspection_url());
+    let support = mailstack::fresh("support", "jac.example");
+    let client = mailstack::fresh("client", "client.example");
+    idp.reset(&support);
+    // A token some other tool manages; the command prints it.
+    let token = format!("cmd-{support}");
+    idp.with(|s| {
+        s.issued.insert(token.clone());
+    });
+    append(
+        &stack,
+        &support,
+        &mail(&client, &support, "Backups failing"),
+    )
+    .await;
+    let onit = OAuthOnit::new(Db::Sqlite, Some(&stack), &idp, &support, true, false);
+    let out = onit
+        .command(&["run", "--once"])
+        .env(
+            "ONIT__OAUTH__TOKEN_COMMAND",
+            "printf 'cmd-%s\\n' \"$ONIT_OAUTH_ACCOUNT\"",
+        )
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let store = onit.env.store().await;
+    assert_eq!(store.tickets().await.unwrap().len(), 1);
+    assert_eq!(idp.with(|s| s.refreshes), 0, "no refresh flow");
+    assert!(
+        idp.introspections()
+            .iter()
+            .any(|i| i.accepted && i.token == token),
+        "{:?}",
+        idp.introspections()
+    );
+    assert!(!stderr.contains(&token), "the token reached the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_dovecot_rejects_raises_one_sign_in_alert_until_a_good_sign_in() {
     let idp = Idp::start().await;
     let stack = mailstack::private_oauth("oauth-reject", &idp.introspection_url());
