@@ -141,7 +141,7 @@ async fn route(path: &str, ep: &Endpoint) -> (u16, &'static str, String) {
             }
         }
         "/metrics" => {
-            if let Err(e) = refresh_db_gauges(&ep.store).await {
+            if let Err(e) = refresh_db_gauges(&ep.store, &ep.rt).await {
                 warn!(
                     error = format!("{e:#}"),
                     "cannot read gauges from the database"
@@ -153,8 +153,10 @@ async fn route(path: &str, ep: &Endpoint) -> (u16, &'static str, String) {
     }
 }
 
-/// Reads the gauges that describe the shared database.
-async fn refresh_db_gauges(store: &Store) -> Result<()> {
+/// Reads the gauges that describe the shared database (the folders: those this
+/// configuration watches, whichever instance syncs them).
+async fn refresh_db_gauges(store: &Store, rt: &Runtime) -> Result<()> {
+    let watched = crate::health::watched(rt);
     let now = Utc::now();
     let (depth, oldest) = store.outbox_backlog().await?;
     let folders = store.folder_states().await?;
@@ -167,6 +169,11 @@ async fn refresh_db_gauges(store: &Store) -> Result<()> {
         alerts_open: open,
         last_sync: folders
             .iter()
+            .filter(|f| {
+                watched
+                    .iter()
+                    .any(|w| w.account == f.account && w.folder == f.folder)
+            })
             .filter_map(|f| {
                 f.last_sync_at
                     .map(|ms| (f.folder.clone(), ms as f64 / 1000.0))

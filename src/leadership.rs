@@ -195,7 +195,9 @@ struct Shared {
     pg: Option<PgConnectOptions>,
     instance: String,
     takeover: Duration,
-    conn: Mutex<Option<PgConnection>>,
+    /// The lock connection, and its generation (bumped at each new connection, so a
+    /// role locked on a connection that has since died is never taken for held).
+    conn: Mutex<(Option<PgConnection>, u64)>,
     held: StdMutex<HashMap<String, Held>>,
 }
 
@@ -226,7 +228,7 @@ impl Leadership {
             pg,
             instance: instance.to_string(),
             takeover,
-            conn: Mutex::new(None),
+            conn: Mutex::new((None, 0)),
             held: StdMutex::new(HashMap::new()),
         }));
         l.register().await?;
@@ -327,46 +329,60 @@ impl Leadership {
             }));
         };
         let key = lock_key(role);
-        let mut guard = self.0.conn.lock().await;
-        if guard.is_none() {
-            *guard = Some(self.connect(opts).await?);
-        }
-        let Some(conn) = guard.as_mut() else {
-            return Ok(None);
-        };
-        let got = tokio::time::timeout(
-            self.tick() * 2,
-            sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-                .bind(key)
-                .fetch_one(&mut *conn),
-        )
-        .await;
-        let got = match got {
-            Ok(Ok(g)) => g,
-            Ok(Err(e)) => {
-                self.drop_connection(&mut guard, "the lock connection failed");
-                return Err(e).context("pg_try_advisory_lock");
+        let generation = {
+            let mut guard = self.0.conn.lock().await;
+            if guard.0.is_none() {
+                guard.0 = Some(self.connect(opts).await?);
+                guard.1 += 1;
             }
-            Err(_) => {
-                self.drop_connection(&mut guard, "the lock connection timed out");
-                anyhow::bail!("pg_try_advisory_lock timed out");
-            }
-        };
-        if !got {
-            return Ok(None);
-        }
-        // Bump the epoch: the fence of whoever led before now fails. This waits for a
-        // commit the old leader has under way (it holds the row FOR SHARE).
-        let epoch = match self.bump_epoch(role).await {
-            Ok(e) => e,
-            Err(e) => {
-                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            let Some(conn) = guard.0.as_mut() else {
+                return Ok(None);
+            };
+            let got = tokio::time::timeout(
+                self.tick() * 2,
+                sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
                     .bind(key)
-                    .execute(&mut *conn)
-                    .await;
+                    .fetch_one(&mut *conn),
+            )
+            .await;
+            match got {
+                Ok(Ok(true)) => guard.1,
+                Ok(Ok(false)) => return Ok(None),
+                Ok(Err(e)) => {
+                    self.drop_connection(&mut guard.0, "the lock connection failed");
+                    return Err(e).context("pg_try_advisory_lock");
+                }
+                Err(_) => {
+                    self.drop_connection(&mut guard.0, "the lock connection timed out");
+                    anyhow::bail!("pg_try_advisory_lock timed out");
+                }
+            }
+        };
+        // Bump the epoch: the fence of whoever led before now fails. This can wait
+        // for a commit the old leader has under way (it holds the row FOR SHARE), so
+        // the lock connection is not held meanwhile: its heartbeat must go on.
+        let bumped = self.bump_epoch(role).await;
+        let mut guard = self.0.conn.lock().await;
+        let same_connection = guard.1 == generation && guard.0.is_some();
+        let epoch = match bumped {
+            Ok(e) if same_connection => e,
+            Ok(_) => {
+                // The connection (and with it the lock) died while the epoch moved: we
+                // do not lead; whoever locks next bumps it again.
+                return Ok(None);
+            }
+            Err(e) => {
+                if let (true, Some(conn)) = (same_connection, guard.0.as_mut()) {
+                    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                        .bind(key)
+                        .execute(&mut *conn)
+                        .await;
+                }
                 return Err(e);
             }
         };
+        // Registered while holding the connection's mutex, so a connection failure
+        // (which drains `held` under the same mutex) cannot slip between.
         let (tx, rx) = watch::channel(false);
         self.lock_held().insert(
             role.to_string(),
@@ -376,6 +392,7 @@ impl Leadership {
                 lost: tx,
             },
         );
+        drop(guard);
         Ok(Some(Lease {
             role: role.to_string(),
             epoch,
@@ -437,7 +454,7 @@ impl Leadership {
         crate::metrics::leader(&lease.role, false);
         let Some(h) = held else { return };
         let mut guard = self.0.conn.lock().await;
-        if let Some(conn) = guard.as_mut() {
+        if let Some(conn) = guard.0.as_mut() {
             let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
                 .bind(h.key)
                 .execute(&mut *conn)
@@ -448,7 +465,7 @@ impl Leadership {
     /// Ends this instance: frees every role (by closing the lock connection) and
     /// removes it from `instances`, so others take over at once instead of after `takeover`.
     pub async fn shutdown(&self) {
-        if let Some(conn) = self.0.conn.lock().await.take() {
+        if let Some(conn) = self.0.conn.lock().await.0.take() {
             let _ = conn.close().await;
         }
         self.lock_held().clear();
@@ -475,14 +492,14 @@ impl Leadership {
         // Ping the lock connection (this is what keeps idle_session_timeout from ending it).
         {
             let mut guard = self.0.conn.lock().await;
-            if let Some(conn) = guard.as_mut() {
+            if let Some(conn) = guard.0.as_mut() {
                 let r =
                     tokio::time::timeout(self.tick() * 2, sqlx::query("SELECT 1").execute(conn))
                         .await;
                 match r {
                     Ok(Ok(_)) => {}
-                    Ok(Err(e)) => self.drop_connection(&mut guard, &format!("ping failed: {e}")),
-                    Err(_) => self.drop_connection(&mut guard, "ping timed out"),
+                    Ok(Err(e)) => self.drop_connection(&mut guard.0, &format!("ping failed: {e}")),
+                    Err(_) => self.drop_connection(&mut guard.0, "ping timed out"),
                 }
             }
         }

@@ -184,6 +184,12 @@ async fn metrics_and_readiness_over_http_move_with_the_mail() {
         "{after}"
     );
     assert_eq!(sample(&after, "onit_alerts_open"), Some(0.0), "{after}");
+    for rule in onit::policy::rules::RULE_IDS {
+        assert!(
+            sample(&after, &format!("onit_rules_broken{{rule=\"{rule}\"}}")).is_some(),
+            "{rule}: {after}"
+        );
+    }
 
     // The mailbox goes away: the next pass fails and /readyz says so at once.
     let moved = env.dir.path().join("Maildir.away");
@@ -243,16 +249,42 @@ async fn a_refused_imap_sign_in_raises_one_alert_and_readyz_fails() {
     let (code, body) = get(port, "/readyz").await.expect("readyz");
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("sign-in") || body.contains("LOGIN"), "{body}");
+    let (_, metrics) = get(port, "/metrics").await.expect("metrics");
+    assert_eq!(
+        sample(&metrics, "onit_imap_connected{folder=\"INBOX\"}"),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(sample(&metrics, "onit_alerts_open"), Some(1.0), "{metrics}");
     let (status, _, _) = live.run_cmd(&["status"]);
     assert!(status.contains("ALERT     sign-in-failed"), "{status}");
     drop(daemon);
 
     // With the right password the sign-in works and the incident closes.
-    let daemon = live.spawn();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let daemon = live.spawn_with(&[("ONIT__HTTP__LISTEN", &listen)]);
     eventually(Duration::from_secs(30), "the alert resolved", || async {
         alerts::open(&store).await.is_ok_and(|a| a.is_empty())
     })
     .await;
+    let metrics = poll(Duration::from_secs(20), "connected and synced", || async {
+        get(port, "/metrics").await.map(|(_, b)| b).filter(|b| {
+            sample(b, "onit_imap_connected{folder=\"INBOX\"}") == Some(1.0)
+                && sample(b, "onit_imap_connected{folder=\"Sent\"}") == Some(1.0)
+        })
+    })
+    .await;
+    let synced = sample(
+        &metrics,
+        "onit_imap_last_sync_timestamp_seconds{folder=\"INBOX\"}",
+    )
+    .expect("last sync of INBOX");
+    assert!(
+        (Utc::now().timestamp() as f64 - synced).abs() < 60.0,
+        "{metrics}"
+    );
+    assert_eq!(get(port, "/readyz").await.map(|(c, _)| c), Some(200));
     live.terminate(daemon);
 }
 
