@@ -111,6 +111,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// OAuth2 sign-in for imap.auth / smtp.auth = "xoauth2".
+    Oauth {
+        #[command(subcommand)]
+        action: OauthAction,
+    },
+}
+
+/// `onit oauth …`.
+#[derive(Debug, Subcommand)]
+pub enum OauthAction {
+    /// Sign in once (device code flow) and store the refresh token for the configured account.
+    Login {
+        /// google or microsoft (or custom); must be oauth.provider. Default: oauth.provider.
+        #[arg(long, value_enum)]
+        provider: Option<crate::oauth::Provider>,
+    },
+    /// The stored grant: when the access and refresh tokens expire, the last error. Never a token.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// What `onit ticket ID …` does besides showing it (the commands of POLICY
@@ -524,6 +545,29 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 }
                 Ok(())
             }
+        }
+        Command::Oauth { action } => {
+            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let result = match action {
+                OauthAction::Login { provider } => {
+                    crate::oauth::device::login(&store, &rt, provider, &mut std::io::stdout()).await
+                }
+                OauthAction::Status { json } => {
+                    match crate::oauth::device::status(&store, &rt).await {
+                        Ok(s) if json => print_json(&s),
+                        Ok(s) => {
+                            print!(
+                                "{}",
+                                crate::oauth::device::status_text(&s, chrono::Utc::now())
+                            );
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            store.close().await;
+            result
         }
         Command::CheckConfig { .. } => unreachable!("handled before the runtime starts"),
     }

@@ -36,6 +36,7 @@ pub struct Settings {
     pub ha: HaSettings,
     pub http: HttpSettings,
     pub ops: OpsSettings,
+    pub oauth: OAuthSettings,
 }
 
 /// A secret (password, token): never printed by `Debug`, never logged.
@@ -80,6 +81,16 @@ pub enum TlsMode {
     None,
 }
 
+/// How onit signs in to the IMAP or SMTP server (`imap.auth`, `smtp.auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// LOGIN (IMAP) or AUTH PLAIN/LOGIN (SMTP) with the configured password.
+    Password,
+    /// SASL XOAUTH2 with an OAuth2 access token from `[oauth]`.
+    Xoauth2,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImapSettings {
@@ -87,6 +98,7 @@ pub struct ImapSettings {
     pub port: u16,
     pub tls: TlsMode,
     pub ca_file: String,
+    pub auth: AuthMethod,
     pub username: String,
     pub password: Secret,
     pub password_file: String,
@@ -106,6 +118,7 @@ pub struct SmtpSettings {
     pub port: u16,
     pub tls: TlsMode,
     pub ca_file: String,
+    pub auth: AuthMethod,
     pub username: String,
     pub password: Secret,
     pub password_file: String,
@@ -260,6 +273,26 @@ pub struct OpsSettings {
     pub alert_to: Vec<String>,
 }
 
+/// `[oauth]`: where XOAUTH2 access tokens come from (used when `imap.auth` or
+/// `smtp.auth` is "xoauth2").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSettings {
+    pub provider: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub client_secret_file: String,
+    pub tenant: String,
+    pub token_url: String,
+    pub device_auth_url: String,
+    pub ca_file: String,
+    pub scopes: Vec<String>,
+    pub token_command: String,
+    pub refresh_before_mins: u64,
+    pub refresh_token: Secret,
+    pub refresh_token_file: String,
+}
+
 /// `[digest]`: when the PM digests go out (local times in the calendar's zone).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -334,6 +367,7 @@ const LIST_KEYS: &[&str] = &[
     "automated.body_phrases",
     "imap.folders",
     "ops.alert_to",
+    "oauth.scopes",
 ];
 
 impl Settings {
@@ -398,6 +432,9 @@ impl Settings {
         } else {
             None
         };
+        let oauth = self
+            .oauth_account(needs_imap, &mut issues)
+            .and_then(|account| self.oauth.validate(account, &mut issues));
         let mut issue = |key: &str, message: String| {
             issues.push(ConfigIssue {
                 key: key.into(),
@@ -663,6 +700,7 @@ impl Settings {
             log_format: self.log.format,
             imap,
             smtp,
+            oauth,
             team: Team {
                 domains,
                 engineers,
@@ -773,8 +811,13 @@ pub struct ImapRuntime {
     pub port: u16,
     pub tls: TlsMode,
     pub ca_file: Option<PathBuf>,
+    /// LOGIN with `password`, or AUTHENTICATE XOAUTH2 with a token from `tokens`.
+    pub auth: AuthMethod,
     pub username: String,
     pub password: Secret,
+    /// With `auth = Xoauth2`: where tokens come from. Set once the database is open
+    /// ([`crate::oauth::attach`]); configuration alone cannot make one.
+    pub tokens: Option<crate::oauth::Tokens>,
     pub folders: Vec<String>,
     pub poll_interval: std::time::Duration,
     pub after: AfterProcessing,
@@ -791,8 +834,13 @@ pub struct SmtpRuntime {
     pub port: u16,
     pub tls: TlsMode,
     pub ca_file: Option<PathBuf>,
+    /// AUTH with `password` (PLAIN/LOGIN), or XOAUTH2 with a token from `tokens`.
+    pub auth: AuthMethod,
+    /// Required with `auth = Xoauth2`; with a password, empty means no AUTH at all.
     pub username: Option<String>,
     pub password: Secret,
+    /// With `auth = Xoauth2`: where tokens come from (see [`ImapRuntime::tokens`]).
+    pub tokens: Option<crate::oauth::Tokens>,
     pub timeout: std::time::Duration,
     /// Append a copy of each sent message to this IMAP folder (uses the `[imap]` account).
     pub append_sent: Option<String>,
@@ -852,7 +900,7 @@ impl ImapSettings {
             });
         }
         let password = read_secret("imap.password", &self.password, &self.password_file, issues);
-        if password.is_empty() && issues.len() == before {
+        if self.auth == AuthMethod::Password && password.is_empty() && issues.len() == before {
             issues.push(ConfigIssue {
                 key: "imap.password".into(),
                 message: "required (or imap.password_file, or ONIT__IMAP__PASSWORD)".into(),
@@ -903,8 +951,10 @@ impl ImapSettings {
             port: self.port,
             tls: self.tls,
             ca_file,
+            auth: self.auth,
             username: self.username.clone(),
             password,
+            tokens: None,
             folders: self.folders.clone(),
             poll_interval: std::time::Duration::from_secs(self.poll_interval_secs.max(1)),
             after: after?,
@@ -933,7 +983,18 @@ impl SmtpSettings {
         }
         let password = read_secret("smtp.password", &self.password, &self.password_file, issues);
         let username = Some(self.username.trim().to_string()).filter(|u| !u.is_empty());
-        if username.is_some() && password.is_empty() && issues.len() == before {
+        if self.auth == AuthMethod::Xoauth2 && username.is_none() {
+            issues.push(ConfigIssue {
+                key: "smtp.username".into(),
+                message: "required with smtp.auth = \"xoauth2\" (the account the token is for)"
+                    .into(),
+            });
+        }
+        if self.auth == AuthMethod::Password
+            && username.is_some()
+            && password.is_empty()
+            && issues.len() == before
+        {
             issues.push(ConfigIssue { key: "smtp.password".into(), message: "smtp.username is set but no password (or smtp.password_file, or ONIT__SMTP__PASSWORD)".into() });
         }
         let ca_file = ca_path("smtp.ca_file", &self.ca_file, issues);
@@ -945,12 +1006,212 @@ impl SmtpSettings {
             port: self.port,
             tls: self.tls,
             ca_file,
+            auth: self.auth,
             username,
             password,
+            tokens: None,
             timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
             append_sent: Some(self.append_sent.trim().to_string()).filter(|s| !s.is_empty()),
         })
     }
+}
+
+impl Settings {
+    /// The one account `[oauth]` signs in: `imap.username` when IMAP (in use) signs in
+    /// with XOAUTH2, else `smtp.username`. None when no section in use says "xoauth2"
+    /// (or its username is missing, which that section's validation reports).
+    fn oauth_account(&self, needs_imap: bool, issues: &mut Vec<ConfigIssue>) -> Option<String> {
+        let imap = (needs_imap && self.imap.auth == AuthMethod::Xoauth2)
+            .then(|| self.imap.username.trim())
+            .filter(|u| !u.is_empty());
+        let smtp = (self.outgoing.transport == TransportKind::Smtp
+            && self.smtp.auth == AuthMethod::Xoauth2)
+            .then(|| self.smtp.username.trim())
+            .filter(|u| !u.is_empty());
+        match (imap, smtp) {
+            (Some(i), Some(s)) if !i.eq_ignore_ascii_case(s) => {
+                issues.push(ConfigIssue {
+                    key: "smtp.username".into(),
+                    message: format!(
+                        "must be imap.username (`{i}`) when both sign in with XOAUTH2: [oauth] holds one account's tokens"
+                    ),
+                });
+                None
+            }
+            (Some(u), _) | (None, Some(u)) => Some(u.to_string()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `http://` is only for a token endpoint on this machine (tests, a local proxy).
+fn check_oauth_url(key: &str, url: &str, issues: &mut Vec<ConfigIssue>) {
+    let message = match oauth2::TokenUrl::new(url.to_string()) {
+        Err(e) => format!("`{url}` is not a URL: {e}"),
+        Ok(u) => match (u.url().scheme(), u.url().host_str()) {
+            ("https", Some(_)) => return,
+            ("http", Some("127.0.0.1" | "localhost" | "[::1]")) => return,
+            ("http", _) => format!("`{url}` must be https:// (http:// only on loopback)"),
+            _ => format!("`{url}` is not an https:// URL"),
+        },
+    };
+    issues.push(ConfigIssue {
+        key: key.into(),
+        message,
+    });
+}
+
+impl OAuthSettings {
+    fn validate(&self, account: String, issues: &mut Vec<ConfigIssue>) -> Option<OAuthRuntime> {
+        use crate::oauth::Provider;
+        let before = issues.len();
+        let mut issue = |key: &str, message: String| {
+            issues.push(ConfigIssue {
+                key: key.into(),
+                message,
+            })
+        };
+        if !(1..=24 * 60).contains(&self.refresh_before_mins) {
+            issue(
+                "oauth.refresh_before_mins",
+                "must be between 1 and 1440".into(),
+            );
+        }
+        let token_command = Some(self.token_command.trim().to_string()).filter(|c| !c.is_empty());
+        let provider = match self.provider.trim() {
+            "" if token_command.is_some() => None,
+            "" => {
+                issue(
+                    "oauth.provider",
+                    "required with auth = \"xoauth2\": google, microsoft or custom (or set oauth.token_command)".into(),
+                );
+                None
+            }
+            p => match Provider::parse(p) {
+                Some(p) => Some(p),
+                None => {
+                    issue(
+                        "oauth.provider",
+                        format!("`{p}` is not google, microsoft or custom"),
+                    );
+                    None
+                }
+            },
+        };
+        let tenant = self.tenant.trim();
+        if provider == Some(Provider::Microsoft)
+            && (tenant.is_empty()
+                || !tenant
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+        {
+            issue(
+                "oauth.tenant",
+                format!(
+                    "`{tenant}` is not a tenant (common, organizations, a domain or a tenant id)"
+                ),
+            );
+        }
+        let pick = |value: &str, default: Option<String>| {
+            Some(value.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .or(default)
+        };
+        let (mut token_url, mut device_auth_url, mut scopes) = (None, None, Vec::new());
+        if let Some(p) = provider {
+            token_url = pick(&self.token_url, p.token_url(tenant));
+            device_auth_url = pick(&self.device_auth_url, p.device_auth_url(tenant));
+            scopes = if self.scopes.is_empty() {
+                p.default_scopes().iter().map(|s| s.to_string()).collect()
+            } else {
+                self.scopes.iter().map(|s| s.trim().to_string()).collect()
+            };
+        }
+        if token_command.is_none() {
+            if self.client_id.trim().is_empty() {
+                issue(
+                    "oauth.client_id",
+                    "required (the application registered with the provider), unless oauth.token_command is set".into(),
+                );
+            }
+            if provider == Some(Provider::Custom) && token_url.is_none() {
+                issue(
+                    "oauth.token_url",
+                    "required with oauth.provider = \"custom\"".into(),
+                );
+            }
+        }
+        if scopes
+            .iter()
+            .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+        {
+            issue(
+                "oauth.scopes",
+                "list each scope on its own, none empty".into(),
+            );
+        }
+        if let Some(u) = &token_url {
+            check_oauth_url("oauth.token_url", u, issues);
+        }
+        if let Some(u) = &device_auth_url {
+            check_oauth_url("oauth.device_auth_url", u, issues);
+        }
+        let client_secret = read_secret(
+            "oauth.client_secret",
+            &self.client_secret,
+            &self.client_secret_file,
+            issues,
+        );
+        let seed_refresh_token = read_secret(
+            "oauth.refresh_token",
+            &self.refresh_token,
+            &self.refresh_token_file,
+            issues,
+        );
+        let ca_file = ca_path("oauth.ca_file", &self.ca_file, issues);
+        if issues.len() > before {
+            return None;
+        }
+        Some(OAuthRuntime {
+            account,
+            provider,
+            client_id: self.client_id.trim().to_string(),
+            client_secret,
+            token_url,
+            device_auth_url,
+            ca_file,
+            scopes,
+            token_command,
+            refresh_before: chrono::Duration::minutes(self.refresh_before_mins as i64),
+            seed_refresh_token,
+        })
+    }
+}
+
+/// A validated `[oauth]` section, with the provider's endpoints and scopes filled in.
+#[derive(Debug, Clone)]
+pub struct OAuthRuntime {
+    /// The mailbox account the tokens are for (`imap.username`, else `smtp.username`):
+    /// the key they are stored under and the `user=` of XOAUTH2.
+    pub account: String,
+    /// None only when `token_command` supplies the tokens.
+    pub provider: Option<crate::oauth::Provider>,
+    pub client_id: String,
+    /// Empty for a public client.
+    pub client_secret: Secret,
+    /// The token endpoint (the provider's, or `oauth.token_url`); None only with `token_command`.
+    pub token_url: Option<String>,
+    /// The device authorization endpoint, for `onit oauth login`.
+    pub device_auth_url: Option<String>,
+    /// A private CA for the provider's endpoints; the system's roots otherwise.
+    pub ca_file: Option<PathBuf>,
+    pub scopes: Vec<String>,
+    /// A shell command whose first line of output is an access token; replaces the refresh flow.
+    pub token_command: Option<String>,
+    /// An access token is refreshed this long before it expires.
+    pub refresh_before: chrono::Duration,
+    /// `oauth.refresh_token`: stored once, when the database has no grant for the account yet.
+    pub seed_refresh_token: Secret,
 }
 
 /// Parses every entry of a list key, naming `key[i]` in the issue of each one that fails.
@@ -1105,6 +1366,8 @@ pub struct Runtime {
     pub imap: Option<ImapRuntime>,
     /// Present when `outgoing.transport = "smtp"`.
     pub smtp: Option<SmtpRuntime>,
+    /// Present when `imap.auth` or `smtp.auth` (of a section in use) is "xoauth2".
+    pub oauth: Option<OAuthRuntime>,
     pub team: Team,
     pub calendar: BusinessCalendar,
     pub policy: Policy,
@@ -1200,6 +1463,97 @@ mod tests {
         assert!(keys.contains(&"calendar.timezone"), "{keys:?}");
         assert!(keys.contains(&"team.default_pm"), "{keys:?}");
         assert!(keys.contains(&"projects[0].pm"), "{keys:?}");
+    }
+
+    fn issues_of(body: &str) -> Vec<ConfigIssue> {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(&d, body);
+        match Settings::load(Some(&p)) {
+            Err(e) => e.0,
+            Ok(s) => s.validate().err().map(|e| e.0).unwrap_or_default(),
+        }
+    }
+
+    const IMAP_XOAUTH2: &str = "[mailbox]\nsource = \"imap\"\n[imap]\nhost = \"imap.example.com\"\nusername = \"support@jac.example\"\nauth = \"xoauth2\"\n";
+
+    #[test]
+    fn oauth_xoauth2_needs_no_password_but_names_the_oauth_keys() {
+        let keys: Vec<String> = issues_of(IMAP_XOAUTH2).into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, vec!["oauth.provider", "oauth.client_id"]);
+        let keys: Vec<String> = issues_of(
+            "[mailbox]\nsource = \"imap\"\n[imap]\nhost = \"h\"\nusername = \"u@jac.example\"\n",
+        )
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+        assert_eq!(
+            keys,
+            vec!["imap.password"],
+            "the password stays required with auth = password"
+        );
+    }
+
+    #[test]
+    fn oauth_microsoft_gets_its_endpoints_and_scopes() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            &d,
+            &format!("{IMAP_XOAUTH2}[oauth]\nprovider = \"microsoft\"\nclient_id = \"abc\"\ntenant = \"contoso.example\"\n"),
+        );
+        let rt = Runtime::load(Some(&p)).unwrap();
+        let o = rt.oauth.expect("oauth in use");
+        assert_eq!(o.account, "support@jac.example");
+        assert_eq!(
+            o.token_url.as_deref(),
+            Some("https://login.microsoftonline.com/contoso.example/oauth2/v2.0/token")
+        );
+        assert!(o.scopes.iter().any(|s| s == "offline_access"));
+        assert_eq!(o.refresh_before, chrono::Duration::minutes(30));
+        assert_eq!(rt.imap.unwrap().auth, AuthMethod::Xoauth2);
+    }
+
+    #[test]
+    fn oauth_keys_are_named_in_each_error() {
+        let issues = issues_of(&format!(
+            "{IMAP_XOAUTH2}[oauth]\nprovider = \"custom\"\nclient_id = \"abc\"\ndevice_auth_url = \"http://idp.example/device\"\nrefresh_before_mins = 0\nscopes = [\"a b\"]\nclient_secret_file = \"/nonexistent/secret\"\n"
+        ));
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        for k in [
+            "oauth.refresh_before_mins",
+            "oauth.token_url",
+            "oauth.scopes",
+            "oauth.device_auth_url",
+            "oauth.client_secret_file",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {issues:?}");
+        }
+        let bad = issues_of(&format!("{IMAP_XOAUTH2}[oauth]\nprovider = \"yahoo\"\n"));
+        assert_eq!(bad[0].key, "oauth.provider", "{bad:?}");
+        let unknown = issues_of("[oauth]\nclient_idd = \"x\"\n");
+        assert_eq!(unknown[0].key, "oauth.client_idd", "{unknown:?}");
+    }
+
+    #[test]
+    fn oauth_token_command_replaces_the_provider() {
+        let issues = issues_of(&format!(
+            "{IMAP_XOAUTH2}[oauth]\ntoken_command = \"vault read -field=token secret/mail\"\n"
+        ));
+        assert!(issues.is_empty(), "{issues:?}");
+    }
+
+    #[test]
+    fn oauth_smtp_alone_needs_a_username_and_one_account_for_both() {
+        let smtp = "[outgoing]\ntransport = \"smtp\"\n[smtp]\nhost = \"smtp.example.com\"\nauth = \"xoauth2\"\n";
+        let keys: Vec<String> = issues_of(&format!(
+            "{smtp}[oauth]\nprovider = \"google\"\nclient_id = \"c\"\n"
+        ))
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+        assert_eq!(keys, vec!["smtp.username"]);
+        let both = "[mailbox]\nsource = \"imap\"\n[outgoing]\ntransport = \"smtp\"\n[imap]\nhost = \"h\"\nusername = \"support@jac.example\"\nauth = \"xoauth2\"\n[smtp]\nhost = \"h\"\nauth = \"xoauth2\"\nusername = \"other@jac.example\"\n[oauth]\nprovider = \"google\"\nclient_id = \"c\"\n";
+        let keys: Vec<String> = issues_of(both).into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, vec!["smtp.username"]);
     }
 
     #[test]

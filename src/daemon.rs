@@ -104,6 +104,10 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
     // SQLite: one instance per database file, or two would both read the mailbox.
     let _lock = InstanceLock::take(&rt.database_url)?;
     let store = Store::open(&rt.database_url, rt.max_connections).await?;
+    // XOAUTH2 sign-in needs the database for its tokens: attach them before anything connects.
+    let rt = crate::oauth::attach(rt, &store)
+        .await
+        .context("setting up OAuth sign-in")?;
     let leadership = Leadership::start(
         &store,
         &rt.database_url,
@@ -312,10 +316,17 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
         wake.clone(),
     ));
 
+    // OAuth: refresh ahead of expiry, and alert while the current token still works.
+    let token_upkeep = crate::oauth::tokens_of(&rt)
+        .map(|t| tokio::spawn(crate::oauth::upkeep(t, stop_rx.clone())));
+
     info!(source = ?rt.source, instance = %rt.ops.instance_name, "onit is watching the mailbox");
     let _ = source.await;
     let _ = scheduler.await;
     let _ = sender.await;
+    if let Some(t) = token_upkeep {
+        let _ = t.await;
+    }
     if let Some(h) = http {
         let _ = h.await;
     }

@@ -24,6 +24,7 @@ pub mod mailstore;
 pub mod message;
 pub mod metrics;
 pub mod notices;
+pub mod oauth;
 pub mod outgoing;
 pub mod policy;
 pub mod reminders;

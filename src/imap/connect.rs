@@ -1,6 +1,7 @@
 //! Opening an IMAP session: TCP, then implicit TLS, STARTTLS or (for loopback
-//! tests) none, then LOGIN. Every step runs under the command timeout:
-//! async-imap has no timeouts of its own.
+//! tests) none, then LOGIN (`imap.auth = "password"`) or AUTHENTICATE XOAUTH2
+//! with an OAuth2 access token (`"xoauth2"`). Every step runs under the
+//! command timeout: async-imap has no timeouts of its own.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -13,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::config::{ImapRuntime, TlsMode};
+use crate::config::{AuthMethod, ImapRuntime, TlsMode};
 
 /// A plain or TLS connection, so one session type serves every `imap.tls` mode.
 #[derive(Debug)]
@@ -105,7 +106,8 @@ async fn tls_wrap(cfg: &ImapRuntime, tcp: TcpStream) -> Result<ImapStream> {
     Ok(ImapStream::Tls(Box::new(tls)))
 }
 
-/// Connects and logs in. The password is only ever handed to LOGIN.
+/// Connects and signs in. The password is only ever handed to LOGIN, the
+/// access token only to AUTHENTICATE.
 pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
     let t = cfg.command_timeout;
     let addr = format!("{}:{}", cfg.host, cfg.port);
@@ -137,6 +139,9 @@ pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
     } else {
         client
     };
+    if cfg.auth == AuthMethod::Xoauth2 {
+        return authenticate_xoauth2(cfg, client).await;
+    }
     let session =
         match tokio::time::timeout(t, client.login(&cfg.username, cfg.password.expose())).await {
             Ok(Ok(s)) => s,
@@ -150,4 +155,51 @@ pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
             Err(_) => return Err(anyhow!("IMAP login timed out after {}s", t.as_secs())),
         };
     Ok(session)
+}
+
+/// AUTHENTICATE XOAUTH2 with a token from the configuration's token source. No
+/// token, or a refusal (NO/BAD), is a [`SignInError`]; a refused token is not
+/// offered again.
+async fn authenticate_xoauth2(
+    cfg: &ImapRuntime,
+    client: Client<ImapStream>,
+) -> Result<ImapSession> {
+    let t = cfg.command_timeout;
+    let tokens = cfg
+        .tokens
+        .as_ref()
+        .context("imap.auth = \"xoauth2\" but no token source is set up")?;
+    let sign_in_error = |reason: String| SignInError {
+        user: cfg.username.clone(),
+        reason,
+    };
+    let token = match tokens.bearer().await {
+        Ok(t) => t,
+        Err(crate::oauth::TokenError::Store(e)) => {
+            return Err(e.context("no OAuth token for IMAP (database)"))
+        }
+        Err(e) => return Err(sign_in_error(format!("no OAuth token: {e}")).into()),
+    };
+    let mut report = None;
+    let auth = crate::oauth::xoauth2::ImapXoauth2::new(&cfg.username, token.expose(), &mut report);
+    let result = tokio::time::timeout(t, client.authenticate("XOAUTH2", auth)).await;
+    match result {
+        Ok(Ok(session)) => Ok(session),
+        Ok(Err((async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text), _))) => {
+            tokens.rejected(&token).await;
+            Err(sign_in_error(format!(
+                "IMAP AUTHENTICATE XOAUTH2 refused: {}{}",
+                text.trim(),
+                report
+                    .map(|r| format!(" (server said {r})"))
+                    .unwrap_or_default()
+            ))
+            .into())
+        }
+        Ok(Err((e, _))) => Err(anyhow::Error::new(e).context("IMAP AUTHENTICATE XOAUTH2")),
+        Err(_) => Err(anyhow!(
+            "IMAP AUTHENTICATE timed out after {}s",
+            t.as_secs()
+        )),
+    }
 }

@@ -43,6 +43,12 @@
 //! AUTH and the transaction), not only the TCP connect that lettre itself
 //! times. The password is only handed to lettre, whose credentials never
 //! print it; it is never logged here.
+//!
+//! With `smtp.auth = "xoauth2"` each session asks the token source for an
+//! access token (AUTH XOAUTH2). A token that cannot be had, or one the server
+//! refuses, is a sign-in failure like a refused password: the mail waits (it
+//! is retried, never dropped) and goes out once the operator has signed in
+//! again (`onit oauth login`). A refused token is not offered again.
 
 use std::path::Path;
 use std::time::Duration;
@@ -60,7 +66,7 @@ use rustls::pki_types::CertificateDer;
 use tracing::debug;
 
 use super::SendError;
-use crate::config::{SmtpRuntime, TlsMode};
+use crate::config::{AuthMethod, Secret, SmtpRuntime, TlsMode};
 use crate::store::OutboxRow;
 
 /// Sends through one SMTP server: everything a session needs, prepared once.
@@ -70,6 +76,8 @@ pub struct SmtpTransport {
     /// lettre's TLS mode with its parameters (roots, server name) built once.
     tls: Tls,
     credentials: Option<Credentials>,
+    /// With `smtp.auth = "xoauth2"`: the account and where its tokens come from.
+    oauth: Option<(String, crate::oauth::Tokens)>,
     /// The EHLO name (this host's name), looked up once.
     hello: ClientId,
     timeout: Duration,
@@ -83,6 +91,7 @@ impl std::fmt::Debug for SmtpTransport {
             .field("server", &self.server)
             .field("tls", &self.tls)
             .field("auth", &self.credentials.is_some())
+            .field("xoauth2", &self.oauth.is_some())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -137,16 +146,32 @@ impl SmtpTransport {
             TlsMode::Starttls => Tls::Required(tls_parameters(&cfg.host, cfg.ca_file.as_deref())?),
             TlsMode::None => Tls::None,
         };
-        let credentials = cfg
-            .username
-            .as_ref()
-            .map(|user| Credentials::new(user.clone(), cfg.password.expose().to_string()));
-        debug!(host = %cfg.host, port = cfg.port, tls = ?cfg.tls, auth = credentials.is_some(), "SMTP transport ready");
+        let (credentials, oauth) = match cfg.auth {
+            AuthMethod::Password => (
+                cfg.username
+                    .as_ref()
+                    .map(|user| Credentials::new(user.clone(), cfg.password.expose().to_string())),
+                None,
+            ),
+            AuthMethod::Xoauth2 => {
+                let user = cfg
+                    .username
+                    .clone()
+                    .context("smtp.auth = \"xoauth2\" needs smtp.username")?;
+                let tokens = cfg
+                    .tokens
+                    .clone()
+                    .context("smtp.auth = \"xoauth2\" but no token source is set up")?;
+                (None, Some((user, tokens)))
+            }
+        };
+        debug!(host = %cfg.host, port = cfg.port, tls = ?cfg.tls, auth = credentials.is_some(), xoauth2 = oauth.is_some(), "SMTP transport ready");
         Ok(SmtpTransport {
             host: cfg.host.clone(),
             port: cfg.port,
             tls,
             credentials,
+            oauth,
             hello: ClientId::default(),
             timeout: cfg.timeout,
             server: format!("{}:{}", cfg.host, cfg.port),
@@ -159,7 +184,27 @@ impl SmtpTransport {
         // message's own final line break is left to it: the server then receives
         // exactly the stored bytes (with an extra blank line otherwise).
         let raw = item.raw.strip_suffix(b"\r\n").unwrap_or(&item.raw);
-        match tokio::time::timeout(self.timeout, self.session(&envelope, raw)).await {
+        // The token first: without one there is no point in connecting. The token
+        // source bounds its own wait (the token endpoint's timeouts).
+        let token = match &self.oauth {
+            Some((_, tokens)) => Some(tokens.bearer().await.map_err(|e| match e {
+                crate::oauth::TokenError::Store(e) => {
+                    SendError::Transient(format!("no OAuth token for SMTP (database): {e:#}"))
+                }
+                e => SendError::SignIn(format!("no OAuth token for SMTP AUTH XOAUTH2: {e}")),
+            })?),
+            None => None,
+        };
+        let result =
+            tokio::time::timeout(self.timeout, self.session(&envelope, raw, token.as_ref())).await;
+        if let (Some((_, tokens)), Some(token), Ok(Err(Failure::Session("AUTH", e)))) =
+            (&self.oauth, &token, &result)
+        {
+            if e.is_permanent() {
+                tokens.rejected(token).await;
+            }
+        }
+        match result {
             Err(_) => Err(SendError::Transient(format!(
                 "SMTP session with {} timed out after {:?}",
                 self.server, self.timeout
@@ -195,6 +240,7 @@ impl SmtpTransport {
         &self,
         envelope: &Envelope,
         raw: &[u8],
+        token: Option<&Secret>,
     ) -> Result<AsyncSmtpConnection, Failure> {
         let implicit = match &self.tls {
             Tls::Wrapper(p) => Some(p.clone()),
@@ -219,12 +265,50 @@ impl SmtpTransport {
                 .await
                 .map_err(|e| Failure::Session("AUTH", e))?;
         }
+        if let (Some((user, _)), Some(token)) = (&self.oauth, token) {
+            auth_xoauth2(&mut conn, user, token)
+                .await
+                .map_err(|e| Failure::Session("AUTH", e))?;
+        }
         let reply = conn
             .send(envelope, raw)
             .await
             .map_err(Failure::Transaction)?;
         debug!(server = %self.server, reply = %reply.message().collect::<Vec<_>>().join(" "), "accepted");
         Ok(conn)
+    }
+}
+
+/// AUTH XOAUTH2, by hand: lettre's own XOAUTH2 gives up on the server's error
+/// challenge (a `334` carrying a JSON report) instead of answering it with an
+/// empty line, which loses the server's final `535`. Answering it makes a
+/// refused token end in that `535`: a sign-in failure with the server's words,
+/// not a broken session.
+async fn auth_xoauth2(
+    conn: &mut AsyncSmtpConnection,
+    user: &str,
+    token: &Secret,
+) -> Result<(), SmtpError> {
+    use base64::Engine;
+    let initial = base64::engine::general_purpose::STANDARD.encode(
+        crate::oauth::xoauth2::initial_response(user, token.expose()),
+    );
+    let reply = conn
+        .command(Line(format!("AUTH XOAUTH2 {initial}")))
+        .await?;
+    if reply.has_code(334) {
+        // The error report; the empty answer brings the final (5xx) reply, an Err.
+        conn.command(Line(String::new())).await?;
+    }
+    Ok(())
+}
+
+/// One command line for [`AsyncSmtpConnection::command`]. No `Debug`: it may hold a token.
+struct Line(String);
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\r\n", self.0)
     }
 }
 

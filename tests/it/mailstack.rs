@@ -42,8 +42,10 @@ fn run(args: &[&str]) -> String {
 }
 
 impl Stack {
-    fn start(dir: &Path, private: bool) -> Stack {
-        let out = run(&["start", dir.to_str().expect("utf-8 path")]);
+    fn start(dir: &Path, private: bool, introspection_url: Option<&str>) -> Stack {
+        let mut args = vec!["start", dir.to_str().expect("utf-8 path")];
+        args.extend(introspection_url);
+        let out = run(&args);
         let env: HashMap<&str, &str> = out.lines().filter_map(|l| l.split_once('=')).collect();
         let port = |k: &str| {
             env.get(k)
@@ -86,19 +88,29 @@ pub fn shared() -> &'static Stack {
         let dir = std::env::var("ONIT_MAILSTACK_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| PathBuf::from("/tmp/onit-mailstack-shared"));
-        Stack::start(&dir, false)
+        Stack::start(&dir, false, None)
     })
 }
 
 /// A stack of this test's own, stopped when dropped (for outage tests).
 pub fn private(name: &str) -> Stack {
-    let dir = PathBuf::from(format!(
+    Stack::start(&private_dir(name), true, None)
+}
+
+/// A private stack whose Dovecot (IMAP, and Postfix's SASL) also accepts
+/// XOAUTH2/OAUTHBEARER bearer tokens, each checked by POSTing it to
+/// `introspection_url` (`{"active": true, "username": …}` accepts it).
+pub fn private_oauth(name: &str, introspection_url: &str) -> Stack {
+    Stack::start(&private_dir(name), true, Some(introspection_url))
+}
+
+fn private_dir(name: &str) -> PathBuf {
+    PathBuf::from(format!(
         "/tmp/onit-ms-{}-{}-{:x}",
         name,
         std::process::id(),
         fastrand::u32(..)
-    ));
-    Stack::start(&dir, true)
+    ))
 }
 
 /// A fresh address at a stack domain, unique to this test run.

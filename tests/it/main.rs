@@ -11,6 +11,7 @@ mod imap;
 mod imap_read;
 mod ingest;
 mod mailstack;
+mod oauth;
 mod ops;
 mod run_once;
 mod smtp;

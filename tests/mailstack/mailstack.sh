@@ -4,7 +4,10 @@
 # without systemd and without touching /etc (except `install`).
 #
 #   mailstack.sh install            install packages (root, apt), create user
-#   mailstack.sh start DIR          start both, print env lines on stdout
+#   mailstack.sh start DIR [URL]    start both, print env lines on stdout; with
+#                                   URL (or MAILSTACK_OAUTH_INTROSPECTION_URL),
+#                                   Dovecot also takes XOAUTH2/OAUTHBEARER tokens,
+#                                   validated by POSTing them to URL
 #   mailstack.sh stop DIR           stop both, wait for masters + ports
 #   mailstack.sh status DIR         exit 0 if both answer
 #   mailstack.sh stop-dovecot DIR | start-dovecot DIR | restart-dovecot DIR
@@ -92,6 +95,7 @@ set_paths() {
     TLS=$D/tls
     LOGDIR=$D/log
     DOVECOT_CONF=$D/dovecot.conf
+    OAUTH2_CONF=$D/dovecot-oauth2.conf.ext
     POSTFIX_DIR=$D/postfix
     PF_DATA=$D/postfix-data
     DV_STATE=$D/dovecot-state
@@ -303,7 +307,7 @@ ssl_cert = <$TLS/server.pem
 ssl_key = <$TLS/server.key
 
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${OAUTH_URL:+ xoauth2 oauthbearer}
 auth_failure_delay = 0
 login_trusted_networks = 127.0.0.0/8
 postmaster_address = postmaster@jac.example
@@ -315,11 +319,13 @@ last_valid_gid = $gid
 mail_location = maildir:~/Maildir
 mail_fsync = never
 
+$(oauth_passdb)
 # every user name logs in with the one password
 passdb {
   driver = static
   args = password=$PASSWORD
-}
+${OAUTH_URL:+  mechanisms = plain login
+}}
 userdb {
   driver = static
   args = uid=$uid gid=$gid home=$HOMES/%d/%n allow_all_users=yes
@@ -367,6 +373,31 @@ service auth {
 }
 EOF
     mv "$DOVECOT_CONF.tmp" "$DOVECOT_CONF"
+}
+
+# With an introspection URL: an oauth2 passdb for XOAUTH2/OAUTHBEARER that
+# POSTs each bearer token (token=...) to the URL and accepts it when the JSON
+# answer has "active": true and "username" equal to the user signing in.
+# Prints nothing otherwise, so the default stack is unchanged.
+oauth_passdb() {
+    [ -n "${OAUTH_URL:-}" ] || return 0
+    cat >"$OAUTH2_CONF" <<EOC
+introspection_mode = post
+introspection_url = $OAUTH_URL
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+EOC
+    cat <<EOC
+# bearer tokens (XOAUTH2, OAUTHBEARER) are checked by the introspection URL only
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $OAUTH2_CONF
+}
+EOC
 }
 
 write_postfix_conf() {
@@ -592,6 +623,12 @@ print_env() {
 cmd_start() {
     need_bins
     set_paths "$1"
+    OAUTH_URL=${2:-${MAILSTACK_OAUTH_INTROSPECTION_URL:-}}
+    case "$OAUTH_URL" in
+        ""|http://*|https://*) ;;
+        *) die "introspection URL must be http:// or https://: $OAUTH_URL";;
+    esac
+    case "$OAUTH_URL" in *[[:space:]]*) die "introspection URL must not contain whitespace";; esac
     # create DIR (and missing parents) world-traversable for the postfix user
     local p=$D missing=()
     while [ ! -d "$p" ]; do missing+=("$p"); p=$(dirname "$p"); done
@@ -647,6 +684,9 @@ DOVECOT_CONF=$DOVECOT_CONF
 POSTFIX_DIR=$POSTFIX_DIR
 LOG_DIR=$LOGDIR
 EOF
+    if [ -n "$OAUTH_URL" ]; then
+        echo "OAUTH_INTROSPECTION_URL=$OAUTH_URL" >>"$ENV_FILE.tmp"
+    fi
     mv "$ENV_FILE.tmp" "$ENV_FILE"
 
     trap 'log "start failed; stopping what was started"; stop_postfix || true; stop_dovecot || true' EXIT
@@ -696,7 +736,7 @@ main() {
     local cmd=${1:-}; shift || true
     case "$cmd" in
         install)         cmd_install ;;
-        start)           cmd_start "${1:-}" ;;
+        start)           cmd_start "${1:-}" "${2:-}" ;;
         stop)            cmd_stop "${1:-}" ;;
         status)          cmd_status "${1:-}" ;;
         start-dovecot)   with_existing "${1:-}"; start_dovecot ;;
