@@ -13,6 +13,7 @@ pub mod compose;
 pub mod config;
 pub mod daemon;
 pub mod digest;
+pub mod error_line;
 pub mod fault;
 pub mod health;
 pub mod http;

@@ -200,7 +200,9 @@ pub fn endpoint_error<T: ErrorResponseType + std::fmt::Display + 'static>(
             code: r.error().to_string(),
             description: r.error_description().cloned(),
         },
-        RequestTokenError::Request(e) => EndpointError::Unreachable(error_chain(&e)),
+        RequestTokenError::Request(e) => {
+            EndpointError::Unreachable(crate::error_line::error_line(&e))
+        }
         RequestTokenError::Parse(e, _body) => EndpointError::Unreachable(format!(
             "the token endpoint's answer is not an OAuth2 response (at `{}`)",
             e.path()
@@ -209,34 +211,7 @@ pub fn endpoint_error<T: ErrorResponseType + std::fmt::Display + 'static>(
     }
 }
 
-/// An error and its causes on one line (reqwest puts the useful part in the causes).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        source = cause.source();
-    }
-    one_line(&s)
-}
-
-/// Text from elsewhere, on one line and of a bounded length (it goes into logs and alert mails).
-pub fn one_line(s: &str) -> String {
-    let flat: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > 300 {
-        format!("{}…", flat.chars().take(300).collect::<String>())
-    } else {
-        flat
-    }
-}
+pub use crate::error_line::one_line;
 
 #[cfg(test)]
 mod tests {

@@ -339,25 +339,8 @@ fn describe(e: &SmtpError) -> String {
     use std::error::Error as _;
     match (e.status(), e.source()) {
         (Some(code), Some(text)) => format!("{code} {text}"),
-        _ => chain(e),
+        _ => crate::error_line::error_line(e),
     }
-}
-
-/// An error and its causes on one line, each cause once (lettre repeats some).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        source = cause.source();
-    }
-    let mut parts: Vec<&str> = s.split(": ").collect();
-    parts.dedup();
-    parts.join(": ")
 }
 
 #[cfg(test)]
@@ -398,13 +381,6 @@ mod tests {
         );
         let to: Vec<String> = e.to().iter().map(|a| a.to_string()).collect();
         assert_eq!(to, vec!["bob@acme.example", "alice.pm@jac.example"]);
-    }
-
-    #[test]
-    fn repeated_causes_are_said_once() {
-        let e =
-            std::io::Error::other("Connection error: Connection error: invalid peer certificate");
-        assert_eq!(chain(&e), "Connection error: invalid peer certificate");
     }
 
     #[test]
