@@ -249,32 +249,19 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
             .with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
         let (store, rt, wake, leadership) =
             (store.clone(), rt.clone(), wake.clone(), leadership.clone());
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
         tokio::spawn(async move {
             let role = format!("maildir:{}", rt.maildir.display());
-            while let Some(mut lease) = leadership.acquire(&role, &mut stop).await {
-                loop {
-                    let pass = maildir_pass(&store, &rt, &md, &stop).await;
-                    if let Err(e) = record_pass(&store, &rt, &pass).await {
-                        warn!(error = format!("{e:#}"), "cannot record the mailbox pass");
-                    }
-                    match pass {
-                        Ok(p) if p.seen > 0 => wake.notify_one(),
-                        Ok(_) => {}
-                        Err(e) => error!(error = format!("{e:#}"), "mailbox pass failed"),
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(rt.poll_interval) => {}
-                        _ = stop.changed() => {}
-                        _ = lease.lost() => {}
-                    }
-                    if *stop.borrow() || lease.is_lost() {
-                        break;
-                    }
+            let mut rounds = leadership.rounds(&role, stop.clone(), rt.poll_interval);
+            while rounds.next().await.is_some() {
+                let pass = maildir_pass(&store, &rt, &md, &stop).await;
+                if let Err(e) = record_pass(&store, &rt, &pass).await {
+                    warn!(error = format!("{e:#}"), "cannot record the mailbox pass");
                 }
-                if *stop.borrow() {
-                    leadership.release(lease).await;
-                    break;
+                match pass {
+                    Ok(p) if p.seen > 0 => wake.notify_one(),
+                    Ok(_) => {}
+                    Err(e) => error!(error = format!("{e:#}"), "mailbox pass failed"),
                 }
             }
         })
@@ -341,49 +328,36 @@ async fn scheduler(
     store: Store,
     rt: Arc<Runtime>,
     leadership: Leadership,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     wake: Arc<Notify>,
 ) {
     const TICK: StdDuration = StdDuration::from_secs(30);
     const RULES_EVERY: StdDuration = StdDuration::from_secs(300);
-    while let Some(mut lease) = leadership.acquire(SCHEDULER, &mut stop).await {
-        let leading_since = Utc::now();
-        let mut rules_at: Option<std::time::Instant> = None;
-        loop {
-            let fence = lease.fence();
-            match crate::reminders::tick_fenced(&store, &rt, Utc::now(), &fence).await {
-                Ok(r) if r.reminders > 0 || r.open_list => wake.notify_one(),
-                Ok(_) => {}
-                Err(e) => error!(error = format!("{e:#}"), "reminder pass failed"),
-            }
-            match crate::digest::digest_tick_fenced(&store, &rt, Utc::now(), &fence).await {
-                Ok(r) if r.queued() > 0 => wake.notify_one(),
-                Ok(_) => {}
-                Err(e) => error!(error = format!("{e:#}"), "digest pass failed"),
-            }
-            match crate::health::check_stalls(&store, &rt, Utc::now(), leading_since).await {
-                Ok(r) if !r.raised.is_empty() => wake.notify_one(),
-                Ok(_) => {}
-                Err(e) => error!(error = format!("{e:#}"), "stalled-mailbox check failed"),
-            }
-            if rules_at.is_none_or(|t| t.elapsed() >= RULES_EVERY) {
-                rules_at = Some(std::time::Instant::now());
-                if let Err(e) = rules_gauge(&store, &rt).await {
-                    warn!(error = format!("{e:#}"), "cannot count broken rules");
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(TICK) => {}
-                _ = stop.changed() => {}
-                _ = lease.lost() => {}
-            }
-            if *stop.borrow() || lease.is_lost() {
-                break;
-            }
+    let mut rules_at: Option<std::time::Instant> = None;
+    let mut rounds = leadership.rounds(SCHEDULER, stop, TICK);
+    while let Some(lease) = rounds.next().await {
+        let fence = lease.fence();
+        let since = lease.since();
+        match crate::reminders::tick_fenced(&store, &rt, Utc::now(), &fence).await {
+            Ok(r) if r.reminders > 0 || r.open_list => wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => error!(error = format!("{e:#}"), "reminder pass failed"),
         }
-        if *stop.borrow() {
-            leadership.release(lease).await;
-            break;
+        match crate::digest::digest_tick_fenced(&store, &rt, Utc::now(), &fence).await {
+            Ok(r) if r.queued() > 0 => wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => error!(error = format!("{e:#}"), "digest pass failed"),
+        }
+        match crate::health::check_stalls(&store, &rt, Utc::now(), since).await {
+            Ok(r) if !r.raised.is_empty() => wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => error!(error = format!("{e:#}"), "stalled-mailbox check failed"),
+        }
+        if rules_at.is_none_or(|t| t.elapsed() >= RULES_EVERY) {
+            rules_at = Some(std::time::Instant::now());
+            if let Err(e) = rules_gauge(&store, &rt).await {
+                warn!(error = format!("{e:#}"), "cannot count broken rules");
+            }
         }
     }
 }

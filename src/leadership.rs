@@ -64,6 +64,7 @@ fn lock_key(role: &str) -> i64 {
 pub struct Lease {
     role: String,
     epoch: i64,
+    since: chrono::DateTime<Utc>,
     lost: watch::Receiver<bool>,
 }
 
@@ -75,6 +76,10 @@ impl Lease {
     /// The fencing epoch of this leadership.
     pub fn epoch(&self) -> i64 {
         self.epoch
+    }
+    /// When this instance took the role.
+    pub fn since(&self) -> chrono::DateTime<Utc> {
+        self.since
     }
     /// True once the role has been lost (the lock connection failed).
     pub fn is_lost(&self) -> bool {
@@ -181,6 +186,44 @@ pub async fn leases(store: &Store) -> Result<(Vec<LeaseRow>, Vec<InstanceRow>)> 
             .fetch_all(p).await.context("reading instances")?;
         Ok((l, i))
     })
+}
+
+/// Periodic work done only while this instance leads a role:
+/// `while let Some(lease) = rounds.next().await { … }` runs the body at once on
+/// taking the role and then every period, stands by while another instance
+/// leads, and ends (giving the role up) when onit stops.
+pub struct Rounds {
+    leadership: Leadership,
+    role: String,
+    stop: watch::Receiver<bool>,
+    every: Duration,
+    lease: Option<Lease>,
+}
+
+impl Rounds {
+    /// Waits for the next round; None once onit is stopping.
+    pub async fn next(&mut self) -> Option<&Lease> {
+        if let Some(lease) = self.lease.as_mut() {
+            tokio::select! {
+                _ = tokio::time::sleep(self.every) => {}
+                _ = self.stop.changed() => {}
+                _ = lease.lost() => {}
+            }
+            if *self.stop.borrow() {
+                if let Some(lease) = self.lease.take() {
+                    self.leadership.release(lease).await;
+                }
+                return None;
+            }
+            if lease.is_lost() {
+                self.lease = None;
+            }
+        }
+        if self.lease.is_none() {
+            self.lease = Some(self.leadership.acquire(&self.role, &mut self.stop).await?);
+        }
+        self.lease.as_ref()
+    }
 }
 
 struct Held {
@@ -301,6 +344,17 @@ impl Leadership {
         }
     }
 
+    /// Rounds of periodic work in `role`: see [`Rounds`].
+    pub fn rounds(&self, role: &str, stop: watch::Receiver<bool>, every: Duration) -> Rounds {
+        Rounds {
+            leadership: self.clone(),
+            role: role.to_string(),
+            stop,
+            every,
+            lease: None,
+        }
+    }
+
     /// Takes `role` if no other instance leads it; does not wait.
     pub async fn try_lead(&self, role: &str) -> Result<Option<Lease>> {
         let lease = self.try_acquire(role).await?;
@@ -325,6 +379,7 @@ impl Leadership {
             return Ok(Some(Lease {
                 role: role.to_string(),
                 epoch: 0,
+                since: Utc::now(),
                 lost: rx,
             }));
         };
@@ -396,6 +451,7 @@ impl Leadership {
         Ok(Some(Lease {
             role: role.to_string(),
             epoch,
+            since: Utc::now(),
             lost: rx,
         }))
     }
