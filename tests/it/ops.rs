@@ -270,8 +270,15 @@ async fn a_refused_imap_sign_in_raises_one_alert_and_readyz_fails() {
     .await;
     let metrics = poll(Duration::from_secs(20), "connected and synced", || async {
         get(port, "/metrics").await.map(|(_, b)| b).filter(|b| {
-            sample(b, "onit_imap_connected{folder=\"INBOX\"}") == Some(1.0)
-                && sample(b, "onit_imap_connected{folder=\"Sent\"}") == Some(1.0)
+            // Connected comes just before the first sync: wait for both.
+            ["INBOX", "Sent"].iter().all(|f| {
+                sample(b, &format!("onit_imap_connected{{folder=\"{f}\"}}")) == Some(1.0)
+                    && sample(
+                        b,
+                        &format!("onit_imap_last_sync_timestamp_seconds{{folder=\"{f}\"}}"),
+                    )
+                    .is_some()
+            })
         })
     })
     .await;
