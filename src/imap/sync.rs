@@ -142,75 +142,51 @@ pub async fn sync_folder(
                 // Stopping: the messages not yet stored are fetched again next time.
                 return Ok(report);
             }
-            let origin = format!("imap:{folder}/{uidvalidity}/{uid}");
             let now = Utc::now();
             let arrival = internal.unwrap_or(now).min(now);
-            let mode = mode_for_arrival(rt, arrival, now);
-            let stored = store_one(
-                store,
-                rt,
+            let msg = Fetched {
                 account,
                 folder,
                 uidvalidity,
                 uid,
-                &raw,
+                raw: &raw,
                 arrival,
-                &origin,
-                mode,
-                fence,
-            )
-            .await;
-            match stored {
-                Ok(()) => report.fetched += 1,
-                Err(first)
-                    if first.chain().any(|c| {
-                        c.downcast_ref::<crate::leadership::LostLeadership>()
-                            .is_some()
-                    }) =>
-                {
-                    return Err(first);
-                }
-                Err(first) => {
-                    // Try once more, then set the message aside so it never blocks the folder.
+                origin: format!("imap:{folder}/{uidvalidity}/{uid}"),
+                mode: mode_for_arrival(rt, arrival, now),
+            };
+            // Try twice, then set the message aside so it never blocks the folder;
+            // a lost leadership is not the message's fault: give the folder up.
+            let mut stored = store_one(store, rt, &msg, fence).await;
+            if let Err(first) = &stored {
+                if !is_lost_leadership(first) {
                     warn!(
                         uid,
                         error = format!("{first:#}"),
                         "storing message failed; retrying once"
                     );
-                    if let Err(e) = store_one(
-                        store,
-                        rt,
-                        account,
-                        folder,
-                        uidvalidity,
+                    stored = store_one(store, rt, &msg, fence).await;
+                }
+            }
+            match stored {
+                Ok(()) => report.fetched += 1,
+                Err(e) if is_lost_leadership(&e) => return Err(e),
+                Err(e) => {
+                    let mut tx = store
+                        .begin()
+                        .await
+                        .context("recording an unstorable message")?;
+                    tx.insert_ingest_failure(&msg.origin, now, &format!("{e:#}"), &raw)
+                        .await?;
+                    tx.set_folder_position(account, folder, uidvalidity, i64::from(uid) + 1)
+                        .await?;
+                    fence.check(&mut tx).await?;
+                    tx.commit().await?;
+                    warn!(
                         uid,
-                        &raw,
-                        arrival,
-                        &origin,
-                        mode,
-                        fence,
-                    )
-                    .await
-                    {
-                        let mut tx = store
-                            .begin()
-                            .await
-                            .context("recording an unstorable message")?;
-                        tx.insert_ingest_failure(&origin, now, &format!("{e:#}"), &raw)
-                            .await?;
-                        tx.set_folder_position(account, folder, uidvalidity, i64::from(uid) + 1)
-                            .await?;
-                        fence.check(&mut tx).await?;
-                        tx.commit().await?;
-                        warn!(
-                            uid,
-                            error = format!("{e:#}"),
-                            "message set aside (see onit status)"
-                        );
-                        report.failed += 1;
-                    } else {
-                        report.fetched += 1;
-                    }
+                        error = format!("{e:#}"),
+                        "message set aside (see onit status)"
+                    );
+                    report.failed += 1;
                 }
             }
             next_uid = i64::from(uid) + 1;
@@ -231,23 +207,30 @@ pub async fn sync_folder(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn store_one(
-    store: &Store,
-    rt: &Runtime,
-    account: &str,
-    folder: &str,
+/// One fetched message and where it came from.
+struct Fetched<'a> {
+    account: &'a str,
+    folder: &'a str,
     uidvalidity: i64,
     uid: u32,
-    raw: &[u8],
+    raw: &'a [u8],
     arrival: DateTime<Utc>,
-    origin: &str,
+    origin: String,
     mode: crate::ingest::Mode,
-    fence: &Fence,
-) -> Result<()> {
+}
+
+fn is_lost_leadership(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<crate::leadership::LostLeadership>()
+            .is_some()
+    })
+}
+
+/// Stores one message and moves the folder's next UID past it, in one transaction.
+async fn store_one(store: &Store, rt: &Runtime, m: &Fetched<'_>, fence: &Fence) -> Result<()> {
     let mut tx = store.begin().await?;
-    let out = receive_in(&mut tx, rt, raw, arrival, origin, mode).await?;
-    tx.set_folder_position(account, folder, uidvalidity, i64::from(uid) + 1)
+    let out = receive_in(&mut tx, rt, m.raw, m.arrival, &m.origin, m.mode).await?;
+    tx.set_folder_position(m.account, m.folder, m.uidvalidity, i64::from(m.uid) + 1)
         .await?;
     crate::fault::point("imap-before-commit");
     fence.check(&mut tx).await?;
