@@ -154,6 +154,9 @@ async fn record_pass(store: &Store, rt: &Runtime, outcome: &Result<SourcePass>) 
 async fn run_once(store: &Store, rt: &Runtime, leadership: &Leadership) -> Result<()> {
     let (_stop_tx, stop_rx) = watch::channel(false);
     let outbox = outbox_for(rt, store)?;
+    // A message that could not be stored fails the run, but only at the end: the
+    // others' acknowledgments must not wait on it (a cron job would never send them).
+    let mut unstored = 0;
     let ingested = match (&rt.source, &rt.imap) {
         (SourceKind::Imap, Some(cfg)) => {
             crate::imap::sync_once(store, rt, cfg, leadership, &stop_rx).await?
@@ -164,11 +167,7 @@ async fn run_once(store: &Store, rt: &Runtime, leadership: &Leadership) -> Resul
             let pass = maildir_pass(store, rt, &md, &stop_rx).await;
             record_pass(store, rt, &pass).await?;
             let pass = pass?;
-            anyhow::ensure!(
-                pass.failed == 0,
-                "{} message(s) could not be stored; they stay in new/",
-                pass.failed
-            );
+            unstored = pass.failed;
             pass.seen
         }
     };
@@ -202,6 +201,10 @@ async fn run_once(store: &Store, rt: &Runtime, leadership: &Leadership) -> Resul
         retrying = report.retried,
         failed = report.failed,
         "run --once finished"
+    );
+    anyhow::ensure!(
+        unstored == 0,
+        "{unstored} message(s) could not be stored; they stay in new/"
     );
     Ok(())
 }
