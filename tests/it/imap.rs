@@ -673,3 +673,92 @@ async fn acknowledgment_over_smtp_lands_with_the_client_and_a_copy_in_sent() {
     );
     live.terminate(child);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_cannot_be_stored_is_set_aside_whole_and_the_folder_goes_on() {
+    let stack = mailstack::shared();
+    let live = Live::new(stack, Db::Sqlite, &["INBOX"], false);
+    let store = live.store().await;
+    crate::run_once::poison_messages(&store).await;
+    for (id, subject) in [
+        ("good1", "Checkout down"),
+        ("poison", "Invoices missing"),
+        ("good2", "Login slow"),
+    ] {
+        let local = live.client.split('@').next().unwrap_or("client");
+        let from = format!("{local}+{id}@client.example");
+        smtp_send(
+            stack,
+            &from,
+            &[&live.support],
+            &client_mail(
+                &from,
+                &live.support,
+                subject,
+                &format!("{id}.{local}@client.example"),
+                "",
+            ),
+        )
+        .await;
+    }
+    eventually(
+        Duration::from_secs(30),
+        "two tickets and one set aside",
+        || async {
+            let (_, _, ok) = live.run_cmd(&["run", "--once"]);
+            ok && ticket_count(&store).await == 2
+                && store.ingest_failures().await.is_ok_and(|f| f.len() == 1)
+        },
+    )
+    .await;
+    let failures = store.ingest_failures().await.unwrap();
+    assert!(
+        failures[0].source.starts_with("imap:INBOX/"),
+        "{failures:?}"
+    );
+    assert!(
+        failures[0].error.contains("poisoned by the test"),
+        "{failures:?}"
+    );
+    // The raw message is kept whole.
+    let raw: Vec<u8> = match &store {
+        Store::Sqlite { reader, .. } => sqlx::query_scalar("SELECT raw FROM ingest_failures")
+            .fetch_one(reader)
+            .await
+            .unwrap(),
+        Store::Postgres(_) => unreachable!("SQLite test"),
+    };
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(
+        raw.contains("Subject: Invoices missing") && raw.contains("poison."),
+        "{raw}"
+    );
+    let (status, _, _) = live.run_cmd(&["status"]);
+    assert!(status.contains("set aside imap:INBOX/"), "{status}");
+
+    // Set aside means passed: with the cause mended, it is not fetched again,
+    // and the folder keeps moving.
+    crate::run_once::cure_messages(&store).await;
+    let local = live.client.split('@').next().unwrap_or("client");
+    let from = format!("{local}+good3@client.example");
+    smtp_send(
+        stack,
+        &from,
+        &[&live.support],
+        &client_mail(
+            &from,
+            &live.support,
+            "Reports late",
+            &format!("good3.{local}@client.example"),
+            "",
+        ),
+    )
+    .await;
+    eventually(Duration::from_secs(30), "the next mail", || async {
+        let (_, _, ok) = live.run_cmd(&["run", "--once"]);
+        ok && ticket_count(&store).await == 3
+    })
+    .await;
+    assert_eq!(store.ingest_failures().await.unwrap().len(), 1);
+    assert_eq!(ticket_count(&store).await, 3);
+}

@@ -342,3 +342,74 @@ fn check_config_names_the_key() {
         String::from_utf8_lossy(&good.stderr)
     );
 }
+
+/// Makes the database refuse to store one message (its Message-ID contains
+/// `poison`), as a constraint, a full disk or a driver error would: no fault hook
+/// in onit, the failure comes from the database itself.
+pub async fn poison_messages(store: &onit::store::Store) {
+    let onit::store::Store::Sqlite { writer, .. } = store else {
+        panic!("the poison trigger is written for SQLite");
+    };
+    sqlx::query(
+        "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.message_id LIKE '%poison%' \
+         BEGIN SELECT RAISE(ABORT, 'poisoned by the test'); END",
+    )
+    .execute(writer)
+    .await
+    .expect("create trigger");
+}
+
+/// Lifts [`poison_messages`].
+pub async fn cure_messages(store: &onit::store::Store) {
+    let onit::store::Store::Sqlite { writer, .. } = store else {
+        panic!("the poison trigger is written for SQLite");
+    };
+    sqlx::query("DROP TRIGGER poison")
+        .execute(writer)
+        .await
+        .expect("drop trigger");
+}
+
+#[test]
+fn a_maildir_message_that_cannot_be_stored_stays_in_new_and_blocks_nothing() {
+    let env = Env::new(crate::common::Db::Sqlite, "");
+    let md = Maildir::open(&env.maildir()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(env.store());
+    rt.block_on(poison_messages(&store));
+    for (id, subject) in [
+        ("good1@acme.example", "Checkout down"),
+        ("poison@acme.example", "Invoices missing"),
+        ("good2@acme.example", "Login slow"),
+    ] {
+        md.deliver(
+            &Mail::new("Bob <bob@acme.example>", "support@jac.example", subject, id).bytes(),
+        )
+        .unwrap();
+    }
+    let out = onit(&env, &["run", "--once"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a message that failed must fail the run"
+    );
+    assert!(
+        err.contains("1 message(s) could not be stored; they stay in new/"),
+        "{err}"
+    );
+    // The other two went through; the poisoned one waits, whole, in new/.
+    assert_eq!(tickets(&env).len(), 2);
+    assert_eq!(count(&md.root().join("new")), 1);
+    assert_eq!(count(&md.root().join("cur")), 2);
+    assert_eq!(env.sent_files().len(), 2);
+    let status = ok(&env, &["status"]);
+    assert!(status.contains("could not be stored"), "{status}");
+
+    // The cause is mended: the next run stores it, and nothing twice.
+    rt.block_on(cure_messages(&store));
+    ok(&env, &["run", "--once"]);
+    assert_eq!(tickets(&env).len(), 3);
+    assert_eq!(count(&md.root().join("new")), 0);
+    assert_eq!(env.sent_files().len(), 3);
+    rt.block_on(store.close());
+}
