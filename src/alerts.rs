@@ -55,8 +55,11 @@ pub struct AlertRow {
     pub kind: String,
     pub subject: String,
     pub detail: String,
+    #[serde(serialize_with = "crate::store::ser_ms")]
     pub opened_at: i64,
+    #[serde(serialize_with = "crate::store::ser_ms")]
     pub last_seen_at: i64,
+    #[serde(serialize_with = "crate::store::ser_opt_ms")]
     pub resolved_at: Option<i64>,
 }
 

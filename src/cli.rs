@@ -416,133 +416,14 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
         }
         Command::Status { json } => {
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
-            let outbox = store.outbox_summary().await?;
-            let counts = store.message_counts().await?;
-            let folders = store.folder_states().await?;
-            let failures = store.ingest_failures().await?;
-            let (leases, instances) = crate::leadership::leases(&store).await?;
-            let alerts = crate::alerts::open(&store).await?;
+            let view =
+                crate::views::StatusView::load(&store, chrono::Utc::now(), rt.ops.takeover).await;
             store.close().await;
-            // A lease whose holder has not renewed it within the takeover time is
-            // free for the taking: show it as such rather than as led.
-            let now_ms = crate::store::to_ms(chrono::Utc::now());
-            let stale_ms = rt.ops.takeover.as_millis() as i64;
+            let view = view?;
             if json {
-                let messages: serde_json::Map<String, serde_json::Value> =
-                    counts.into_iter().map(|(k, v)| (k, v.into())).collect();
-                print_json(&serde_json::json!({
-                    "database": store.kind(),
-                    "outbox": outbox,
-                    "messages": messages,
-                    "folders": folders,
-                    "ingest_failures": failures,
-                    "leases": leases.iter().map(|l| serde_json::json!({
-                        "role": l.role,
-                        "holder": l.holder,
-                        "epoch": l.epoch,
-                        "acquired_at": crate::store::from_ms(l.acquired_at).to_rfc3339(),
-                        "renewed_at": crate::store::from_ms(l.renewed_at).to_rfc3339(),
-                        "live": now_ms - l.renewed_at <= stale_ms,
-                    })).collect::<Vec<_>>(),
-                    "instances": instances.iter().map(|i| serde_json::json!({
-                        "name": i.name,
-                        "host": i.host,
-                        "pid": i.pid,
-                        "version": i.version,
-                        "started_at": crate::store::from_ms(i.started_at).to_rfc3339(),
-                        "seen_at": crate::store::from_ms(i.seen_at).to_rfc3339(),
-                        "live": now_ms - i.seen_at <= stale_ms,
-                    })).collect::<Vec<_>>(),
-                    "alerts": alerts.iter().map(|a| serde_json::json!({
-                        "kind": a.kind,
-                        "subject": a.subject,
-                        "detail": a.detail,
-                        "opened_at": crate::store::from_ms(a.opened_at).to_rfc3339(),
-                    })).collect::<Vec<_>>(),
-                }))
+                print_json(&view)
             } else {
-                println!("database  {}", store.kind());
-                println!(
-                    "outbox    {} pending, {} in an unfinished attempt, {} sent, {} failed{}",
-                    outbox.pending,
-                    outbox.sending,
-                    outbox.sent,
-                    outbox.failed,
-                    outbox
-                        .oldest_unsent
-                        .map(|t| format!(
-                            "; oldest unsent queued {}",
-                            crate::store::from_ms(t).to_rfc3339()
-                        ))
-                        .unwrap_or_default()
-                );
-                for (class, n) in counts {
-                    println!("messages  {class:<15} {n}");
-                }
-                for f in &folders {
-                    println!(
-                        "folder    {} {}: UIDVALIDITY {}, next UID {}, last good sync {}{}",
-                        f.account,
-                        f.folder,
-                        f.uidvalidity,
-                        f.next_uid,
-                        f.last_sync_at
-                            .map(|t| crate::store::from_ms(t).to_rfc3339())
-                            .unwrap_or_else(|| "never".into()),
-                        f.last_error
-                            .as_deref()
-                            .map(|e| format!("; last error: {e}"))
-                            .unwrap_or_default()
-                    );
-                }
-                for i in &instances {
-                    println!(
-                        "instance  {} (pid {}, v{}) started {}, {}",
-                        i.name,
-                        i.pid,
-                        i.version,
-                        crate::store::from_ms(i.started_at).to_rfc3339(),
-                        if now_ms - i.seen_at <= stale_ms {
-                            "running".to_string()
-                        } else {
-                            format!(
-                                "silent since {}",
-                                crate::store::from_ms(i.seen_at).to_rfc3339()
-                            )
-                        }
-                    );
-                }
-                for l in &leases {
-                    println!(
-                        "leads     {}: {} (epoch {}, since {}){}",
-                        l.role,
-                        l.holder,
-                        l.epoch,
-                        crate::store::from_ms(l.acquired_at).to_rfc3339(),
-                        if now_ms - l.renewed_at <= stale_ms {
-                            ""
-                        } else {
-                            " — not renewed lately: free for another instance"
-                        }
-                    );
-                }
-                for a in &alerts {
-                    println!(
-                        "ALERT     {} {} since {}: {}",
-                        a.kind,
-                        a.subject,
-                        crate::store::from_ms(a.opened_at).to_rfc3339(),
-                        a.detail
-                    );
-                }
-                for f in &failures {
-                    println!(
-                        "set aside {} at {}: {}",
-                        f.source,
-                        crate::store::from_ms(f.at).to_rfc3339(),
-                        f.error
-                    );
-                }
+                print!("{}", crate::views::status_text(&view));
                 Ok(())
             }
         }

@@ -162,7 +162,9 @@ pub struct LeaseRow {
     pub role: String,
     pub epoch: i64,
     pub holder: String,
+    #[serde(serialize_with = "crate::store::ser_ms")]
     pub acquired_at: i64,
+    #[serde(serialize_with = "crate::store::ser_ms")]
     pub renewed_at: i64,
 }
 
@@ -173,7 +175,9 @@ pub struct InstanceRow {
     pub host: String,
     pub pid: i64,
     pub version: String,
+    #[serde(serialize_with = "crate::store::ser_ms")]
     pub started_at: i64,
+    #[serde(serialize_with = "crate::store::ser_ms")]
     pub seen_at: i64,
 }
 

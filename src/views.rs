@@ -1,4 +1,4 @@
-//! What `onit tickets` and `onit ticket` print. JSON field names are a contract.
+//! What `onit tickets`, `onit ticket` and `onit status` print. JSON field names are a contract.
 
 use chrono::SecondsFormat;
 use serde::Serialize;
@@ -153,4 +153,151 @@ pub fn ticket_text(d: &TicketDetail) -> String {
         ));
     }
     out
+}
+
+/// A lease, and whether its holder renewed it within the takeover time (one that
+/// was not is free for another instance to take).
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaseView {
+    #[serde(flatten)]
+    pub lease: crate::leadership::LeaseRow,
+    pub live: bool,
+}
+
+/// An instance, and whether its heartbeat is recent.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceView {
+    #[serde(flatten)]
+    pub instance: crate::leadership::InstanceRow,
+    pub live: bool,
+}
+
+/// `onit status --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusView {
+    pub database: &'static str,
+    pub outbox: crate::store::OutboxSummary,
+    pub messages: std::collections::BTreeMap<String, i64>,
+    pub folders: Vec<crate::store::FolderState>,
+    pub ingest_failures: Vec<crate::store::IngestFailure>,
+    pub leases: Vec<LeaseView>,
+    pub instances: Vec<InstanceView>,
+    pub alerts: Vec<crate::alerts::AlertRow>,
+}
+
+impl StatusView {
+    /// Reads everything `onit status` shows; "live" is judged at `now` against `takeover`.
+    pub async fn load(
+        store: &crate::store::Store,
+        now: chrono::DateTime<chrono::Utc>,
+        takeover: std::time::Duration,
+    ) -> anyhow::Result<StatusView> {
+        let now_ms = crate::store::to_ms(now);
+        let fresh = |ms: i64| now_ms - ms <= takeover.as_millis() as i64;
+        let (leases, instances) = crate::leadership::leases(store).await?;
+        Ok(StatusView {
+            database: store.kind(),
+            outbox: store.outbox_summary().await?,
+            messages: store.message_counts().await?.into_iter().collect(),
+            folders: store.folder_states().await?,
+            ingest_failures: store.ingest_failures().await?,
+            leases: leases
+                .into_iter()
+                .map(|l| LeaseView {
+                    live: fresh(l.renewed_at),
+                    lease: l,
+                })
+                .collect(),
+            instances: instances
+                .into_iter()
+                .map(|i| InstanceView {
+                    live: fresh(i.seen_at),
+                    instance: i,
+                })
+                .collect(),
+            alerts: crate::alerts::open(store).await?,
+        })
+    }
+}
+
+/// `onit status` for people.
+pub fn status_text(v: &StatusView) -> String {
+    use std::fmt::Write;
+    let at = |ms: i64| from_ms(ms).to_rfc3339();
+    let mut s = String::new();
+    let o = &v.outbox;
+    let _ = writeln!(s, "database  {}", v.database);
+    let _ = writeln!(
+        s,
+        "outbox    {} pending, {} in an unfinished attempt, {} sent, {} failed{}",
+        o.pending,
+        o.sending,
+        o.sent,
+        o.failed,
+        o.oldest_unsent
+            .map(|t| format!("; oldest unsent queued {}", at(t)))
+            .unwrap_or_default()
+    );
+    for (class, n) in &v.messages {
+        let _ = writeln!(s, "messages  {class:<15} {n}");
+    }
+    for f in &v.folders {
+        let _ = writeln!(
+            s,
+            "folder    {} {}: UIDVALIDITY {}, next UID {}, last good sync {}{}",
+            f.account,
+            f.folder,
+            f.uidvalidity,
+            f.next_uid,
+            f.last_sync_at.map(at).unwrap_or_else(|| "never".into()),
+            f.last_error
+                .as_deref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    for InstanceView { instance: i, live } in &v.instances {
+        let state = if *live {
+            "running".to_string()
+        } else {
+            format!("silent since {}", at(i.seen_at))
+        };
+        let _ = writeln!(
+            s,
+            "instance  {} (pid {}, v{}) started {}, {state}",
+            i.name,
+            i.pid,
+            i.version,
+            at(i.started_at)
+        );
+    }
+    for LeaseView { lease: l, live } in &v.leases {
+        let _ = writeln!(
+            s,
+            "leads     {}: {} (epoch {}, since {}){}",
+            l.role,
+            l.holder,
+            l.epoch,
+            at(l.acquired_at),
+            if *live {
+                ""
+            } else {
+                " — not renewed lately: free for another instance"
+            }
+        );
+    }
+    for a in &v.alerts {
+        let _ = writeln!(
+            s,
+            "ALERT     {} {} since {}: {}",
+            a.kind,
+            a.subject,
+            at(a.opened_at),
+            a.detail
+        );
+    }
+    for f in &v.ingest_failures {
+        let _ = writeln!(s, "set aside {} at {}: {}", f.source, at(f.at), f.error);
+    }
+    s
 }

@@ -92,7 +92,8 @@ pub struct EventRow {
     pub detail: String,
 }
 
-fn ser_ms<S: serde::Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
+/// Serialises a stored epoch-millisecond time as RFC 3339 (seconds, `Z`), as every JSON output does.
+pub fn ser_ms<S: serde::Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(&from_ms(*ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
@@ -566,7 +567,8 @@ pub struct OutboxSummary {
     pub oldest_unsent: Option<i64>,
 }
 
-fn ser_opt_ms<S: serde::Serializer>(
+/// [`ser_ms`] for an optional time.
+pub fn ser_opt_ms<S: serde::Serializer>(
     ms: &Option<i64>,
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
