@@ -878,21 +878,38 @@ fn ca_path(key: &str, value: &str, issues: &mut Vec<ConfigIssue>) -> Option<Path
     Some(p)
 }
 
+/// `<section>.host` is set (it is `needed_by` something) and `<section>.port` is a port.
+fn check_server(
+    section: &str,
+    host: &str,
+    port: u16,
+    needed_by: &str,
+    issues: &mut Vec<ConfigIssue>,
+) {
+    if host.trim().is_empty() {
+        issues.push(ConfigIssue {
+            key: format!("{section}.host"),
+            message: format!("required when {needed_by}"),
+        });
+    }
+    if port == 0 {
+        issues.push(ConfigIssue {
+            key: format!("{section}.port"),
+            message: "must be a TCP port".into(),
+        });
+    }
+}
+
 impl ImapSettings {
     fn validate(&self, issues: &mut Vec<ConfigIssue>) -> Option<ImapRuntime> {
         let before = issues.len();
-        if self.host.trim().is_empty() {
-            issues.push(ConfigIssue {
-                key: "imap.host".into(),
-                message: "required when mailbox.source = \"imap\"".into(),
-            });
-        }
-        if self.port == 0 {
-            issues.push(ConfigIssue {
-                key: "imap.port".into(),
-                message: "must be a TCP port".into(),
-            });
-        }
+        check_server(
+            "imap",
+            &self.host,
+            self.port,
+            "mailbox.source = \"imap\"",
+            issues,
+        );
         if self.username.trim().is_empty() {
             issues.push(ConfigIssue {
                 key: "imap.username".into(),
@@ -969,18 +986,13 @@ impl ImapSettings {
 impl SmtpSettings {
     fn validate(&self, issues: &mut Vec<ConfigIssue>) -> Option<SmtpRuntime> {
         let before = issues.len();
-        if self.host.trim().is_empty() {
-            issues.push(ConfigIssue {
-                key: "smtp.host".into(),
-                message: "required when outgoing.transport = \"smtp\"".into(),
-            });
-        }
-        if self.port == 0 {
-            issues.push(ConfigIssue {
-                key: "smtp.port".into(),
-                message: "must be a TCP port".into(),
-            });
-        }
+        check_server(
+            "smtp",
+            &self.host,
+            self.port,
+            "outgoing.transport = \"smtp\"",
+            issues,
+        );
         let password = read_secret("smtp.password", &self.password, &self.password_file, issues);
         let username = Some(self.username.trim().to_string()).filter(|u| !u.is_empty());
         if self.auth == AuthMethod::Xoauth2 && username.is_none() {
