@@ -12,24 +12,16 @@ use onit::config::Runtime;
 use onit::ingest::{receive_imf, Disposition, Mode};
 use onit::store::Store;
 
-use crate::common::{onit_bin, Db, Env, Mail};
+use crate::common::{onit_command, Db, Env, Mail};
 
 /// Runs `onit --config <env> backup <dest>` without blocking the test's runtime
 /// (a writer task may be running on it).
 async fn onit_backup(env: &Env, dest: &Path) -> Output {
-    let mut c = tokio::process::Command::new(onit_bin());
-    c.arg("--config")
-        .arg(&env.config_path)
-        .arg("backup")
-        .arg(dest)
-        .current_dir(env.dir.path())
-        .env("RUST_LOG", "warn");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ONIT__") || k == "ONIT_FAULT" {
-            c.env_remove(k);
-        }
-    }
-    c.output().await.expect("run onit backup")
+    let dest = dest.to_str().expect("utf-8 path");
+    tokio::process::Command::from(onit_command(env, &["backup", dest]))
+        .output()
+        .await
+        .expect("run onit backup")
 }
 
 fn client_mail(i: usize) -> Vec<u8> {

@@ -4,14 +4,14 @@
 //! incident response report. Through the ingest seam and through the binary,
 //! on SQLite and PostgreSQL.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{DateTime, Utc};
 use onit::config::Runtime;
-use onit::ingest::{receive_imf, Mode, Outcome};
+use onit::ingest::Mode;
 use onit::store::{EventRow, OutboxRow, Store};
 
-use crate::common::{at, onit_bin, Db, Env, Mail, BOTH};
+use crate::common::{at, expect_ok, feed, feed_mode, onit_command, Db, Env, Mail, BOTH};
 
 const HEADINGS: [&str; 8] = [
     "Date of incident",
@@ -39,22 +39,6 @@ fn env_with_maintainers(db: Db) -> Env {
 
 fn date(t: DateTime<Utc>) -> String {
     t.to_rfc2822()
-}
-
-async fn feed(store: &Store, rt: &Runtime, m: &Mail, when: DateTime<Utc>) -> Outcome {
-    feed_mode(store, rt, m, when, Mode::Live).await
-}
-
-async fn feed_mode(
-    store: &Store,
-    rt: &Runtime,
-    m: &Mail,
-    when: DateTime<Utc>,
-    mode: Mode,
-) -> Outcome {
-    receive_imf(store, rt, &m.bytes(), when, "test", mode)
-        .await
-        .unwrap()
 }
 
 /// Bob at acme reports an outage at 10:00 (urgent, acknowledged at once).
@@ -635,30 +619,14 @@ async fn an_imported_close_stores_the_report_and_sends_nothing() {
 }
 
 fn onit(env: &Env, args: &[&str]) -> Output {
-    let mut c = Command::new(onit_bin());
-    c.arg("--config")
-        .arg(&env.config_path)
-        .args(args)
-        .current_dir(env.dir.path())
-        .env("RUST_LOG", "warn")
-        .env("USER", "dan");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ONIT__") || k == "ONIT_FAULT" {
-            c.env_remove(k);
-        }
-    }
-    c.output().expect("run onit")
+    onit_command(env, args)
+        .env("USER", "dan")
+        .output()
+        .expect("run onit")
 }
 
 fn ok(env: &Env, args: &[&str]) -> String {
-    let out = onit(env, args);
-    assert!(
-        out.status.success(),
-        "onit {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    expect_ok(args, onit(env, args))
 }
 
 fn fails(env: &Env, args: &[&str]) -> String {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeZone, Utc};
 use onit::config::Runtime;
+use onit::ingest::{receive_imf, Mode, Outcome};
 use onit::store::Store;
 
 /// The databases every storage test runs on.
@@ -232,4 +233,50 @@ pub fn corpus_dir() -> Option<PathBuf> {
 /// The onit binary built for these tests.
 pub fn onit_bin() -> &'static str {
     env!("CARGO_BIN_EXE_onit")
+}
+
+/// Ingests `m` as live mail that arrived at `when`, through the one ingest seam.
+pub async fn feed(store: &Store, rt: &Runtime, m: &Mail, when: DateTime<Utc>) -> Outcome {
+    feed_mode(store, rt, m, when, Mode::Live).await
+}
+
+/// As [`feed`], as live mail or as an archive.
+pub async fn feed_mode(
+    store: &Store,
+    rt: &Runtime,
+    m: &Mail,
+    when: DateTime<Utc>,
+    mode: Mode,
+) -> Outcome {
+    receive_imf(store, rt, &m.bytes(), when, "test", mode)
+        .await
+        .expect("ingest")
+}
+
+/// The onit binary on `env`'s configuration, in its folder, with no `ONIT__…`
+/// or `ONIT_FAULT` inherited from the test's own environment.
+pub fn onit_command(env: &Env, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(onit_bin());
+    c.arg("--config")
+        .arg(&env.config_path)
+        .args(args)
+        .current_dir(env.dir.path())
+        .env("RUST_LOG", "warn");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ONIT__") || k == "ONIT_FAULT" {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// The standard output of a run that must have succeeded.
+pub fn expect_ok(args: &[&str], out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "onit {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
 }

@@ -6,7 +6,7 @@ use onit::ingest::{receive_imf, Disposition, Mode};
 use onit::message::MailView;
 use onit::store::Store;
 
-use crate::common::{at, Db, Env, Mail, BOTH};
+use crate::common::{at, feed, feed_mode, Db, Env, Mail, BOTH};
 
 async fn acks(store: &Store) -> Vec<onit::store::OutboxRow> {
     store
@@ -44,9 +44,7 @@ async fn new_ticket_gets_one_acknowledgment_with_the_policy_headers() {
         )
         .h("References", "<older@acme.example>")
         .body("Our production checkout is down since 9:40. Customers are complaining.\n");
-        let out = receive_imf(&store, &rt, &m.bytes(), t0, "test", Mode::Live)
-            .await
-            .unwrap();
+        let out = feed(&store, &rt, &m, t0).await;
         assert_eq!(out.disposition, Disposition::NewTicket, "{db:?}");
         assert_eq!(out.ticket.as_deref(), Some("JAC-1"));
         assert!(out.ack_queued);
@@ -100,16 +98,7 @@ async fn new_ticket_gets_one_acknowledgment_with_the_policy_headers() {
         assert_eq!(acks[0].rcpt_to, "bob@acme.example,alice.pm@jac.example");
 
         // The same message again (a re-delivery): nothing changes.
-        let again = receive_imf(
-            &store,
-            &rt,
-            &m.bytes(),
-            t0 + Duration::minutes(1),
-            "test",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let again = feed(&store, &rt, &m, t0 + Duration::minutes(1)).await;
         assert_eq!(again.disposition, Disposition::Duplicate);
         assert_eq!(store.tickets().await.unwrap().len(), 1);
         assert_eq!(self::acks(&store).await.len(), 1);
@@ -124,7 +113,7 @@ async fn replies_thread_and_strangers_cannot_use_a_tag() {
         let rt = env.runtime();
         let store = env.store().await;
         let t0 = at(2026, 11, 26, 10, 0);
-        receive_imf(
+        feed(
             &store,
             &rt,
             &Mail::new(
@@ -132,14 +121,10 @@ async fn replies_thread_and_strangers_cannot_use_a_tag() {
                 "support@jac.example",
                 "Invoices missing",
                 "c1@acme.example",
-            )
-            .bytes(),
+            ),
             t0,
-            "t",
-            Mode::Live,
         )
-        .await
-        .unwrap();
+        .await;
         let ack_id = acks(&store).await[0].message_id.clone();
 
         // A reply to the acknowledgment threads by In-Reply-To.
@@ -150,16 +135,7 @@ async fn replies_thread_and_strangers_cannot_use_a_tag() {
             "c2@acme.example",
         )
         .h("In-Reply-To", &format!("<{ack_id}>"));
-        let out = receive_imf(
-            &store,
-            &rt,
-            &reply.bytes(),
-            t0 + Duration::minutes(5),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let out = feed(&store, &rt, &reply, t0 + Duration::minutes(5)).await;
         assert_eq!(
             (out.disposition, out.ticket.as_deref()),
             (Disposition::Threaded, Some("JAC-1")),
@@ -173,16 +149,7 @@ async fn replies_thread_and_strangers_cannot_use_a_tag() {
             "more info [JAC-1]",
             "c3@acme.example",
         );
-        let out = receive_imf(
-            &store,
-            &rt,
-            &tag_only.bytes(),
-            t0 + Duration::minutes(6),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let out = feed(&store, &rt, &tag_only, t0 + Duration::minutes(6)).await;
         assert_eq!(out.ticket.as_deref(), Some("JAC-1"));
 
         // Same reporter, same subject after Re:/AW: stripping, no headers: threads.
@@ -192,16 +159,7 @@ async fn replies_thread_and_strangers_cannot_use_a_tag() {
             "AW: RE: invoices missing",
             "c4@acme.example",
         );
-        let out = receive_imf(
-            &store,
-            &rt,
-            &subj.bytes(),
-            t0 + Duration::minutes(7),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let out = feed(&store, &rt, &subj, t0 + Duration::minutes(7)).await;
         assert_eq!(out.ticket.as_deref(), Some("JAC-1"));
 
         // A stranger guessing the tag opens a new ticket (and gets an acknowledgment of their own).
@@ -211,16 +169,7 @@ async fn replies_thread_and_strangers_cannot_use_a_tag() {
             "Re: Invoices missing [JAC-1]",
             "e1@other.example",
         );
-        let out = receive_imf(
-            &store,
-            &rt,
-            &stranger.bytes(),
-            t0 + Duration::minutes(8),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let out = feed(&store, &rt, &stranger, t0 + Duration::minutes(8)).await;
         assert_eq!(
             (out.disposition, out.ticket.as_deref()),
             (Disposition::NewTicket, Some("JAC-2"))
@@ -241,32 +190,14 @@ async fn replies_thread_and_strangers_cannot_use_a_tag() {
         )
         .h("Cc", "carol@acme.example")
         .h("In-Reply-To", "<c1@acme.example>");
-        receive_imf(
-            &store,
-            &rt,
-            &cc.bytes(),
-            t0 + Duration::minutes(9),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        feed(&store, &rt, &cc, t0 + Duration::minutes(9)).await;
         let carol = Mail::new(
             "carol@acme.example",
             "support@jac.example",
             "[JAC-1] same here",
             "k1@acme.example",
         );
-        let out = receive_imf(
-            &store,
-            &rt,
-            &carol.bytes(),
-            t0 + Duration::minutes(10),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let out = feed(&store, &rt, &carol, t0 + Duration::minutes(10)).await;
         assert_eq!(out.ticket.as_deref(), Some("JAC-1"));
         assert_eq!(store.tickets().await.unwrap().len(), 2);
         store.close().await;
@@ -411,7 +342,7 @@ async fn bounce_of_our_acknowledgment_is_recorded_on_the_ticket() {
         let rt = env.runtime();
         let store = env.store().await;
         let t0 = at(2026, 11, 26, 10, 0);
-        receive_imf(
+        feed(
             &store,
             &rt,
             &Mail::new(
@@ -419,30 +350,17 @@ async fn bounce_of_our_acknowledgment_is_recorded_on_the_ticket() {
                 "support@jac.example",
                 "Help",
                 "c1@acme.example",
-            )
-            .bytes(),
+            ),
             t0,
-            "t",
-            Mode::Live,
         )
-        .await
-        .unwrap();
+        .await;
         let ack_id = acks(&store).await[0].message_id.clone();
         let bounce = Mail::new("MAILER-DAEMON@mx.acme.example", "support@jac.example", "Undelivered Mail Returned to Sender", "b1@mx.acme.example")
             .h("Content-Type", "multipart/report; report-type=delivery-status; boundary=\"BB\"")
             .body(&format!(
                 "--BB\nContent-Type: text/plain\n\nmailbox full\n--BB\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.acme.example\n\nFinal-Recipient: rfc822; bob@acme.example\nAction: failed\nStatus: 5.2.2\n--BB\nContent-Type: text/rfc822-headers\n\nFrom: support@jac.example\nTo: bob@acme.example\nMessage-ID: <{ack_id}>\nSubject: Re: Help [JAC-1]\n--BB--\n"
             ));
-        let out = receive_imf(
-            &store,
-            &rt,
-            &bounce.bytes(),
-            t0 + Duration::minutes(2),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let out = feed(&store, &rt, &bounce, t0 + Duration::minutes(2)).await;
         assert_eq!(
             (out.class, out.ticket.as_deref(), out.ack_queued),
             (Some(MailClass::Automated), Some("JAC-1"), false),
@@ -469,16 +387,7 @@ async fn bounce_of_our_acknowledgment_is_recorded_on_the_ticket() {
             .unwrap()
             .body
             .contains("could not be delivered to bob@acme.example"));
-        let again = receive_imf(
-            &store,
-            &rt,
-            &bounce.bytes(),
-            t0 + Duration::minutes(3),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let again = feed(&store, &rt, &bounce, t0 + Duration::minutes(3)).await;
         assert_eq!(again.disposition, Disposition::Duplicate);
         assert_eq!(store.outbox_all().await.unwrap().len(), 2);
         store.close().await;
@@ -492,7 +401,7 @@ async fn engineers_replies_are_contacts_and_notes_are_not() {
         let rt = env.runtime();
         let store = env.store().await;
         let t0 = at(2026, 11, 26, 10, 0);
-        receive_imf(
+        feed(
             &store,
             &rt,
             &Mail::new(
@@ -500,14 +409,10 @@ async fn engineers_replies_are_contacts_and_notes_are_not() {
                 "support@jac.example",
                 "Reports slow",
                 "c1@acme.example",
-            )
-            .bytes(),
+            ),
             t0,
-            "t",
-            Mode::Live,
         )
-        .await
-        .unwrap();
+        .await;
         let reply = Mail::new(
             "Dan Engineer <dan@jac.example>",
             "bob@acme.example",
@@ -518,16 +423,7 @@ async fn engineers_replies_are_contacts_and_notes_are_not() {
         .h("In-Reply-To", "<c1@acme.example>")
         .h("Date", "Thu, 26 Nov 2026 11:30:00 +0000")
         .body("We found the slow query. Next update by 3pm.\n");
-        let out = receive_imf(
-            &store,
-            &rt,
-            &reply.bytes(),
-            t0 + Duration::minutes(90),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let out = feed(&store, &rt, &reply, t0 + Duration::minutes(90)).await;
         assert_eq!(
             (out.class, out.ticket.as_deref()),
             (Some(MailClass::Contact), Some("JAC-1")),
@@ -558,16 +454,7 @@ async fn engineers_replies_are_contacts_and_notes_are_not() {
             "n1@freelance.example",
         )
         .body("#priority high\nlooks like the index\n");
-        let out = receive_imf(
-            &store,
-            &rt,
-            &note.bytes(),
-            t0 + Duration::minutes(95),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let out = feed(&store, &rt, &note, t0 + Duration::minutes(95)).await;
         assert_eq!(
             (out.class, out.ticket.as_deref()),
             (Some(MailClass::InternalNote), Some("JAC-1"))
@@ -604,16 +491,7 @@ async fn per_sender_rate_limit_caps_acknowledgments() {
                 &format!("Ticket {i} opened"),
                 &format!("r{i}@robot.example"),
             );
-            receive_imf(
-                &store,
-                &rt,
-                &m.bytes(),
-                t0 + Duration::minutes(i),
-                "t",
-                Mode::Live,
-            )
-            .await
-            .unwrap();
+            feed(&store, &rt, &m, t0 + Duration::minutes(i)).await;
         }
         assert_eq!(store.tickets().await.unwrap().len(), 5, "{db:?}");
         assert_eq!(acks(&store).await.len(), 3);
@@ -625,17 +503,9 @@ async fn per_sender_rate_limit_caps_acknowledgments() {
             "r9@robot.example",
         );
         assert!(
-            receive_imf(
-                &store,
-                &rt,
-                &m.bytes(),
-                t0 + Duration::minutes(70),
-                "t",
-                Mode::Live
-            )
-            .await
-            .unwrap()
-            .ack_queued
+            feed(&store, &rt, &m, t0 + Duration::minutes(70))
+                .await
+                .ack_queued
         );
         store.close().await;
     }
@@ -653,26 +523,8 @@ async fn missing_message_id_dedupes_and_hostile_subject_cannot_add_headers() {
             "=?utf-8?B?aGkNCkJjYzogZXZpbEB4LmV4YW1wbGU=?=",
             "",
         );
-        let a = receive_imf(
-            &store,
-            &rt,
-            &m.bytes(),
-            at(2026, 11, 26, 10, 0),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
-        let b = receive_imf(
-            &store,
-            &rt,
-            &m.bytes(),
-            at(2026, 11, 26, 10, 5),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let a = feed(&store, &rt, &m, at(2026, 11, 26, 10, 0)).await;
+        let b = feed(&store, &rt, &m, at(2026, 11, 26, 10, 5)).await;
         assert_eq!(a.disposition, Disposition::NewTicket, "{db:?}");
         assert_eq!(b.disposition, Disposition::Duplicate);
         assert_eq!(a.message_id, b.message_id);
@@ -693,7 +545,7 @@ async fn closed_tickets_reopen_within_the_window_and_link_after_it() {
         let rt = env.runtime();
         let store = env.store().await;
         let t0 = at(2026, 11, 2, 10, 0);
-        receive_imf(
+        feed(
             &store,
             &rt,
             &Mail::new(
@@ -701,14 +553,10 @@ async fn closed_tickets_reopen_within_the_window_and_link_after_it() {
                 "support@jac.example",
                 "Export fails",
                 "c1@acme.example",
-            )
-            .bytes(),
+            ),
             t0,
-            "t",
-            Mode::Live,
         )
-        .await
-        .unwrap();
+        .await;
         let close = |when| {
             let store = store.clone();
             async move {
@@ -726,16 +574,7 @@ async fn closed_tickets_reopen_within_the_window_and_link_after_it() {
             "c2@acme.example",
         )
         .h("In-Reply-To", "<c1@acme.example>");
-        let out = receive_imf(
-            &store,
-            &rt,
-            &r1.bytes(),
-            t0 + Duration::days(3),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let out = feed(&store, &rt, &r1, t0 + Duration::days(3)).await;
         assert_eq!(out.ticket.as_deref(), Some("JAC-1"), "{db:?}");
         assert_eq!(
             store.ticket_by_number(1).await.unwrap().unwrap().status,
@@ -750,16 +589,7 @@ async fn closed_tickets_reopen_within_the_window_and_link_after_it() {
             "c3@acme.example",
         )
         .h("In-Reply-To", "<c2@acme.example>");
-        let out = receive_imf(
-            &store,
-            &rt,
-            &r2.bytes(),
-            t0 + Duration::days(20),
-            "t",
-            Mode::Live,
-        )
-        .await
-        .unwrap();
+        let out = feed(&store, &rt, &r2, t0 + Duration::days(20)).await;
         assert_eq!(
             (out.disposition, out.ticket.as_deref()),
             (Disposition::NewTicket, Some("JAC-2"))
@@ -785,9 +615,7 @@ async fn import_mode_sends_nothing_and_counts_archived_acknowledgments() {
             "VPN broken",
             "c1@acme.example",
         );
-        let out = receive_imf(&store, &rt, &m.bytes(), t0, "t", Mode::Import)
-            .await
-            .unwrap();
+        let out = feed_mode(&store, &rt, &m, t0, Mode::Import).await;
         assert!(!out.ack_queued);
         let old_ack = Mail::new(
             "support@jac.example",
@@ -799,16 +627,14 @@ async fn import_mode_sends_nothing_and_counts_archived_acknowledgments() {
         .h("Auto-Submitted", "auto-replied")
         .h("In-Reply-To", "<c1@acme.example>")
         .h("Date", "Thu, 26 Nov 2026 10:00:30 +0000");
-        let out = receive_imf(
+        let out = feed_mode(
             &store,
             &rt,
-            &old_ack.bytes(),
+            &old_ack,
             t0 + Duration::seconds(30),
-            "t",
             Mode::Import,
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(
             (out.class, out.ticket.as_deref()),
             (Some(MailClass::Acknowledgment), Some("JAC-1")),

@@ -6,20 +6,10 @@ use std::process::{Command, Output};
 
 use onit::mailstore::Maildir;
 
-use crate::common::{onit_bin, Env, Mail, BOTH};
+use crate::common::{expect_ok, onit_bin, onit_command, Env, Mail, BOTH};
 
 fn onit(env: &Env, args: &[&str], fault: Option<&str>) -> Output {
-    let mut c = Command::new(onit_bin());
-    c.arg("--config")
-        .arg(&env.config_path)
-        .args(args)
-        .current_dir(env.dir.path())
-        .env("RUST_LOG", "warn");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ONIT__") || k == "ONIT_FAULT" {
-            c.env_remove(k);
-        }
-    }
+    let mut c = onit_command(env, args);
     if let Some(f) = fault {
         c.env("ONIT_FAULT", f);
     }
@@ -27,14 +17,7 @@ fn onit(env: &Env, args: &[&str], fault: Option<&str>) -> Output {
 }
 
 fn ok(env: &Env, args: &[&str]) -> String {
-    let out = onit(env, args, None);
-    assert!(
-        out.status.success(),
-        "onit {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
+    expect_ok(args, onit(env, args, None))
 }
 
 fn tickets(env: &Env) -> Vec<serde_json::Value> {
