@@ -125,6 +125,11 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
     result
 }
 
+/// The role of reading the local Maildir (one instance at a time, like an IMAP folder).
+fn maildir_role(rt: &Runtime) -> String {
+    format!("maildir:{}", rt.maildir.display())
+}
+
 /// Records a Maildir pass where readiness and stall alerts look (`imap_folders`).
 async fn record_pass(store: &Store, rt: &Runtime, outcome: &Result<SourcePass>) -> Result<()> {
     let folder = rt.maildir.display().to_string();
@@ -161,15 +166,22 @@ async fn run_once(store: &Store, rt: &Runtime, leadership: &Leadership) -> Resul
         (SourceKind::Imap, Some(cfg)) => {
             crate::imap::sync_once(store, rt, cfg, leadership, &stop_rx).await?
         }
-        _ => {
-            let md = Maildir::open(&rt.maildir)
-                .with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
-            let pass = maildir_pass(store, rt, &md, &stop_rx).await;
-            record_pass(store, rt, &pass).await?;
-            let pass = pass?;
-            unstored = pass.failed;
-            pass.seen
-        }
+        _ => match leadership.try_lead(&maildir_role(rt)).await? {
+            None => {
+                info!("another instance leads the Maildir; left to it");
+                0
+            }
+            Some(lease) => {
+                let md = Maildir::open(&rt.maildir)
+                    .with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
+                let pass = maildir_pass(store, rt, &md, &stop_rx).await;
+                leadership.release(lease).await;
+                record_pass(store, rt, &pass).await?;
+                let pass = pass?;
+                unstored = pass.failed;
+                pass.seen
+            }
+        },
     };
     // Deliver first (a sent acknowledgment is a contact), then remind and queue any
     // digest due (or missed), then deliver those. The scheduled work is the
@@ -254,8 +266,7 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
             (store.clone(), rt.clone(), wake.clone(), leadership.clone());
         let stop = stop_rx.clone();
         tokio::spawn(async move {
-            let role = format!("maildir:{}", rt.maildir.display());
-            let mut rounds = leadership.rounds(&role, stop.clone(), rt.poll_interval);
+            let mut rounds = leadership.rounds(&maildir_role(&rt), stop.clone(), rt.poll_interval);
             while rounds.next().await.is_some() {
                 let pass = maildir_pass(&store, &rt, &md, &stop).await;
                 if let Err(e) = record_pass(&store, &rt, &pass).await {
