@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod backup;
 pub mod classify;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod compliance;
 pub mod compose;

@@ -92,8 +92,11 @@ impl Outbox {
         }
     }
 
-    /// Attempts every item due at `now` once.
+    /// Attempts every item due at `now` once. Times recorded after a send (sent,
+    /// retry, failure, the PM's notice) are `now` advanced by the time the pass has
+    /// taken (`crate::clock`), never the wall clock: a caller's `now` is the truth.
     pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<PassReport> {
+        let clock = crate::clock::Clock::starting_at(now);
         let mut report = PassReport::default();
         loop {
             let ids = self.store.outbox_due(now, 100).await?;
@@ -102,7 +105,7 @@ impl Outbox {
             }
             let mut progressed = false;
             for id in ids {
-                match self.attempt(id, now).await? {
+                match self.attempt(id, &clock).await? {
                     Some(Attempt::Sent) => report.sent += 1,
                     Some(Attempt::Retry | Attempt::SignIn(_)) => report.retried += 1,
                     Some(Attempt::Failed) => report.failed += 1,
@@ -117,7 +120,8 @@ impl Outbox {
         Ok(report)
     }
 
-    async fn attempt(&self, id: i64, now: DateTime<Utc>) -> Result<Option<Attempt>> {
+    async fn attempt(&self, id: i64, clock: &crate::clock::Clock) -> Result<Option<Attempt>> {
+        let now = clock.now();
         let mut tx = self.store.begin().await?;
         let stale_after = self
             .rt
@@ -143,7 +147,7 @@ impl Outbox {
         let result = self.transport.send(&item).instrument(span.clone()).await;
         crate::fault::point("outbox-after-send");
         let _g = span.enter();
-        let sent_at = Utc::now().max(now);
+        let sent_at = clock.now();
         let mut tx = self.store.begin().await?;
         let mut latency = None;
         let outcome = match result {
@@ -212,12 +216,12 @@ impl Outbox {
         match &outcome {
             Attempt::Sent => {
                 crate::metrics::sent(&item.kind, latency);
-                self.sign_in_ok().await;
+                self.sign_in_ok(sent_at).await;
             }
             Attempt::Retry => crate::metrics::retried(&item.kind),
             Attempt::SignIn(e) => {
                 crate::metrics::retried(&item.kind);
-                self.sign_in_refused(e).await;
+                self.sign_in_refused(e, sent_at).await;
             }
             Attempt::Failed => crate::metrics::failed(&item.kind),
         }
@@ -240,7 +244,7 @@ impl Outbox {
         }
     }
 
-    async fn sign_in_refused(&self, error: &str) {
+    async fn sign_in_refused(&self, error: &str, now: DateTime<Utc>) {
         self.sign_in_alert
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let subject = self.smtp_subject();
@@ -250,7 +254,7 @@ impl Outbox {
             crate::alerts::AlertKind::SignInFailed,
             &subject,
             error,
-            Utc::now(),
+            now,
         )
         .await
         {
@@ -258,7 +262,7 @@ impl Outbox {
         }
     }
 
-    async fn sign_in_ok(&self) {
+    async fn sign_in_ok(&self, now: DateTime<Utc>) {
         if !matches!(self.transport, Transport::Smtp(_))
             || !self
                 .sign_in_alert
@@ -271,7 +275,7 @@ impl Outbox {
             &self.store,
             crate::alerts::AlertKind::SignInFailed,
             &subject,
-            Utc::now(),
+            now,
         )
         .await
         {
