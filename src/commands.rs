@@ -30,45 +30,15 @@ use chrono::{DateTime, Utc};
 use crate::address::EmailAddress;
 use crate::classify::MailClass;
 use crate::config::Runtime;
-use crate::ingest::{cadence_policy, Mode};
 use crate::message::MailView;
-use crate::policy::cadence::next_due;
 use crate::policy::history::Status;
 use crate::policy::priority::Priority;
 use crate::policy::quoting::own_text;
-use crate::store::{from_ms, ClosingField, TicketRow, Tx};
+use crate::store::{ClosingField, TicketRow, Tx};
+use crate::ticket::lifecycle::{self, By, Closing};
+use crate::ticket::Mode;
 
-/// Incident severity (seed: "Severity (critical, high, medium, low)").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Severity {
-    Critical,
-    High,
-    Medium,
-    Low,
-}
-
-impl Severity {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::High => "high",
-            Severity::Medium => "medium",
-            Severity::Low => "low",
-        }
-    }
-
-    /// Parses `critical`, `high`, `medium` or `low` (case-insensitive).
-    pub fn parse(s: &str) -> Option<Severity> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "critical" => Some(Severity::Critical),
-            "high" => Some(Severity::High),
-            "medium" => Some(Severity::Medium),
-            "low" => Some(Severity::Low),
-            _ => None,
-        }
-    }
-}
+pub use crate::ticket::Severity;
 
 /// One valid command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,12 +204,7 @@ fn parse_command(name: &str, value: &str) -> Result<Command, CommandError> {
     }
 }
 
-/// The facts a ticket needs before it may close, in the order they are named.
-pub const REQUIRED_TO_CLOSE: [ClosingField; 3] = [
-    ClosingField::Cause,
-    ClosingField::Resolution,
-    ClosingField::Prevention,
-];
+pub use crate::ticket::lifecycle::{name_fields, REQUIRED_TO_CLOSE};
 
 /// Who gave the commands, and how to answer them.
 #[derive(Debug, Clone, Copy)]
@@ -267,16 +232,6 @@ pub struct Applied {
     pub replied: bool,
 }
 
-/// Names fact fields for people: `cause, resolution and prevention`.
-pub fn name_fields(fields: &[ClosingField]) -> String {
-    let names: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
-    match names.as_slice() {
-        [] => String::new(),
-        [one] => one.to_string(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
-}
-
 /// Applies command lines to `ticket` in the caller's transaction, each as an
 /// event at `at`. In live mode, a refused close or an invalid line gets one
 /// reply to `actor.reply_to`, and a close sends the report.
@@ -293,135 +248,62 @@ pub async fn apply(
     let mut t = ticket.clone();
     let mut facts = tx.closing_facts(t.id).await?;
     let reference = t.reference();
+    let by = By {
+        actor: Some(actor.name),
+        message_id: actor.message_id,
+    };
     for c in commands {
         let cmd = match &c.result {
             Ok(cmd) => cmd,
             Err(e) => {
-                out.problems.push(format!("{}: {e}", c.line));
-                tx.insert_event(
-                    t.id,
-                    at,
-                    "command_invalid",
-                    Some(actor.name),
-                    actor.message_id,
-                    &format!("{}: {e}", c.line),
-                )
-                .await?;
+                let detail = format!("{}: {e}", c.line);
+                lifecycle::record(tx, t.id, at, "command_invalid", by, &detail).await?;
+                out.problems.push(detail);
                 continue;
             }
         };
         match cmd {
-            Command::Priority(p) => {
-                if t.priority == p.as_str() {
-                    out.done.push(format!("priority already {p}"));
-                    continue;
-                }
-                let reason = format!("set by {}", actor.name);
-                tx.set_priority(t.id, p.as_str(), &reason).await?;
-                let detail = format!("{p} (was {})", t.priority);
-                t.priority = p.as_str().to_string();
-                if t.status == "open" {
-                    // The stored estimate of the next due time follows the new priority.
-                    let last = t.last_contact_at.map(from_ms).unwrap_or(at);
-                    let due = next_due(
-                        &rt.calendar,
-                        &cadence_policy(rt),
-                        *p,
-                        from_ms(t.opened_at),
-                        last,
-                    );
-                    tx.set_contact_due(t.id, Some((due.at, due.rule))).await?;
-                }
-                tx.insert_event(
-                    t.id,
-                    at,
-                    "priority_set",
-                    Some(actor.name),
-                    actor.message_id,
-                    &detail,
-                )
-                .await?;
-                out.done.push(format!("priority {detail}"));
-            }
-            Command::Severity(s) => {
-                if t.severity.as_deref() == Some(s.as_str()) {
-                    out.done.push(format!("severity already {}", s.as_str()));
-                    continue;
-                }
-                tx.set_severity(t.id, s.as_str()).await?;
-                let detail = match &t.severity {
-                    Some(old) => format!("{} (was {old})", s.as_str()),
-                    None => s.as_str().to_string(),
-                };
-                t.severity = Some(s.as_str().to_string());
-                tx.insert_event(
-                    t.id,
-                    at,
-                    "severity_set",
-                    Some(actor.name),
-                    actor.message_id,
-                    &detail,
-                )
-                .await?;
-                out.done.push(format!("severity {detail}"));
-            }
-            Command::Status(s) => {
-                if t.status == s.as_str() {
-                    out.done.push(format!("status already {}", s.as_str()));
-                    continue;
-                }
-                set_status(tx, rt, &mut t, *s, actor, at).await?;
-                out.done.push(format!("status {}", s.as_str()));
-            }
+            Command::Priority(p) => out.done.push(
+                match lifecycle::set_priority(tx, rt, &mut t, *p, by, at).await? {
+                    Some(detail) => format!("priority {detail}"),
+                    None => format!("priority already {p}"),
+                },
+            ),
+            Command::Severity(s) => out.done.push(
+                match lifecycle::set_severity(tx, &mut t, *s, by, at).await? {
+                    Some(detail) => format!("severity {detail}"),
+                    None => format!("severity already {s}"),
+                },
+            ),
+            Command::Status(s) => out.done.push(
+                if lifecycle::set_status(tx, rt, &mut t, *s, by, at).await? {
+                    format!("status {s}")
+                } else {
+                    format!("status already {s}")
+                },
+            ),
             Command::Fact(f, text) => {
-                let text = crate::message::single_line(text);
-                tx.set_closing_fact(t.id, *f, &text).await?;
-                let kind = format!("{}_set", f.as_str());
-                tx.insert_event(t.id, at, &kind, Some(actor.name), actor.message_id, &text)
-                    .await?;
-                match f {
-                    ClosingField::Cause => facts.cause = Some(text),
-                    ClosingField::Impact => facts.impact = Some(text),
-                    ClosingField::Resolution => facts.resolution = Some(text),
-                    ClosingField::Prevention => facts.prevention = Some(text),
-                }
+                lifecycle::set_fact(tx, &t, &mut facts, *f, text, by, at).await?;
                 out.done.push(format!("{} recorded", f.as_str()));
             }
-            Command::Close => {
-                if t.status == "closed" {
-                    out.done.push("already closed".into());
-                    continue;
-                }
-                let missing: Vec<ClosingField> = REQUIRED_TO_CLOSE
-                    .into_iter()
-                    .filter(|f| facts.get(*f).is_none())
-                    .collect();
-                if !missing.is_empty() {
-                    let names = name_fields(&missing);
-                    tx.insert_event(
-                        t.id,
-                        at,
-                        "close_refused",
-                        Some(actor.name),
-                        actor.message_id,
-                        &format!("closure-incomplete: missing {names}"),
-                    )
-                    .await?;
+            Command::Close => match lifecycle::close(tx, rt, &mut t, &facts, by, at, mode).await? {
+                Closing::AlreadyClosed => out.done.push("already closed".into()),
+                Closing::Refused(missing) => {
                     out.problems.push(format!(
-                        "{}: {reference} was not closed: {names} not recorded. A ticket closes only with cause, resolution and prevention recorded.",
-                        c.line
+                        "{}: {reference} was not closed: {} not recorded. A ticket closes only with cause, resolution and prevention recorded.",
+                        c.line,
+                        name_fields(&missing)
                     ));
                     out.close_refused = Some(missing);
-                    continue;
                 }
-                set_status(tx, rt, &mut t, Status::Closed, actor, at).await?;
-                let made = crate::report::close(tx, rt, &t, &facts, actor.name, at, mode).await?;
-                out.done.push(match &made.message_id {
-                    Some(_) => "closed; incident response report stored and queued".into(),
-                    None => "closed; incident response report stored".into(),
-                });
-                out.report = Some(made);
-            }
+                Closing::Closed(made) => {
+                    out.done.push(match &made.message_id {
+                        Some(_) => "closed; incident response report stored and queued".into(),
+                        None => "closed; incident response report stored".into(),
+                    });
+                    out.report = Some(made);
+                }
+            },
         }
     }
     if mode == Mode::Live && !out.problems.is_empty() {
@@ -430,42 +312,6 @@ pub async fn apply(
         }
     }
     Ok(out)
-}
-
-async fn set_status(
-    tx: &mut Tx<'_>,
-    rt: &Runtime,
-    t: &mut TicketRow,
-    s: Status,
-    actor: &Actor<'_>,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    tx.set_status(t.id, s.as_str(), at).await?;
-    if s == Status::Open {
-        // Cadence starts again when a ticket reopens.
-        let p = Priority::parse(&t.priority).unwrap_or(Priority::Medium);
-        let due = next_due(
-            &rt.calendar,
-            &cadence_policy(rt),
-            p,
-            from_ms(t.opened_at),
-            at,
-        );
-        tx.set_contact_due(t.id, Some((due.at, due.rule))).await?;
-    }
-    // The detail is the new status name: the policy loader reads it.
-    tx.insert_event(
-        t.id,
-        at,
-        "status",
-        Some(actor.name),
-        actor.message_id,
-        s.as_str(),
-    )
-    .await?;
-    t.status = s.as_str().to_string();
-    t.closed_at = (s == Status::Closed).then(|| crate::store::to_ms(at));
-    Ok(())
 }
 
 async fn reply(
@@ -548,15 +394,11 @@ pub async fn from_mail(
             if l.result.as_ref().err().is_some_and(|e| !e.is_known()) {
                 continue;
             }
-            tx.insert_event(
-                t.id,
-                at,
-                "command_ignored",
-                from.map(|f| f.as_str()),
-                Some(&v.message_id),
-                &l.line,
-            )
-            .await?;
+            let by = By {
+                actor: from.map(|f| f.as_str()),
+                message_id: Some(&v.message_id),
+            };
+            lifecycle::record(tx, t.id, at, "command_ignored", by, &l.line).await?;
         }
         tracing::info!(ticket = %t.reference(), "commands in client mail ignored");
         return Ok(());
@@ -678,8 +520,11 @@ pub async fn run_cli(
         CliAction::Note(text) => {
             let text = crate::message::single_line(&text);
             anyhow::ensure!(!text.is_empty(), "a note needs a text");
-            tx.insert_event(t.id, now, "note", Some(&actor_name), None, &text)
-                .await?;
+            let by = By {
+                actor: Some(&actor_name),
+                message_id: None,
+            };
+            lifecycle::record(&mut tx, t.id, now, "note", by, &text).await?;
             tx.commit().await?;
             return Ok(format!("{reference}: note recorded"));
         }
@@ -721,7 +566,7 @@ pub async fn run_cli(
 pub fn closing_text(t: &TicketRow, facts: &crate::store::ClosingFacts) -> String {
     let mut out = format!(
         "\nSeverity: {}\nClosing facts:\n",
-        t.severity.as_deref().unwrap_or("-")
+        t.severity.map_or("-", |s| s.as_str())
     );
     for f in [
         ClosingField::Cause,

@@ -9,13 +9,11 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::Serialize;
 
 use crate::config::Runtime;
-use crate::ingest::cadence_policy;
 use crate::policy::cadence::CadencePolicy;
 use crate::policy::evaluate::{evaluate, Evaluation};
 use crate::policy::history::{
     Contact, ContactKind, Promise, Status, StatusChange, TicketHistory, Violation,
 };
-use crate::policy::priority::Priority;
 use crate::policy::rules::RuleContext;
 use crate::store::{from_ms, Store};
 
@@ -30,7 +28,7 @@ pub async fn load_histories(store: &Store, open_only: bool) -> Result<Vec<Ticket
         index.insert(t.id, out.len());
         out.push(TicketHistory {
             id: format!("{}-{}", t.prefix, t.number),
-            priority: Priority::parse(&t.priority).unwrap_or(Priority::Medium),
+            priority: t.priority,
             opened_at: from_ms(t.opened_at),
             pm: t.pm.to_lowercase(),
             contacts: Vec::new(),
@@ -68,15 +66,10 @@ pub async fn load_histories(store: &Store, open_only: bool) -> Result<Vec<Ticket
         let Some(&i) = index.get(&s.ticket_id) else {
             continue;
         };
-        let status = if s.kind == "reopened" {
-            Some(Status::Open)
-        } else {
-            Status::parse(s.detail.trim())
-        };
-        if let Some(status) = status {
+        {
             out[i].status_changes.push(StatusChange {
                 at: from_ms(s.at),
-                status,
+                status: s.status,
             });
         }
     }
@@ -92,7 +85,7 @@ impl Rules {
     /// The cadence part of `rt`.
     pub fn new(rt: &Runtime) -> Rules {
         Rules {
-            cadence: cadence_policy(rt),
+            cadence: rt.cadence(),
         }
     }
 

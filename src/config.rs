@@ -39,35 +39,7 @@ pub struct Settings {
     pub oauth: OAuthSettings,
 }
 
-/// A secret (password, token): never printed by `Debug`, never logged.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// A secret from a string.
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    /// The secret itself, for the one place that needs it (the login).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    /// True when no secret was given.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "Secret(<empty>)"
-        } else {
-            "Secret(***)"
-        })
-    }
-}
+pub use crate::secret::Secret;
 
 /// How a connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -817,7 +789,7 @@ pub struct ImapRuntime {
     pub password: Secret,
     /// With `auth = Xoauth2`: where tokens come from. Set once the database is open
     /// ([`crate::oauth::attach`]); configuration alone cannot make one.
-    pub tokens: Option<crate::oauth::Tokens>,
+    pub tokens: Option<crate::oauth::bearer::Tokens>,
     pub folders: Vec<String>,
     pub poll_interval: std::time::Duration,
     pub after: AfterProcessing,
@@ -840,7 +812,7 @@ pub struct SmtpRuntime {
     pub username: Option<String>,
     pub password: Secret,
     /// With `auth = Xoauth2`: where tokens come from (see [`ImapRuntime::tokens`]).
-    pub tokens: Option<crate::oauth::Tokens>,
+    pub tokens: Option<crate::oauth::bearer::Tokens>,
     pub timeout: std::time::Duration,
     /// Append a copy of each sent message to this IMAP folder (uses the `[imap]` account).
     pub append_sent: Option<String>,
@@ -1075,7 +1047,7 @@ fn check_oauth_url(key: &str, url: &str, issues: &mut Vec<ConfigIssue>) {
 
 impl OAuthSettings {
     fn validate(&self, account: String, issues: &mut Vec<ConfigIssue>) -> Option<OAuthRuntime> {
-        use crate::oauth::Provider;
+        use crate::oauth::issuer::Provider;
         let before = issues.len();
         let mut issue = |key: &str, message: String| {
             issues.push(ConfigIssue {
@@ -1207,7 +1179,7 @@ pub struct OAuthRuntime {
     /// the key they are stored under and the `user=` of XOAUTH2.
     pub account: String,
     /// None only when `token_command` supplies the tokens.
-    pub provider: Option<crate::oauth::Provider>,
+    pub provider: Option<crate::oauth::issuer::Provider>,
     pub client_id: String,
     /// Empty for a public client.
     pub client_secret: Secret,
@@ -1258,68 +1230,7 @@ fn calendar_key(e: &crate::policy::calendar::CalendarError) -> &'static str {
     }
 }
 
-/// A client project: its domains and its PM.
-#[derive(Debug, Clone)]
-pub struct Project {
-    pub name: String,
-    pub client_domains: Vec<Domain>,
-    pub pm: EmailAddress,
-}
-
-/// Who is who, per POLICY "People and addresses".
-#[derive(Debug, Clone)]
-pub struct Team {
-    pub domains: Vec<Domain>,
-    pub engineers: BTreeSet<EmailAddress>,
-    /// The support addresses, including `outgoing.from`.
-    pub support: Vec<EmailAddress>,
-    pub from: EmailAddress,
-    pub from_name: String,
-    pub prefix: TicketPrefix,
-    pub default_pm: EmailAddress,
-    pub projects: Vec<Project>,
-    /// Who reminders go to (`team.reminders_to`; the engineers when empty, then the support address).
-    pub reminders_to: Vec<EmailAddress>,
-    /// Who else receives each incident response report (`team.maintainers`; the client and PM always do).
-    pub maintainers: Vec<EmailAddress>,
-}
-
-/// The name of the project that holds senders of no listed domain.
-pub const DEFAULT_PROJECT: &str = "default";
-
-impl Team {
-    /// A support address (the mailbox onit watches or sends from).
-    pub fn is_support(&self, a: &EmailAddress) -> bool {
-        self.support.contains(a)
-    }
-
-    /// Team: listed engineers, any PM, any address at a team domain, and the support addresses.
-    pub fn is_team(&self, a: &EmailAddress) -> bool {
-        self.is_support(a)
-            || self.engineers.contains(a)
-            || self.domains.iter().any(|d| d.contains(a))
-            || a == &self.default_pm
-            || self.projects.iter().any(|p| &p.pm == a)
-    }
-
-    /// The project (name, PM) a client address belongs to; the default project otherwise.
-    pub fn project_for(&self, client: &EmailAddress) -> (&str, &EmailAddress) {
-        self.projects
-            .iter()
-            .find(|p| p.client_domains.iter().any(|d| d.contains(client)))
-            .map(|p| (p.name.as_str(), &p.pm))
-            .unwrap_or((DEFAULT_PROJECT, &self.default_pm))
-    }
-
-    /// The PM of a project by name (the default PM for unknown names).
-    pub fn pm_of(&self, project: &str) -> &EmailAddress {
-        self.projects
-            .iter()
-            .find(|p| p.name == project)
-            .map(|p| &p.pm)
-            .unwrap_or(&self.default_pm)
-    }
-}
+pub use crate::team::{Project, Team, DEFAULT_PROJECT};
 
 /// Policy knobs from `[policy]`.
 #[derive(Debug, Clone)]
@@ -1408,6 +1319,25 @@ pub struct Ops {
 }
 
 impl Runtime {
+    /// The cadence settings the due-time rules take.
+    pub fn cadence(&self) -> crate::policy::cadence::CadencePolicy {
+        crate::policy::cadence::CadencePolicy {
+            urgent_interval: self.policy.urgent_interval,
+            urgent_around_the_clock: self.policy.urgent_around_the_clock,
+            eod_time: self.policy.eod_time,
+            high_windows: self.policy.high_windows.clone(),
+        }
+    }
+
+    /// How promises ("by end of day", "by lunchtime") are read.
+    pub fn promise_reading(&self) -> crate::policy::promises::PromiseReading {
+        crate::policy::promises::PromiseReading {
+            eod: self.policy.eod_time,
+            lunchtime: self.policy.lunchtime,
+            morning: self.policy.morning,
+        }
+    }
+
     /// The operators' addresses, or the default PM when none are configured.
     pub fn alert_recipients(&self) -> Vec<EmailAddress> {
         if self.ops.alert_to.is_empty() {

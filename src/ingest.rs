@@ -7,26 +7,18 @@ use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use tracing::{debug, info_span, Instrument};
 
-use crate::acknowledgment::{ack_body, ack_subject, AckText};
 use crate::address::EmailAddress;
 use crate::classify::{classify, is_client, MailClass};
-use crate::compose::{is_our_message_id, new_message_id, render_plain, PlainMail};
+use crate::compose::is_our_message_id;
 use crate::config::Runtime;
 use crate::message::MailView;
-use crate::policy::cadence::{next_due, CadencePolicy};
 use crate::policy::contact_time::effective_time;
-use crate::policy::priority::Priority;
 use crate::policy::quoting::own_text;
-use crate::store::{ContactFacts, NewMessage, NewOutbox, NewTicket, Store, TicketRow, Tx};
+use crate::store::{ContactFacts, NewMessage, Store, TicketRow, Tx};
 use crate::threading::normalize_subject;
+use crate::ticket::lifecycle::{self, AckRequest, By, Opening};
+pub use crate::ticket::Mode;
 use crate::ticket_ref::TicketRef;
-
-/// Live mail (acknowledge new tickets) or an archive (history: never send anything).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Live,
-    Import,
-}
 
 /// What became of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,25 +73,6 @@ pub fn mode_for_arrival(_rt: &Runtime, arrival: DateTime<Utc>, now: DateTime<Utc
         Mode::Import
     } else {
         Mode::Live
-    }
-}
-
-/// How promises are read, from a runtime configuration.
-pub fn promise_reading(rt: &Runtime) -> crate::policy::promises::PromiseReading {
-    crate::policy::promises::PromiseReading {
-        eod: rt.policy.eod_time,
-        lunchtime: rt.policy.lunchtime,
-        morning: rt.policy.morning,
-    }
-}
-
-/// The cadence settings from a runtime configuration.
-pub fn cadence_policy(rt: &Runtime) -> CadencePolicy {
-    CadencePolicy {
-        urgent_interval: rt.policy.urgent_interval,
-        urgent_around_the_clock: rt.policy.urgent_around_the_clock,
-        eod_time: rt.policy.eod_time,
-        high_windows: rt.policy.high_windows.clone(),
     }
 }
 
@@ -277,16 +250,11 @@ impl Ingest<'_, '_, '_> {
                 match &ticket {
                     Some(t) => {
                         let detail = format!("internal note: {}", v.subject);
-                        self.tx
-                            .insert_event(
-                                t.id,
-                                at,
-                                "internal_note",
-                                from_of(self.v),
-                                Some(&v.message_id),
-                                &detail,
-                            )
-                            .await?;
+                        let by = By {
+                            actor: from_of(self.v),
+                            message_id: Some(&v.message_id),
+                        };
+                        lifecycle::record(self.tx, t.id, at, "internal_note", by, &detail).await?;
                         crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode)
                             .await?;
                         Ok(self.outcome(Some(class), Disposition::Threaded, Some(t), false, None))
@@ -428,36 +396,29 @@ impl Ingest<'_, '_, '_> {
                     v.subject,
                     signal.as_deref().unwrap_or("automated")
                 );
-                self.tx
-                    .insert_event(
-                        t.id,
-                        at,
-                        kind,
-                        from_of(self.v),
-                        Some(&v.message_id),
-                        &detail,
-                    )
-                    .await?;
+                let by = By {
+                    actor: from_of(self.v),
+                    message_id: Some(&v.message_id),
+                };
+                lifecycle::record(self.tx, t.id, at, kind, by, &detail).await?;
                 if bounces_ack && self.mode == Mode::Live {
                     // The client may not know we are on it: the PM must hear of it now, not in a digest.
-                    let pm = EmailAddress::parse(&t.pm)
-                        .unwrap_or_else(|_| self.rt.team.default_pm.clone());
-                    let reference = t.reference();
-                    let notice = crate::notices::Notice {
-                        kind: "delivery_notice",
-                        dedupe_key: format!("bounce:{}", v.message_id),
-                        ticket_id: Some(t.id),
-                        ticket: Some(&reference),
-                        to: std::slice::from_ref(&pm),
-                        subject: "Acknowledgment bounced".into(),
-                        body: crate::notices::delivery_failure_body(
-                            &reference,
-                            "The acknowledgment",
-                            &t.reporter,
-                            &v.subject,
-                        ),
+                    let body = crate::notices::delivery_failure_body(
+                        &t.reference(),
+                        "The acknowledgment",
+                        &t.reporter,
+                        &v.subject,
+                    );
+                    let pm = lifecycle::pm_of(self.rt, t);
+                    let key = format!("bounce:{}", v.message_id);
+                    let now = self.arrival.max(at);
+                    let notice = crate::notices::ToPm {
+                        pm: &pm,
+                        dedupe_key: &key,
+                        subject: "Acknowledgment bounced",
+                        body,
                     };
-                    crate::notices::queue(self.tx, self.rt, &notice, self.arrival.max(at)).await?;
+                    crate::notices::to_pm(self.tx, self.rt, t, notice, now).await?;
                 }
                 Ok(self.outcome(
                     Some(MailClass::Automated),
@@ -492,37 +453,15 @@ impl Ingest<'_, '_, '_> {
             ));
         };
         let mut link = None;
-        if let Some(t) = ticket {
-            let reopen_limit = Duration::days(self.rt.policy.reopen_days as i64);
-            let closed_long_ago = t.status == "closed"
-                && t.closed_at
-                    .is_some_and(|c| at - crate::store::from_ms(c) > reopen_limit);
-            if !closed_long_ago {
+        if let Some(mut t) = ticket {
+            if !lifecycle::closed_too_long(self.rt, &t, at) {
                 self.store(Some(t.id), MailClass::Client, None, at).await?;
                 self.add_client_participants(t.id).await?;
-                if t.status != "open" {
-                    self.tx.set_status(t.id, "open", at).await?;
-                    self.tx
-                        .insert_event(
-                            t.id,
-                            at,
-                            "reopened",
-                            Some(from.as_str()),
-                            Some(&v.message_id),
-                            &format!("reopened by a client message (was {})", t.status),
-                        )
-                        .await?;
-                }
-                self.tx
-                    .insert_event(
-                        t.id,
-                        at,
-                        "client_message",
-                        Some(from.as_str()),
-                        Some(&v.message_id),
-                        &v.subject,
-                    )
-                    .await?;
+                let by = By {
+                    actor: Some(from.as_str()),
+                    message_id: Some(&v.message_id),
+                };
+                lifecycle::client_message(self.tx, self.rt, &mut t, by, &v.subject, at).await?;
                 return Ok(self.outcome(
                     Some(MailClass::Client),
                     Disposition::Threaded,
@@ -560,236 +499,52 @@ impl Ingest<'_, '_, '_> {
     ) -> Result<Outcome> {
         let v = self.v;
         let rt = self.rt;
-        let number = self.tx.next_ticket_number().await?;
         let (priority, reason) = rt.priority.propose(&v.subject, &own_text(&v.body));
         let (project, pm) = rt.team.project_for(&reporter);
         let norm = normalize_subject(&v.subject, &rt.team.prefix);
-        let ticket_id = self
-            .tx
-            .insert_ticket(&NewTicket {
-                number,
-                prefix: rt.team.prefix.as_str(),
+        let t = lifecycle::open(
+            self.tx,
+            rt,
+            &Opening {
+                reporter: &reporter,
                 subject: &v.subject,
                 normalized_subject: &norm,
-                reporter: reporter.as_str(),
                 project,
-                pm: pm.as_str(),
-                priority: priority.as_str(),
+                pm,
+                priority,
                 priority_reason: &reason,
-                opened_at: at,
-                linked_ticket_id: link.as_ref().map(|t| t.id),
-                opening_message_id: &v.message_id,
-            })
-            .await?;
-        let reference = format!("{}-{}", rt.team.prefix.as_str(), number);
+                message_id: &v.message_id,
+                follows: link.as_ref(),
+                at,
+            },
+        )
+        .await?;
+        let reference = t.reference();
         let span = info_span!("ticket", ticket = %reference);
         let _g = span.enter();
-        self.store(Some(ticket_id), MailClass::Client, None, at)
-            .await?;
-        self.add_client_participants(ticket_id).await?;
-        let opened = match &link {
-            Some(old) => format!(
-                "opened from {} ({}), follows closed ticket {}",
-                reporter,
-                v.subject,
-                old.reference()
-            ),
-            None => format!("opened from {} ({})", reporter, v.subject),
-        };
-        self.tx
-            .insert_event(
-                ticket_id,
-                at,
-                "opened",
-                Some(reporter.as_str()),
-                Some(&v.message_id),
-                &opened,
-            )
-            .await?;
-        self.tx
-            .insert_event(ticket_id, at, "priority_proposed", None, None, &reason)
-            .await?;
-        // Until the acknowledgment leaves, the first response is what is due.
-        self.tx
-            .set_contact_due(
-                ticket_id,
-                Some((at + rt.policy.first_response, "first-response")),
-            )
-            .await?;
+        self.store(Some(t.id), MailClass::Client, None, at).await?;
+        self.add_client_participants(t.id).await?;
         let mut ack = false;
         if self.mode == Mode::Live {
-            ack = self
-                .queue_ack(ticket_id, &reference, &reporter, pm, priority, at)
-                .await?;
+            // The ack leaves now-ish; its clock starts at the later of arrival and the message time.
+            let now = self.arrival.max(at);
+            let req = AckRequest {
+                reporter: &reporter,
+                client_name: v.from_name.as_deref(),
+                subject: &v.subject,
+                message_id: &v.message_id,
+                references: &v.references,
+            };
+            ack = lifecycle::acknowledge(self.tx, rt, &t, &req, now).await?;
         }
-        let t = self.tx.ticket(ticket_id).await?;
         tracing::info!(ticket = %reference, %priority, ack, "new ticket");
         Ok(self.outcome(
             Some(MailClass::Client),
             Disposition::NewTicket,
-            t.as_ref(),
+            Some(&t),
             ack,
             Some(reason),
         ))
-    }
-
-    async fn queue_ack(
-        &mut self,
-        ticket_id: i64,
-        reference: &str,
-        reporter: &EmailAddress,
-        pm: &EmailAddress,
-        priority: Priority,
-        at: DateTime<Utc>,
-    ) -> Result<bool> {
-        let v = self.v;
-        let rt = self.rt;
-        // The ack leaves now-ish; its clock starts at the later of arrival and the message time.
-        let now = self.arrival.max(at);
-        let recent = self
-            .tx
-            .acks_to_since(reporter.as_str(), now - Duration::hours(1))
-            .await?;
-        if recent >= rt.policy.ack_rate_per_hour as i64 {
-            let detail = format!("no acknowledgment: {recent} already sent to {reporter} in the last hour (ack_rate_per_hour = {})", rt.policy.ack_rate_per_hour);
-            self.tx
-                .insert_event(ticket_id, now, "ack_suppressed", None, None, &detail)
-                .await?;
-            tracing::warn!(%reporter, "acknowledgment rate limit reached");
-            return Ok(false);
-        }
-        let due = next_due(&rt.calendar, &cadence_policy(rt), priority, now, now);
-        let message_id = new_message_id(reference, rt.team.from.domain());
-        let mut refs = v.references.clone();
-        refs.push(v.message_id.clone());
-        let body = ack_body(
-            &rt.calendar,
-            &AckText {
-                ticket: reference,
-                client_name: v.from_name.as_deref(),
-                original_subject: &v.subject,
-                priority,
-                next_update: due.at,
-                pm,
-                team_name: &rt.team.from_name,
-                now,
-            },
-        );
-        let subject = ack_subject(&v.subject, reference);
-        let to = vec![(reporter.clone(), v.from_name.clone())];
-        let cc = vec![pm.clone()];
-        let rendered = render_plain(&PlainMail {
-            message_id: &message_id,
-            from: &rt.team.from,
-            from_name: Some(&rt.team.from_name),
-            to: &to,
-            cc: &cc,
-            subject: &subject,
-            in_reply_to: Some(&v.message_id),
-            references: &refs,
-            date: now,
-            auto_submitted: Some("auto-replied"),
-            ticket: Some(reference),
-            body,
-        });
-        // A message we cannot render is recorded, never retried forever as an ingest error.
-        let raw = match rendered {
-            Ok(r) => r,
-            Err(e) => {
-                self.tx
-                    .insert_event(
-                        ticket_id,
-                        now,
-                        "ack_failed",
-                        None,
-                        None,
-                        &format!("acknowledgment could not be written: {e:#}"),
-                    )
-                    .await?;
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "acknowledgment could not be written"
-                );
-                return Ok(false);
-            }
-        };
-        let rcpt = format!("{},{}", reporter, pm);
-        let queued = self
-            .tx
-            .enqueue(&NewOutbox {
-                kind: "ack",
-                dedupe_key: &format!("ack:{ticket_id}"),
-                ticket_id: Some(ticket_id),
-                message_id: &message_id,
-                mail_from: rt.team.from.as_str(),
-                to_addr: reporter.as_str(),
-                rcpt_to: &rcpt,
-                raw: &raw,
-                created_at: now,
-            })
-            .await?;
-        if !queued {
-            return Ok(false);
-        }
-        // Stored as a message of ours at once, so a reply to it threads even before it leaves.
-        self.tx
-            .insert_message(&NewMessage {
-                message_id: &message_id,
-                ticket_id: Some(ticket_id),
-                class: "own",
-                detail: Some("acknowledgment"),
-                from_addr: Some(rt.team.from.as_str()),
-                to_addrs: reporter.as_str(),
-                cc_addrs: pm.as_str(),
-                subject: &subject,
-                date_header: Some(now),
-                arrived_at: now,
-                effective_at: now,
-                in_reply_to: &v.message_id,
-                refs: &refs.join(" "),
-                body: "",
-                origin: "outbox",
-                raw: None,
-            })
-            .await?;
-        // The stated next update is this ticket's first promise; the acknowledgment
-        // becomes a contact when it is sent (the outbox sets contact_at).
-        let promise_text = format!(
-            "Next update: by {}",
-            crate::acknowledgment::human_time(&rt.calendar, due.at, now)
-        );
-        self.tx
-            .set_contact_facts(
-                &message_id,
-                &ContactFacts {
-                    contact_at: None,
-                    contact_kind: Some("acknowledgment"),
-                    promise_at: Some(due.at),
-                    promise_text: Some(&promise_text),
-                    dismissive: None,
-                },
-            )
-            .await?;
-        self.tx.set_ack(ticket_id, &message_id).await?;
-        // The acknowledgment is a contact (POLICY Standard 5); its send time refines this when it leaves.
-        self.tx
-            .set_contact(ticket_id, now, Some((due.at, due.rule)))
-            .await?;
-        let detail = format!(
-            "acknowledgment queued to {reporter}, PM {pm} in Cc; next update stated for {}",
-            due.at.to_rfc3339()
-        );
-        self.tx
-            .insert_event(
-                ticket_id,
-                now,
-                "ack_queued",
-                Some(rt.team.from.as_str()),
-                Some(&message_id),
-                &detail,
-            )
-            .await?;
-        Ok(true)
     }
 
     async fn contact(
@@ -824,7 +579,7 @@ impl Ingest<'_, '_, '_> {
             &own,
             at,
             &self.rt.calendar,
-            &promise_reading(self.rt),
+            &self.rt.promise_reading(),
         );
         let dismissive =
             crate::policy::dismissive::find_dismissive(&own, &self.rt.policy.dismissive_phrases);
@@ -844,49 +599,18 @@ impl Ingest<'_, '_, '_> {
                 },
             )
             .await?;
-        let priority = Priority::parse(&t.priority).unwrap_or(Priority::Medium);
-        let opened = crate::store::from_ms(t.opened_at);
-        // A contact older than the latest one (an archive imported out of order, a
-        // Sent copy read late) is recorded, but the cadence runs from the latest contact.
-        let latest = t
-            .last_contact_at
-            .map(crate::store::from_ms)
-            .is_none_or(|l| at >= l);
-        if latest {
-            let due = if t.status == "open" {
-                Some(next_due(
-                    &self.rt.calendar,
-                    &cadence_policy(self.rt),
-                    priority,
-                    opened,
-                    at,
-                ))
-            } else {
-                None
-            };
-            self.tx
-                .set_contact(t.id, at, due.map(|d| (d.at, d.rule)))
-                .await?;
-        }
-        let kind = if class == MailClass::Acknowledgment {
+        let acknowledgment = class == MailClass::Acknowledgment;
+        let kind = if acknowledgment {
             "acknowledgment"
         } else {
             "contact"
         };
-        if class == MailClass::Acknowledgment {
-            self.tx.set_ack(t.id, &v.message_id).await?;
-        }
         let detail = format!("{} to {}: {}", kind, join(&v.recipients()), v.subject);
-        self.tx
-            .insert_event(
-                t.id,
-                at,
-                kind,
-                from_of(self.v),
-                Some(&v.message_id),
-                &detail,
-            )
-            .await?;
+        let by = By {
+            actor: from_of(self.v),
+            message_id: Some(&v.message_id),
+        };
+        lifecycle::contact(self.tx, self.rt, &t, acknowledgment, by, &detail, at).await?;
         Ok(self.outcome(Some(class), Disposition::Threaded, Some(&t), false, None))
     }
 }

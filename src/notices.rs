@@ -7,9 +7,9 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use crate::address::EmailAddress;
-use crate::compose::{new_message_id, render_plain, PlainMail};
 use crate::config::Runtime;
-use crate::store::{NewOutbox, Tx};
+use crate::store::{TicketRow, Tx};
+use crate::ticket::our_mail::{self, OurMail};
 
 /// One notice to queue.
 #[derive(Debug, Clone)]
@@ -34,44 +34,64 @@ pub async fn queue(
     n: &Notice<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let message_id = new_message_id(n.ticket.unwrap_or(n.kind), rt.team.from.domain());
-    anyhow::ensure!(!n.to.is_empty(), "a notice needs a recipient");
     let to: Vec<(EmailAddress, Option<String>)> = n.to.iter().map(|a| (a.clone(), None)).collect();
-    let rcpt =
-        n.to.iter()
-            .map(|a| a.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
     let subject = match n.ticket {
         Some(t) => format!("{} [{t}]", n.subject),
         None => n.subject.clone(),
     };
-    let raw = render_plain(&PlainMail {
-        message_id: &message_id,
-        from: &rt.team.from,
-        from_name: Some(&rt.team.from_name),
-        to: &to,
-        cc: &[],
-        subject: &subject,
-        in_reply_to: None,
-        references: &[],
-        date: now,
-        auto_submitted: Some("auto-generated"),
-        ticket: n.ticket,
-        body: n.body.clone(),
-    })?;
-    tx.enqueue(&NewOutbox {
-        kind: n.kind,
-        dedupe_key: &n.dedupe_key,
-        ticket_id: n.ticket_id,
-        message_id: &message_id,
-        mail_from: rt.team.from.as_str(),
-        to_addr: n.to[0].as_str(),
-        rcpt_to: &rcpt,
-        raw: &raw,
-        created_at: now,
-    })
+    our_mail::send_ours(
+        tx,
+        rt,
+        &OurMail {
+            kind: n.kind,
+            dedupe_key: &n.dedupe_key,
+            ticket_id: n.ticket_id,
+            ticket: n.ticket,
+            to: &to,
+            cc: &[],
+            subject: &subject,
+            in_reply_to: None,
+            references: &[],
+            auto_submitted: "auto-generated",
+            text: n.body.clone(),
+            html: None,
+            at: now,
+            keep: None,
+            event: None,
+        },
+    )
     .await
+}
+
+/// A notice to a ticket's PM.
+#[derive(Debug, Clone)]
+pub struct ToPm<'a> {
+    pub pm: &'a EmailAddress,
+    /// Unique per cause.
+    pub dedupe_key: &'a str,
+    pub subject: &'a str,
+    pub body: String,
+}
+
+/// Queues a `delivery_notice` about ticket `t` to its PM, once per dedupe key.
+pub async fn to_pm(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    t: &TicketRow,
+    n: ToPm<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let reference = t.reference();
+    let notice = Notice {
+        kind: "delivery_notice",
+        dedupe_key: n.dedupe_key.to_string(),
+        ticket_id: Some(t.id),
+        ticket: Some(&reference),
+        to: std::slice::from_ref(n.pm),
+        subject: n.subject.into(),
+        body: n.body,
+    };
+    queue(tx, rt, &notice, now).await
 }
 
 /// The PM's notice that mail to the client did not arrive.

@@ -18,19 +18,19 @@
 //! * Mail imported as history (`Mode::Import`) closes the ticket and stores the
 //!   report, but sends nothing and records no contact.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use crate::address::EmailAddress;
-use crate::compose::new_message_id;
 use crate::config::Runtime;
-use crate::ingest::Mode;
 use crate::message::single_line;
 use crate::policy::calendar::BusinessCalendar;
 use crate::store::{
-    from_ms, ClosingFacts, ClosingField, ContactFacts, EventRow, MessageRow, NewMessage, NewOutbox,
-    NewReport, TicketRow, Tx,
+    from_ms, ClosingFacts, ClosingField, ContactFacts, EventRow, MessageRow, NewReport, TicketRow,
+    Tx,
 };
+use crate::ticket::our_mail::{self, Keep, OurMail};
+use crate::ticket::Mode;
 
 /// The report's headings, in order (seed: "An incident response report should have these headings").
 pub const HEADINGS: [&str; 8] = [
@@ -54,6 +54,8 @@ pub struct Made {
     /// Who it was queued to (To, then Cc).
     pub recipients: Vec<String>,
     pub markdown: String,
+    /// The report mail could not be written (why); the report is stored all the same.
+    pub not_written: Option<String>,
 }
 
 /// Everything the report is made of.
@@ -176,7 +178,7 @@ fn sections(cal: &BusinessCalendar, input: &ReportInput<'_>) -> [String; 8] {
         ),
         format!("{} (project {}, PM {}).", t.reporter, t.project, t.pm),
         match &t.severity {
-            Some(s) => s.clone(),
+            Some(s) => s.to_string(),
             None => format!("Not assessed (ticket priority: {}).", t.priority),
         },
         String::new(),
@@ -327,44 +329,12 @@ pub fn subject(t: &TicketRow) -> String {
     }
 }
 
-struct ReportMail<'a> {
-    message_id: &'a str,
-    to: &'a [EmailAddress],
-    cc: &'a [EmailAddress],
-    subject: &'a str,
-    in_reply_to: &'a str,
-    references: &'a [String],
-    date: DateTime<Utc>,
-    ticket: &'a str,
-    text: String,
-    html: String,
-}
-
-fn render(rt: &Runtime, m: &ReportMail<'_>) -> Result<Vec<u8>> {
-    let to: Vec<(EmailAddress, Option<String>)> = m.to.iter().map(|a| (a.clone(), None)).collect();
-    crate::compose::render_alternative(
-        &crate::compose::PlainMail {
-            message_id: m.message_id,
-            from: &rt.team.from,
-            from_name: Some(&rt.team.from_name),
-            to: &to,
-            cc: m.cc,
-            subject: m.subject,
-            in_reply_to: Some(m.in_reply_to),
-            references: m.references,
-            date: m.date,
-            auto_submitted: Some("auto-generated"),
-            ticket: Some(m.ticket),
-            body: m.text.clone(),
-        },
-        m.html.clone(),
-    )
-    .context("building the report mail")
-}
-
-/// Makes, stores and (live) sends the report of a ticket that was just closed
-/// (`t.status` already `closed`, its `status` event recorded) in the caller's transaction.
-pub async fn close(
+/// Makes and stores the report of a ticket that was just closed (`t.status`
+/// already `closed`, its `status` event recorded) in the caller's transaction,
+/// and in live mode queues it as our mail to the reporter and the maintainers,
+/// PM in Cc (a `report_queued` event). The ticket itself is not changed here:
+/// `ticket::lifecycle::close` records the contact or the `report_stored` event.
+pub async fn make(
     tx: &mut Tx<'_>,
     rt: &Runtime,
     t: &TicketRow,
@@ -412,10 +382,25 @@ pub async fn close(
     if let Some(ack) = &t.ack_message_id {
         references.push(ack.clone());
     }
+    let to_addrs = to.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ");
+    let cc_addrs = cc.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ");
+    let recipients: Vec<String> = to
+        .iter()
+        .chain(cc.iter())
+        .map(|a| a.as_str().to_string())
+        .collect();
+    let to_named: Vec<(EmailAddress, Option<String>)> =
+        to.iter().map(|a| (a.clone(), None)).collect();
 
-    let mut queued: Option<(String, Vec<u8>)> = None;
+    let mut made = Made {
+        report_id: 0,
+        message_id: None,
+        recipients: Vec::new(),
+        markdown: md.clone(),
+        not_written: None,
+    };
+    let mut queued = None;
     if mode == Mode::Live && !to.is_empty() {
-        let message_id = new_message_id(&reference, rt.team.from.domain());
         let text = format!(
             "Hello,\n\nTicket {reference} is closed. Here is our incident response report; reply to this\nmessage if anything is still not right.\n\n{md}\nKind regards,\n{}\n",
             rt.team.from_name
@@ -432,134 +417,68 @@ pub async fn close(
             &title(&input),
             &format!("{intro}{}{outro}", html_fragment(cal, &input)),
         );
-        match render(
-            rt,
-            &ReportMail {
-                message_id: &message_id,
-                to: &to,
-                cc: &cc,
-                subject: &subject,
-                in_reply_to: &t.opening_message_id,
-                references: &references,
-                date: at,
-                ticket: &reference,
-                text,
-                html: html_mail,
-            },
-        ) {
-            Ok(raw) => queued = Some((message_id, raw)),
+        let mail = OurMail {
+            kind: "report",
+            dedupe_key: "",
+            ticket_id: Some(t.id),
+            ticket: Some(&reference),
+            to: &to_named,
+            cc: &cc,
+            subject: &subject,
+            in_reply_to: Some(&t.opening_message_id),
+            references: &references,
+            auto_submitted: "auto-generated",
+            text,
+            html: Some(html_mail),
+            at,
+            keep: Some(Keep {
+                detail: "incident response report",
+                body: &md,
+                facts: ContactFacts {
+                    contact_at: Some(at),
+                    contact_kind: Some("report"),
+                    ..ContactFacts::default()
+                },
+            }),
+            event: Some((
+                "report_queued",
+                format!(
+                    "incident response report queued to {to_addrs}{}",
+                    if cc_addrs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", PM {cc_addrs} in Cc")
+                    }
+                ),
+            )),
+        };
+        match our_mail::compose(rt, &mail) {
+            Ok(c) => queued = Some((mail, c)),
             Err(e) => {
-                tx.insert_event(
-                    t.id,
-                    at,
-                    "report_failed",
-                    None,
-                    None,
-                    &format!("the report mail could not be written: {e:#}"),
-                )
-                .await?;
                 tracing::error!(ticket = %reference, error = format!("{e:#}"), "report mail could not be written");
+                made.not_written = Some(format!("the report mail could not be written: {e:#}"));
             }
         }
     }
-    let report_id = tx
+    made.report_id = tx
         .insert_report(&NewReport {
             ticket_id: t.id,
             created_at: at,
             markdown: &md,
             html: &html_doc,
-            message_id: queued.as_ref().map(|(m, _)| m.as_str()),
+            message_id: queued.as_ref().map(|(_, c)| c.message_id.as_str()),
         })
         .await?;
-    let recipients: Vec<String> = to
-        .iter()
-        .chain(cc.iter())
-        .map(|a| a.as_str().to_string())
-        .collect();
-    let Some((message_id, raw)) = queued else {
-        tx.insert_event(
-            t.id,
-            at,
-            "report_stored",
-            Some(closed_by),
-            None,
-            &format!("incident response report stored (onit report {reference}); not sent"),
-        )
-        .await?;
-        return Ok(Made {
-            report_id,
-            message_id: None,
-            recipients: Vec::new(),
-            markdown: md,
-        });
+    let Some((mut mail, composed)) = queued else {
+        return Ok(made);
     };
-    let to_addrs = to.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ");
-    let cc_addrs = cc.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ");
-    tx.enqueue(&NewOutbox {
-        kind: "report",
-        dedupe_key: &format!("report:{message_id}"),
-        ticket_id: Some(t.id),
-        message_id: &message_id,
-        mail_from: rt.team.from.as_str(),
-        to_addr: to[0].as_str(),
-        rcpt_to: &recipients.join(","),
-        raw: &raw,
-        created_at: at,
-    })
-    .await?;
-    // A message of the ticket, so replies thread; and a contact (POLICY Standard 5).
-    tx.insert_message(&NewMessage {
-        message_id: &message_id,
-        ticket_id: Some(t.id),
-        class: "own",
-        detail: Some("incident response report"),
-        from_addr: Some(rt.team.from.as_str()),
-        to_addrs: &to_addrs,
-        cc_addrs: &cc_addrs,
-        subject: &subject,
-        date_header: Some(at),
-        arrived_at: at,
-        effective_at: at,
-        in_reply_to: &t.opening_message_id,
-        refs: &references.join(" "),
-        body: &md,
-        origin: "outbox",
-        raw: None,
-    })
-    .await?;
-    tx.set_contact_facts(
-        &message_id,
-        &ContactFacts {
-            contact_at: Some(at),
-            contact_kind: Some("report"),
-            ..ContactFacts::default()
-        },
-    )
-    .await?;
-    tx.touch_contact(t.id, at).await?;
-    tx.insert_event(
-        t.id,
-        at,
-        "report_queued",
-        Some(rt.team.from.as_str()),
-        Some(&message_id),
-        &format!(
-            "incident response report queued to {to_addrs}{}",
-            if cc_addrs.is_empty() {
-                String::new()
-            } else {
-                format!(", PM {cc_addrs} in Cc")
-            }
-        ),
-    )
-    .await?;
+    let key = format!("report:{}", composed.message_id);
+    mail.dedupe_key = &key;
+    our_mail::queue(tx, rt, &mail, &composed).await?;
     tracing::info!(ticket = %reference, to = %to_addrs, "incident response report queued");
-    Ok(Made {
-        report_id,
-        message_id: Some(message_id),
-        recipients,
-        markdown: md,
-    })
+    made.message_id = Some(composed.message_id);
+    made.recipients = recipients;
+    Ok(made)
 }
 
 #[cfg(test)]
@@ -576,10 +495,10 @@ mod tests {
             reporter: "bob@acme.example".into(),
             project: "acme".into(),
             pm: "alice.pm@jac.example".into(),
-            priority: "urgent".into(),
+            priority: crate::ticket::Priority::Urgent,
             priority_reason: "x".into(),
             severity: None,
-            status: "closed".into(),
+            status: crate::ticket::Status::Closed,
             opened_at: crate::store::to_ms(
                 DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
                     .unwrap()

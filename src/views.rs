@@ -3,6 +3,8 @@
 use chrono::SecondsFormat;
 use serde::Serialize;
 
+use crate::ticket::{Priority, Severity, Status};
+
 use crate::store::{from_ms, EventRow, MessageRow, TicketRow};
 
 fn rfc3339(ms: i64) -> String {
@@ -17,10 +19,10 @@ pub struct TicketView {
     pub reporter: String,
     pub project: String,
     pub pm: String,
-    pub priority: String,
+    pub priority: Priority,
     pub priority_reason: String,
-    pub severity: Option<String>,
-    pub status: String,
+    pub severity: Option<Severity>,
+    pub status: Status,
     pub opened_at: String,
     pub last_contact_at: Option<String>,
     pub next_due_at: Option<String>,
@@ -31,17 +33,17 @@ pub struct TicketView {
 
 impl From<&TicketRow> for TicketView {
     fn from(t: &TicketRow) -> Self {
-        let open = t.status == "open";
+        let open = t.status == Status::Open;
         TicketView {
             id: t.reference(),
             subject: t.subject.clone(),
             reporter: t.reporter.clone(),
             project: t.project.clone(),
             pm: t.pm.clone(),
-            priority: t.priority.clone(),
+            priority: t.priority,
             priority_reason: t.priority_reason.clone(),
-            severity: t.severity.clone(),
-            status: t.status.clone(),
+            severity: t.severity,
+            status: t.status,
             opened_at: rfc3339(t.opened_at),
             last_contact_at: t.last_contact_at.map(rfc3339),
             // Cadence stops while a ticket is resolved or closed.
@@ -61,7 +63,7 @@ impl TicketView {
     /// Uses the rules' next due time (from `onit compliance`'s evaluation) when the
     /// ticket is open; the stored estimate from ingest otherwise stays.
     pub fn with_due(mut self, due: Option<&crate::policy::cadence::Due>) -> TicketView {
-        if self.status == "open" {
+        if self.status == Status::Open {
             if let Some(d) = due {
                 self.next_due_at = Some(d.at.to_rfc3339_opts(SecondsFormat::Secs, true));
                 self.next_due_rule = Some(d.rule.to_string());

@@ -153,25 +153,7 @@ impl Outbox {
         let outcome = match result {
             Ok(()) => {
                 tx.outbox_sent(item.id, sent_at).await?;
-                if let Some(tid) = item.ticket_id {
-                    if item.kind == "ack" {
-                        latency = tx
-                            .ticket_arrival(tid)
-                            .await?
-                            .and_then(|a| (sent_at - a).to_std().ok());
-                        tx.touch_contact(tid, sent_at).await?;
-                        tx.set_contact_at(&item.message_id, sent_at).await?;
-                    }
-                    tx.insert_event(
-                        tid,
-                        sent_at,
-                        &format!("{}_sent", item.kind),
-                        Some(&item.mail_from),
-                        Some(&item.message_id),
-                        &format!("sent to {}", item.rcpt_to),
-                    )
-                    .await?;
-                }
+                latency = crate::ticket::lifecycle::mail_sent(&mut tx, &item, sent_at).await?;
                 info!(to = %item.rcpt_to, "sent");
                 Attempt::Sent
             }
@@ -191,23 +173,8 @@ impl Outbox {
             }
             Err(SendError::Permanent(e)) => {
                 tx.outbox_failed(item.id, &e).await?;
-                if item.kind != "delivery_notice" {
-                    self.notify_pm(&mut tx, &item, &e, sent_at).await?;
-                }
-                if let Some(tid) = item.ticket_id {
-                    tx.insert_event(
-                        tid,
-                        sent_at,
-                        "delivery_failure",
-                        Some(&item.mail_from),
-                        Some(&item.message_id),
-                        &format!(
-                            "{} could not be delivered to {}: {e}",
-                            item.kind, item.rcpt_to
-                        ),
-                    )
+                crate::ticket::lifecycle::mail_failed(&mut tx, &self.rt, &item, &e, sent_at)
                     .await?;
-                }
                 warn!(error = %e, "send failed permanently; recorded on the ticket");
                 Attempt::Failed
             }
@@ -281,41 +248,6 @@ impl Outbox {
         {
             warn!(error = format!("{e:#}"), "cannot resolve the sign-in alert");
         }
-    }
-
-    /// POLICY: a permanent failure is recorded on the ticket and must reach the PM.
-    async fn notify_pm(
-        &self,
-        tx: &mut crate::store::Tx<'_>,
-        item: &OutboxRow,
-        error: &str,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let Some(tid) = item.ticket_id else {
-            return Ok(());
-        };
-        let Some(t) = tx.ticket(tid).await? else {
-            return Ok(());
-        };
-        let pm = crate::address::EmailAddress::parse(&t.pm)
-            .unwrap_or_else(|_| self.rt.team.default_pm.clone());
-        let reference = t.reference();
-        let what = if item.kind == "ack" {
-            "The acknowledgment".to_string()
-        } else {
-            format!("A message ({})", item.kind)
-        };
-        let notice = crate::notices::Notice {
-            kind: "delivery_notice",
-            dedupe_key: format!("failed:{}", item.id),
-            ticket_id: Some(tid),
-            ticket: Some(&reference),
-            to: std::slice::from_ref(&pm),
-            subject: "Delivery failed".into(),
-            body: crate::notices::delivery_failure_body(&reference, &what, &item.to_addr, error),
-        };
-        crate::notices::queue(tx, &self.rt, &notice, now).await?;
-        Ok(())
     }
 
     /// `smtp.append_sent`: a copy in the mailbox's Sent folder, for the people who

@@ -36,6 +36,12 @@ impl Status {
     }
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What kind of message to the client a contact is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContactKind {

@@ -9,6 +9,7 @@
 //! the write lock up front instead of failing with "database is locked" when it
 //! upgrades. Reads that are not part of a write go to a separate reader pool.
 
+mod codec;
 mod digest_queries;
 mod queries;
 

@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use super::{from_ms, to_ms, with_pool, with_tx, Store, Tx};
+use crate::ticket::{Priority, Severity, Status};
 
 /// A ticket as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -16,10 +17,10 @@ pub struct TicketRow {
     pub reporter: String,
     pub project: String,
     pub pm: String,
-    pub priority: String,
+    pub priority: Priority,
     pub priority_reason: String,
-    pub severity: Option<String>,
-    pub status: String,
+    pub severity: Option<Severity>,
+    pub status: Status,
     pub opened_at: i64,
     pub last_contact_at: Option<i64>,
     pub next_due_at: Option<i64>,
@@ -49,11 +50,24 @@ pub struct NewTicket<'a> {
     pub reporter: &'a str,
     pub project: &'a str,
     pub pm: &'a str,
-    pub priority: &'a str,
+    pub priority: Priority,
     pub priority_reason: &'a str,
     pub opened_at: DateTime<Utc>,
     pub linked_ticket_id: Option<i64>,
     pub opening_message_id: &'a str,
+}
+
+/// An event to append to a ticket's timeline.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub ticket_id: i64,
+    pub at: DateTime<Utc>,
+    pub kind: &'a str,
+    pub actor: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+    pub detail: &'a str,
+    /// The ticket's status after the event, for an event that changes it.
+    pub status: Option<Status>,
 }
 
 /// A message to record.
@@ -232,7 +246,7 @@ impl Tx<'_> {
             "INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, linked_ticket_id, opening_message_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12) RETURNING id")
             .bind(t.number).bind(t.prefix).bind(t.subject).bind(t.normalized_subject).bind(t.reporter).bind(t.project)
-            .bind(t.pm).bind(t.priority).bind(t.priority_reason).bind(to_ms(t.opened_at)).bind(t.linked_ticket_id).bind(t.opening_message_id)
+            .bind(t.pm).bind(t.priority.as_str()).bind(t.priority_reason).bind(to_ms(t.opened_at)).bind(t.linked_ticket_id).bind(t.opening_message_id)
             .fetch_one(&mut *c).await.context("inserting ticket"))
     }
 
@@ -258,8 +272,22 @@ impl Tx<'_> {
         message_id: Option<&str>,
         detail: &str,
     ) -> Result<()> {
-        with_tx!(self, c => sqlx::query("INSERT INTO events (ticket_id, at, kind, actor, message_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(ticket_id).bind(to_ms(at)).bind(kind).bind(actor).bind(message_id).bind(detail)
+        self.append_event(&NewEvent {
+            ticket_id,
+            at,
+            kind,
+            actor,
+            message_id,
+            detail,
+            status: None,
+        })
+        .await
+    }
+
+    /// Appends an event, with the status it leaves the ticket in when it changes it.
+    pub async fn append_event(&mut self, e: &NewEvent<'_>) -> Result<()> {
+        with_tx!(self, c => sqlx::query("INSERT INTO events (ticket_id, at, kind, actor, message_id, detail, status) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(e.ticket_id).bind(to_ms(e.at)).bind(e.kind).bind(e.actor).bind(e.message_id).bind(e.detail).bind(e.status.map(Status::as_str))
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("inserting event"))?;
         Ok(())
     }
@@ -309,11 +337,11 @@ impl Tx<'_> {
     pub async fn set_status(
         &mut self,
         ticket_id: i64,
-        status: &str,
+        status: Status,
         at: DateTime<Utc>,
     ) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE tickets SET status = $1, closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END WHERE id = $3")
-            .bind(status).bind(to_ms(at)).bind(ticket_id).execute(&mut *c).await.map(|r| r.rows_affected()).context("setting status"))?;
+            .bind(status.as_str()).bind(to_ms(at)).bind(ticket_id).execute(&mut *c).await.map(|r| r.rows_affected()).context("setting status"))?;
         Ok(())
     }
 
@@ -527,10 +555,10 @@ pub struct PolicyTicketRow {
     pub id: i64,
     pub number: i64,
     pub prefix: String,
-    pub priority: String,
+    pub priority: Priority,
     pub opened_at: i64,
     pub pm: String,
-    pub status: String,
+    pub status: Status,
 }
 
 /// A contact row as the policy loader reads it.
@@ -552,8 +580,8 @@ pub struct PolicyContactRow {
 pub struct PolicyStatusRow {
     pub ticket_id: i64,
     pub at: i64,
-    pub kind: String,
-    pub detail: String,
+    /// The status after the change.
+    pub status: Status,
 }
 
 /// Counts for `onit status` and tests.
@@ -702,7 +730,7 @@ impl Store {
 
     /// Every status change (reopen, resolve, close), by ticket and time.
     pub async fn policy_status_changes(&self) -> Result<Vec<PolicyStatusRow>> {
-        with_pool!(self, p => sqlx::query_as::<_, PolicyStatusRow>("SELECT ticket_id, at, kind, detail FROM events WHERE kind IN ('reopened', 'status') ORDER BY ticket_id, at, id")
+        with_pool!(self, p => sqlx::query_as::<_, PolicyStatusRow>("SELECT ticket_id, at, status FROM events WHERE status IS NOT NULL ORDER BY ticket_id, at, id")
             .fetch_all(p).await.context("loading status changes"))
     }
 
@@ -766,6 +794,17 @@ impl ClosingFacts {
         }
         .filter(|s| !s.trim().is_empty())
     }
+
+    /// Sets one fact (as just recorded in the same transaction).
+    pub fn set(&mut self, f: ClosingField, text: String) {
+        let slot = match f {
+            ClosingField::Cause => &mut self.cause,
+            ClosingField::Impact => &mut self.impact,
+            ClosingField::Resolution => &mut self.resolution,
+            ClosingField::Prevention => &mut self.prevention,
+        };
+        *slot = Some(text);
+    }
 }
 
 /// A stored incident response report.
@@ -820,19 +859,19 @@ impl Tx<'_> {
     pub async fn set_priority(
         &mut self,
         ticket_id: i64,
-        priority: &str,
+        priority: Priority,
         reason: &str,
     ) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE tickets SET priority = $1, priority_reason = $2 WHERE id = $3")
-            .bind(priority).bind(reason).bind(ticket_id)
+            .bind(priority.as_str()).bind(reason).bind(ticket_id)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("setting priority"))?;
         Ok(())
     }
 
     /// Sets a ticket's severity (`critical`, `high`, `medium`, `low`).
-    pub async fn set_severity(&mut self, ticket_id: i64, severity: &str) -> Result<()> {
+    pub async fn set_severity(&mut self, ticket_id: i64, severity: Severity) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE tickets SET severity = $1 WHERE id = $2")
-            .bind(severity).bind(ticket_id)
+            .bind(severity.as_str()).bind(ticket_id)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("setting severity"))?;
         Ok(())
     }

@@ -139,14 +139,14 @@ async fn an_engineers_note_applies_its_commands() {
         assert_eq!(out.ticket.as_deref(), Some("JAC-1"), "{db:?}");
 
         let t = store.ticket_by_number(1).await.unwrap().unwrap();
-        assert_eq!(t.priority, "high", "{db:?}");
+        assert_eq!(t.priority.as_str(), "high", "{db:?}");
         assert!(
             t.priority_reason.contains("dan@jac.example"),
             "{}",
             t.priority_reason
         );
-        assert_eq!(t.severity.as_deref(), Some("high"));
-        assert_eq!(t.status, "open");
+        assert_eq!(t.severity.map(|s| s.as_str()), Some("high"));
+        assert_eq!(t.status.as_str(), "open");
         let facts = store.closing_facts(tid).await.unwrap();
         assert_eq!(
             facts.cause.as_deref(),
@@ -273,7 +273,7 @@ async fn an_unknown_command_gets_one_reply_to_its_sender() {
         assert_eq!(header(&raw, "Subject"), vec!["Command not applied [JAC-1]"]);
         // The valid command in the same note was applied.
         let t = store.ticket_by_number(1).await.unwrap().unwrap();
-        assert_eq!(t.priority, "high");
+        assert_eq!(t.priority.as_str(), "high");
         let events = store.events(tid).await.unwrap();
         assert_eq!(
             of_kind(&events, "command_invalid").len(),
@@ -368,7 +368,7 @@ async fn close_is_refused_until_prevention_then_the_report_goes_out() {
         );
         feed(&store, &rt, &n1, at(2026, 11, 26, 14, 0)).await;
         let t = store.ticket_by_number(1).await.unwrap().unwrap();
-        assert_eq!(t.status, "open", "{db:?}");
+        assert_eq!(t.status.as_str(), "open", "{db:?}");
         let events = store.events(tid).await.unwrap();
         let refused = of_kind(&events, "close_refused");
         assert_eq!(refused.len(), 1, "{:?}", kinds(&events));
@@ -403,7 +403,7 @@ async fn close_is_refused_until_prevention_then_the_report_goes_out() {
         );
         feed(&store, &rt, &n2, close_at).await;
         let t = store.ticket_by_number(1).await.unwrap().unwrap();
-        assert_eq!(t.status, "closed", "{db:?}");
+        assert_eq!(t.status.as_str(), "closed", "{db:?}");
         assert_eq!(t.closed_at, Some(onit::store::to_ms(close_at)));
         assert_eq!(
             outbox_of(&store, "command_reply").await.len(),
@@ -566,7 +566,7 @@ async fn close_is_refused_until_prevention_then_the_report_goes_out() {
         let n3 = note("n3@jac.example", at(2026, 11, 27, 11, 0), "#close\n");
         feed(&store, &rt, &n3, at(2026, 11, 27, 11, 0)).await;
         let t = store.ticket_by_number(1).await.unwrap().unwrap();
-        assert_eq!(t.status, "closed");
+        assert_eq!(t.status.as_str(), "closed");
         assert_eq!(outbox_of(&store, "report").await.len(), 2);
         let second = store.latest_report(tid).await.unwrap().unwrap();
         assert_ne!(second.id, report.id);
@@ -610,7 +610,7 @@ async fn an_imported_close_stores_the_report_and_sends_nothing() {
     );
     feed_mode(&store, &rt, &n, at(2026, 11, 2, 12, 0), Mode::Import).await;
     let t = store.ticket_by_number(1).await.unwrap().unwrap();
-    assert_eq!(t.status, "closed");
+    assert_eq!(t.status.as_str(), "closed");
     let report = store.latest_report(t.id).await.unwrap().unwrap();
     assert_eq!(report.message_id, None);
     assert_eq!(headings(&report.markdown), HEADINGS.to_vec());
@@ -653,7 +653,13 @@ async fn the_command_line_sets_notes_refuses_and_closes() {
         let err = fails(&env, &["ticket", "JAC-1", "close"]);
         assert!(err.contains("cause, resolution and prevention"), "{err}");
         assert_eq!(
-            store.ticket_by_number(1).await.unwrap().unwrap().status,
+            store
+                .ticket_by_number(1)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+                .as_str(),
             "open"
         );
         let out = store.outbox_all().await.unwrap();
@@ -717,7 +723,7 @@ async fn the_command_line_sets_notes_refuses_and_closes() {
 
         let t = store.ticket_by_number(1).await.unwrap().unwrap();
         assert_eq!((t.status.as_str(), t.priority.as_str()), ("closed", "high"));
-        assert_eq!(t.severity.as_deref(), Some("low"));
+        assert_eq!(t.severity.map(|s| s.as_str()), Some("low"));
         let events = store.events(tid).await.unwrap();
         assert_eq!(
             of_kind(&events, "close_refused").len(),

@@ -533,6 +533,14 @@ async fn dovecot_restart_mid_idle_reconnects_and_catches_up() {
         || async { ticket_count(&store).await == 5 },
     )
     .await;
+    // The fifth acknowledgment leaves just after its ticket's commit: wait for it
+    // rather than racing the outbox.
+    eventually(
+        Duration::from_secs(20),
+        "the fifth acknowledgment",
+        || async { live.env.sent_files().len() >= 5 },
+    )
+    .await;
     live.terminate(child);
     assert!(
         live.log().contains("reconnecting"),

@@ -52,7 +52,7 @@ async fn new_ticket_gets_one_acknowledgment_with_the_policy_headers() {
         let tickets = store.tickets().await.unwrap();
         assert_eq!(tickets.len(), 1);
         let t = &tickets[0];
-        assert_eq!(t.priority, "urgent", "{}", t.priority_reason);
+        assert_eq!(t.priority.as_str(), "urgent", "{}", t.priority_reason);
         assert!(
             t.priority_reason.contains("urgent"),
             "{}",
@@ -562,7 +562,9 @@ async fn closed_tickets_reopen_within_the_window_and_link_after_it() {
             async move {
                 let mut tx = store.begin().await.unwrap();
                 let t = tx.ticket_by_number(1).await.unwrap().unwrap();
-                tx.set_status(t.id, "closed", when).await.unwrap();
+                tx.set_status(t.id, onit::ticket::Status::Closed, when)
+                    .await
+                    .unwrap();
                 tx.commit().await.unwrap();
             }
         };
@@ -577,7 +579,13 @@ async fn closed_tickets_reopen_within_the_window_and_link_after_it() {
         let out = feed(&store, &rt, &r1, t0 + Duration::days(3)).await;
         assert_eq!(out.ticket.as_deref(), Some("JAC-1"), "{db:?}");
         assert_eq!(
-            store.ticket_by_number(1).await.unwrap().unwrap().status,
+            store
+                .ticket_by_number(1)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+                .as_str(),
             "open"
         );
 
@@ -597,7 +605,7 @@ async fn closed_tickets_reopen_within_the_window_and_link_after_it() {
         let t2 = store.ticket_by_number(2).await.unwrap().unwrap();
         let t1 = store.ticket_by_number(1).await.unwrap().unwrap();
         assert_eq!(t2.linked_ticket_id, Some(t1.id));
-        assert_eq!(t1.status, "closed");
+        assert_eq!(t1.status.as_str(), "closed");
         store.close().await;
     }
 }
