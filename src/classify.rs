@@ -2,8 +2,8 @@
 //! caller says whether the Message-ID is one of ours.
 
 use crate::address::EmailAddress;
-use crate::config::Team;
 use crate::message::MailView;
+use crate::team::Team;
 
 /// The kinds of mail, in the order POLICY checks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

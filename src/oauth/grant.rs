@@ -12,7 +12,7 @@
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::store::{from_ms, to_ms, with_pool, with_tx, Store, Tx};
 
 /// One account's grant as stored. `Debug` never prints the tokens.

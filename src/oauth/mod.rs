@@ -31,8 +31,10 @@
 //! [`Secret`]s, and errors from the token endpoint are reduced to the OAuth
 //! error code and description ([`provider::EndpointError`]).
 
+pub mod bearer;
 pub mod device;
 pub mod grant;
+pub mod issuer;
 pub mod provider;
 pub mod xoauth2;
 
@@ -41,12 +43,14 @@ use std::time::Duration as StdDuration;
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
+use futures::future::BoxFuture;
 use oauth2::{RefreshToken, Scope, TokenResponse as _};
 use tokio::sync::{watch, Mutex};
 use tracing::{debug, info, warn};
 
 use crate::alerts::{self, AlertKind};
-use crate::config::{AuthMethod, OAuthRuntime, Runtime, Secret};
+use crate::config::{AuthMethod, OAuthRuntime, Runtime};
+use crate::secret::Secret;
 use crate::store::{from_ms, Store};
 pub use provider::Provider;
 use provider::{EndpointError, OAuthClient};
@@ -64,27 +68,6 @@ const UPKEEP_EVERY: StdDuration = StdDuration::from_secs(60);
 /// Providers that leave out `expires_in` issue tokens for an hour (Google, Microsoft).
 const DEFAULT_LIFETIME: Duration = Duration::hours(1);
 
-/// Why no access token could be had. Callers turn it into a sign-in failure
-/// (IMAP) or a transient send failure (SMTP).
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    /// No refresh token is stored for the account.
-    #[error("no OAuth grant stored for {0}: run `onit oauth login`")]
-    NotSignedIn(String),
-    /// The token endpoint refused the refresh (`invalid_grant`: consent revoked or expired).
-    #[error("the token endpoint refused the refresh ({0}); run `onit oauth login` again")]
-    Refused(String),
-    /// The token endpoint could not be reached or gave no OAuth answer.
-    #[error("cannot refresh at the token endpoint: {0}")]
-    Unreachable(String),
-    /// `oauth.token_command` failed.
-    #[error("oauth.token_command failed: {0}")]
-    Command(String),
-    /// The database failed: not the token's fault, so no alert.
-    #[error("reading or storing the OAuth grant: {0:#}")]
-    Store(anyhow::Error),
-}
-
 impl From<EndpointError> for TokenError {
     fn from(e: EndpointError) -> TokenError {
         match e {
@@ -94,8 +77,19 @@ impl From<EndpointError> for TokenError {
     }
 }
 
-/// The token source shared by the IMAP and SMTP configuration.
-pub type Tokens = Arc<TokenSource>;
+pub use bearer::{Bearer, TokenError, Tokens};
+
+impl Bearer for TokenSource {
+    fn bearer(&self) -> BoxFuture<'_, Result<Secret, TokenError>> {
+        Box::pin(TokenSource::bearer(self))
+    }
+    fn rejected<'a>(&'a self, token: &'a Secret) -> BoxFuture<'a, ()> {
+        Box::pin(TokenSource::rejected(self, token))
+    }
+    fn upkeep(&self, now: DateTime<Utc>) -> BoxFuture<'_, ()> {
+        Box::pin(TokenSource::upkeep(self, now))
+    }
+}
 
 /// Hands out access tokens for one account: from memory while fresh, else from
 /// the database (another instance may have refreshed), else by a refresh at

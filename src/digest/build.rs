@@ -1,0 +1,503 @@
+//! What a digest says: the open tickets, the rules broken since the previous
+//! digest, the mail that needs a person and the week in numbers, built from the
+//! loaded inputs at the digest's instant. Pure: no I/O, `at` passed in.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::address::EmailAddress;
+use crate::compliance::{load_histories, report};
+use crate::config::Runtime;
+use crate::policy::dismissive::respectful_suggestion;
+use crate::policy::history::{Status, TicketHistory, Violation};
+use crate::store::{from_ms, DigestEventRow, Store, TicketRow, UnthreadedRow};
+
+use super::*;
+
+/// One ticket not closed, as a digest lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenTicket {
+    /// `JAC-3`, as the client sees it.
+    pub id: String,
+    pub subject: String,
+    /// The reporter.
+    pub client: String,
+    pub priority: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// Since it opened ("2d 4h").
+    pub age: String,
+    pub opened: String,
+    /// The last contact with the client, if any.
+    pub last_contact: Option<String>,
+    /// When the next contact is due and the rule that sets it (open tickets).
+    pub next_due: Option<String>,
+    pub next_due_rule: Option<String>,
+    #[serde(skip)]
+    sort: (u8, u8, Option<DateTime<Utc>>, i64),
+}
+
+/// One broken rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokenRule {
+    pub ticket: String,
+    pub subject: String,
+    /// The POLICY rule id.
+    pub rule: &'static str,
+    /// When it broke (local).
+    pub at: String,
+    /// What happened (the rule's own words, without the leading ticket id).
+    pub detail: String,
+    /// For `dismissive-language`: the respectful form.
+    pub suggestion: Option<&'static str>,
+}
+
+/// Mail that needs a person.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeedsPerson {
+    /// `bounce`, `unthreaded` or `ignored-command`.
+    pub kind: &'static str,
+    /// What people call it: "Bounce", "Unthreaded team mail", "Ignored command".
+    pub label: &'static str,
+    pub at: String,
+    pub ticket: Option<String>,
+    pub subject: String,
+    pub detail: String,
+    #[serde(skip)]
+    sort: DateTime<Utc>,
+}
+
+/// A count by rule id (weekly).
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleCount {
+    pub rule: &'static str,
+    pub count: usize,
+}
+
+/// The week in numbers (weekly status).
+#[derive(Debug, Clone, Serialize)]
+pub struct Week {
+    pub opened: usize,
+    pub resolved_or_closed: usize,
+    pub broken: usize,
+    pub by_rule: Vec<RuleCount>,
+}
+
+/// One PM's digest, ready to render.
+#[derive(Debug, Clone, Serialize)]
+pub struct Digest {
+    /// `daily` or `weekly`.
+    pub kind: &'static str,
+    pub title: &'static str,
+    /// The PM it is for (lower case).
+    pub pm: String,
+    pub subject: String,
+    /// The digest's instant, long form ("Thu 26 Nov 2026, 17:00 GMT").
+    pub at_label: String,
+    /// Where "since the last digest" starts ("Wed 25 Nov 17:00").
+    pub since_label: String,
+    /// When late: the due time ("Thu 26 Nov 17:00").
+    pub late: Option<String>,
+    /// When late: when it was sent.
+    pub late_sent: Option<String>,
+    pub open_tickets: Vec<OpenTicket>,
+    pub broken: Vec<BrokenRule>,
+    pub needs_person: Vec<NeedsPerson>,
+    /// Weekly only.
+    pub week: Option<Week>,
+    /// Alerts about onit itself in the period (a stalled mailbox, a failing
+    /// sign-in): while one is open, client mail may go unanswered, so the PM hears too.
+    pub onit_alerts: Vec<OnitAlert>,
+}
+
+/// One alert about onit itself, as the digest shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OnitAlert {
+    /// `mailbox-stalled`, `sign-in-failed`, `token-expiring`.
+    pub kind: String,
+    /// What it is about (`imap:support@… /INBOX`).
+    pub subject: String,
+    pub since: String,
+    /// None while open.
+    pub resolved: Option<String>,
+    pub detail: String,
+}
+
+impl Digest {
+    /// Nothing open, nothing broken, nothing waiting.
+    pub fn is_empty(&self) -> bool {
+        self.open_tickets.is_empty()
+            && self.broken.is_empty()
+            && self.needs_person.is_empty()
+            && self.onit_alerts.is_empty()
+    }
+}
+
+/// What digests are made from, loaded once for every PM.
+pub struct Inputs {
+    pub(super) histories: Vec<TicketHistory>,
+    pub(super) tickets: HashMap<String, TicketRow>,
+    pub(super) events: Vec<DigestEventRow>,
+    pub(super) unthreaded: Vec<UnthreadedRow>,
+    pub(super) alerts: Vec<crate::alerts::AlertRow>,
+}
+
+impl Inputs {
+    /// Every ticket's history, and the mail that needs a person with a time in `(after, until]`.
+    pub async fn load(store: &Store, after: DateTime<Utc>, until: DateTime<Utc>) -> Result<Inputs> {
+        Ok(Inputs {
+            histories: load_histories(store, false).await?,
+            tickets: store
+                .tickets()
+                .await?
+                .into_iter()
+                .map(|t| (t.reference(), t))
+                .collect(),
+            events: store.digest_events(after, until).await?,
+            unthreaded: store.unthreaded_team_mail(after, until).await?,
+            alerts: crate::alerts::during(store, after, until).await?,
+        })
+    }
+
+    /// Every PM that has tickets (lower case, sorted).
+    pub fn pms(&self) -> Vec<String> {
+        self.histories
+            .iter()
+            .map(|h| h.pm.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+}
+
+/// Which digest to build.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub kind: Kind,
+    /// The PM (any case).
+    pub pm: String,
+    /// The digest's instant.
+    pub at: DateTime<Utc>,
+    /// The previous digest's instant: what "since" counts from.
+    pub since: DateTime<Utc>,
+    /// When the digest is late: when it is sent.
+    pub sent_late: Option<DateTime<Utc>>,
+}
+
+pub(super) fn short(rt: &Runtime, t: DateTime<Utc>) -> String {
+    t.with_timezone(&rt.calendar.tz())
+        .format("%a %-d %b %H:%M")
+        .to_string()
+}
+
+pub(super) fn long(rt: &Runtime, t: DateTime<Utc>) -> String {
+    t.with_timezone(&rt.calendar.tz())
+        .format("%a %-d %b %Y, %H:%M %Z")
+        .to_string()
+}
+
+/// "3d 4h", "5h 20m", "12m".
+pub(super) fn age(d: Duration) -> String {
+    let mins = d.num_minutes().max(0);
+    let (days, hours, m) = (mins / 1440, mins / 60 % 24, mins % 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 && m == 0 {
+        format!("{hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {m}m")
+    } else {
+        format!("{m}m")
+    }
+}
+
+/// The first letter in upper case (a rule's detail, once its leading ticket id is cut).
+pub(super) fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+pub(super) fn number_of(id: &str) -> i64 {
+    id.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The PM a piece of unthreaded team mail belongs to.
+pub(super) fn pm_of_unthreaded(rt: &Runtime, u: &UnthreadedRow) -> (String, Vec<String>) {
+    let clients: Vec<EmailAddress> = u
+        .to_addrs
+        .split(',')
+        .chain(u.cc_addrs.split(','))
+        .filter_map(|a| EmailAddress::parse(a.trim()).ok())
+        .filter(|a| !rt.team.is_team(a))
+        .collect();
+    let pm = clients
+        .first()
+        .map(|c| rt.team.project_for(c).1)
+        .unwrap_or(&rt.team.default_pm);
+    (
+        pm.as_str().to_lowercase(),
+        clients.iter().map(|c| c.as_str().to_string()).collect(),
+    )
+}
+
+pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Builds one PM's digest (pure: everything comes from `inputs`).
+pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
+    let pm = req.pm.trim().to_lowercase();
+    let (at, since) = (req.at, req.since.min(req.at));
+    let mine: Vec<TicketHistory> = inputs
+        .histories
+        .iter()
+        .filter(|h| h.pm == pm)
+        .cloned()
+        .collect();
+    // Violations the rules report at `at` and did not at `since`. The window starts a
+    // promise grace early: a promise due just before `since` breaks only after it.
+    let from = since - rt.policy.promise_grace;
+    let now = report(&mine, rt, at, Some(from));
+    let before: HashSet<(String, &'static str, DateTime<Utc>)> =
+        report(&mine, rt, since, Some(from))
+            .violations
+            .into_iter()
+            .map(|v| (v.ticket, v.rule, v.at))
+            .collect();
+    let subject_of = |id: &str| {
+        inputs
+            .tickets
+            .get(id)
+            .map(|t| t.subject.clone())
+            .unwrap_or_default()
+    };
+    let fresh: Vec<&Violation> = now
+        .violations
+        .iter()
+        .filter(|v| !before.contains(&(v.ticket.clone(), v.rule, v.at)))
+        .collect();
+    let broken: Vec<BrokenRule> = fresh
+        .iter()
+        .map(|v| {
+            let prefix = format!("{}: ", v.ticket);
+            BrokenRule {
+                ticket: v.ticket.clone(),
+                subject: subject_of(&v.ticket),
+                rule: v.rule,
+                at: short(rt, v.at),
+                detail: capitalized(v.detail.strip_prefix(&prefix).unwrap_or(&v.detail)),
+                suggestion: (v.rule == crate::policy::rules::dismissive_language::ID)
+                    .then(respectful_suggestion),
+            }
+        })
+        .collect();
+
+    let dues: HashMap<&str, &crate::compliance::DueView> = now
+        .open_tickets
+        .iter()
+        .map(|d| (d.ticket.as_str(), d))
+        .collect();
+    let mut open_tickets: Vec<OpenTicket> = mine
+        .iter()
+        .filter(|h| h.opened_at <= at && h.status_at(at) != Status::Closed)
+        .map(|h| {
+            let status = h.status_at(at);
+            let due = dues.get(h.id.as_str()).filter(|_| status == Status::Open);
+            let next_due_at = due
+                .and_then(|d| d.next_due_at.as_deref())
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc));
+            let row = inputs.tickets.get(&h.id);
+            OpenTicket {
+                id: h.id.clone(),
+                subject: row.map(|t| t.subject.clone()).unwrap_or_default(),
+                client: row.map(|t| t.reporter.clone()).unwrap_or_default(),
+                priority: h.priority.as_str().to_string(),
+                status: status.as_str().to_string(),
+                age: age(at - h.opened_at),
+                opened: short(rt, h.opened_at),
+                last_contact: h
+                    .contacts
+                    .iter()
+                    .filter(|c| c.at <= at)
+                    .map(|c| c.at)
+                    .max()
+                    .map(|t| short(rt, t)),
+                next_due: next_due_at.map(|t| short(rt, t)),
+                next_due_rule: due.and_then(|d| d.rule).map(str::to_string),
+                sort: (
+                    match h.priority.as_str() {
+                        "urgent" => 0,
+                        "high" => 1,
+                        _ => 2,
+                    },
+                    u8::from(status != Status::Open),
+                    next_due_at,
+                    number_of(&h.id),
+                ),
+            }
+        })
+        .collect();
+    open_tickets.sort_by(|a, b| {
+        (a.sort.0, a.sort.1)
+            .cmp(&(b.sort.0, b.sort.1))
+            .then_with(|| match (a.sort.2, b.sort.2) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| a.sort.3.cmp(&b.sort.3))
+    });
+
+    let in_window = |t: DateTime<Utc>| t > since && t <= at;
+    let mut needs_person: Vec<NeedsPerson> = Vec::new();
+    if req.kind == Kind::Daily {
+        for e in &inputs.events {
+            let t = from_ms(e.at);
+            if e.pm.to_lowercase() != pm || !in_window(t) {
+                continue;
+            }
+            let ticket = format!("{}-{}", e.prefix, e.number);
+            let (kind, label, detail) = if e.kind == "command_ignored" {
+                // The sender is outside the team (that is why it was ignored): naming them is no blame.
+                let from = e
+                    .actor
+                    .as_deref()
+                    .and_then(|a| EmailAddress::parse(a).ok())
+                    .filter(|a| !rt.team.is_team(a))
+                    .map(|a| format!(" (from {a})"))
+                    .unwrap_or_default();
+                (
+                    "ignored-command",
+                    "Ignored command",
+                    format!(
+                        "\"{}\"{from} was not applied: commands count only from the team.",
+                        e.detail.trim()
+                    ),
+                )
+            } else {
+                (
+                    "bounce",
+                    "Bounce",
+                    format!(
+                        "{}. Our mail did not reach the client, who may not know we are on it: reach them another way.",
+                        capitalized(e.detail.trim()).trim_end_matches('.')
+                    ),
+                )
+            };
+            needs_person.push(NeedsPerson {
+                kind,
+                label,
+                at: short(rt, t),
+                ticket: Some(ticket),
+                subject: e.subject.clone(),
+                detail,
+                sort: t,
+            });
+        }
+        for u in &inputs.unthreaded {
+            let t = from_ms(u.effective_at);
+            let (owner, clients) = pm_of_unthreaded(rt, u);
+            if owner != pm || !in_window(t) {
+                continue;
+            }
+            needs_person.push(NeedsPerson {
+                kind: "unthreaded",
+                label: "Unthreaded team mail",
+                at: short(rt, t),
+                ticket: None,
+                subject: u.subject.clone(),
+                detail: format!(
+                    "Mail to {} matches no ticket (Message-ID <{}>): thread it onto its ticket, or tell the client.",
+                    if clients.is_empty() { "a client".to_string() } else { clients.join(", ") },
+                    u.message_id
+                ),
+                sort: t,
+            });
+        }
+        needs_person.sort_by_key(|n| n.sort);
+    }
+
+    let week = (req.kind == Kind::Weekly).then(|| {
+        let mut by_rule: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for v in &fresh {
+            *by_rule.entry(v.rule).or_default() += 1;
+        }
+        Week {
+            opened: mine.iter().filter(|h| in_window(h.opened_at)).count(),
+            resolved_or_closed: mine
+                .iter()
+                .filter(|h| {
+                    h.status_changes
+                        .iter()
+                        .any(|c| c.status != Status::Open && in_window(c.at))
+                })
+                .count(),
+            broken: fresh.len(),
+            by_rule: by_rule
+                .into_iter()
+                .map(|(rule, count)| RuleCount { rule, count })
+                .collect(),
+        }
+    });
+
+    let late = req.sent_late.map(|_| short(rt, at));
+    let when = match &late {
+        Some(due) => format!(" (late: due {due})"),
+        None => format!(
+            ", {}",
+            at.with_timezone(&rt.calendar.tz()).format("%a %-d %b")
+        ),
+    };
+    let mut counts = Vec::new();
+    if req.kind == Kind::Daily {
+        counts.push(plural(broken.len(), "rule broken", "rules broken"));
+    }
+    counts.push(plural(open_tickets.len(), "open ticket", "open tickets"));
+    if !needs_person.is_empty() {
+        counts.push(format!(
+            "{} needing a person",
+            plural(needs_person.len(), "mail", "mails")
+        ));
+    }
+    Digest {
+        kind: req.kind.as_str(),
+        title: req.kind.title(),
+        subject: format!("{}{when}: {}", req.kind.title(), counts.join(", ")),
+        pm,
+        at_label: long(rt, at),
+        since_label: short(rt, since),
+        late,
+        late_sent: req.sent_late.map(|t| short(rt, t)),
+        open_tickets,
+        broken,
+        needs_person,
+        week,
+        onit_alerts: inputs
+            .alerts
+            .iter()
+            .filter(|a| {
+                a.opened_at < crate::store::to_ms(at)
+                    && a.resolved_at
+                        .is_none_or(|r| r >= crate::store::to_ms(since))
+            })
+            .map(|a| OnitAlert {
+                kind: a.kind.clone(),
+                subject: a.subject.clone(),
+                since: short(rt, a.opened()),
+                resolved: a.resolved_at.map(|r| short(rt, crate::store::from_ms(r))),
+                detail: a.detail.clone(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,499 @@
+//! The PM digests (POLICY "Digests for the PM"): per PM, for that PM's
+//! projects only (a ticket's `pm`),
+//!
+//! * the **daily compliance digest**, on business days at `digest.daily_at`
+//!   (17:00): every ticket not closed (priority, age, last contact, next due
+//!   time and rule, status), every rule broken since the previous digest, and
+//!   mail that needs a person (bounces of our mail, unthreaded team mail,
+//!   ignored commands);
+//! * the **weekly status**, on `digest.weekly_day` at `digest.weekly_at`
+//!   (Friday 15:00; on a holiday, the last business day before it in the same
+//!   week): every ticket still open, with the week in numbers.
+//!
+//! Each is one multipart/alternative mail (plain text and HTML, both from the
+//! minijinja templates in `src/digest/`), queued in the outbox once per period
+//! and PM with the dedupe key `digest:<daily|weekly>:<local date>:<pm>`, so a
+//! restart never sends one twice.
+//!
+//! [`digest_tick`] takes `now` as an argument (the daemon passes the clock,
+//! tests any instant). It looks at the most recent period of each kind only:
+//! a period missed while onit was down is sent when onit comes back, marked
+//! late ("late: due Thu 26 Nov 17:00") when it goes out more than
+//! [`late_after`] after its time; older missed periods are not sent (no
+//! backlog of stale digests), but the one that is sent covers everything since
+//! the last digest that went out to that PM (looked up to [`CATCH_UP_DAYS`]
+//! back).
+//!
+//! Interpretations:
+//! * "Rules broken since the last digest" are the violations the rules report
+//!   at the digest's instant that they did not report at the previous one
+//!   (both evaluated now, with [`crate::compliance::report`]). A promise that
+//!   falls due just before a digest but is only broken once its grace has
+//!   passed is in the next digest, not lost between the two.
+//! * "Open tickets" are the tickets not closed at the digest's instant:
+//!   `open` ones with their next due time, and `resolved` ones (cadence
+//!   paused, waiting to be closed with cause, resolution and prevention).
+//! * A digest goes to a PM who has a ticket that was opened by the period and
+//!   is not closed (or closed since the previous period), or mail that needs
+//!   them; it is never sent to anyone outside the team: a ticket PM that is no
+//!   longer a team address gets routed to `team.default_pm`.
+//! * Unthreaded team mail has no ticket: it belongs to the PM of the project
+//!   of its first client recipient (`team.default_pm` when none matches).
+//! * Team accountability: the digest names tickets, rules and clients, never
+//!   a team member: not the author of a broken rule's message, not the sender
+//!   of unthreaded team mail.
+
+mod build;
+mod render;
+mod schedule;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use tracing::{info, warn};
+
+use crate::address::EmailAddress;
+use crate::compliance::parse_time;
+use crate::config::Runtime;
+use crate::store::{Store, Tx};
+
+pub use build::*;
+pub use render::*;
+pub use schedule::*;
+
+/// How far back the last digest sent to a PM is looked up (a late digest covers
+/// everything since then, but never more than this).
+pub const CATCH_UP_DAYS: i64 = 35;
+
+/// Queues one rendered digest. False when this period's digest for this PM is already queued.
+async fn queue(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    kind: Kind,
+    key: &str,
+    to: &EmailAddress,
+    d: &Digest,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let (text, html) = render(d)?;
+    let recipients = [(to.clone(), None)];
+    crate::ticket::our_mail::send_ours(
+        tx,
+        rt,
+        &crate::ticket::our_mail::OurMail {
+            kind: kind.outbox_kind(),
+            dedupe_key: key,
+            ticket_id: None,
+            ticket: None,
+            to: &recipients,
+            cc: &[],
+            subject: &d.subject,
+            in_reply_to: None,
+            references: &[],
+            auto_submitted: "auto-generated",
+            text,
+            html: Some(html),
+            at: now,
+            keep: None,
+            event: None,
+        },
+    )
+    .await
+}
+
+/// What one tick queued.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickReport {
+    pub daily: usize,
+    pub weekly: usize,
+    /// Of those, how many were late.
+    pub late: usize,
+}
+
+impl TickReport {
+    /// Digests queued in all.
+    pub fn queued(&self) -> usize {
+        self.daily + self.weekly
+    }
+}
+
+/// Where a PM's digest goes: the PM, when a team address; else the default PM
+/// (a digest never reaches anyone outside the team).
+fn recipient(rt: &Runtime, pm: &str) -> EmailAddress {
+    match EmailAddress::parse(pm) {
+        Ok(a) if rt.team.is_team(&a) => a,
+        _ => {
+            warn!(
+                pm,
+                "a ticket's PM is not a team address; their digest goes to team.default_pm"
+            );
+            rt.team.default_pm.clone()
+        }
+    }
+}
+
+/// Queues every digest due at `now`: for each kind, the most recent period (sent
+/// late when onit was down at its time), once per PM (see the module documentation).
+pub async fn digest_tick(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<TickReport> {
+    digest_tick_fenced(store, rt, now, &crate::leadership::Fence::none()).await
+}
+
+/// As [`digest_tick`], committing only while `fence` (the scheduler's leadership) holds.
+pub async fn digest_tick_fenced(
+    store: &Store,
+    rt: &Runtime,
+    now: DateTime<Utc>,
+    fence: &crate::leadership::Fence,
+) -> Result<TickReport> {
+    let mut out = TickReport::default();
+    for kind in [Kind::Daily, Kind::Weekly] {
+        let Some(period) = latest_period(rt, kind, now) else {
+            continue;
+        };
+        let prev = previous_period(rt, kind, period.at)
+            .map(|p| p.at)
+            .unwrap_or(period.at - Duration::days(7));
+        // What went out already: this period's keys, and each PM's last digest.
+        let mut done: HashSet<String> = HashSet::new();
+        let mut last: HashMap<String, DateTime<Utc>> = HashMap::new();
+        for key in store
+            .outbox_keys_since(kind.outbox_kind(), now - Duration::days(CATCH_UP_DAYS))
+            .await?
+        {
+            let mut parts = key.splitn(4, ':');
+            let (Some(_), Some(_), Some(date), Some(pm)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let Ok(date) = date.parse::<NaiveDate>() else {
+                continue;
+            };
+            if date == period.date {
+                done.insert(pm.to_string());
+            } else if date < period.date {
+                let t = period_on(rt, kind, date)
+                    .map(|p| p.at)
+                    .unwrap_or_else(|| rt.calendar.at_local(date, chrono::NaiveTime::MIN));
+                let e = last.entry(pm.to_string()).or_insert(t);
+                *e = (*e).max(t);
+            }
+        }
+        // Who has something: a ticket opened by the period and not closed before the
+        // previous one, or mail that needs them (daily).
+        let mut pms: BTreeSet<String> = store
+            .digest_pms(period.at, prev)
+            .await?
+            .into_iter()
+            .map(|p| p.to_lowercase())
+            .collect();
+        if kind == Kind::Daily {
+            for e in store.digest_events(prev, period.at).await? {
+                pms.insert(e.pm.to_lowercase());
+            }
+            for u in store.unthreaded_team_mail(prev, period.at).await? {
+                pms.insert(pm_of_unthreaded(rt, &u).0);
+            }
+        }
+        let todo: Vec<(String, DateTime<Utc>)> = pms
+            .into_iter()
+            .filter(|pm| !done.contains(pm))
+            .map(|pm| {
+                let since = last.get(&pm).copied().filter(|t| *t < prev).unwrap_or(prev);
+                (pm, since)
+            })
+            .collect();
+        if todo.is_empty() {
+            continue;
+        }
+        let earliest = todo.iter().map(|(_, s)| *s).min().unwrap_or(prev);
+        let inputs = Inputs::load(store, earliest, period.at).await?;
+        let sent_late = (now - period.at > late_after()).then_some(now);
+        let mut tx = store.begin().await?;
+        for (pm, since) in todo {
+            let d = build(
+                &inputs,
+                rt,
+                &Request {
+                    kind,
+                    pm: pm.clone(),
+                    at: period.at,
+                    since,
+                    sent_late,
+                },
+            );
+            let key = dedupe_key(kind, period.date, &pm);
+            if queue(&mut tx, rt, kind, &key, &recipient(rt, &pm), &d, now).await? {
+                match kind {
+                    Kind::Daily => out.daily += 1,
+                    Kind::Weekly => out.weekly += 1,
+                }
+                if sent_late.is_some() {
+                    out.late += 1;
+                }
+            }
+        }
+        fence.check(&mut tx).await?;
+        tx.commit().await?;
+    }
+    if out.queued() > 0 {
+        info!(
+            daily = out.daily,
+            weekly = out.weekly,
+            late = out.late,
+            "digests queued"
+        );
+    }
+    Ok(out)
+}
+
+/// `onit digest daily|weekly [--at TIME] [--pm ADDRESS] [--print | --html FILE]`:
+/// renders without sending. Without `--pm`, one digest for every PM that has tickets.
+pub async fn command(
+    rt: &Runtime,
+    kind: Kind,
+    at: Option<&str>,
+    pm: Option<&str>,
+    html: Option<&Path>,
+) -> Result<()> {
+    let at = match at {
+        Some(t) => parse_time(t, rt).context("--at")?,
+        None => Utc::now(),
+    };
+    let since = previous_period(rt, kind, at)
+        .map(|p| p.at)
+        .unwrap_or(at - Duration::days(7));
+    let store = Store::open(&rt.database_url, rt.max_connections).await?;
+    let inputs = Inputs::load(&store, since, at).await;
+    store.close().await;
+    let inputs = inputs?;
+    let pms = match pm {
+        Some(p) => vec![p.trim().to_lowercase()],
+        None => inputs.pms(),
+    };
+    if pms.is_empty() {
+        eprintln!("onit: no tickets yet, so no PM to write a digest for");
+        return Ok(());
+    }
+    for (i, pm) in pms.iter().enumerate() {
+        let d = build(
+            &inputs,
+            rt,
+            &Request {
+                kind,
+                pm: pm.clone(),
+                at,
+                since,
+                sent_late: None,
+            },
+        );
+        let (text, page) = render(&d)?;
+        match html {
+            Some(file) => {
+                let path = if pms.len() == 1 {
+                    file.to_path_buf()
+                } else {
+                    per_pm_path(file, pm)
+                };
+                std::fs::write(&path, page)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("{}", path.display());
+            }
+            None => {
+                if i > 0 {
+                    println!("\n{}\n", "=".repeat(72));
+                }
+                print!("{text}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `digest.html` for PM `a@b` → `digest-a@b.html`.
+fn per_pm_path(file: &Path, pm: &str) -> PathBuf {
+    let safe: String = pm
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@.-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "digest".into());
+    let name = match file.extension() {
+        Some(ext) => format!("{stem}-{safe}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{safe}"),
+    };
+    file.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::UnthreadedRow;
+    use chrono::TimeZone;
+
+    fn runtime(extra: &str) -> Runtime {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "[calendar]\ntimezone = \"Europe/London\"\nholidays = [\"2026-12-25\"]\n{extra}"
+            ),
+        )
+        .unwrap();
+        Runtime::load(Some(&p)).unwrap()
+    }
+
+    fn london(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        chrono_tz::Europe::London
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn daily_periods_are_business_days_at_daily_at() {
+        let rt = runtime("");
+        // Thursday 26 Nov 2026, before and after 17:00.
+        let p = latest_period(&rt, Kind::Daily, london(2026, 11, 26, 16, 59)).unwrap();
+        assert_eq!(p.at, london(2026, 11, 25, 17, 0));
+        let p = latest_period(&rt, Kind::Daily, london(2026, 11, 26, 17, 0)).unwrap();
+        assert_eq!(p.at, london(2026, 11, 26, 17, 0));
+        assert_eq!(p.date.to_string(), "2026-11-26");
+        // The weekend: Friday's.
+        let p = latest_period(&rt, Kind::Daily, london(2026, 11, 29, 12, 0)).unwrap();
+        assert_eq!(p.at, london(2026, 11, 27, 17, 0));
+        // Before Monday's: Friday's is the previous one.
+        let prev = previous_period(&rt, Kind::Daily, london(2026, 11, 30, 17, 0)).unwrap();
+        assert_eq!(prev.at, london(2026, 11, 27, 17, 0));
+        // Christmas (a holiday) has none.
+        assert!(period_on(
+            &rt,
+            Kind::Daily,
+            NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()
+        )
+        .is_none());
+        // Summer time: 17:00 local is 16:00 UTC.
+        let p = latest_period(&rt, Kind::Daily, london(2026, 7, 1, 18, 0)).unwrap();
+        assert_eq!(p.at, Utc.with_ymd_and_hms(2026, 7, 1, 16, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn weekly_is_friday_or_the_business_day_before_a_holiday() {
+        let rt = runtime("");
+        let p = latest_period(&rt, Kind::Weekly, london(2026, 11, 30, 9, 0)).unwrap();
+        assert_eq!(p.at, london(2026, 11, 27, 15, 0));
+        // Friday 25 Dec 2026 is a holiday: the weekly status goes on Thursday 24th.
+        let p = latest_period(&rt, Kind::Weekly, london(2026, 12, 26, 9, 0)).unwrap();
+        assert_eq!(p.at, london(2026, 12, 24, 15, 0));
+        let prev = previous_period(&rt, Kind::Weekly, p.at).unwrap();
+        assert_eq!(prev.at, london(2026, 12, 18, 15, 0));
+        // Configurable.
+        let rt = runtime(
+            "[digest]\nweekly_day = \"Monday\"\nweekly_at = \"09:30\"\ndaily_at = \"16:45\"\n",
+        );
+        let p = latest_period(&rt, Kind::Weekly, london(2026, 11, 26, 9, 0)).unwrap();
+        assert_eq!(p.at, london(2026, 11, 23, 9, 30));
+        let p = latest_period(&rt, Kind::Daily, london(2026, 11, 26, 16, 50)).unwrap();
+        assert_eq!(p.at, london(2026, 11, 26, 16, 45));
+    }
+
+    #[test]
+    fn bad_digest_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[digest]\ndaily_at = \"5pm\"\nweekly_day = \"Caturday\"\nweekly_at = \"25:00\"\n",
+        )
+        .unwrap();
+        let err = Runtime::load(Some(&p)).unwrap_err();
+        let keys: Vec<&str> = err.0.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec!["digest.daily_at", "digest.weekly_at", "digest.weekly_day"],
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wraps_and_indents() {
+        assert_eq!(wrap("a bb ccc dddd".into(), 8, 2), "  a bb\n  ccc\n  dddd");
+        assert_eq!(wrap("one\ntwo".into(), 72, 0), "one\ntwo");
+        assert_eq!(age(Duration::minutes(12)), "12m");
+        assert_eq!(age(Duration::minutes(125)), "2h 5m");
+        assert_eq!(age(Duration::minutes(3 * 1440 + 61)), "3d 1h");
+    }
+
+    #[test]
+    fn templates_parse_and_escape() {
+        let env = environment().unwrap();
+        for (name, _) in TEMPLATES {
+            env.get_template(name).unwrap();
+        }
+        let rt = runtime("");
+        let at = london(2026, 11, 26, 17, 0);
+        let inputs = Inputs {
+            histories: Vec::new(),
+            tickets: HashMap::new(),
+            events: Vec::new(),
+            unthreaded: vec![UnthreadedRow {
+                message_id: "x@jac.example".into(),
+                to_addrs: "<b>bob</b>@acme.example".into(),
+                cc_addrs: String::new(),
+                subject: "<script>alert(1)</script>".into(),
+                effective_at: crate::store::to_ms(at - Duration::hours(1)),
+            }],
+            alerts: vec![crate::alerts::AlertRow {
+                id: 1,
+                kind: "sign-in-failed".into(),
+                subject: "imap:support@jac.example@imap.example:993".into(),
+                detail: "server said <img src=x onerror=alert(2)>".into(),
+                opened_at: crate::store::to_ms(at - Duration::hours(3)),
+                last_seen_at: crate::store::to_ms(at - Duration::hours(1)),
+                resolved_at: None,
+            }],
+        };
+        let d = build(
+            &inputs,
+            &rt,
+            &Request {
+                kind: Kind::Daily,
+                pm: "PM@jac.example".into(),
+                at,
+                since: at - Duration::days(1),
+                sent_late: None,
+            },
+        );
+        assert_eq!(d.needs_person.len(), 1, "routed to the default PM");
+        let (text, html) = render(&d).unwrap();
+        assert!(text.contains("<script>alert(1)</script>"), "{text}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        // onit's own alerts reach the PM too, escaped like everything else.
+        assert_eq!(d.onit_alerts.len(), 1);
+        assert!(text.contains("ONIT ITSELF NEEDS ATTENTION (1)"), "{text}");
+        assert!(text.contains("sign-in-failed"), "{text}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("still open"), "{html}");
+    }
+
+    #[test]
+    fn per_pm_file_names() {
+        assert_eq!(
+            per_pm_path(Path::new("/tmp/d.html"), "a.pm@jac.example"),
+            PathBuf::from("/tmp/d-a.pm@jac.example.html")
+        );
+    }
+}
