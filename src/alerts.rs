@@ -10,13 +10,13 @@
 //! partial unique index decides, not a process's memory). Resolving closes the
 //! row; the next failure is a new incident.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use tracing::{error, info};
 
 use crate::config::Runtime;
 use crate::notices::{self, Notice};
-use crate::store::{from_ms, to_ms, with_pool, with_tx, Store};
+use crate::store::Store;
 
 /// What went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,29 +48,7 @@ impl AlertKind {
     }
 }
 
-/// One alert, open or resolved.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
-pub struct AlertRow {
-    pub id: i64,
-    pub kind: String,
-    pub subject: String,
-    pub detail: String,
-    #[serde(serialize_with = "crate::store::ser_ms")]
-    pub opened_at: i64,
-    #[serde(serialize_with = "crate::store::ser_ms")]
-    pub last_seen_at: i64,
-    #[serde(serialize_with = "crate::store::ser_opt_ms")]
-    pub resolved_at: Option<i64>,
-}
-
-impl AlertRow {
-    /// When the incident began.
-    pub fn opened(&self) -> DateTime<Utc> {
-        from_ms(self.opened_at)
-    }
-}
-
-const COLS: &str = "id, kind, subject, detail, opened_at, last_seen_at, resolved_at";
+pub use crate::store::AlertRow;
 
 /// Raises an alert. Returns true when this opened a new incident (logged as an
 /// error, and a mail to the operators queued in the same transaction); false when
@@ -84,16 +62,7 @@ pub async fn raise(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let mut tx = store.begin().await?;
-    let id: Option<i64> = with_tx!(&mut tx, c => sqlx::query_scalar(
-        "INSERT INTO alerts (kind, subject, detail, opened_at, last_seen_at) VALUES ($1, $2, $3, $4, $4) \
-         ON CONFLICT (kind, subject) WHERE resolved_at IS NULL DO NOTHING RETURNING id")
-        .bind(kind.as_str()).bind(subject).bind(detail).bind(to_ms(now))
-        .fetch_optional(&mut *c).await.context("opening alert"))?;
-    let Some(id) = id else {
-        with_tx!(&mut tx, c => sqlx::query(
-            "UPDATE alerts SET detail = $1, last_seen_at = $2 WHERE kind = $3 AND subject = $4 AND resolved_at IS NULL")
-            .bind(detail).bind(to_ms(now)).bind(kind.as_str()).bind(subject)
-            .execute(&mut *c).await.map(|r| r.rows_affected()).context("updating alert"))?;
+    let Some(id) = tx.raise_alert(kind.as_str(), subject, detail, now).await? else {
         tx.commit().await?;
         return Ok(false);
     };
@@ -118,7 +87,7 @@ pub async fn raise(
         alert = kind.as_str(),
         subject, detail, "alert raised; operators notified"
     );
-    crate::metrics::alert_raised(kind);
+    crate::metrics::alert_raised(kind.as_str());
     Ok(true)
 }
 
@@ -130,10 +99,7 @@ pub async fn resolve(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let mut tx = store.begin().await?;
-    let n = with_tx!(&mut tx, c => sqlx::query(
-        "UPDATE alerts SET resolved_at = $1 WHERE kind = $2 AND subject = $3 AND resolved_at IS NULL")
-        .bind(to_ms(now)).bind(kind.as_str()).bind(subject)
-        .execute(&mut *c).await.map(|r| r.rows_affected()).context("resolving alert"))?;
+    let n = tx.resolve_alert(kind.as_str(), subject, now).await?;
     tx.commit().await?;
     if n > 0 {
         info!(alert = kind.as_str(), subject, "alert resolved");
@@ -143,10 +109,7 @@ pub async fn resolve(
 
 /// Alerts still open.
 pub async fn open(store: &Store) -> Result<Vec<AlertRow>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLS} FROM alerts WHERE resolved_at IS NULL ORDER BY opened_at, id"
-    ));
-    with_pool!(store, p => sqlx::query_as::<_, AlertRow>(sql).fetch_all(p).await.context("reading alerts"))
+    store.open_alerts().await
 }
 
 /// Alerts open at any time in `[since, until)`: open now, or resolved after `since`.
@@ -155,10 +118,7 @@ pub async fn during(
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Vec<AlertRow>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLS} FROM alerts WHERE opened_at < $2 AND (resolved_at IS NULL OR resolved_at >= $1) ORDER BY opened_at, id"
-    ));
-    with_pool!(store, p => sqlx::query_as::<_, AlertRow>(sql).bind(to_ms(since)).bind(to_ms(until)).fetch_all(p).await.context("reading alerts"))
+    store.alerts_during(since, until).await
 }
 
 fn alert_body(

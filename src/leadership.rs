@@ -41,7 +41,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::{watch, Mutex};
 use tracing::{error, info, warn};
 
-use crate::store::{to_ms, with_tx, Store, Tx};
+use crate::store::{leases, to_ms, Store, Tx};
 
 /// The role name of the scheduled work.
 pub const SCHEDULER: &str = "scheduler";
@@ -133,15 +133,8 @@ impl Fence {
         if self.role.is_empty() {
             return Ok(());
         }
-        let current = match tx {
-            Tx::Sqlite(_) => return Ok(()),
-            Tx::Postgres(t) => {
-                sqlx::query_scalar::<_, i64>("SELECT epoch FROM leases WHERE role = $1 FOR SHARE")
-                    .bind(&self.role)
-                    .fetch_optional(&mut **t)
-                    .await
-                    .context("checking the leadership fence")?
-            }
+        let Some(current) = tx.lease_epoch_for_share(&self.role).await? else {
+            return Ok(());
         };
         if current == Some(self.epoch) {
             Ok(())
@@ -156,40 +149,11 @@ impl Fence {
     }
 }
 
-/// One row of the `leases` table, for `onit status`.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
-pub struct LeaseRow {
-    pub role: String,
-    pub epoch: i64,
-    pub holder: String,
-    #[serde(serialize_with = "crate::store::ser_ms")]
-    pub acquired_at: i64,
-    #[serde(serialize_with = "crate::store::ser_ms")]
-    pub renewed_at: i64,
-}
-
-/// One running (or lately running) instance.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
-pub struct InstanceRow {
-    pub name: String,
-    pub host: String,
-    pub pid: i64,
-    pub version: String,
-    #[serde(serialize_with = "crate::store::ser_ms")]
-    pub started_at: i64,
-    #[serde(serialize_with = "crate::store::ser_ms")]
-    pub seen_at: i64,
-}
+pub use crate::store::leases::{InstanceRow, LeaseRow};
 
 /// Leases and instances, as stored.
 pub async fn leases(store: &Store) -> Result<(Vec<LeaseRow>, Vec<InstanceRow>)> {
-    crate::store::with_pool!(store, p => {
-        let l = sqlx::query_as::<_, LeaseRow>("SELECT role, epoch, holder, acquired_at, renewed_at FROM leases ORDER BY role")
-            .fetch_all(p).await.context("reading leases")?;
-        let i = sqlx::query_as::<_, InstanceRow>("SELECT name, host, pid, version, started_at, seen_at FROM instances ORDER BY name")
-            .fetch_all(p).await.context("reading instances")?;
-        Ok((l, i))
-    })
+    store.leases().await
 }
 
 /// Periodic work done only while this instance leads a role:
@@ -294,26 +258,29 @@ impl Leadership {
         (self.0.takeover / 5).clamp(Duration::from_millis(200), Duration::from_secs(5))
     }
 
+    /// This instance as its `instances` row names it.
+    fn row<'a>(&'a self, host: &'a str) -> crate::store::leases::Instance<'a> {
+        crate::store::leases::Instance {
+            name: &self.0.instance,
+            host,
+            pid: i64::from(std::process::id()),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
     async fn register(&self) -> Result<()> {
         let now = to_ms(Utc::now());
         let host = crate::config::hostname();
         let mut tx = self.0.store.begin().await?;
-        with_tx!(&mut tx, c => sqlx::query(
-            "INSERT INTO instances (name, host, pid, version, started_at, seen_at) VALUES ($1, $2, $3, $4, $5, $5) \
-             ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version, started_at = excluded.started_at, seen_at = excluded.seen_at")
-            .bind(&self.0.instance).bind(&host).bind(i64::from(std::process::id())).bind(env!("CARGO_PKG_VERSION")).bind(now)
-            .execute(&mut *c).await.map(|r| r.rows_affected()).context("registering the instance"))?;
+        tx.register_instance(&self.row(&host), now).await?;
         // Instances on this machine whose process is gone crashed: forget them now, so
         // the mail they were sending is taken over at once rather than after `takeover`.
         if std::path::Path::new("/proc/self").exists() {
-            let others: Vec<(String, i64)> = with_tx!(&mut tx, c => sqlx::query_as::<_, (String, i64)>(
-                "SELECT name, pid FROM instances WHERE host = $1 AND name <> $2")
-                .bind(&host).bind(&self.0.instance).fetch_all(&mut *c).await.context("listing instances"))?;
+            let others = tx.instances_on_host(&host, &self.0.instance).await?;
             for (name, pid) in others {
                 if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
                     info!(instance = %name, pid, "an earlier instance on this host is gone");
-                    with_tx!(&mut tx, c => sqlx::query("DELETE FROM instances WHERE name = $1")
-                        .bind(&name).execute(&mut *c).await.map(|r| r.rows_affected()).context("forgetting a dead instance"))?;
+                    tx.forget_instance(&name).await?;
                 }
             }
         }
@@ -397,13 +364,8 @@ impl Leadership {
             let Some(conn) = guard.0.as_mut() else {
                 return Ok(None);
             };
-            let got = tokio::time::timeout(
-                self.tick() * 2,
-                sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-                    .bind(key)
-                    .fetch_one(&mut *conn),
-            )
-            .await;
+            let got =
+                tokio::time::timeout(self.tick() * 2, leases::try_advisory_lock(conn, key)).await;
             match got {
                 Ok(Ok(true)) => guard.1,
                 Ok(Ok(false)) => return Ok(None),
@@ -432,10 +394,7 @@ impl Leadership {
             }
             Err(e) => {
                 if let (true, Some(conn)) = (same_connection, guard.0.as_mut()) {
-                    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                        .bind(key)
-                        .execute(&mut *conn)
-                        .await;
+                    let _ = leases::advisory_unlock(conn, key).await;
                 }
                 return Err(e);
             }
@@ -463,12 +422,7 @@ impl Leadership {
     async fn bump_epoch(&self, role: &str) -> Result<i64> {
         let now = to_ms(Utc::now());
         let mut tx = self.0.store.begin().await?;
-        let epoch = with_tx!(&mut tx, c => sqlx::query_scalar::<_, i64>(
-            "INSERT INTO leases (role, epoch, holder, acquired_at, renewed_at) VALUES ($1, 1, $2, $3, $3) \
-             ON CONFLICT (role) DO UPDATE SET epoch = leases.epoch + 1, holder = excluded.holder, acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at \
-             RETURNING epoch")
-            .bind(role).bind(&self.0.instance).bind(now)
-            .fetch_one(&mut *c).await.context("taking the lease"))?;
+        let epoch = tx.bump_lease(role, &self.0.instance, now).await?;
         tx.commit().await?;
         Ok(epoch)
     }
@@ -483,12 +437,7 @@ impl Leadership {
         // which frees its locks. PostgreSQL < 14 lacks the setting: then only a
         // closed connection frees them, which still covers a crash.
         let idle_ms = (self.0.takeover.as_millis() * 3 / 5).max(1000);
-        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SET idle_session_timeout = {idle_ms}"
-        )))
-        .execute(&mut conn)
-        .await
-        {
+        if let Err(e) = leases::set_idle_session_timeout(&mut conn, idle_ms).await {
             warn!(error = %e, "idle_session_timeout not supported (PostgreSQL < 14): a paused leader keeps its roles until its connection closes");
         }
         Ok(conn)
@@ -515,10 +464,7 @@ impl Leadership {
         let Some(h) = held else { return };
         let mut guard = self.0.conn.lock().await;
         if let Some(conn) = guard.0.as_mut() {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(h.key)
-                .execute(&mut *conn)
-                .await;
+            let _ = leases::advisory_unlock(conn, h.key).await;
         }
     }
 
@@ -530,8 +476,7 @@ impl Leadership {
         }
         self.lock_held().clear();
         if let Ok(mut tx) = self.0.store.begin().await {
-            let ok = with_tx!(&mut tx, c => sqlx::query("DELETE FROM instances WHERE name = $1")
-                .bind(&self.0.instance).execute(&mut *c).await.map(|r| r.rows_affected()));
+            let ok = tx.forget_instance(&self.0.instance).await;
             if ok.is_ok() {
                 let _ = tx.commit().await;
             }
@@ -553,9 +498,7 @@ impl Leadership {
         {
             let mut guard = self.0.conn.lock().await;
             if let Some(conn) = guard.0.as_mut() {
-                let r =
-                    tokio::time::timeout(self.tick() * 2, sqlx::query("SELECT 1").execute(conn))
-                        .await;
+                let r = tokio::time::timeout(self.tick() * 2, leases::ping(conn)).await;
                 match r {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => self.drop_connection(&mut guard.0, &format!("ping failed: {e}")),
@@ -573,15 +516,10 @@ impl Leadership {
             let mut tx = self.0.store.begin().await?;
             // An upsert: if another instance wrongly took this one for dead (same host
             // name on two machines), the row comes back at once.
-            with_tx!(&mut tx, c => sqlx::query(
-                "INSERT INTO instances (name, host, pid, version, started_at, seen_at) VALUES ($2, $3, $4, $5, $1, $1) \
-                 ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at")
-                .bind(now).bind(&self.0.instance).bind(crate::config::hostname()).bind(i64::from(std::process::id()))
-                .bind(env!("CARGO_PKG_VERSION"))
-                .execute(&mut *c).await.map(|r| r.rows_affected()).context("instance heartbeat"))?;
+            let host = crate::config::hostname();
+            tx.instance_seen(&self.row(&host), now).await?;
             for (role, epoch) in &roles {
-                with_tx!(&mut tx, c => sqlx::query("UPDATE leases SET renewed_at = $1 WHERE role = $2 AND epoch = $3")
-                    .bind(now).bind(role).bind(epoch).execute(&mut *c).await.map(|r| r.rows_affected()).context("lease heartbeat"))?;
+                tx.renew_lease(role, *epoch, now).await?;
             }
             tx.commit().await
         }

@@ -4,7 +4,7 @@
 pub mod acknowledgment;
 pub mod address;
 pub mod alerts;
-pub mod backup;
+pub use store::backup;
 pub mod classify;
 pub mod cli;
 pub mod clock;

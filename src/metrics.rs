@@ -13,8 +13,6 @@ use std::sync::OnceLock;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::alerts::AlertKind;
-
 /// Mails stored, by class (`client`, `engineer`, `automated`, …). Counter.
 pub const MAILS_INGESTED: &str = "onit_mails_ingested_total";
 /// Tickets opened. Counter.
@@ -114,8 +112,8 @@ pub fn leader(role: &str, leads: bool) {
 }
 
 /// A new alert incident.
-pub fn alert_raised(kind: AlertKind) {
-    counter!(ALERTS_RAISED, "kind" => kind.as_str()).increment(1);
+pub fn alert_raised(kind: &'static str) {
+    counter!(ALERTS_RAISED, "kind" => kind).increment(1);
 }
 
 /// Rules broken in the window, by rule id; rules not in `counts` are set to 0.

@@ -9,8 +9,12 @@
 //! the write lock up front instead of failing with "database is locked" when it
 //! upgrades. Reads that are not part of a write go to a separate reader pool.
 
+mod alerts;
+pub mod backup;
 mod codec;
 mod digest_queries;
+pub mod grants;
+pub mod leases;
 mod queries;
 
 use std::str::FromStr;
@@ -23,6 +27,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
+pub use alerts::AlertRow;
 pub use digest_queries::*;
 pub use queries::*;
 
