@@ -774,7 +774,7 @@ async fn latency(stack: &Stack) -> Res<Latency> {
         .await
         .unwrap_or_default()
         .into_iter()
-        .filter(|o| o.kind == "ack")
+        .filter(|o| o.kind.as_str() == "ack")
         .filter_map(|o| Some((o.to_addr.to_lowercase(), o.sent_at?)))
         .collect();
     store.close().await;

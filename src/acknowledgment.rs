@@ -48,8 +48,7 @@ pub fn human_time(cal: &BusinessCalendar, t: DateTime<Utc>, now: DateTime<Utc>) 
 /// ticket's tag: a tag of another ticket the client copied in is removed, so a
 /// stranger's guessed `[JAC-1]` never labels their own ticket JAC-4).
 pub fn ack_subject(original: &str, ticket: &str) -> String {
-    let prefix = ticket.rsplit_once('-').map(|(p, _)| p).unwrap_or(ticket);
-    let o = strip_tags(&crate::message::single_line(original), prefix, ticket);
+    let o = strip_tags(&crate::message::single_line(original), ticket);
     let has_re = o.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("re:"));
     let base = if o.is_empty() {
         "(no subject)".to_string()
@@ -68,23 +67,16 @@ pub fn ack_subject(original: &str, ticket: &str) -> String {
     }
 }
 
-fn strip_tags(subject: &str, prefix: &str, keep: &str) -> String {
-    let needle = format!("[{}-", prefix.to_ascii_uppercase());
+fn strip_tags(subject: &str, keep: &str) -> String {
     let mut out = subject.to_string();
-    let mut from = 0;
-    while let Some(pos) = out.to_ascii_uppercase()[from..]
-        .find(&needle)
-        .map(|p| p + from)
-    {
-        let Some(end) = out[pos..].find(']').map(|e| pos + e + 1) else {
-            break;
-        };
-        let tag = &out[pos + 1..end - 1];
-        let is_tag = tag[needle.len() - 1..].chars().all(|c| c.is_ascii_digit());
-        if is_tag && !tag.eq_ignore_ascii_case(keep) {
-            out.replace_range(pos..end, "");
-        } else {
-            from = end;
+    if let Ok(keep) = crate::ticket_ref::TicketRef::parse(keep) {
+        for (range, tag) in crate::ticket_ref::tags(subject, &keep.prefix)
+            .into_iter()
+            .rev()
+        {
+            if tag != keep {
+                out.replace_range(range, "");
+            }
         }
     }
     crate::message::single_line(&out)

@@ -71,7 +71,7 @@ pub async fn raise(
         &mut tx,
         rt,
         &Notice {
-            kind: "alert",
+            kind: crate::ticket::OutboxKind::Alert,
             dedupe_key: format!("alert:{id}"),
             ticket_id: None,
             ticket: None,

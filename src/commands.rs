@@ -36,7 +36,7 @@ use crate::policy::priority::Priority;
 use crate::policy::quoting::own_text;
 use crate::store::{ClosingField, TicketRow, Tx};
 use crate::ticket::lifecycle::{self, By, Closing};
-use crate::ticket::Mode;
+use crate::ticket::{EventKind, Mode, OutboxKind};
 
 pub use crate::ticket::Severity;
 
@@ -257,7 +257,7 @@ pub async fn apply(
             Ok(cmd) => cmd,
             Err(e) => {
                 let detail = format!("{}: {e}", c.line);
-                lifecycle::record(tx, t.id, at, "command_invalid", by, &detail).await?;
+                lifecycle::record(tx, t.id, at, EventKind::CommandInvalid, by, &detail).await?;
                 out.problems.push(detail);
                 continue;
             }
@@ -348,7 +348,7 @@ async fn reply(
     }
     body.push_str(&format!("\nCommands: {COMMAND_LIST}\n\n-- onit\n"));
     let notice = crate::notices::Notice {
-        kind: "command_reply",
+        kind: OutboxKind::CommandReply,
         dedupe_key: format!("command_reply:{message_id}"),
         ticket_id: Some(t.id),
         ticket: Some(&reference),
@@ -398,7 +398,7 @@ pub async fn from_mail(
                 actor: from.map(|f| f.as_str()),
                 message_id: Some(&v.message_id),
             };
-            lifecycle::record(tx, t.id, at, "command_ignored", by, &l.line).await?;
+            lifecycle::record(tx, t.id, at, EventKind::CommandIgnored, by, &l.line).await?;
         }
         tracing::info!(ticket = %t.reference(), "commands in client mail ignored");
         return Ok(());
@@ -434,7 +434,7 @@ pub async fn from_mail(
                 rt.team.prefix.as_str(),
             );
             let notice = crate::notices::Notice {
-                kind: "command_reply",
+                kind: OutboxKind::CommandReply,
                 dedupe_key: format!("command_reply:{}", v.message_id),
                 ticket_id: None,
                 ticket: None,
@@ -524,7 +524,7 @@ pub async fn run_cli(
                 actor: Some(&actor_name),
                 message_id: None,
             };
-            lifecycle::record(&mut tx, t.id, now, "note", by, &text).await?;
+            lifecycle::record(&mut tx, t.id, now, EventKind::Note, by, &text).await?;
             tx.commit().await?;
             return Ok(format!("{reference}: note recorded"));
         }

@@ -17,6 +17,7 @@ use crate::policy::quoting::own_text;
 use crate::store::{ContactFacts, NewMessage, Store, TicketRow, Tx};
 use crate::threading::normalize_subject;
 use crate::ticket::lifecycle::{self, AckRequest, By, Opening};
+use crate::ticket::EventKind;
 pub use crate::ticket::Mode;
 use crate::ticket_ref::TicketRef;
 
@@ -254,7 +255,8 @@ impl Ingest<'_, '_, '_> {
                             actor: from_of(self.v),
                             message_id: Some(&v.message_id),
                         };
-                        lifecycle::record(self.tx, t.id, at, "internal_note", by, &detail).await?;
+                        lifecycle::record(self.tx, t.id, at, EventKind::InternalNote, by, &detail)
+                            .await?;
                         crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode)
                             .await?;
                         Ok(self.outcome(Some(class), Disposition::Threaded, Some(t), false, None))
@@ -386,13 +388,13 @@ impl Ingest<'_, '_, '_> {
                     v.embedded_ids.contains(ack) || v.referenced_ids().contains(ack)
                 });
                 let kind = if bounces_ack || v.is_report || v.failed_recipients_header {
-                    "delivery_failure"
+                    EventKind::DeliveryFailure
                 } else {
-                    "automated"
+                    EventKind::Automated
                 };
                 let detail = format!(
                     "{}: {} ({})",
-                    kind.replace('_', " "),
+                    kind.as_str().replace('_', " "),
                     v.subject,
                     signal.as_deref().unwrap_or("automated")
                 );

@@ -8,6 +8,7 @@
 //! database (outbox depth, last good sync) are read from it at scrape time, so
 //! every instance reports the same truth whichever of them leads.
 
+use crate::ticket::OutboxKind;
 use std::sync::OnceLock;
 
 use metrics::{counter, gauge, histogram};
@@ -78,9 +79,9 @@ pub fn ticket_opened() {
 }
 
 /// An outgoing mail of `kind` was accepted; `latency` is set for acknowledgments.
-pub fn sent(kind: &str, latency: Option<std::time::Duration>) {
-    counter!(OUTBOX_SENT, "kind" => kind.to_string()).increment(1);
-    if kind == "ack" {
+pub fn sent(kind: OutboxKind, latency: Option<std::time::Duration>) {
+    counter!(OUTBOX_SENT, "kind" => kind.as_str()).increment(1);
+    if kind == OutboxKind::Ack {
         counter!(ACKS_SENT).increment(1);
         if let Some(l) = latency {
             histogram!(ACK_LATENCY).record(l.as_secs_f64());
@@ -89,16 +90,16 @@ pub fn sent(kind: &str, latency: Option<std::time::Duration>) {
 }
 
 /// An outgoing mail of `kind` failed for good.
-pub fn failed(kind: &str) {
-    counter!(OUTBOX_FAILED, "kind" => kind.to_string()).increment(1);
-    if kind == "ack" {
+pub fn failed(kind: OutboxKind) {
+    counter!(OUTBOX_FAILED, "kind" => kind.as_str()).increment(1);
+    if kind == OutboxKind::Ack {
         counter!(ACKS_FAILED).increment(1);
     }
 }
 
 /// An outgoing mail of `kind` will be retried.
-pub fn retried(kind: &str) {
-    counter!(OUTBOX_RETRIES, "kind" => kind.to_string()).increment(1);
+pub fn retried(kind: OutboxKind) {
+    counter!(OUTBOX_RETRIES, "kind" => kind.as_str()).increment(1);
 }
 
 /// This instance connected to, or lost, a folder.

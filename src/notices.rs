@@ -10,12 +10,13 @@ use crate::address::EmailAddress;
 use crate::config::Runtime;
 use crate::store::{TicketRow, Tx};
 use crate::ticket::our_mail::{self, OurMail};
+use crate::ticket::OutboxKind;
 
 /// One notice to queue.
 #[derive(Debug, Clone)]
 pub struct Notice<'a> {
     /// Outbox kind, e.g. `delivery_notice`.
-    pub kind: &'a str,
+    pub kind: OutboxKind,
     /// Unique per cause: the notice is queued at most once per key.
     pub dedupe_key: String,
     pub ticket_id: Option<i64>,
@@ -83,7 +84,7 @@ pub async fn to_pm(
 ) -> Result<bool> {
     let reference = t.reference();
     let notice = Notice {
-        kind: "delivery_notice",
+        kind: OutboxKind::DeliveryNotice,
         dedupe_key: n.dedupe_key.to_string(),
         ticket_id: Some(t.id),
         ticket: Some(&reference),

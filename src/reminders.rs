@@ -20,6 +20,7 @@ use crate::config::Runtime;
 use crate::notices::{queue, Notice};
 use crate::policy::evaluate::evaluate;
 use crate::store::Store;
+use crate::ticket::OutboxKind;
 
 /// What one tick queued.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +110,7 @@ pub async fn tick_fenced(
             pm = h.pm,
         );
         let notice = Notice {
-            kind: "reminder",
+            kind: OutboxKind::Reminder,
             dedupe_key: format!("remind:{}:{}:{}", h.id, due.rule, due.at.timestamp()),
             ticket_id: tickets.get(&h.id).map(|t| t.id),
             ticket: Some(&h.id),
@@ -153,7 +154,7 @@ pub async fn tick_fenced(
             }
             body.push_str("\n-- onit\n");
             let notice = Notice {
-                kind: "open_list",
+                kind: OutboxKind::OpenList,
                 dedupe_key: format!("open-list:{today}"),
                 ticket_id: None,
                 ticket: None,

@@ -30,7 +30,7 @@ use crate::store::{
     Tx,
 };
 use crate::ticket::our_mail::{self, Keep, OurMail};
-use crate::ticket::Mode;
+use crate::ticket::{EventKind, Mode, OutboxKind, Status};
 
 /// The report's headings, in order (seed: "An incident response report should have these headings").
 pub const HEADINGS: [&str; 8] = [
@@ -88,33 +88,33 @@ fn local(cal: &BusinessCalendar, t: DateTime<Utc>) -> String {
 
 fn event_action(e: &EventRow, t: &TicketRow) -> Option<String> {
     let d = single_line(&e.detail);
-    Some(match e.kind.as_str() {
-        "opened" => format!("Ticket {} {d}", t.reference()),
-        "priority_proposed" => format!("Priority assessed: {d}"),
-        "ack_queued" => {
+    Some(match e.kind {
+        EventKind::Opened => format!("Ticket {} {d}", t.reference()),
+        EventKind::PriorityProposed => format!("Priority assessed: {d}"),
+        EventKind::AckQueued => {
             "Acknowledgment to the reporter (PM in Cc), stating when the next update comes".into()
         }
-        "acknowledgment" => format!(
+        EventKind::Acknowledgment => format!(
             "Acknowledgment {}",
             d.strip_prefix("acknowledgment ").unwrap_or(&d)
         ),
-        "contact" => format!("Update {}", d.strip_prefix("contact ").unwrap_or(&d)),
-        "client_message" => format!("Message from the client: {d}"),
-        "reopened" => "Reopened by a message from the client".into(),
-        "internal_note" | "note" => "Internal team note".into(),
-        "priority_set" => format!("Priority set to {d}"),
-        "severity_set" => format!("Severity set to {d}"),
-        "status" => match d.as_str() {
-            "resolved" => "Marked resolved".into(),
-            "open" => "Reopened".into(),
-            "closed" => "Closed".into(),
-            other => format!("Status set to {other}"),
+        EventKind::Contact => format!("Update {}", d.strip_prefix("contact ").unwrap_or(&d)),
+        EventKind::ClientMessage => format!("Message from the client: {d}"),
+        EventKind::Reopened => "Reopened by a message from the client".into(),
+        EventKind::InternalNote | EventKind::Note => "Internal team note".into(),
+        EventKind::PrioritySet => format!("Priority set to {d}"),
+        EventKind::SeveritySet => format!("Severity set to {d}"),
+        EventKind::Status => match e.status {
+            Some(Status::Resolved) => "Marked resolved".into(),
+            Some(Status::Open) => "Reopened".into(),
+            Some(Status::Closed) => "Closed".into(),
+            None => format!("Status set to {d}"),
         },
-        "cause_set" => "Suspected root cause recorded".into(),
-        "impact_set" => "Exposure / impacts recorded".into(),
-        "resolution_set" => "Resolution recorded".into(),
-        "prevention_set" => "Prevention plan recorded".into(),
-        "delivery_failure" => format!("Delivery failure: {d}"),
+        EventKind::FactSet(ClosingField::Cause) => "Suspected root cause recorded".into(),
+        EventKind::FactSet(ClosingField::Impact) => "Exposure / impacts recorded".into(),
+        EventKind::FactSet(ClosingField::Resolution) => "Resolution recorded".into(),
+        EventKind::FactSet(ClosingField::Prevention) => "Prevention plan recorded".into(),
+        EventKind::DeliveryFailure => format!("Delivery failure: {d}"),
         _ => return None,
     })
 }
@@ -418,7 +418,7 @@ pub async fn make(
             &format!("{intro}{}{outro}", html_fragment(cal, &input)),
         );
         let mail = OurMail {
-            kind: "report",
+            kind: OutboxKind::Report,
             dedupe_key: "",
             ticket_id: Some(t.id),
             ticket: Some(&reference),
@@ -441,7 +441,7 @@ pub async fn make(
                 },
             }),
             event: Some((
-                "report_queued",
+                EventKind::ReportQueued,
                 format!(
                     "incident response report queued to {to_addrs}{}",
                     if cc_addrs.is_empty() {
@@ -523,10 +523,11 @@ mod tests {
                     .unwrap()
                     .with_timezone(&Utc),
             ),
-            kind: kind.into(),
+            kind: crate::ticket::EventKind::parse(kind).unwrap(),
             actor: actor.map(String::from),
             message_id: None,
             detail: detail.into(),
+            status: (kind == "status").then(|| Status::parse(detail)).flatten(),
         }
     }
 

@@ -14,15 +14,12 @@ const PREFIXES: &[&str] = &[
 /// prefixes (`Re:`, `Fwd:`, `AW:`, `SV:`, `Re[2]:` …), the ticket tag and
 /// surrounding whitespace removed, case folded.
 pub fn normalize_subject(subject: &str, prefix: &TicketPrefix) -> String {
-    let tag_start = format!("[{}-", prefix.as_str().to_lowercase());
-    let mut s = subject.to_lowercase();
-    // Remove every [PREFIX-N] tag.
-    while let Some(pos) = s.find(&tag_start) {
-        match s[pos..].find(']') {
-            Some(end) => s.replace_range(pos..pos + end + 1, " "),
-            None => break,
-        }
+    // Every [PREFIX-N] tag becomes a space (from the end, so ranges stay valid).
+    let mut s = subject.to_string();
+    for (range, _) in crate::ticket_ref::tags(subject, prefix).into_iter().rev() {
+        s.replace_range(range, " ");
     }
+    let s = s.to_lowercase();
     strip_reply_prefixes(s.trim())
         .split_whitespace()
         .collect::<Vec<_>>()

@@ -64,30 +64,47 @@ impl TicketRef {
 
     /// Finds the first `[PREFIX-N]` tag for this prefix in a subject.
     pub fn find_in_subject(subject: &str, prefix: &TicketPrefix) -> Option<TicketRef> {
-        let upper = subject.to_ascii_uppercase();
-        let needle = format!("[{}-", prefix.as_str());
-        let mut from = 0;
-        while let Some(pos) = upper[from..].find(&needle) {
-            let start = from + pos + needle.len();
-            let digits: String = upper[start..]
-                .chars()
-                .take_while(|c| c.is_ascii_digit())
-                .collect();
-            let after = start + digits.len();
-            if !digits.is_empty() && digits.len() <= 12 && upper[after..].starts_with(']') {
-                if let Ok(number) = digits.parse::<i64>() {
-                    if number > 0 {
-                        return Some(TicketRef {
-                            prefix: prefix.clone(),
-                            number,
-                        });
-                    }
-                }
-            }
-            from = start;
-        }
-        None
+        tags(subject, prefix).into_iter().next().map(|(_, r)| r)
     }
+}
+
+/// Every `[PREFIX-N]` tag of `prefix` in `subject`, in order: its byte range
+/// (brackets included) and the reference. The one reading of a ticket tag,
+/// for threading, subject matching and our own subjects alike. The prefix is
+/// matched without regard to ASCII case; N is 1 to 12 digits and not zero.
+pub fn tags(subject: &str, prefix: &TicketPrefix) -> Vec<(std::ops::Range<usize>, TicketRef)> {
+    // ASCII upper-casing keeps every byte offset, so ranges index `subject` too.
+    let upper = subject.to_ascii_uppercase();
+    let needle = format!("[{}-", prefix.as_str().to_ascii_uppercase());
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = upper[from..].find(&needle) {
+        let open = from + pos;
+        let start = open + needle.len();
+        let digits = upper[start..]
+            .bytes()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let after = start + digits;
+        let number = (digits > 0 && digits <= 12 && upper[after..].starts_with(']'))
+            .then(|| upper[start..after].parse::<i64>().ok())
+            .flatten()
+            .filter(|n| *n > 0);
+        match number {
+            Some(number) => {
+                out.push((
+                    open..after + 1,
+                    TicketRef {
+                        prefix: prefix.clone(),
+                        number,
+                    },
+                ));
+                from = after + 1;
+            }
+            None => from = start,
+        }
+    }
+    out
 }
 
 impl fmt::Display for TicketRef {

@@ -368,7 +368,7 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
                 continue;
             }
             let ticket = format!("{}-{}", e.prefix, e.number);
-            let (kind, label, detail) = if e.kind == "command_ignored" {
+            let (kind, label, detail) = if e.kind == crate::ticket::EventKind::CommandIgnored {
                 // The sender is outside the team (that is why it was ignored): naming them is no blame.
                 let from = e
                     .actor

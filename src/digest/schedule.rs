@@ -29,10 +29,10 @@ impl Kind {
     }
 
     /// The outbox kind: `digest_daily` or `digest_weekly`.
-    pub fn outbox_kind(self) -> &'static str {
+    pub fn outbox_kind(self) -> crate::ticket::OutboxKind {
         match self {
-            Kind::Daily => "digest_daily",
-            Kind::Weekly => "digest_weekly",
+            Kind::Daily => crate::ticket::OutboxKind::DailyDigest,
+            Kind::Weekly => crate::ticket::OutboxKind::WeeklyDigest,
         }
     }
 

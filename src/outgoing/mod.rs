@@ -182,15 +182,15 @@ impl Outbox {
         tx.commit().await?;
         match &outcome {
             Attempt::Sent => {
-                crate::metrics::sent(&item.kind, latency);
+                crate::metrics::sent(item.kind, latency);
                 self.sign_in_ok(sent_at).await;
             }
-            Attempt::Retry => crate::metrics::retried(&item.kind),
+            Attempt::Retry => crate::metrics::retried(item.kind),
             Attempt::SignIn(e) => {
-                crate::metrics::retried(&item.kind);
+                crate::metrics::retried(item.kind);
                 self.sign_in_refused(e, sent_at).await;
             }
-            Attempt::Failed => crate::metrics::failed(&item.kind),
+            Attempt::Failed => crate::metrics::failed(item.kind),
         }
         if matches!(outcome, Attempt::Sent) {
             self.append_sent(&item).await;

@@ -350,7 +350,7 @@ mod tests {
     fn row(from: &str, rcpt: &str) -> OutboxRow {
         OutboxRow {
             id: 1,
-            kind: "ack".into(),
+            kind: crate::ticket::OutboxKind::Ack,
             dedupe_key: "ack:1".into(),
             ticket_id: Some(1),
             message_id: "x@jac.example".into(),

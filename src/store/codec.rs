@@ -6,7 +6,7 @@
 
 use crate::policy::history::Status;
 use crate::policy::priority::Priority;
-use crate::ticket::Severity;
+use crate::ticket::{EventKind, OutboxKind, Severity};
 
 /// Implements `sqlx::Type` and `sqlx::Decode` for a type with
 /// `fn parse(&str) -> Option<Self>`, on every database where `String` decodes.
@@ -41,4 +41,4 @@ macro_rules! stored_as_text {
     )*};
 }
 
-stored_as_text!(Status, Priority, Severity);
+stored_as_text!(Status, Priority, Severity, EventKind, OutboxKind);

@@ -9,7 +9,7 @@ use super::{to_ms, with_pool, Store};
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DigestEventRow {
     pub at: i64,
-    pub kind: String,
+    pub kind: crate::ticket::EventKind,
     pub actor: Option<String>,
     pub detail: String,
     pub prefix: String,
@@ -65,9 +65,13 @@ impl Store {
     }
 
     /// The dedupe keys of outbox items of `kind` queued at or after `since`.
-    pub async fn outbox_keys_since(&self, kind: &str, since: DateTime<Utc>) -> Result<Vec<String>> {
+    pub async fn outbox_keys_since(
+        &self,
+        kind: crate::ticket::OutboxKind,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
         with_pool!(self, p => sqlx::query_scalar::<_, String>(
             "SELECT dedupe_key FROM outbox WHERE kind = $1 AND created_at >= $2 ORDER BY id")
-            .bind(kind).bind(to_ms(since)).fetch_all(p).await.context("listing outbox keys"))
+            .bind(kind.as_str()).bind(to_ms(since)).fetch_all(p).await.context("listing outbox keys"))
     }
 }

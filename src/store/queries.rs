@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use super::{from_ms, to_ms, with_pool, with_tx, Store, Tx};
-use crate::ticket::{Priority, Severity, Status};
+use crate::ticket::{EventKind, OutboxKind, Priority, Severity, Status};
 
 /// A ticket as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -100,10 +100,13 @@ pub struct EventRow {
     pub ticket_id: i64,
     #[serde(serialize_with = "ser_ms")]
     pub at: i64,
-    pub kind: String,
+    pub kind: EventKind,
     pub actor: Option<String>,
     pub message_id: Option<String>,
     pub detail: String,
+    /// The ticket's status after the event, when the event changed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
 }
 
 /// Serialises a stored epoch-millisecond time as RFC 3339 (seconds, `Z`), as every JSON output does.
@@ -115,7 +118,7 @@ pub fn ser_ms<S: serde::Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: i64,
-    pub kind: String,
+    pub kind: OutboxKind,
     pub dedupe_key: String,
     pub ticket_id: Option<i64>,
     pub message_id: String,
@@ -151,7 +154,7 @@ pub struct Claim<'a> {
 /// A new outbox item.
 #[derive(Debug, Clone)]
 pub struct NewOutbox<'a> {
-    pub kind: &'a str,
+    pub kind: OutboxKind,
     pub dedupe_key: &'a str,
     pub ticket_id: Option<i64>,
     pub message_id: &'a str,
@@ -357,7 +360,7 @@ impl Tx<'_> {
         let n = with_tx!(self, c => sqlx::query(
             "INSERT INTO outbox (kind, dedupe_key, ticket_id, message_id, mail_from, to_addr, rcpt_to, raw, status, attempts, created_at, next_attempt_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9) ON CONFLICT (dedupe_key) DO NOTHING")
-            .bind(o.kind).bind(o.dedupe_key).bind(o.ticket_id).bind(o.message_id).bind(o.mail_from).bind(o.to_addr)
+            .bind(o.kind.as_str()).bind(o.dedupe_key).bind(o.ticket_id).bind(o.message_id).bind(o.mail_from).bind(o.to_addr)
             .bind(o.rcpt_to).bind(o.raw).bind(to_ms(o.created_at))
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("queueing outgoing mail"))?;
         Ok(n == 1)
@@ -641,7 +644,7 @@ impl Store {
 
     /// A ticket's events in order.
     pub async fn events(&self, ticket_id: i64) -> Result<Vec<EventRow>> {
-        with_pool!(self, p => sqlx::query_as::<_, EventRow>("SELECT id, ticket_id, at, kind, actor, message_id, detail FROM events WHERE ticket_id = $1 ORDER BY at, id")
+        with_pool!(self, p => sqlx::query_as::<_, EventRow>("SELECT id, ticket_id, at, kind, actor, message_id, detail, status FROM events WHERE ticket_id = $1 ORDER BY at, id")
             .bind(ticket_id).fetch_all(p).await.context("loading events"))
     }
 
@@ -885,7 +888,7 @@ impl Tx<'_> {
 
     /// A ticket's events in order, as this transaction sees them.
     pub async fn ticket_events(&mut self, ticket_id: i64) -> Result<Vec<EventRow>> {
-        with_tx!(self, c => sqlx::query_as::<_, EventRow>("SELECT id, ticket_id, at, kind, actor, message_id, detail FROM events WHERE ticket_id = $1 ORDER BY at, id")
+        with_tx!(self, c => sqlx::query_as::<_, EventRow>("SELECT id, ticket_id, at, kind, actor, message_id, detail, status FROM events WHERE ticket_id = $1 ORDER BY at, id")
             .bind(ticket_id).fetch_all(&mut *c).await.context("loading events"))
     }
 

@@ -12,7 +12,7 @@ use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 
 use super::our_mail::{self, Keep, OurMail};
-use super::{Mode, Priority, Severity, Status};
+use super::{EventKind, Mode, OutboxKind, Priority, Severity, Status};
 use crate::address::EmailAddress;
 use crate::config::Runtime;
 use crate::policy::cadence::{next_due, Due};
@@ -36,12 +36,19 @@ pub async fn record(
     tx: &mut Tx<'_>,
     ticket_id: i64,
     at: DateTime<Utc>,
-    kind: &str,
+    kind: EventKind,
     by: By<'_>,
     detail: &str,
 ) -> Result<()> {
-    tx.insert_event(ticket_id, at, kind, by.actor, by.message_id, detail)
-        .await
+    tx.insert_event(
+        ticket_id,
+        at,
+        kind.as_str(),
+        by.actor,
+        by.message_id,
+        detail,
+    )
+    .await
 }
 
 /// Appends an event that leaves the ticket in status `status`.
@@ -49,7 +56,7 @@ async fn status_event(
     tx: &mut Tx<'_>,
     ticket_id: i64,
     at: DateTime<Utc>,
-    kind: &str,
+    kind: EventKind,
     status: Status,
     by: By<'_>,
     detail: &str,
@@ -57,7 +64,7 @@ async fn status_event(
     tx.append_event(&NewEvent {
         ticket_id,
         at,
-        kind,
+        kind: kind.as_str(),
         actor: by.actor,
         message_id: by.message_id,
         detail,
@@ -128,12 +135,12 @@ pub async fn open(tx: &mut Tx<'_>, rt: &Runtime, o: &Opening<'_>) -> Result<Tick
         actor: Some(o.reporter.as_str()),
         message_id: Some(o.message_id),
     };
-    record(tx, id, o.at, "opened", by, &opened).await?;
+    record(tx, id, o.at, EventKind::Opened, by, &opened).await?;
     record(
         tx,
         id,
         o.at,
-        "priority_proposed",
+        EventKind::PriorityProposed,
         By::default(),
         o.priority_reason,
     )
@@ -169,9 +176,9 @@ pub async fn client_message(
     if t.status != Status::Open {
         let detail = format!("reopened by a client message (was {})", t.status);
         change_status(tx, rt, t, Status::Open, at).await?;
-        status_event(tx, t.id, at, "reopened", Status::Open, by, &detail).await?;
+        status_event(tx, t.id, at, EventKind::Reopened, Status::Open, by, &detail).await?;
     }
-    record(tx, t.id, at, "client_message", by, subject).await
+    record(tx, t.id, at, EventKind::ClientMessage, by, subject).await
 }
 
 /// A message of the team to the client on `t` (an update, or an
@@ -197,9 +204,9 @@ pub async fn contact(
         if let Some(mid) = by.message_id {
             tx.set_ack(t.id, mid).await?;
         }
-        "acknowledgment"
+        EventKind::Acknowledgment
     } else {
-        "contact"
+        EventKind::Contact
     };
     record(tx, t.id, at, kind, by, detail).await
 }
@@ -231,7 +238,15 @@ pub async fn acknowledge(
         .await?;
     if recent >= rt.policy.ack_rate_per_hour as i64 {
         let detail = format!("no acknowledgment: {recent} already sent to {reporter} in the last hour (ack_rate_per_hour = {})", rt.policy.ack_rate_per_hour);
-        record(tx, t.id, now, "ack_suppressed", By::default(), &detail).await?;
+        record(
+            tx,
+            t.id,
+            now,
+            EventKind::AckSuppressed,
+            By::default(),
+            &detail,
+        )
+        .await?;
         tracing::warn!(%reporter, "acknowledgment rate limit reached");
         return Ok(false);
     }
@@ -264,7 +279,7 @@ pub async fn acknowledge(
     );
     let dedupe_key = format!("ack:{}", t.id);
     let mail = OurMail {
-        kind: "ack",
+        kind: OutboxKind::Ack,
         dedupe_key: &dedupe_key,
         ticket_id: Some(t.id),
         ticket: Some(&reference),
@@ -289,7 +304,7 @@ pub async fn acknowledge(
             },
         }),
         event: Some((
-            "ack_queued",
+            EventKind::AckQueued,
             format!(
                 "acknowledgment queued to {reporter}, PM {pm} in Cc; next update stated for {}",
                 due.at.to_rfc3339()
@@ -301,7 +316,7 @@ pub async fn acknowledge(
         Ok(c) => c,
         Err(e) => {
             let detail = format!("acknowledgment could not be written: {e:#}");
-            record(tx, t.id, now, "ack_failed", By::default(), &detail).await?;
+            record(tx, t.id, now, EventKind::AckFailed, By::default(), &detail).await?;
             tracing::error!(
                 error = format!("{e:#}"),
                 "acknowledgment could not be written"
@@ -344,7 +359,7 @@ pub async fn set_priority(
         let due = due_after(rt, t, last);
         tx.set_contact_due(t.id, Some((due.at, due.rule))).await?;
     }
-    record(tx, t.id, at, "priority_set", by, &detail).await?;
+    record(tx, t.id, at, EventKind::PrioritySet, by, &detail).await?;
     Ok(Some(detail))
 }
 
@@ -365,7 +380,7 @@ pub async fn set_severity(
         None => s.to_string(),
     };
     t.severity = Some(s);
-    record(tx, t.id, at, "severity_set", by, &detail).await?;
+    record(tx, t.id, at, EventKind::SeveritySet, by, &detail).await?;
     Ok(Some(detail))
 }
 
@@ -401,7 +416,7 @@ pub async fn set_status(
         return Ok(false);
     }
     change_status(tx, rt, t, s, at).await?;
-    status_event(tx, t.id, at, "status", s, by, s.as_str()).await?;
+    status_event(tx, t.id, at, EventKind::Status, s, by, s.as_str()).await?;
     Ok(true)
 }
 
@@ -417,8 +432,7 @@ pub async fn set_fact(
 ) -> Result<()> {
     let text = crate::message::single_line(text);
     tx.set_closing_fact(t.id, field, &text).await?;
-    let kind = format!("{}_set", field.as_str());
-    record(tx, t.id, at, &kind, by, &text).await?;
+    record(tx, t.id, at, EventKind::FactSet(field), by, &text).await?;
     facts.set(field, text);
     Ok(())
 }
@@ -470,7 +484,7 @@ pub async fn close(
         .collect();
     if !missing.is_empty() {
         let detail = format!("closure-incomplete: missing {}", name_fields(&missing));
-        record(tx, t.id, at, "close_refused", by, &detail).await?;
+        record(tx, t.id, at, EventKind::CloseRefused, by, &detail).await?;
         return Ok(Closing::Refused(missing));
     }
     set_status(tx, rt, t, Status::Closed, by, at).await?;
@@ -487,7 +501,7 @@ pub async fn close(
                 actor: Some(closed_by),
                 message_id: None,
             };
-            record(tx, t.id, at, "report_stored", by, &detail).await?;
+            record(tx, t.id, at, EventKind::ReportStored, by, &detail).await?;
         }
     }
     Ok(Closing::Closed(made))
@@ -504,7 +518,7 @@ pub async fn mail_sent(
         return Ok(None);
     };
     let mut latency = None;
-    if item.kind == "ack" {
+    if item.kind == OutboxKind::Ack {
         latency = tx
             .ticket_arrival(tid)
             .await?
@@ -516,9 +530,8 @@ pub async fn mail_sent(
         actor: Some(&item.mail_from),
         message_id: Some(&item.message_id),
     };
-    let kind = format!("{}_sent", item.kind);
     let detail = format!("sent to {}", item.rcpt_to);
-    record(tx, tid, at, &kind, by, &detail).await?;
+    record(tx, tid, at, EventKind::Sent(item.kind), by, &detail).await?;
     Ok(latency)
 }
 
@@ -535,9 +548,9 @@ pub async fn mail_failed(
     let Some(tid) = item.ticket_id else {
         return Ok(());
     };
-    if item.kind != "delivery_notice" {
+    if item.kind != OutboxKind::DeliveryNotice {
         if let Some(t) = tx.ticket(tid).await? {
-            let what = if item.kind == "ack" {
+            let what = if item.kind == OutboxKind::Ack {
                 "The acknowledgment".to_string()
             } else {
                 format!("A message ({})", item.kind)
@@ -563,5 +576,5 @@ pub async fn mail_failed(
         "{} could not be delivered to {}: {error}",
         item.kind, item.rcpt_to
     );
-    record(tx, tid, at, "delivery_failure", by, &detail).await
+    record(tx, tid, at, EventKind::DeliveryFailure, by, &detail).await
 }

@@ -6,12 +6,14 @@
 //! applied through `lifecycle`; acknowledgments, reports, notices, reminders
 //! and digests produce texts and queue them through `our_mail`.
 
+mod kinds;
 pub mod lifecycle;
 pub mod our_mail;
 mod severity;
 
 pub use crate::policy::history::Status;
 pub use crate::policy::priority::Priority;
+pub use kinds::{EventKind, OutboxKind};
 pub use severity::Severity;
 
 /// Live mail (acknowledge new tickets, reply to commands) or an archive
@@ -33,4 +35,4 @@ macro_rules! serialize_as_name {
         }
     )*};
 }
-serialize_as_name!(Status, Severity);
+serialize_as_name!(Status, Severity, EventKind, OutboxKind);

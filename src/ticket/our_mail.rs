@@ -16,12 +16,13 @@ use crate::address::EmailAddress;
 use crate::compose::{new_message_id, render_alternative, render_plain, PlainMail};
 use crate::config::Runtime;
 use crate::store::{ContactFacts, NewMessage, NewOutbox, Tx};
+use crate::ticket::{EventKind, OutboxKind};
 
 /// One message of ours to queue.
 #[derive(Debug, Clone)]
 pub struct OurMail<'a> {
     /// Outbox kind (`ack`, `report`, `delivery_notice`, `reminder`, `daily_digest`…).
-    pub kind: &'a str,
+    pub kind: OutboxKind,
     /// Unique per cause: the mail is queued at most once per key.
     pub dedupe_key: &'a str,
     pub ticket_id: Option<i64>,
@@ -41,7 +42,7 @@ pub struct OurMail<'a> {
     /// Kept as a message of the ticket, so replies thread and it counts as a contact.
     pub keep: Option<Keep<'a>>,
     /// The ticket event that records the queueing (kind, detail).
-    pub event: Option<(&'a str, String)>,
+    pub event: Option<(EventKind, String)>,
 }
 
 /// How a message of ours is kept on its ticket.
@@ -65,7 +66,7 @@ pub struct Composed {
 pub fn compose(rt: &Runtime, m: &OurMail<'_>) -> Result<Composed> {
     let seed = m
         .ticket
-        .map_or_else(|| m.kind.replace('_', "-"), str::to_string);
+        .map_or_else(|| m.kind.as_str().replace('_', "-"), str::to_string);
     let message_id = new_message_id(&seed, rt.team.from.domain());
     let plain = PlainMail {
         message_id: &message_id,
@@ -149,7 +150,7 @@ pub async fn queue(tx: &mut Tx<'_>, rt: &Runtime, m: &OurMail<'_>, c: &Composed)
         tx.insert_event(
             ticket_id,
             m.at,
-            kind,
+            kind.as_str(),
             Some(rt.team.from.as_str()),
             Some(&c.message_id),
             detail,

@@ -304,7 +304,10 @@ async fn reminders_come_before_the_deadline_exactly_once() {
         assert_eq!(tick(10, 50).await.reminders, 0, "once only");
         assert_eq!(tick(10, 59).await.reminders, 0, "once only");
         let outbox = store.outbox_all().await.unwrap();
-        let reminders: Vec<_> = outbox.iter().filter(|o| o.kind == "reminder").collect();
+        let reminders: Vec<_> = outbox
+            .iter()
+            .filter(|o| o.kind.as_str() == "reminder")
+            .collect();
         assert_eq!(reminders.len(), 1);
         // Never to a client: the team only (team.reminders_to is empty, so the listed engineers).
         assert_eq!(reminders[0].rcpt_to, "contractor@freelance.example");

@@ -279,7 +279,7 @@ async fn each_pm_sees_only_their_projects() {
 
 fn digests(rows: &[onit::store::OutboxRow], kind: &str) -> Vec<(String, String)> {
     rows.iter()
-        .filter(|o| o.kind == kind)
+        .filter(|o| o.kind.as_str() == kind)
         .map(|o| (o.dedupe_key.clone(), o.to_addr.clone()))
         .collect()
 }
@@ -327,7 +327,7 @@ async fn one_digest_per_period_and_pm_across_a_restart() {
         );
         let row = outbox
             .iter()
-            .find(|o| o.to_addr == ALICE && o.kind == "digest_daily")
+            .find(|o| o.to_addr == ALICE && o.kind.as_str() == "digest_daily")
             .unwrap();
         let raw = String::from_utf8_lossy(&row.raw);
         assert!(raw.contains("multipart/alternative"), "{raw}");
@@ -368,7 +368,7 @@ async fn a_missed_period_is_sent_late_once_and_only_the_latest() {
         let outbox = store.outbox_all().await.unwrap();
         let mut keys: Vec<String> = outbox
             .iter()
-            .filter(|o| o.kind.starts_with("digest_"))
+            .filter(|o| o.kind.as_str().starts_with("digest_"))
             .map(|o| o.dedupe_key.clone())
             .collect();
         keys.sort();
@@ -565,6 +565,6 @@ async fn onit_digest_prints_and_writes_html_without_sending() {
         .await
         .unwrap()
         .iter()
-        .all(|o| !o.kind.starts_with("digest_")));
+        .all(|o| !o.kind.as_str().starts_with("digest_")));
     store.close().await;
 }

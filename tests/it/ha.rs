@@ -114,7 +114,7 @@ async fn three_instances_on_postgres_leader_killed_mid_burst_every_mail_one_tick
         .await
         .expect("outbox")
         .into_iter()
-        .filter(|o| o.kind == "ack")
+        .filter(|o| o.kind.as_str() == "ack")
         .collect();
     assert_eq!(acks.len(), N, "one acknowledgment queued per ticket");
     // The attempt the killed instance had in hand is taken over once its heartbeat
@@ -126,7 +126,7 @@ async fn three_instances_on_postgres_leader_killed_mid_burst_every_mail_one_tick
         || async {
             store.outbox_all().await.is_ok_and(|o| {
                 o.iter()
-                    .filter(|o| o.kind == "ack")
+                    .filter(|o| o.kind.as_str() == "ack")
                     .all(|o| o.status == "sent")
             })
         },
@@ -137,7 +137,7 @@ async fn three_instances_on_postgres_leader_killed_mid_burst_every_mail_one_tick
         .await
         .expect("outbox")
         .into_iter()
-        .filter(|o| o.kind == "ack")
+        .filter(|o| o.kind.as_str() == "ack")
         .collect();
     // Every instance delivers, but no two ever attempt the same mail: only the
     // attempt the killed instance had in hand may be repeated.
@@ -257,7 +257,7 @@ async fn a_paused_leader_is_replaced_and_fenced_out_when_it_wakes() {
         .await
         .expect("outbox")
         .into_iter()
-        .filter(|o| o.kind == "ack")
+        .filter(|o| o.kind.as_str() == "ack")
         .count();
     assert_eq!(acks, N, "one acknowledgment per ticket");
     // onit-a stands by now: it does not lead INBOX.

@@ -400,7 +400,7 @@ async fn engineer_reply_all_and_sent_copy_are_one_contact() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.kind == "contact")
+        .filter(|e| e.kind.as_str() == "contact")
         .count();
     assert_eq!(contacts, 1, "the Cc copy and the Sent copy are one contact");
     assert_eq!(ticket_count(&store).await, 1);
@@ -659,14 +659,17 @@ async fn acknowledgment_over_smtp_lands_with_the_client_and_a_copy_in_sent() {
     assert_eq!(ticket_count(&store).await, 1);
     let events = store.events(t.id).await.unwrap();
     assert_eq!(
-        events.iter().filter(|e| e.kind == "ack_sent").count(),
+        events
+            .iter()
+            .filter(|e| e.kind.as_str() == "ack_sent")
+            .count(),
         1,
         "{events:?}"
     );
     assert_eq!(
         events
             .iter()
-            .filter(|e| e.kind == "contact" || e.kind == "acknowledgment")
+            .filter(|e| e.kind.as_str() == "contact" || e.kind.as_str() == "acknowledgment")
             .count(),
         0,
         "{events:?}"

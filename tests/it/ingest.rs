@@ -14,7 +14,7 @@ async fn acks(store: &Store) -> Vec<onit::store::OutboxRow> {
         .await
         .unwrap()
         .into_iter()
-        .filter(|o| o.kind == "ack")
+        .filter(|o| o.kind.as_str() == "ack")
         .collect()
 }
 
@@ -369,7 +369,7 @@ async fn bounce_of_our_acknowledgment_is_recorded_on_the_ticket() {
         let t = store.ticket_by_number(1).await.unwrap().unwrap();
         let events = store.events(t.id).await.unwrap();
         assert!(
-            events.iter().any(|e| e.kind == "delivery_failure"),
+            events.iter().any(|e| e.kind.as_str() == "delivery_failure"),
             "{events:?}"
         );
         assert_eq!(acks(&store).await.len(), 1);
@@ -379,7 +379,7 @@ async fn bounce_of_our_acknowledgment_is_recorded_on_the_ticket() {
             .await
             .unwrap()
             .into_iter()
-            .filter(|o| o.kind == "delivery_notice")
+            .filter(|o| o.kind.as_str() == "delivery_notice")
             .collect();
         assert_eq!(notices.len(), 1, "{db:?}");
         assert_eq!(notices[0].rcpt_to, "alice.pm@jac.example");

@@ -237,7 +237,7 @@ async fn a_refused_imap_sign_in_raises_one_alert_and_readyz_fails() {
         .await
         .expect("outbox")
         .into_iter()
-        .filter(|o| o.kind == "alert")
+        .filter(|o| o.kind.as_str() == "alert")
         .collect();
     assert_eq!(alert_mails.len(), 1, "mailed once per incident");
     assert_eq!(alert_mails[0].rcpt_to, "ops@jac.example");
@@ -343,7 +343,7 @@ async fn a_stalled_mailbox_raises_exactly_one_alert_per_incident() {
                 .await
                 .unwrap()
                 .into_iter()
-                .filter(|o| o.kind == "alert")
+                .filter(|o| o.kind.as_str() == "alert")
                 .count()
         };
         assert_eq!(mails(store.clone()).await, 1, "{db:?}: mailed once");

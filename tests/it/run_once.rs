@@ -225,7 +225,7 @@ fn a_crash_at_any_step_loses_nothing_and_sends_nothing_twice() {
                 let rows = store.outbox_all().await.unwrap();
                 store.close().await;
                 rows.into_iter()
-                    .filter(|o| o.kind == "ack")
+                    .filter(|o| o.kind.as_str() == "ack")
                     .map(|o| o.status)
                     .collect::<Vec<_>>()
             });

@@ -110,7 +110,7 @@ impl World {
             .await
             .unwrap()
             .into_iter()
-            .filter(|o| o.kind == "ack")
+            .filter(|o| o.kind.as_str() == "ack")
             .collect()
     }
 }
@@ -158,7 +158,10 @@ async fn round_trip(mode: Wire) {
     assert_eq!((row.status.as_str(), row.attempts), ("sent", 1));
     let events = w.store.events(row.ticket_id.unwrap()).await.unwrap();
     assert_eq!(
-        events.iter().filter(|e| e.kind == "ack_sent").count(),
+        events
+            .iter()
+            .filter(|e| e.kind.as_str() == "ack_sent")
+            .count(),
         1,
         "{events:?}"
     );
@@ -352,7 +355,7 @@ async fn smtp_5xx_is_a_permanent_failure_recorded_on_the_ticket() {
     let events = w.store.events(row.ticket_id.unwrap()).await.unwrap();
     let failures: Vec<_> = events
         .iter()
-        .filter(|e| e.kind == "delivery_failure")
+        .filter(|e| e.kind.as_str() == "delivery_failure")
         .collect();
     assert_eq!(failures.len(), 1, "{events:?}");
     assert!(
@@ -364,7 +367,13 @@ async fn smtp_5xx_is_a_permanent_failure_recorded_on_the_ticket() {
         failures[0].message_id.as_deref(),
         Some(row.message_id.as_str())
     );
-    assert_eq!(events.iter().filter(|e| e.kind == "ack_sent").count(), 0);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind.as_str() == "ack_sent")
+            .count(),
+        0
+    );
 
     // The PM hears of it: one delivery notice is queued and goes out on the next pass.
     // The failed acknowledgment itself is never retried, however much later.
@@ -481,7 +490,7 @@ async fn assert_transient_in(smtp: &str, what: &str) -> (String, World) {
     assert!(!err.is_empty(), "{what}");
     let events = w.store.events(row.ticket_id.unwrap()).await.unwrap();
     assert!(
-        !events.iter().any(|e| e.kind == "delivery_failure"),
+        !events.iter().any(|e| e.kind.as_str() == "delivery_failure"),
         "{what}: {events:?}"
     );
     // Still failing on the next attempt, still transient. An alert mail queued by the
@@ -492,7 +501,7 @@ async fn assert_transient_in(smtp: &str, what: &str) -> (String, World) {
         .await
         .unwrap()
         .iter()
-        .filter(|o| o.kind == "alert")
+        .filter(|o| o.kind.as_str() == "alert")
         .count();
     let report = w
         .outbox
@@ -596,7 +605,7 @@ async fn smtp_rejected_login_is_retried_and_raises_one_sign_in_alert() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|o| o.kind == "alert")
+        .filter(|o| o.kind.as_str() == "alert")
         .count();
     assert_eq!(alert_mails, 1, "mailed once");
 }
