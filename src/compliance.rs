@@ -14,6 +14,7 @@ use crate::policy::evaluate::{evaluate, Evaluation};
 use crate::policy::history::{
     Contact, ContactKind, Promise, Status, StatusChange, TicketHistory, Violation,
 };
+use crate::policy::priority::Priority;
 use crate::policy::rules::RuleContext;
 use crate::store::{from_ms, Store};
 
@@ -106,8 +107,9 @@ impl Rules {
 #[derive(Debug, Clone, Serialize)]
 pub struct DueView {
     pub ticket: String,
-    pub priority: String,
-    pub next_due_at: Option<String>,
+    pub priority: Priority,
+    #[serde(serialize_with = "crate::views::ser_opt_time")]
+    pub next_due_at: Option<DateTime<Utc>>,
     pub rule: Option<&'static str>,
 }
 
@@ -115,17 +117,15 @@ pub struct DueView {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// The instant evaluated (`--at`).
-    pub at: String,
+    #[serde(serialize_with = "crate::views::ser_time")]
+    pub at: DateTime<Utc>,
     /// `--since`, when given: only violations at or after it are listed.
-    pub since: Option<String>,
+    #[serde(serialize_with = "crate::views::ser_opt_time")]
+    pub since: Option<DateTime<Utc>>,
     /// Every rule broken up to `at`, ordered by time.
     pub violations: Vec<Violation>,
     /// For each open ticket, when the next contact is due and which rule sets it.
     pub open_tickets: Vec<DueView>,
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Evaluates every history at `at`.
@@ -201,8 +201,8 @@ pub fn report(
         if h.opened_at <= at && h.status_at(at) == Status::Open {
             open_tickets.push(DueView {
                 ticket: h.id.clone(),
-                priority: h.priority.as_str().to_string(),
-                next_due_at: ev.next_due.map(|d| rfc3339(d.at)),
+                priority: h.priority,
+                next_due_at: ev.next_due.map(|d| d.at),
                 rule: ev.next_due.map(|d| d.rule),
             });
         }
@@ -213,8 +213,8 @@ pub fn report(
             .then_with(|| a.rule.cmp(b.rule))
     });
     Report {
-        at: rfc3339(at),
-        since: since.map(rfc3339),
+        at,
+        since,
         violations,
         open_tickets,
     }
@@ -268,16 +268,11 @@ pub fn parse_time(s: &str, rt: &Runtime) -> Result<DateTime<Utc>> {
 /// People's view of a report.
 pub fn report_text(r: &Report, rt: &Runtime) -> String {
     let tz = rt.calendar.tz();
-    let local = |s: &str| {
-        DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&tz).format("%a %d %b %H:%M %Z").to_string())
-            .unwrap_or_else(|_| s.to_string())
-    };
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%a %d %b %H:%M %Z").to_string();
     let mut out = format!(
         "Compliance at {}{}\n\n",
-        local(&r.at),
+        local(r.at),
         r.since
-            .as_deref()
             .map(|s| format!(" (since {})", local(s)))
             .unwrap_or_default()
     );
@@ -301,10 +296,7 @@ pub fn report_text(r: &Report, rt: &Runtime) -> String {
             "  {:<8} {:<7} next due {} ({})\n",
             t.ticket,
             t.priority,
-            t.next_due_at
-                .as_deref()
-                .map(local)
-                .unwrap_or_else(|| "-".into()),
+            t.next_due_at.map(local).unwrap_or_else(|| "-".into()),
             t.rule.unwrap_or("-")
         ));
     }

@@ -1,6 +1,6 @@
 //! What `onit tickets`, `onit ticket` and `onit status` print. JSON field names are a contract.
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::ticket::{Priority, Severity, Status};
@@ -9,6 +9,22 @@ use crate::store::{from_ms, EventRow, MessageRow, TicketRow};
 
 fn rfc3339(ms: i64) -> String {
     from_ms(ms).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Serialises an instant as RFC 3339 in UTC to the second, as every JSON output does.
+pub fn ser_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// [`ser_time`] for an optional instant (`null` when absent).
+pub fn ser_opt_time<S: serde::Serializer>(
+    t: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => ser_time(t, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// One ticket as listed by `onit tickets --json`.

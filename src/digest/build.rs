@@ -312,10 +312,7 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
         .map(|h| {
             let status = h.status_at(at);
             let due = dues.get(h.id.as_str()).filter(|_| status == Status::Open);
-            let next_due_at = due
-                .and_then(|d| d.next_due_at.as_deref())
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc));
+            let next_due_at = due.and_then(|d| d.next_due_at);
             let row = inputs.tickets.get(&h.id);
             OpenTicket {
                 id: h.id.clone(),
