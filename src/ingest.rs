@@ -413,15 +413,14 @@ impl Ingest<'_, '_, '_> {
         .await?;
         match &ticket {
             Some(t) => {
-                // A bounce of our acknowledgment is a delivery failure the PM must see.
-                let bounces_ack = t.ack_message_id.as_ref().is_some_and(|ack| {
-                    v.embedded_ids.contains(ack) || v.referenced_ids().contains(ack)
-                });
-                let kind = if bounces_ack || v.is_report || v.failed_recipients_header {
-                    "delivery_failure"
-                } else {
-                    "automated"
-                };
+                // A bounce of our acknowledgment is a delivery failure the PM must see; an
+                // out-of-office threading onto it is an auto-reply (crate::bounce), never an alarm.
+                let verdict = crate::bounce::judge(v).verdict;
+                let bounces_ack = verdict == crate::bounce::Verdict::DeliveryFailure
+                    && t.ack_message_id.as_ref().is_some_and(|ack| {
+                        v.embedded_ids.contains(ack) || v.referenced_ids().contains(ack)
+                    });
+                let kind = verdict.event_kind();
                 let detail = format!(
                     "{}: {} ({})",
                     kind.replace('_', " "),

@@ -37,6 +37,11 @@ pub struct MailView {
     pub spam_flag: bool,
     pub failed_recipients_header: bool,
     pub is_report: bool,
+    /// The `report-type` of a `multipart/report` root, lower case (`delivery-status`, `feedback-report`…).
+    pub report_type: Option<String>,
+    /// The `Action` of every recipient in a `message/delivery-status` part, lower case
+    /// (`failed`, `delayed`, `delivered`…); a recipient with no Action but a 5.x.x Status counts as `failed`.
+    pub dsn_actions: Vec<String>,
     /// Message-IDs of messages quoted inside a bounce or report (attached message/rfc822 or text/rfc822-headers).
     pub embedded_ids: Vec<String>,
     /// The plain-text body (HTML converted), as sent.
@@ -249,8 +254,26 @@ impl MailView {
                     .is_some_and(|s| s.eq_ignore_ascii_case("report"))
         });
 
+        let report_type = m
+            .root_part()
+            .content_type()
+            .filter(|_| is_report)
+            .and_then(|ct| ct.attribute("report-type"))
+            .map(|t| t.trim().to_ascii_lowercase());
+        let mut dsn_actions = Vec::new();
         let mut embedded_ids = Vec::new();
         for part in m.parts.iter() {
+            if part.content_type().is_some_and(|ct| {
+                ct.ctype().eq_ignore_ascii_case("message")
+                    && ct.subtype().is_some_and(|s| {
+                        s.eq_ignore_ascii_case("delivery-status")
+                            || s.eq_ignore_ascii_case("global-delivery-status")
+                    })
+            }) {
+                dsn_actions.extend(crate::bounce::dsn_actions(&String::from_utf8_lossy(
+                    part.contents(),
+                )));
+            }
             if let Some(inner) = part.message() {
                 if let Some(id) = inner.message_id().and_then(normalize_message_id) {
                     embedded_ids.push(id);
@@ -306,6 +329,8 @@ impl MailView {
             spam_flag,
             failed_recipients_header,
             is_report,
+            report_type,
+            dsn_actions,
             embedded_ids,
             body,
         })

@@ -1,6 +1,8 @@
 //! Integration tests: one binary (one link step) holding every module.
 
+mod auto_reply;
 mod backup;
+mod bounce_corpus;
 mod commands;
 mod common;
 mod compliance;
