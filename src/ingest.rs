@@ -26,6 +26,9 @@ use crate::ticket_ref::TicketRef;
 pub enum Mode {
     Live,
     Import,
+    /// `onit import`: history like `Import`, and the Date header is believed back to any
+    /// age (crate::policy::archive_time); the arrival is the best evidence the archive has.
+    Archive,
 }
 
 /// What became of one message.
@@ -235,12 +238,19 @@ impl Ingest<'_, '_, '_> {
         }
         let ours = is_our_message_id(&v.message_id, self.rt.team.from.domain());
         let (class, signal) = classify(v, &self.rt.team, &self.rt.automated, ours);
-        let at = effective_time(
-            v.date,
-            self.arrival,
-            self.rt.policy.date_skew_past,
-            self.rt.policy.date_skew_future,
-        );
+        let at = match self.mode {
+            Mode::Archive => crate::policy::archive_time::archive_time(
+                v.date,
+                self.arrival,
+                self.rt.policy.date_skew_future,
+            ),
+            _ => effective_time(
+                v.date,
+                self.arrival,
+                self.rt.policy.date_skew_past,
+                self.rt.policy.date_skew_future,
+            ),
+        };
         let ticket = self.thread(class).await?;
         match class {
             MailClass::Own => {

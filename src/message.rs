@@ -26,6 +26,8 @@ pub struct MailView {
     /// Decoded subject with control characters (CR, LF, TAB…) folded to spaces.
     pub subject: String,
     pub date: Option<DateTime<Utc>>,
+    /// The date of the topmost `Received:` header (the hop that delivered it), if it parses.
+    pub received_at: Option<DateTime<Utc>>,
     pub auto_submitted: Option<String>,
     pub precedence: Option<String>,
     pub list_headers: bool,
@@ -214,6 +216,12 @@ impl MailView {
             .date()
             .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0))
             .filter(|d| d.timestamp() > 0);
+        let received_at = m
+            .received_all()
+            .next()
+            .and_then(|r| r.date())
+            .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0))
+            .filter(|d| d.timestamp() > 0);
         let mut body = m.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
         if body.len() > MAX_BODY_CHARS {
             let mut cut = MAX_BODY_CHARS;
@@ -320,6 +328,7 @@ impl MailView {
             cc: addresses(m.cc()),
             subject,
             date,
+            received_at,
             auto_submitted,
             precedence,
             list_headers,
