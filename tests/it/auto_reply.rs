@@ -3,7 +3,15 @@
 
 use chrono::Duration;
 
+use onit::store::Store;
+
 use crate::common::{at, feed, Env, Mail, BOTH};
+
+/// The kinds of a ticket's events, in order.
+pub async fn event_kinds(store: &Store, ticket_id: i64) -> Vec<String> {
+    let events = store.events(ticket_id).await.unwrap();
+    events.into_iter().map(|e| e.kind).collect()
+}
 
 #[tokio::test]
 async fn out_of_office_reply_to_our_ack_is_an_auto_reply_not_a_bounce() {
@@ -37,13 +45,7 @@ async fn out_of_office_reply_to_our_ack_is_an_auto_reply_not_a_bounce() {
         assert_eq!(out.ticket.as_deref(), Some("JAC-1"), "{db:?}");
         assert!(!out.ack_queued, "{db:?}");
         let t = store.ticket_by_number(1).await.unwrap().unwrap();
-        let kinds: Vec<String> = store
-            .events(t.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.kind)
-            .collect();
+        let kinds = event_kinds(&store, t.id).await;
         assert!(kinds.iter().any(|k| k == "auto_reply"), "{db:?}: {kinds:?}");
         assert!(
             !kinds.iter().any(|k| k == "delivery_failure"),

@@ -16,5 +16,6 @@ mod ingest;
 mod mailstack;
 mod oauth;
 mod ops;
+mod responders;
 mod run_once;
 mod smtp;
