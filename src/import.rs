@@ -14,7 +14,7 @@ use crate::config::Runtime;
 use crate::ingest::{receive_parsed, Disposition, Mode};
 use crate::mailstore::read_import_path;
 use crate::message::MailView;
-use crate::policy::contact_time::effective_time;
+use crate::policy::archive_time::{archive_time, ArrivalEvidence};
 use crate::store::Store;
 
 /// Messages per transaction.
@@ -46,19 +46,22 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
         .into_iter()
         .map(|m| {
             let parsed = MailView::parse(&m.bytes);
-            let arrival = m
-                .arrival
-                .or_else(|| parsed.as_ref().ok().and_then(|v| v.date))
-                .unwrap_or(now);
-            let at = match &parsed {
-                Ok(v) => effective_time(
-                    v.date,
-                    arrival,
-                    rt.policy.date_skew_past,
-                    rt.policy.date_skew_future,
-                ),
-                Err(_) => arrival,
+            let view = parsed.as_ref().ok();
+            let (container, file_time) = match m.arrival_is_file_time {
+                true => (None, m.arrival),
+                false => (m.arrival, None),
             };
+            let evidence = ArrivalEvidence {
+                separator: container,
+                received: view.and_then(|v| v.received_at),
+                file_time,
+            };
+            let arrival = evidence
+                .best()
+                .or_else(|| view.and_then(|v| v.date))
+                .unwrap_or(now);
+            let date = view.and_then(|v| v.date);
+            let at = archive_time(date, arrival, rt.policy.date_skew_future);
             (at, arrival, m, parsed)
         })
         .collect();
@@ -78,7 +81,7 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
                 parsed,
                 arrival,
                 &m.origin,
-                Mode::Import,
+                Mode::Archive,
             )
             .await
             {

@@ -209,12 +209,19 @@ impl Ingest<'_, '_, '_> {
         }
         let ours = is_our_message_id(&v.message_id, self.rt.team.from.domain());
         let (class, signal) = classify(v, &self.rt.team, &self.rt.automated, ours);
-        let at = effective_time(
-            v.date,
-            self.arrival,
-            self.rt.policy.date_skew_past,
-            self.rt.policy.date_skew_future,
-        );
+        let at = match self.mode {
+            Mode::Archive => crate::policy::archive_time::archive_time(
+                v.date,
+                self.arrival,
+                self.rt.policy.date_skew_future,
+            ),
+            _ => effective_time(
+                v.date,
+                self.arrival,
+                self.rt.policy.date_skew_past,
+                self.rt.policy.date_skew_future,
+            ),
+        };
         let ticket = self.thread(class).await?;
         match class {
             MailClass::Own => {
@@ -383,15 +390,14 @@ impl Ingest<'_, '_, '_> {
         .await?;
         match &ticket {
             Some(t) => {
-                // A bounce of our acknowledgment is a delivery failure the PM must see.
-                let bounces_ack = t.ack_message_id.as_ref().is_some_and(|ack| {
-                    v.embedded_ids.contains(ack) || v.referenced_ids().contains(ack)
-                });
-                let kind = if bounces_ack || v.is_report || v.failed_recipients_header {
-                    EventKind::DeliveryFailure
-                } else {
-                    EventKind::Automated
-                };
+                // A bounce of our acknowledgment is a delivery failure the PM must see; an
+                // out-of-office threading onto it is an auto-reply (crate::bounce), never an alarm.
+                let verdict = crate::bounce::judge(v).verdict;
+                let bounces_ack = verdict == crate::bounce::Verdict::DeliveryFailure
+                    && t.ack_message_id.as_ref().is_some_and(|ack| {
+                        v.embedded_ids.contains(ack) || v.referenced_ids().contains(ack)
+                    });
+                let kind = verdict.event_kind();
                 let detail = format!(
                     "{}: {} ({})",
                     kind.as_str().replace('_', " "),

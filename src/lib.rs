@@ -5,6 +5,7 @@ pub mod acknowledgment;
 pub mod address;
 pub mod alerts;
 pub use store::backup;
+pub mod bounce;
 pub mod classify;
 pub mod cli;
 pub mod clock;

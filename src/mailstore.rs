@@ -25,6 +25,8 @@ pub struct RawMessage {
     pub bytes: Vec<u8>,
     /// mbox: the time on the `From ` separator line, if it parses; file sources: the file's mtime.
     pub arrival: Option<DateTime<Utc>>,
+    /// True when `arrival` is a file's mtime (weaker evidence than a `Received:` header).
+    pub arrival_is_file_time: bool,
     /// Human-readable origin for logs and counts, e.g. "archive.mbox#17" or "/path/Maildir/new/123.host".
     pub origin: String,
 }
@@ -383,6 +385,7 @@ pub fn split_mbox(content: &[u8], origin: &str) -> Vec<RawMessage> {
         out.push(RawMessage {
             bytes,
             arrival,
+            arrival_is_file_time: false,
             origin: format!("{origin}#{n}"),
         });
     };
@@ -756,6 +759,7 @@ fn read_single(path: &Path) -> anyhow::Result<RawMessage> {
     Ok(RawMessage {
         bytes,
         arrival: mtime,
+        arrival_is_file_time: true,
         origin: path.display().to_string(),
     })
 }
@@ -771,6 +775,7 @@ fn read_file_into(path: &Path, out: &mut Vec<RawMessage>) -> anyhow::Result<()> 
         out.push(RawMessage {
             bytes,
             arrival: mtime,
+            arrival_is_file_time: true,
             origin: path.display().to_string(),
         });
     }
@@ -869,6 +874,7 @@ impl Maildir {
         Ok(RawMessage {
             bytes,
             arrival: mtime,
+            arrival_is_file_time: true,
             origin: entry.path.display().to_string(),
         })
     }

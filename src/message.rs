@@ -26,6 +26,8 @@ pub struct MailView {
     /// Decoded subject with control characters (CR, LF, TAB…) folded to spaces.
     pub subject: String,
     pub date: Option<DateTime<Utc>>,
+    /// The date of the topmost `Received:` header (the hop that delivered it), if it parses.
+    pub received_at: Option<DateTime<Utc>>,
     pub auto_submitted: Option<String>,
     pub precedence: Option<String>,
     pub list_headers: bool,
@@ -37,6 +39,11 @@ pub struct MailView {
     pub spam_flag: bool,
     pub failed_recipients_header: bool,
     pub is_report: bool,
+    /// The `report-type` of a `multipart/report` root, lower case (`delivery-status`, `feedback-report`…).
+    pub report_type: Option<String>,
+    /// The `Action` of every recipient in a `message/delivery-status` part, lower case
+    /// (`failed`, `delayed`, `delivered`…); a recipient with no Action but a 5.x.x Status counts as `failed`.
+    pub dsn_actions: Vec<String>,
     /// Message-IDs of messages quoted inside a bounce or report (attached message/rfc822 or text/rfc822-headers).
     pub embedded_ids: Vec<String>,
     /// The plain-text body (HTML converted), as sent.
@@ -209,6 +216,12 @@ impl MailView {
             .date()
             .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0))
             .filter(|d| d.timestamp() > 0);
+        let received_at = m
+            .received_all()
+            .next()
+            .and_then(|r| r.date())
+            .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0))
+            .filter(|d| d.timestamp() > 0);
         let mut body = m.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
         if body.len() > MAX_BODY_CHARS {
             let mut cut = MAX_BODY_CHARS;
@@ -249,8 +262,24 @@ impl MailView {
                     .is_some_and(|s| s.eq_ignore_ascii_case("report"))
         });
 
+        let report_type = m
+            .root_part()
+            .content_type()
+            .filter(|_| is_report)
+            .and_then(|ct| ct.attribute("report-type"))
+            .map(|t| t.trim().to_ascii_lowercase());
+        let mut dsn_actions = Vec::new();
         let mut embedded_ids = Vec::new();
         for part in m.parts.iter() {
+            if part.content_type().is_some_and(|ct| {
+                ct.ctype().eq_ignore_ascii_case("message")
+                    && ct.subtype().is_some_and(|s| {
+                        s.eq_ignore_ascii_case("delivery-status")
+                            || s.eq_ignore_ascii_case("global-delivery-status")
+                    })
+            }) {
+                dsn_actions.extend(self::dsn_actions(&String::from_utf8_lossy(part.contents())));
+            }
             if let Some(inner) = part.message() {
                 if let Some(id) = inner.message_id().and_then(normalize_message_id) {
                     embedded_ids.push(id);
@@ -297,6 +326,7 @@ impl MailView {
             cc: addresses(m.cc()),
             subject,
             date,
+            received_at,
             auto_submitted,
             precedence,
             list_headers,
@@ -306,6 +336,8 @@ impl MailView {
             spam_flag,
             failed_recipients_header,
             is_report,
+            report_type,
+            dsn_actions,
             embedded_ids,
             body,
         })
@@ -352,6 +384,34 @@ fn find_message_id_lines(text: &str) -> Vec<String> {
         })
         .take(4)
         .collect()
+}
+
+/// Reads the `Action` of every recipient block of a `message/delivery-status` body
+/// (lower case). A recipient block with no `Action` but a permanent (`5.x.x`) `Status`
+/// counts as `failed`: some MTAs leave the Action out.
+pub fn dsn_actions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for block in text.replace("\r\n", "\n").split("\n\n") {
+        let mut action = None;
+        let mut permanent = false;
+        for line in block.lines() {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim().to_ascii_lowercase();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "action" => action = value.split_whitespace().next().map(str::to_string),
+                "status" => permanent = value.starts_with('5'),
+                _ => {}
+            }
+        }
+        match action {
+            Some(a) => out.push(a),
+            None if permanent => out.push("failed".into()),
+            None => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]

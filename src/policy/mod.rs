@@ -1,6 +1,7 @@
 //! The communication policy as pure functions: nothing here does I/O or reads
 //! the clock; `now` and every fact are arguments.
 
+pub mod archive_time;
 pub mod cadence;
 pub mod calendar;
 pub mod contact_time;

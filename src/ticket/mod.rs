@@ -22,6 +22,9 @@ pub use severity::Severity;
 pub enum Mode {
     Live,
     Import,
+    /// `onit import`: history like `Import`, and the Date header is believed back to any
+    /// age (crate::policy::archive_time); the arrival is the best evidence the archive has.
+    Archive,
 }
 
 /// Serialises a state enum as its stored name (`"open"`, `"urgent"`), as the

@@ -1,6 +1,9 @@
 //! Integration tests: one binary (one link step) holding every module.
 
+mod archive_dates;
+mod auto_reply;
 mod backup;
+mod bounce_corpus;
 mod commands;
 mod common;
 mod compliance;
@@ -13,5 +16,6 @@ mod ingest;
 mod mailstack;
 mod oauth;
 mod ops;
+mod responders;
 mod run_once;
 mod smtp;

@@ -33,6 +33,8 @@ die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 # install
 # --------------------------------------------------------------------------
 PKGS="dovecot-imapd dovecot-lmtpd postfix openssl"
+# Pigeonhole: the client-side auto-responders (see write_responders)
+PKGS="$PKGS dovecot-sieve"
 
 pkgs_installed() {
     local p st
@@ -320,6 +322,7 @@ mail_location = maildir:~/Maildir
 mail_fsync = never
 
 $(oauth_passdb)
+$(sieve_conf)
 # every user name logs in with the one password
 passdb {
   driver = static
@@ -373,6 +376,89 @@ service auth {
 }
 EOF
     mv "$DOVECOT_CONF.tmp" "$DOVECOT_CONF"
+}
+
+# --------------------------------------------------------------------------
+# Auto-responders on client mailboxes (Pigeonhole Sieve, run by LMTP), chosen
+# by the recipient's local part so tests can use fresh addresses:
+#   ooo-X@   Pigeonhole's `vacation` answers (RFC 3834 headers, In-Reply-To).
+#            Pigeonhole rightly never answers mail marked Auto-Submitted or
+#            X-Auto-Response-Suppress, as onit's acknowledgment is, and
+#            editheader may not remove them; the responders that do answer sit
+#            behind gateways that drop them. So a copy without them goes to
+#            away-X@, whose vacation
+#            answers the original envelope sender, From ooo-X@.
+#   robot-X@ a reply by a small script with no RFC 3834 header at all and no
+#            In-Reply-To: only "Re: <subject>".
+# Replies go back through Postfix (submission_host, or the script's SMTP).
+# --------------------------------------------------------------------------
+sieve_conf() {
+    cat <<EOF
+submission_host = 127.0.0.1:$SMTP_PORT
+protocol lmtp {
+  mail_plugins = \$mail_plugins sieve
+}
+plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+  sieve_before = $D/sieve/responders.sieve
+  sieve_plugins = sieve_extprograms
+  sieve_extensions = +vacation-seconds
+  sieve_global_extensions = +vnd.dovecot.pipe
+  sieve_pipe_bin_dir = $D/sieve/bin
+  sieve_vacation_min_period = 0
+  sieve_vacation_dont_check_recipient = yes
+}
+EOF
+}
+
+write_responders() {
+    local mu uid gid
+    mu=$(mail_user)
+    uid=$(id -u "$mu"); gid=$(id -g "$mu")
+    mkdir -p "$D/sieve/bin"
+    cat >"$D/sieve/responders.sieve" <<'EOF'
+require ["envelope", "variables", "vacation", "vacation-seconds", "copy", "vnd.dovecot.pipe"];
+if envelope :matches "to" "*" { set "me" "${1}"; }
+if envelope :matches "from" "*" { set "sender" "${1}"; }
+if header :matches "subject" "*" { set "subject" "${1}"; }
+if allof (envelope :localpart :matches "to" "ooo-*", not string :is "${sender}" "") {
+  pipe :copy "responder" ["forward", "${me}", "${sender}"];
+}
+if header :matches "X-Away-For" "*" {
+  vacation :seconds 0 :from "${1}" :subject "Out of office"
+    "I am out of the office until Monday with limited access to email.";
+}
+if allof (envelope :localpart :matches "to" "robot-*", not string :is "${sender}" "") {
+  pipe :copy "responder" ["robot", "${me}", "${sender}", "${subject}"];
+}
+EOF
+    cat >"$D/sieve/bin/responder" <<EOF
+#!/bin/bash
+# responder forward ME SENDER: the message, minus the no-reply headers, to away-…@ (envelope from SENDER)
+# responder robot ME SENDER SUBJECT: a reply with no RFC 3834 header and no In-Reply-To
+mode=\$1 me=\$2 sender=\$3 subject=\${4:-}
+smtp() {   # smtp FROM TO < message (LF lines)
+    exec 3<>/dev/tcp/127.0.0.1/$SMTP_PORT
+    say() { printf '%s\r\n' "\$1" >&3; IFS= read -r _ <&3; }
+    IFS= read -r _ <&3
+    say "HELO responder.client.example"; say "MAIL FROM:<\$1>"; say "RCPT TO:<\$2>"; say "DATA"
+    sed -e 's/\r\$//' -e 's/^\./../' -e 's/\$/\r/' >&3
+    say "."; say "QUIT"
+}
+case \$mode in
+forward)
+    { printf 'X-Away-For: %s\n' "\$me"; sed -E '/^\r?\$/,\$!{/^(Auto-Submitted|X-Auto-Response-Suppress):/Id}'; } \
+        | smtp "\$sender" "away-\${me#ooo-}" ;;
+robot)
+    cat >/dev/null
+    printf '%s\n' "From: <\$me>" "To: <\$sender>" "Subject: Re: \$subject" \
+        "Message-ID: <robot-\$(date +%s%N)-\$RANDOM@client.example>" "Date: \$(date -R)" "" \
+        "Thank you for your message. We will answer it within two working days." \
+        | smtp "\$me" "\$sender" ;;
+esac
+EOF
+    chmod 755 "$D/sieve/bin/responder"
+    chown -R "$uid:$gid" "$D/sieve"
 }
 
 # With an introspection URL: an oauth2 passdb for XOAUTH2/OAUTHBEARER that
@@ -661,6 +747,7 @@ cmd_start() {
 
     gen_tls
     write_dovecot_conf
+    write_responders
     write_postfix_conf
     if ! /usr/sbin/postfix -c "$POSTFIX_DIR" check </dev/null >>"$LOGDIR/postfix.stderr" 2>&1 9>&-; then
         tail_log "$LOGDIR/postfix.stderr"; die "postfix check failed"
