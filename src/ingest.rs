@@ -16,7 +16,6 @@ use crate::message::MailView;
 use crate::policy::cadence::{next_due, CadencePolicy};
 use crate::policy::contact_time::effective_time;
 use crate::policy::priority::Priority;
-use crate::policy::quoting::own_text;
 use crate::store::{ContactFacts, NewMessage, NewOutbox, NewTicket, Store, TicketRow, Tx};
 use crate::threading::normalize_subject;
 use crate::ticket_ref::TicketRef;
@@ -561,7 +560,7 @@ impl Ingest<'_, '_, '_> {
         let v = self.v;
         let rt = self.rt;
         let number = self.tx.next_ticket_number().await?;
-        let (priority, reason) = rt.priority.propose(&v.subject, &own_text(&v.body));
+        let (priority, reason) = rt.priority.propose(&v.subject, &v.own_words.text());
         let (project, pm) = rt.team.project_for(&reporter);
         let norm = normalize_subject(&v.subject, &rt.team.prefix);
         let ticket_id = self
@@ -819,7 +818,7 @@ impl Ingest<'_, '_, '_> {
         self.add_client_participants(t.id).await?;
         // The facts the rules need, read once now: the promise and any dismissive phrase
         // in the author's own words (quotes and signatures never count).
-        let own = own_text(&v.body);
+        let own = v.own_words.text();
         let promise = crate::policy::promises::find_promise(
             &own,
             at,
