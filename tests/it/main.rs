@@ -13,5 +13,6 @@ mod ingest;
 mod mailstack;
 mod oauth;
 mod ops;
+mod own_words;
 mod run_once;
 mod smtp;
