@@ -377,7 +377,7 @@ pub async fn from_mail(
     {
         return Ok(());
     }
-    let lines = command_lines(&v.body);
+    let lines = command_lines(&v.own_words.text());
     if lines.is_empty() {
         return Ok(());
     }

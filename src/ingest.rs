@@ -13,7 +13,6 @@ use crate::compose::is_our_message_id;
 use crate::config::Runtime;
 use crate::message::MailView;
 use crate::policy::contact_time::effective_time;
-use crate::policy::quoting::own_text;
 use crate::store::{ContactFacts, NewMessage, Store, TicketRow, Tx};
 use crate::threading::normalize_subject;
 use crate::ticket::lifecycle::{self, AckRequest, By, Opening};
@@ -507,7 +506,7 @@ impl Ingest<'_, '_, '_> {
     ) -> Result<Outcome> {
         let v = self.v;
         let rt = self.rt;
-        let (priority, reason) = rt.priority.propose(&v.subject, &own_text(&v.body));
+        let (priority, reason) = rt.priority.propose(&v.subject, &v.own_words.text());
         let (project, pm) = rt.team.project_for(&reporter);
         let norm = normalize_subject(&v.subject, &rt.team.prefix);
         let t = lifecycle::open(
@@ -582,7 +581,7 @@ impl Ingest<'_, '_, '_> {
         self.add_client_participants(t.id).await?;
         // The facts the rules need, read once now: the promise and any dismissive phrase
         // in the author's own words (quotes and signatures never count).
-        let own = own_text(&v.body);
+        let own = v.own_words.text();
         let promise = crate::policy::promises::find_promise(
             &own,
             at,

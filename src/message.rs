@@ -9,6 +9,7 @@ use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
 
 use crate::address::EmailAddress;
+use crate::policy::own_words::OwnWords;
 
 /// The parts of a message that classification, threading and policy need.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +49,9 @@ pub struct MailView {
     pub embedded_ids: Vec<String>,
     /// The plain-text body (HTML converted), as sent.
     pub body: String,
+    /// The author's own words (quotes and signatures removed), read once
+    /// here from the text/plain or text/html part that shows the quote best.
+    pub own_words: OwnWords,
 }
 
 /// A message whose bytes mail-parser could not make anything of.
@@ -230,6 +234,7 @@ impl MailView {
             }
             body.truncate(cut);
         }
+        let own_words = read_own_words(&m);
         let auto_submitted = raw_header(&m, "Auto-Submitted").map(|s| s.to_ascii_lowercase());
         let precedence = raw_header(&m, "Precedence").map(|s| s.to_ascii_lowercase());
         let list_headers =
@@ -340,6 +345,7 @@ impl MailView {
             dsn_actions,
             embedded_ids,
             body,
+            own_words,
         })
     }
 
@@ -364,6 +370,33 @@ impl MailView {
         }
         out
     }
+}
+
+/// The own words from the first text/plain and text/html body parts (only
+/// parts that really are of that type: mail-parser converts one into the
+/// other when a message has just one), each cut to [`MAX_BODY_CHARS`].
+fn read_own_words(m: &mail_parser::Message<'_>) -> OwnWords {
+    use mail_parser::PartType;
+    let plain = m.text_part(0).and_then(|p| match &p.body {
+        PartType::Text(t) => Some(t.as_ref()),
+        _ => None,
+    });
+    let html = m.html_part(0).and_then(|p| match &p.body {
+        PartType::Html(t) => Some(t.as_ref()),
+        _ => None,
+    });
+    OwnWords::read(plain.map(cut_chars), html.map(cut_chars))
+}
+
+fn cut_chars(s: &str) -> &str {
+    if s.len() <= MAX_BODY_CHARS {
+        return s;
+    }
+    let mut cut = MAX_BODY_CHARS;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
 }
 
 fn find_message_id_lines(text: &str) -> Vec<String> {

@@ -8,6 +8,8 @@ pub mod contact_time;
 pub mod dismissive;
 pub mod evaluate;
 pub mod history;
+pub mod html_quoting;
+pub mod own_words;
 pub mod priority;
 pub mod promises;
 pub mod quoting;

@@ -76,7 +76,7 @@ pub(crate) fn onit(env: &Env, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
-fn import(env: &Env, msgs: &[Msg<'_>]) {
+pub(crate) fn import(env: &Env, msgs: &[Msg<'_>]) {
     let path = env.dir.path().join("archive.mbox");
     std::fs::write(&path, mbox(msgs)).unwrap();
     let counts: serde_json::Value =
@@ -84,7 +84,7 @@ fn import(env: &Env, msgs: &[Msg<'_>]) {
     assert_eq!(counts["failed"], 0, "{counts}");
 }
 
-fn violations(env: &Env, at_: &str) -> Vec<(String, String, String)> {
+pub(crate) fn violations(env: &Env, at_: &str) -> Vec<(String, String, String)> {
     let v: serde_json::Value =
         serde_json::from_str(&onit(env, &["compliance", "--json", "--at", at_])).unwrap();
     v["violations"]

@@ -16,6 +16,7 @@ mod ingest;
 mod mailstack;
 mod oauth;
 mod ops;
+mod own_words;
 mod responders;
 mod run_once;
 mod smtp;
