@@ -146,12 +146,7 @@ fn default_instance_name() -> String {
 
 /// This machine's host name (for instance names and `onit status`).
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "onit".to_string())
+    crate::host::hostname().to_string()
 }
 
 impl Runtime {
