@@ -11,11 +11,17 @@
 
 mod alerts;
 pub mod backup;
+mod closing;
 mod codec;
 mod digest_queries;
+mod events;
+mod folders;
 pub mod grants;
 pub mod leases;
-mod queries;
+mod messages;
+mod outbox;
+mod policy_rows;
+mod tickets;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,8 +34,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub use alerts::AlertRow;
+pub use closing::*;
 pub use digest_queries::*;
-pub use queries::*;
+pub use events::*;
+pub use folders::*;
+pub use messages::*;
+pub use outbox::*;
+pub use policy_rows::*;
+pub use tickets::*;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -83,6 +95,22 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use {with_pool, with_tx};
+
+/// Serialises a stored epoch-millisecond time as RFC 3339 (seconds, `Z`), as every JSON output does.
+pub fn ser_ms<S: serde::Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&from_ms(*ms).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// [`ser_ms`] for an optional time.
+pub fn ser_opt_ms<S: serde::Serializer>(
+    ms: &Option<i64>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => ser_ms(ms, s),
+        None => s.serialize_none(),
+    }
+}
 
 /// Converts a stored epoch-millisecond value.
 pub fn from_ms(ms: i64) -> DateTime<Utc> {

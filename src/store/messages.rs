@@ -1,0 +1,132 @@
+//! The `messages` table: every message seen, ours included, with the facts the rules read.
+
+use super::{from_ms, to_ms, with_pool, with_tx, Store, Tx};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+/// A message to record.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub message_id: &'a str,
+    pub ticket_id: Option<i64>,
+    pub class: &'a str,
+    pub detail: Option<&'a str>,
+    pub from_addr: Option<&'a str>,
+    pub to_addrs: &'a str,
+    pub cc_addrs: &'a str,
+    pub subject: &'a str,
+    pub date_header: Option<DateTime<Utc>>,
+    pub arrived_at: DateTime<Utc>,
+    pub effective_at: DateTime<Utc>,
+    pub in_reply_to: &'a str,
+    pub refs: &'a str,
+    pub body: &'a str,
+    pub origin: &'a str,
+    pub raw: Option<&'a [u8]>,
+}
+
+/// What is known of a stored Message-ID.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KnownMessage {
+    pub class: String,
+    pub ticket_id: Option<i64>,
+}
+
+/// The policy facts of one message, set when it is stored (or, for our acknowledgment, sent).
+#[derive(Debug, Clone, Default)]
+pub struct ContactFacts<'a> {
+    pub contact_at: Option<DateTime<Utc>>,
+    pub contact_kind: Option<&'a str>,
+    pub promise_at: Option<DateTime<Utc>>,
+    pub promise_text: Option<&'a str>,
+    pub dismissive: Option<&'a str>,
+}
+
+/// A stored message, for `onit ticket`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub message_id: String,
+    pub class: String,
+    pub from_addr: Option<String>,
+    pub subject: String,
+    pub effective_at: i64,
+}
+
+impl Tx<'_> {
+    /// Looks a Message-ID up among stored messages.
+    pub async fn known_message(&mut self, message_id: &str) -> Result<Option<KnownMessage>> {
+        with_tx!(self, c => sqlx::query_as::<_, KnownMessage>("SELECT class, ticket_id FROM messages WHERE message_id = $1")
+            .bind(message_id).fetch_optional(&mut *c).await.context("looking up message"))
+    }
+
+    /// The ticket a stored message with this id belongs to.
+    pub async fn ticket_of_message(&mut self, message_id: &str) -> Result<Option<i64>> {
+        with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT ticket_id FROM messages WHERE message_id = $1 AND ticket_id IS NOT NULL")
+            .bind(message_id).fetch_optional(&mut *c).await.context("threading by reference"))
+    }
+
+    /// Records a message (its Message-ID must be new).
+    pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<()> {
+        with_tx!(self, c => sqlx::query(
+            "INSERT INTO messages (message_id, ticket_id, class, detail, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, raw) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
+            .bind(m.message_id).bind(m.ticket_id).bind(m.class).bind(m.detail).bind(m.from_addr).bind(m.to_addrs).bind(m.cc_addrs)
+            .bind(m.subject).bind(m.date_header.map(to_ms)).bind(to_ms(m.arrived_at)).bind(to_ms(m.effective_at)).bind(m.in_reply_to)
+            .bind(m.refs).bind(m.body).bind(m.origin).bind(m.raw)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("inserting message"))?;
+        Ok(())
+    }
+
+    /// When the mail that opened a ticket arrived (for the acknowledgment latency).
+    pub async fn ticket_arrival(&mut self, ticket_id: i64) -> Result<Option<DateTime<Utc>>> {
+        let v = with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT m.arrived_at FROM tickets t JOIN messages m ON m.message_id = t.opening_message_id WHERE t.id = $1")
+            .bind(ticket_id).fetch_optional(&mut *c).await.context("reading a ticket's arrival"))?;
+        Ok(v.map(from_ms))
+    }
+
+    /// Records a message's policy facts (NULLs leave nothing behind: each call sets all five).
+    pub async fn set_contact_facts(
+        &mut self,
+        message_id: &str,
+        f: &ContactFacts<'_>,
+    ) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE messages SET contact_at = $1, contact_kind = $2, promise_at = $3, promise_text = $4, dismissive = $5 WHERE message_id = $6")
+            .bind(f.contact_at.map(to_ms)).bind(f.contact_kind).bind(f.promise_at.map(to_ms)).bind(f.promise_text).bind(f.dismissive).bind(message_id)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording contact facts"))?;
+        Ok(())
+    }
+
+    /// Marks a stored message of ours as a contact from `at` (our acknowledgment, once sent).
+    pub async fn set_contact_at(&mut self, message_id: &str, at: DateTime<Utc>) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE messages SET contact_at = $1 WHERE message_id = $2")
+            .bind(to_ms(at)).bind(message_id)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording contact time"))?;
+        Ok(())
+    }
+
+    /// A ticket's messages in order, as this transaction sees them.
+    pub async fn ticket_messages(&mut self, ticket_id: i64) -> Result<Vec<MessageRow>> {
+        with_tx!(self, c => sqlx::query_as::<_, MessageRow>("SELECT message_id, class, from_addr, subject, effective_at FROM messages WHERE ticket_id = $1 ORDER BY effective_at, id")
+            .bind(ticket_id).fetch_all(&mut *c).await.context("loading messages"))
+    }
+}
+
+impl Store {
+    /// A ticket's messages in order.
+    pub async fn messages_of(&self, ticket_id: i64) -> Result<Vec<MessageRow>> {
+        with_pool!(self, p => sqlx::query_as::<_, MessageRow>("SELECT message_id, class, from_addr, subject, effective_at FROM messages WHERE ticket_id = $1 ORDER BY effective_at, id")
+            .bind(ticket_id).fetch_all(p).await.context("loading messages"))
+    }
+
+    /// Message counts by class (tests, status).
+    pub async fn message_counts(&self) -> Result<Vec<(String, i64)>> {
+        with_pool!(self, p => sqlx::query_as::<_, (String, i64)>("SELECT class, count(*) FROM messages GROUP BY class ORDER BY class")
+            .fetch_all(p).await.context("counting messages"))
+    }
+
+    /// A stored message's class and ticket, by Message-ID.
+    pub async fn known_message(&self, message_id: &str) -> Result<Option<KnownMessage>> {
+        with_pool!(self, p => sqlx::query_as::<_, KnownMessage>("SELECT class, ticket_id FROM messages WHERE message_id = $1")
+            .bind(message_id).fetch_optional(p).await.context("looking up message"))
+    }
+}

@@ -1,0 +1,203 @@
+//! The `outbox` table: what must be sent, claimed, attempted and recorded.
+
+use super::{from_ms, to_ms, with_pool, with_tx, Store, Tx};
+use crate::ticket::OutboxKind;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+use super::*;
+
+/// Mail waiting in the outbox.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub kind: OutboxKind,
+    pub dedupe_key: String,
+    pub ticket_id: Option<i64>,
+    pub message_id: String,
+    pub mail_from: String,
+    pub to_addr: String,
+    pub rcpt_to: String,
+    pub raw: Vec<u8>,
+    pub status: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    pub attempt_started_at: Option<i64>,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+const OUTBOX_COLS: &str = "id, kind, dedupe_key, ticket_id, message_id, mail_from, to_addr, rcpt_to, raw, status, attempts, created_at, next_attempt_at, attempt_started_at, sent_at, last_error";
+
+/// Who claims an outbox item, and when a `sending` claim counts as abandoned.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub now: DateTime<Utc>,
+    /// This instance's name (`ha.instance_name`).
+    pub instance: &'a str,
+    /// Only one instance can run on this database (SQLite).
+    pub exclusive: bool,
+    /// An attempt older than this is abandoned whoever made it.
+    pub stale_after: chrono::Duration,
+    /// A claimer without a heartbeat for this long is gone.
+    pub claimer_gone_after: chrono::Duration,
+}
+
+/// A new outbox item.
+#[derive(Debug, Clone)]
+pub struct NewOutbox<'a> {
+    pub kind: OutboxKind,
+    pub dedupe_key: &'a str,
+    pub ticket_id: Option<i64>,
+    pub message_id: &'a str,
+    pub mail_from: &'a str,
+    pub to_addr: &'a str,
+    pub rcpt_to: &'a str,
+    pub raw: &'a [u8],
+    pub created_at: DateTime<Utc>,
+}
+
+/// Outbox status values.
+pub mod outbox_status {
+    /// Waiting for its next attempt.
+    pub const PENDING: &str = "pending";
+    /// An attempt began and its outcome is not recorded (a crash, or in flight).
+    pub const SENDING: &str = "sending";
+    pub const SENT: &str = "sent";
+    /// A permanent failure: recorded on the ticket, never retried.
+    pub const FAILED: &str = "failed";
+}
+
+/// Counts for `onit status` and tests.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct OutboxSummary {
+    pub pending: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    #[serde(serialize_with = "ser_opt_ms")]
+    pub oldest_unsent: Option<i64>,
+}
+
+impl Tx<'_> {
+    /// Acknowledgments queued to `to_addr` since `since` (the per-sender rate limit).
+    pub async fn acks_to_since(&mut self, to_addr: &str, since: DateTime<Utc>) -> Result<i64> {
+        with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE kind = 'ack' AND to_addr = $1 AND created_at >= $2")
+            .bind(to_addr).bind(to_ms(since)).fetch_one(&mut *c).await.context("counting acknowledgments"))
+    }
+
+    /// Queues a message. Returns false (and queues nothing) when its dedupe key exists: an
+    /// acknowledgment's key is `ack:<ticket id>`, so a ticket can never get two.
+    pub async fn enqueue(&mut self, o: &NewOutbox<'_>) -> Result<bool> {
+        let n = with_tx!(self, c => sqlx::query(
+            "INSERT INTO outbox (kind, dedupe_key, ticket_id, message_id, mail_from, to_addr, rcpt_to, raw, status, attempts, created_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9) ON CONFLICT (dedupe_key) DO NOTHING")
+            .bind(o.kind.as_str()).bind(o.dedupe_key).bind(o.ticket_id).bind(o.message_id).bind(o.mail_from).bind(o.to_addr)
+            .bind(o.rcpt_to).bind(o.raw).bind(to_ms(o.created_at))
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("queueing outgoing mail"))?;
+        Ok(n == 1)
+    }
+
+    /// Claims an outbox item for an attempt: marks it `sending` (and by whom) before
+    /// any byte leaves, so a crash mid-send is visible as an ambiguous attempt.
+    ///
+    /// Every instance delivers, so an item another instance is sending right now
+    /// must not be taken: a `sending` item is taken over only when its claimer is
+    /// gone (no instance heartbeat within `c.claimer_gone_after`), the attempt is
+    /// older than `c.stale_after` (no send takes that long), or `c.exclusive` (one
+    /// instance only, as on SQLite: any `sending` left is from a crash).
+    /// PostgreSQL locks the row with `FOR UPDATE SKIP LOCKED`, so two instances
+    /// racing for the same item never both claim it.
+    pub async fn outbox_claim(&mut self, id: i64, c: &Claim<'_>) -> Result<Option<OutboxRow>> {
+        let lock = if matches!(self, Tx::Postgres(_)) {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE id = $1 AND next_attempt_at <= $2 AND (status = 'pending' OR (status = 'sending' AND \
+             ($3 OR claimed_by IS NULL OR claimed_by = $4 OR attempt_started_at IS NULL OR attempt_started_at < $5 \
+              OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.name = outbox.claimed_by AND i.seen_at >= $6)))){lock}"));
+        let row = with_tx!(self, c2 => sqlx::query_as::<_, OutboxRow>(sql).bind(id).bind(to_ms(c.now)).bind(c.exclusive).bind(c.instance)
+            .bind(to_ms(c.now - c.stale_after)).bind(to_ms(c.now - c.claimer_gone_after))
+            .fetch_optional(&mut *c2).await.context("claiming outbox item"))?;
+        if row.is_some() {
+            with_tx!(self, c2 => sqlx::query("UPDATE outbox SET status = 'sending', attempts = attempts + 1, attempt_started_at = $1, claimed_by = $2 WHERE id = $3")
+                .bind(to_ms(c.now)).bind(c.instance).bind(id).execute(&mut *c2).await.map(|r| r.rows_affected()).context("marking attempt"))?;
+        }
+        Ok(row)
+    }
+
+    /// Marks an outbox item sent.
+    pub async fn outbox_sent(&mut self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL WHERE id = $2")
+            .bind(to_ms(at)).bind(id).execute(&mut *c).await.map(|r| r.rows_affected()).context("marking sent"))?;
+        Ok(())
+    }
+
+    /// Schedules another attempt after a transient failure.
+    pub async fn outbox_retry(&mut self, id: i64, next: DateTime<Utc>, error: &str) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $2 WHERE id = $3")
+            .bind(to_ms(next)).bind(error).bind(id).execute(&mut *c).await.map(|r| r.rows_affected()).context("scheduling retry"))?;
+        Ok(())
+    }
+
+    /// Records a permanent failure.
+    pub async fn outbox_failed(&mut self, id: i64, error: &str) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE outbox SET status = 'failed', last_error = $1 WHERE id = $2")
+            .bind(error).bind(id).execute(&mut *c).await.map(|r| r.rows_affected()).context("marking failed"))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Outbox items due for an attempt at `now` (pending ones, and `sending` ones left by a crash).
+    pub async fn outbox_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<i64>> {
+        with_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2")
+            .bind(to_ms(now)).bind(limit).fetch_all(p).await.context("listing due outbox items"))
+    }
+
+    /// When the next outbox item falls due, if any is waiting.
+    pub async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let v = with_pool!(self, p => sqlx::query_scalar::<_, Option<i64>>("SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'sending')")
+            .fetch_one(p).await.context("outbox next due"))?;
+        Ok(v.map(from_ms))
+    }
+
+    /// Mails waiting to be sent, and when the oldest of them was queued.
+    pub async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>)> {
+        let (n, oldest) = with_pool!(self, p => sqlx::query_as::<_, (i64, Option<i64>)>("SELECT count(*), MIN(created_at) FROM outbox WHERE status IN ('pending', 'sending')")
+            .fetch_one(p).await.context("outbox backlog"))?;
+        Ok((n, oldest.map(from_ms)))
+    }
+
+    /// Every outbox row (tests, status).
+    pub async fn outbox_all(&self) -> Result<Vec<OutboxRow>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {OUTBOX_COLS} FROM outbox ORDER BY id"));
+        with_pool!(self, p => sqlx::query_as::<_, OutboxRow>(sql).fetch_all(p).await.context("listing outbox"))
+    }
+
+    /// Counts by outbox status, and the oldest unsent item's creation time.
+    pub async fn outbox_summary(&self) -> Result<OutboxSummary> {
+        let rows: Vec<(String, i64, Option<i64>)> = with_pool!(self, p => sqlx::query_as("SELECT status, count(*), MIN(created_at) FROM outbox GROUP BY status")
+            .fetch_all(p).await.context("outbox summary"))?;
+        let mut s = OutboxSummary::default();
+        for (status, n, oldest) in rows {
+            match status.as_str() {
+                "pending" => s.pending = n,
+                "sending" => s.sending = n,
+                "sent" => s.sent = n,
+                "failed" => s.failed = n,
+                _ => {}
+            }
+            if status == "pending" || status == "sending" {
+                s.oldest_unsent = match (s.oldest_unsent, oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,214 @@
+//! The `tickets` and `participants` tables: a ticket, its state, who is on it.
+
+use super::{to_ms, with_pool, with_tx, Store, Tx};
+use crate::ticket::{Priority, Severity, Status};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+/// A ticket as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TicketRow {
+    pub id: i64,
+    pub number: i64,
+    pub prefix: String,
+    pub subject: String,
+    pub normalized_subject: String,
+    pub reporter: String,
+    pub project: String,
+    pub pm: String,
+    pub priority: Priority,
+    pub priority_reason: String,
+    pub severity: Option<Severity>,
+    pub status: Status,
+    pub opened_at: i64,
+    pub last_contact_at: Option<i64>,
+    pub next_due_at: Option<i64>,
+    pub next_due_rule: Option<String>,
+    pub closed_at: Option<i64>,
+    pub ack_message_id: Option<String>,
+    pub linked_ticket_id: Option<i64>,
+    pub opening_message_id: String,
+}
+
+impl TicketRow {
+    /// `JAC-7`.
+    pub fn reference(&self) -> String {
+        format!("{}-{}", self.prefix, self.number)
+    }
+}
+
+const TICKET_COLS: &str = "id, number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, severity, status, opened_at, last_contact_at, next_due_at, next_due_rule, closed_at, ack_message_id, linked_ticket_id, opening_message_id";
+
+/// A new ticket to insert.
+#[derive(Debug, Clone)]
+pub struct NewTicket<'a> {
+    pub number: i64,
+    pub prefix: &'a str,
+    pub subject: &'a str,
+    pub normalized_subject: &'a str,
+    pub reporter: &'a str,
+    pub project: &'a str,
+    pub pm: &'a str,
+    pub priority: Priority,
+    pub priority_reason: &'a str,
+    pub opened_at: DateTime<Utc>,
+    pub linked_ticket_id: Option<i64>,
+    pub opening_message_id: &'a str,
+}
+
+impl Tx<'_> {
+    /// A ticket by id.
+    pub async fn ticket(&mut self, id: i64) -> Result<Option<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {TICKET_COLS} FROM tickets WHERE id = $1"));
+        with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql).bind(id).fetch_optional(&mut *c).await.context("loading ticket"))
+    }
+
+    /// A ticket by its number.
+    pub async fn ticket_by_number(&mut self, number: i64) -> Result<Option<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets WHERE number = $1"
+        ));
+        with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql).bind(number).fetch_optional(&mut *c).await.context("loading ticket"))
+    }
+
+    /// The newest not-closed ticket with this reporter and normalised subject.
+    pub async fn open_ticket_by_subject(
+        &mut self,
+        reporter: &str,
+        normalized_subject: &str,
+    ) -> Result<Option<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets WHERE reporter = $1 AND normalized_subject = $2 AND status <> 'closed' ORDER BY opened_at DESC, id DESC LIMIT 1"
+        ));
+        with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql).bind(reporter).bind(normalized_subject).fetch_optional(&mut *c).await.context("threading by subject"))
+    }
+
+    /// True when `address` already took part in the ticket (reporter, or a sender or recipient on it).
+    pub async fn is_participant(&mut self, ticket_id: i64, address: &str) -> Result<bool> {
+        with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM ticket_participants WHERE ticket_id = $1 AND address = $2")
+            .bind(ticket_id).bind(address).fetch_one(&mut *c).await.map(|n| n > 0).context("checking participant"))
+    }
+
+    /// Records addresses as taking part in a ticket.
+    pub async fn add_participants(&mut self, ticket_id: i64, addresses: &[String]) -> Result<()> {
+        for a in addresses {
+            with_tx!(self, c => sqlx::query("INSERT INTO ticket_participants (ticket_id, address) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(ticket_id).bind(a.as_str()).execute(&mut *c).await.map(|r| r.rows_affected()).context("adding participant"))?;
+        }
+        Ok(())
+    }
+
+    /// The next ticket number (numbers are never reused: a UNIQUE constraint guards concurrent writers).
+    pub async fn next_ticket_number(&mut self) -> Result<i64> {
+        with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(number), 0) + 1 FROM tickets")
+            .fetch_one(&mut *c).await.context("numbering ticket"))
+    }
+
+    /// Inserts a ticket (status open) and returns its id.
+    pub async fn insert_ticket(&mut self, t: &NewTicket<'_>) -> Result<i64> {
+        with_tx!(self, c => sqlx::query_scalar::<_, i64>(
+            "INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, linked_ticket_id, opening_message_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12) RETURNING id")
+            .bind(t.number).bind(t.prefix).bind(t.subject).bind(t.normalized_subject).bind(t.reporter).bind(t.project)
+            .bind(t.pm).bind(t.priority.as_str()).bind(t.priority_reason).bind(to_ms(t.opened_at)).bind(t.linked_ticket_id).bind(t.opening_message_id)
+            .fetch_one(&mut *c).await.context("inserting ticket"))
+    }
+
+    /// Records a contact: the last contact time and the next due time it sets.
+    pub async fn set_contact(
+        &mut self,
+        ticket_id: i64,
+        at: DateTime<Utc>,
+        next_due: Option<(DateTime<Utc>, &str)>,
+    ) -> Result<()> {
+        with_tx!(self, c => sqlx::query(
+            "UPDATE tickets SET last_contact_at = CASE WHEN last_contact_at IS NULL OR last_contact_at < $1 THEN $1 ELSE last_contact_at END, \
+             next_due_at = $2, next_due_rule = $3 WHERE id = $4")
+            .bind(to_ms(at)).bind(next_due.map(|d| to_ms(d.0))).bind(next_due.map(|d| d.1)).bind(ticket_id)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording contact"))?;
+        Ok(())
+    }
+
+    /// Sets when the next contact is due (and the rule that sets it), leaving the last contact alone.
+    pub async fn set_contact_due(
+        &mut self,
+        ticket_id: i64,
+        next_due: Option<(DateTime<Utc>, &str)>,
+    ) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE tickets SET next_due_at = $1, next_due_rule = $2 WHERE id = $3")
+            .bind(next_due.map(|d| to_ms(d.0))).bind(next_due.map(|d| d.1)).bind(ticket_id)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording due time"))?;
+        Ok(())
+    }
+
+    /// Moves the last contact forward to `at` (never back).
+    pub async fn touch_contact(&mut self, ticket_id: i64, at: DateTime<Utc>) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE tickets SET last_contact_at = $1 WHERE id = $2 AND (last_contact_at IS NULL OR last_contact_at < $1)")
+            .bind(to_ms(at)).bind(ticket_id).execute(&mut *c).await.map(|r| r.rows_affected()).context("recording contact time"))?;
+        Ok(())
+    }
+
+    /// Records which message is the ticket's acknowledgment.
+    pub async fn set_ack(&mut self, ticket_id: i64, message_id: &str) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE tickets SET ack_message_id = $1 WHERE id = $2 AND ack_message_id IS NULL")
+            .bind(message_id).bind(ticket_id).execute(&mut *c).await.map(|r| r.rows_affected()).context("recording acknowledgment"))?;
+        Ok(())
+    }
+
+    /// Sets a ticket's status (and closed_at when closing).
+    pub async fn set_status(
+        &mut self,
+        ticket_id: i64,
+        status: Status,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE tickets SET status = $1, closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END WHERE id = $3")
+            .bind(status.as_str()).bind(to_ms(at)).bind(ticket_id).execute(&mut *c).await.map(|r| r.rows_affected()).context("setting status"))?;
+        Ok(())
+    }
+
+    /// Sets a ticket's priority and why (a person's override of the proposal).
+    pub async fn set_priority(
+        &mut self,
+        ticket_id: i64,
+        priority: Priority,
+        reason: &str,
+    ) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE tickets SET priority = $1, priority_reason = $2 WHERE id = $3")
+            .bind(priority.as_str()).bind(reason).bind(ticket_id)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("setting priority"))?;
+        Ok(())
+    }
+
+    /// Sets a ticket's severity (`critical`, `high`, `medium`, `low`).
+    pub async fn set_severity(&mut self, ticket_id: i64, severity: Severity) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE tickets SET severity = $1 WHERE id = $2")
+            .bind(severity.as_str()).bind(ticket_id)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("setting severity"))?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// All tickets, oldest first.
+    pub async fn tickets(&self) -> Result<Vec<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {TICKET_COLS} FROM tickets ORDER BY number"));
+        with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).fetch_all(p).await.context("listing tickets"))
+    }
+
+    /// The open tickets, oldest first (the reminder pass runs every 30 s: only what it needs).
+    pub async fn open_tickets(&self) -> Result<Vec<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets WHERE status = 'open' ORDER BY number"
+        ));
+        with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).fetch_all(p).await.context("listing open tickets"))
+    }
+
+    /// A ticket by number.
+    pub async fn ticket_by_number(&self, number: i64) -> Result<Option<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets WHERE number = $1"
+        ));
+        with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).bind(number).fetch_optional(p).await.context("loading ticket"))
+    }
+}
