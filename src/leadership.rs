@@ -224,7 +224,7 @@ impl Leadership {
         instance: &str,
         takeover: Duration,
     ) -> Result<Leadership> {
-        let pg = if store.kind() == "postgres" {
+        let pg = if !store.is_sqlite() {
             Some(
                 PgConnectOptions::from_str(database_url)
                     .context("database.url")?

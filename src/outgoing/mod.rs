@@ -133,7 +133,7 @@ impl Outbox {
         let claim = crate::store::Claim {
             now,
             instance: &self.rt.ops.instance_name,
-            exclusive: self.store.kind() == "sqlite",
+            exclusive: self.store.is_sqlite(),
             stale_after: Duration::from_std(stale_after).unwrap_or(Duration::minutes(2)),
             claimer_gone_after: Duration::from_std(self.rt.ops.takeover)
                 .unwrap_or(Duration::seconds(15)),

@@ -241,7 +241,12 @@ impl Store {
         }
     }
 
-    /// "sqlite" or "postgres".
+    /// True on SQLite (one writer, one instance), false on PostgreSQL.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Store::Sqlite { .. })
+    }
+
+    /// "sqlite" or "postgres", for people and JSON.
     pub fn kind(&self) -> &'static str {
         match self {
             Store::Sqlite { .. } => "sqlite",
