@@ -51,7 +51,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
 use crate::address::EmailAddress;
@@ -162,22 +162,16 @@ pub async fn digest_tick_fenced(
             .outbox_keys_since(kind.outbox_kind(), now - Duration::days(CATCH_UP_DAYS))
             .await?
         {
-            let mut parts = key.splitn(4, ':');
-            let (Some(_), Some(_), Some(date), Some(pm)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            let Ok(date) = date.parse::<NaiveDate>() else {
+            let Some(QueuedDigest { date, pm }) = QueuedDigest::parse(&key) else {
                 continue;
             };
             if date == period.date {
-                done.insert(pm.to_string());
+                done.insert(pm);
             } else if date < period.date {
                 let t = period_on(rt, kind, date)
                     .map(|p| p.at)
                     .unwrap_or_else(|| rt.calendar.at_local(date, chrono::NaiveTime::MIN));
-                let e = last.entry(pm.to_string()).or_insert(t);
+                let e = last.entry(pm).or_insert(t);
                 *e = (*e).max(t);
             }
         }
@@ -339,6 +333,7 @@ fn per_pm_path(file: &Path, pm: &str) -> PathBuf {
 mod tests {
     use super::*;
     use crate::store::UnthreadedRow;
+    use chrono::NaiveDate;
     use chrono::TimeZone;
 
     fn runtime(extra: &str) -> Runtime {

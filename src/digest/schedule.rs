@@ -57,6 +57,31 @@ pub fn dedupe_key(kind: Kind, date: NaiveDate, pm: &str) -> String {
     format!("digest:{}:{date}:{pm}", kind.as_str())
 }
 
+/// One digest that was queued, read back from its outbox dedupe key (the
+/// inverse of [`dedupe_key`]; the key is the record of which period and PM a
+/// digest was for, so it is parsed in this one place).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedDigest {
+    pub date: NaiveDate,
+    pub pm: String,
+}
+
+impl QueuedDigest {
+    /// Parses a key [`dedupe_key`] wrote; `None` for anything else.
+    pub fn parse(key: &str) -> Option<QueuedDigest> {
+        let mut parts = key.splitn(4, ':');
+        let (Some("digest"), Some(_kind), Some(date), Some(pm)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        Some(QueuedDigest {
+            date: date.parse().ok()?,
+            pm: pm.to_string(),
+        })
+    }
+}
+
 /// The date of the weekly status in the week of `date`: `digest.weekly_day`, or
 /// when that is not a business day, the last business day before it in the same
 /// week (Monday on); the weekly day itself when the whole stretch is closed.
