@@ -371,7 +371,7 @@ pub async fn make(
             to.push(m.clone());
         }
     }
-    let pm = EmailAddress::parse(&t.pm).unwrap_or_else(|_| rt.team.default_pm.clone());
+    let pm = crate::ticket::pm_of(rt, t);
     let cc: Vec<EmailAddress> = if to.contains(&pm) {
         Vec::new()
     } else {

@@ -333,10 +333,7 @@ pub async fn acknowledge(
     Ok(true)
 }
 
-/// The PM of `t`, or the default PM when the stored one is unusable.
-pub fn pm_of(rt: &Runtime, t: &TicketRow) -> EmailAddress {
-    EmailAddress::parse(&t.pm).unwrap_or_else(|_| rt.team.default_pm.clone())
-}
+pub use super::pm_of;
 
 /// Sets the priority; the stored due time follows it. `None` when it already was.
 pub async fn set_priority(

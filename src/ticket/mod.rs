@@ -16,6 +16,14 @@ pub use crate::policy::priority::Priority;
 pub use kinds::{EventKind, OutboxKind};
 pub use severity::Severity;
 
+/// The PM of `t`, or the default PM when the stored one is unusable.
+pub fn pm_of(
+    rt: &crate::config::Runtime,
+    t: &crate::store::TicketRow,
+) -> crate::address::EmailAddress {
+    crate::address::EmailAddress::parse(&t.pm).unwrap_or_else(|_| rt.team.default_pm.clone())
+}
+
 /// Live mail (acknowledge new tickets, reply to commands) or an archive
 /// (history: never send anything).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
