@@ -1,6 +1,7 @@
 //! Integration tests: one binary (one link step) holding every module.
 
 mod backup;
+mod clean_stop;
 mod commands;
 mod common;
 mod compliance;
