@@ -124,6 +124,7 @@ pub struct SmtpSettings {
     pub password_file: String,
     pub timeout_secs: u64,
     pub append_sent: String,
+    pub sent_copy_folder: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -421,7 +422,8 @@ impl Settings {
         let mut issues: Vec<ConfigIssue> = Vec::new();
         let needs_imap = self.mailbox.source == SourceKind::Imap
             || (self.outgoing.transport == TransportKind::Smtp
-                && !self.smtp.append_sent.trim().is_empty());
+                && !(self.smtp.append_sent.trim().is_empty()
+                    && self.smtp.sent_copy_folder.trim().is_empty()));
         let imap = if needs_imap {
             self.imap.validate(&mut issues)
         } else {
@@ -844,6 +846,9 @@ pub struct SmtpRuntime {
     pub timeout: std::time::Duration,
     /// Append a copy of each sent message to this IMAP folder (uses the `[imap]` account).
     pub append_sent: Option<String>,
+    /// The IMAP folder where the server itself keeps a copy of what we send
+    /// (`crate::outgoing::sent_copy`): searched before resending after a crash.
+    pub sent_copy_folder: Option<String>,
 }
 
 /// Reads a secret: the value itself, or the first line of `file` (which wins when set).
@@ -1024,6 +1029,8 @@ impl SmtpSettings {
             tokens: None,
             timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
             append_sent: Some(self.append_sent.trim().to_string()).filter(|s| !s.is_empty()),
+            sent_copy_folder: Some(self.sent_copy_folder.trim().to_string())
+                .filter(|s| !s.is_empty()),
         })
     }
 }

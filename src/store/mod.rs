@@ -10,6 +10,7 @@
 //! upgrades. Reads that are not part of a write go to a separate reader pool.
 
 mod digest_queries;
+mod outbox_recovery;
 mod queries;
 
 use std::str::FromStr;

@@ -7,6 +7,7 @@ mod common;
 mod compliance;
 mod corpus;
 mod digest;
+mod exactly_once;
 mod ha;
 mod imap;
 mod imap_read;
