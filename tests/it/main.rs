@@ -5,6 +5,7 @@ mod clean_stop;
 mod commands;
 mod common;
 mod compliance;
+mod concurrent_open;
 mod corpus;
 mod digest;
 mod exactly_once;
