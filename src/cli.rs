@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::config::{ConfigError, LogFormat, Runtime, Settings};
+use crate::config::{ConfigError, Runtime, Settings};
 use crate::store::Store;
 use crate::ticket_ref::TicketRef;
 use crate::views::{ticket_text, tickets_table, MessageView, TicketDetail, TicketView};
@@ -168,7 +168,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(rt.log_format);
+    crate::logging::init(rt.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -180,25 +180,19 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command, rt)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = runtime.block_on(dispatch(cli.command, rt));
+    // A task a bounded stop gave up on must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
+        Ok(()) => {
+            crate::logging::flush(std::time::Duration::from_millis(500));
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            eprintln!("onit: {e:#}");
+            crate::logging::last_words(&format!("onit: {e:#}"));
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }
 
 fn check_config(file: Option<&std::path::Path>, json: bool) -> ExitCode {

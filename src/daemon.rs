@@ -60,7 +60,7 @@ pub async fn maildir_pass(
         .list_new()
         .with_context(|| format!("listing {}", md.root().display()))?;
     for entry in entries {
-        if *stop.borrow() {
+        if crate::stop::is_requested(stop) {
             break;
         }
         let msg = match md.read(&entry) {
@@ -115,13 +115,21 @@ pub async fn run(rt: Runtime, once: bool) -> Result<()> {
         rt.ops.takeover,
     )
     .await?;
+    let takeover = rt.ops.takeover;
     let result = if once {
         run_once(&store, &rt, &leadership).await
     } else {
         run_daemon(&store, rt, &leadership).await
     };
-    leadership.shutdown().await;
-    store.close().await;
+    // The last quarter of the stop's budget (see run_daemon); a database that does not
+    // answer must not keep a stopping process alive: the OS frees what it held.
+    let closing = async {
+        leadership.shutdown().await;
+        store.close().await;
+    };
+    if tokio::time::timeout(takeover / 4, closing).await.is_err() {
+        warn!("the database did not close in time; exiting anyway");
+    }
     result
 }
 
@@ -246,8 +254,9 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
     let wake = Arc::new(Notify::new());
     tokio::spawn(async move {
         shutdown_signal().await;
-        info!("stopping: finishing the message in hand");
+        // Stop first, then log: whatever the log does, the stop is sent.
         let _ = stop_tx.send(true);
+        info!("stopping: finishing the message in hand");
     });
 
     let source = if let (SourceKind::Imap, Some(cfg)) = (rt.source, rt.imap.clone()) {
@@ -300,9 +309,9 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
                 tokio::select! {
                     _ = tokio::time::sleep(wait.max(StdDuration::from_millis(50))) => {}
                     _ = wake.notified() => {}
-                    _ = stop.changed() => {}
+                    _ = crate::stop::requested(&mut stop) => {}
                 }
-                if *stop.borrow() {
+                if crate::stop::is_requested(&stop) {
                     break;
                 }
             }
@@ -322,16 +331,30 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
         .map(|t| tokio::spawn(crate::oauth::upkeep(t, stop_rx.clone())));
 
     info!(source = ?rt.source, instance = %rt.ops.instance_name, "onit is watching the mailbox");
-    let _ = source.await;
-    let _ = scheduler.await;
-    let _ = sender.await;
-    if let Some(t) = token_upkeep {
-        let _ = t.await;
+    let workers = async {
+        let _ = source.await;
+        let _ = scheduler.await;
+        let _ = sender.await;
+        if let Some(t) = token_upkeep {
+            let _ = t.await;
+        }
+        if let Some(h) = http {
+            let _ = h.await;
+        }
+    };
+    // A stop ends within ha.takeover_secs (another instance takes over by then
+    // anyway): half of it for the message in hand, a quarter for closing the
+    // database (in `run`); a worker still busy after that is abandoned, which is a
+    // crash as far as the data goes, and every crash is recoverable.
+    let grace = rt.ops.takeover / 2;
+    let mut stop = stop_rx.clone();
+    tokio::select! {
+        _ = workers => info!("stopped"),
+        _ = async {
+            crate::stop::requested(&mut stop).await;
+            tokio::time::sleep(grace).await;
+        } => warn!(?grace, "a worker did not stop in time; exiting without it"),
     }
-    if let Some(h) = http {
-        let _ = h.await;
-    }
-    info!("stopped");
     Ok(())
 }
 

@@ -56,9 +56,9 @@ pub async fn serve(
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
-                _ = stop.changed() => break,
+                _ = crate::stop::requested(&mut stop) => break,
             }
-            if *stop.borrow() {
+            if crate::stop::is_requested(&stop) {
                 break;
             }
         }

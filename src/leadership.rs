@@ -83,15 +83,12 @@ impl Lease {
     }
     /// True once the role has been lost (the lock connection failed).
     pub fn is_lost(&self) -> bool {
-        *self.lost.borrow()
+        *self.lost.borrow() || self.lost.has_changed().is_err()
     }
     /// Resolves when the role is lost.
     pub async fn lost(&mut self) {
-        while !*self.lost.borrow() {
-            if self.lost.changed().await.is_err() {
-                return;
-            }
-        }
+        // A closed channel is a loss too: the role is no longer registered as held.
+        let _ = self.lost.wait_for(|l| *l).await;
     }
     /// The fence for this leadership's write transactions.
     pub fn fence(&self) -> Fence {
@@ -174,10 +171,10 @@ impl Rounds {
         if let Some(lease) = self.lease.as_mut() {
             tokio::select! {
                 _ = tokio::time::sleep(self.every) => {}
-                _ = self.stop.changed() => {}
+                _ = crate::stop::requested(&mut self.stop) => {}
                 _ = lease.lost() => {}
             }
-            if *self.stop.borrow() {
+            if crate::stop::is_requested(&self.stop) {
                 if let Some(lease) = self.lease.take() {
                     self.leadership.release(lease).await;
                 }
@@ -291,7 +288,7 @@ impl Leadership {
     pub async fn acquire(&self, role: &str, stop: &mut watch::Receiver<bool>) -> Option<Lease> {
         let mut waiting_logged = false;
         loop {
-            if *stop.borrow() {
+            if crate::stop::is_requested(stop) {
                 return None;
             }
             match self.try_acquire(role).await {
@@ -310,7 +307,7 @@ impl Leadership {
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.tick()) => {}
-                _ = stop.changed() => {}
+                _ = crate::stop::requested(stop) => {}
             }
         }
     }

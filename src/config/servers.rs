@@ -56,6 +56,9 @@ pub struct SmtpRuntime {
     pub timeout: std::time::Duration,
     /// Append a copy of each sent message to this IMAP folder (uses the `[imap]` account).
     pub append_sent: Option<String>,
+    /// The IMAP folder where the server itself keeps a copy of what we send
+    /// (`crate::outgoing::sent_copy`): searched before resending after a crash.
+    pub sent_copy_folder: Option<String>,
 }
 
 /// Reads a secret: the value itself, or the first line of `file` (which wins when set).
@@ -241,6 +244,8 @@ impl SmtpSettings {
             tokens: None,
             timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
             append_sent: Some(self.append_sent.trim().to_string()).filter(|s| !s.is_empty()),
+            sent_copy_folder: Some(self.sent_copy_folder.trim().to_string())
+                .filter(|s| !s.is_empty()),
         })
     }
 }

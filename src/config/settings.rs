@@ -86,6 +86,7 @@ pub struct SmtpSettings {
     pub password_file: String,
     pub timeout_secs: u64,
     pub append_sent: String,
+    pub sent_copy_folder: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

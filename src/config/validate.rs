@@ -61,7 +61,8 @@ impl Settings {
         let mut issues: Vec<ConfigIssue> = Vec::new();
         let needs_imap = self.mailbox.source == SourceKind::Imap
             || (self.outgoing.transport == TransportKind::Smtp
-                && !self.smtp.append_sent.trim().is_empty());
+                && !(self.smtp.append_sent.trim().is_empty()
+                    && self.smtp.sent_copy_folder.trim().is_empty()));
         let imap = if needs_imap {
             self.imap.validate(&mut issues)
         } else {

@@ -42,7 +42,7 @@ pub async fn idle(
                 // The stream ended: the server closed the connection. DONE below fails and the caller reconnects.
                 IdleResponse::ManualInterrupt => Woke::Changed,
             },
-            _ = stop.changed() => {
+            _ = crate::stop::requested(stop) => {
                 drop(interrupt);
                 let _ = tokio::time::timeout(cmd_timeout, fut).await;
                 Woke::Stop
@@ -72,7 +72,7 @@ pub async fn poll(
 ) -> Result<(ImapSession, Woke)> {
     tokio::select! {
         _ = tokio::time::sleep(interval) => {}
-        _ = stop.changed() => return Ok((session, Woke::Stop)),
+        _ = crate::stop::requested(stop) => return Ok((session, Woke::Stop)),
     }
     timed(cmd_timeout, "NOOP", session.noop()).await?;
     drain_unsolicited(&mut session);

@@ -100,7 +100,7 @@ async fn led_folder(
         let lost = tokio::select! {
             _ = &mut worker => false,
             _ = lease.lost() => true,
-            _ = outer.changed() => false,
+            _ = crate::stop::requested(&mut outer) => false,
         };
         let _ = inner_tx.send(true);
         // Let the worker finish the message in hand (its writes are fenced anyway).
@@ -111,7 +111,7 @@ async fn led_folder(
             continue;
         }
         leadership.release(lease).await;
-        if *stop.borrow() {
+        if crate::stop::is_requested(&stop) {
             break;
         }
     }
@@ -129,7 +129,7 @@ async fn folder_worker(
     let account = account_key(&cfg);
     let mut failures = 0u32;
     loop {
-        if *stop.borrow() {
+        if crate::stop::is_requested(&stop) {
             break;
         }
         match session_cycle(
@@ -178,7 +178,7 @@ async fn folder_worker(
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = stop.changed() => {}
+                    _ = crate::stop::requested(&mut stop) => {}
                 }
             }
         }
@@ -222,7 +222,7 @@ async fn session_cycle(
         if report.fetched > 0 {
             wake.notify_one();
         }
-        if *stop.borrow() {
+        if crate::stop::is_requested(stop) {
             break;
         }
         let (s, woke) = if has_idle {

@@ -138,7 +138,7 @@ pub async fn sync_folder(
             if i64::from(uid) < next_uid {
                 continue;
             }
-            if *stop.borrow() {
+            if crate::stop::is_requested(stop) {
                 // Stopping: the messages not yet stored are fetched again next time.
                 return Ok(report);
             }

@@ -524,9 +524,9 @@ pub async fn upkeep(tokens: Tokens, mut stop: watch::Receiver<bool>) {
         tokens.upkeep(Utc::now()).await;
         tokio::select! {
             _ = tokio::time::sleep(UPKEEP_EVERY) => {}
-            _ = stop.changed() => {}
+            _ = crate::stop::requested(&mut stop) => {}
         }
-        if *stop.borrow() {
+        if crate::stop::is_requested(&stop) {
             break;
         }
     }

@@ -6,6 +6,7 @@
 //! ticket. Nothing is ever dropped silently.
 
 pub mod file;
+pub mod sent_copy;
 pub mod smtp;
 
 use std::time::Duration as StdDuration;
@@ -40,12 +41,36 @@ pub enum Transport {
 
 impl Transport {
     /// Sends one rendered message to its envelope recipients.
-    pub async fn send(&self, item: &OutboxRow) -> Result<(), SendError> {
+    pub async fn send(&self, item: &OutboxRow) -> Result<Accepted, SendError> {
         match self {
-            Transport::File(f) => f.send(item).await,
-            Transport::Smtp(s) => s.send(item).await,
+            Transport::File(f) => f.send(item).await.map(|()| Accepted(None)),
+            Transport::Smtp(s) => s.send(item).await.map(|s| Accepted(Some(s))),
         }
     }
+}
+
+/// The server has taken the message. An SMTP session still waits for its QUIT,
+/// which is sent only after the send is recorded: the window in which a crash
+/// sends a message twice is one commit, not one more network round trip.
+pub struct Accepted(Option<smtp::OpenSession>);
+
+impl Accepted {
+    /// Sends QUIT in the background (after the commit), so the next item need not wait for it.
+    fn quit_later(self) {
+        if let Some(session) = self.0 {
+            tokio::spawn(session.quit());
+        }
+    }
+}
+
+/// Before an attempt that a crash (or a lost claimer) left unfinished is made again.
+enum Earlier {
+    /// Nothing says it went out: send.
+    Send,
+    /// The server's own copy is in `smtp.sent_copy_folder`: it went out.
+    Sent,
+    /// No copy yet, but the attempt began moments ago: look again at this time.
+    LookAgain(DateTime<Utc>),
 }
 
 /// The retry delay after `attempts` failed attempts: base·2^(n-1), capped, with ±20 % jitter
@@ -144,14 +169,26 @@ impl Outbox {
         tx.commit().await?;
         crate::fault::point("outbox-after-claim");
         let span = info_span!("send", kind = %item.kind, message_id = %item.message_id, attempt = item.attempts + 1);
-        let result = self.transport.send(&item).instrument(span.clone()).await;
+        let result = match self.earlier(&item, now).instrument(span.clone()).await {
+            Earlier::Send => self.transport.send(&item).instrument(span.clone()).await,
+            Earlier::Sent => Ok(Accepted(None)),
+            Earlier::LookAgain(next) => {
+                let mut tx = self.store.begin().await?;
+                tx.outbox_look_again(item.id, next, item.attempt_started_at.unwrap_or_default())
+                    .await?;
+                tx.commit().await?;
+                return Ok(Some(Attempt::Retry));
+            }
+        };
         crate::fault::point("outbox-after-send");
         let _g = span.enter();
         let sent_at = clock.now();
         let mut tx = self.store.begin().await?;
         let mut latency = None;
+        let mut accepted = None;
         let outcome = match result {
-            Ok(()) => {
+            Ok(open) => {
+                accepted = Some(open);
                 tx.outbox_sent(item.id, sent_at).await?;
                 latency = crate::ticket::lifecycle::mail_sent(&mut tx, &item, sent_at).await?;
                 info!(to = %item.rcpt_to, "sent");
@@ -180,6 +217,9 @@ impl Outbox {
             }
         };
         tx.commit().await?;
+        if let Some(open) = accepted {
+            open.quit_later();
+        }
         match &outcome {
             Attempt::Sent => {
                 crate::metrics::sent(item.kind, latency);
@@ -196,6 +236,55 @@ impl Outbox {
             self.append_sent(&item).await;
         }
         Ok(Some(outcome))
+    }
+
+    /// What to do with an item found `sending` when claimed: an earlier attempt
+    /// (a crash, a claimer gone) may have been accepted without being recorded.
+    /// With `smtp.sent_copy_folder`, the server's own copy answers: found, it is
+    /// sent; not found within [`sent_copy::SETTLE`] of that attempt, look again
+    /// (the copy may still be on its way); later, send. A folder that cannot be
+    /// searched sends: POLICY's acknowledgment matters more than a duplicate,
+    /// which carries the same Message-ID and is shown once by mail clients.
+    async fn earlier(&self, item: &OutboxRow, now: DateTime<Utc>) -> Earlier {
+        let (true, Transport::Smtp(_), Some(smtp), Some(imap)) = (
+            item.status == "sending",
+            &self.transport,
+            self.rt.smtp.as_ref(),
+            self.rt.imap.as_ref(),
+        ) else {
+            return Earlier::Send;
+        };
+        let Some(folder) = smtp.sent_copy_folder.as_deref() else {
+            return Earlier::Send;
+        };
+        match sent_copy::holds(imap, folder, &item.message_id).await {
+            Ok(true) => {
+                info!(folder, "an unfinished attempt had gone out (its copy is in the sent-copy folder): recorded as sent, not sent again");
+                Earlier::Sent
+            }
+            Ok(false) => {
+                let began = item.attempt_started_at.map(crate::store::from_ms);
+                let settle = Duration::from_std(sent_copy::SETTLE).unwrap_or_default();
+                match began {
+                    Some(b) if now < b + settle => {
+                        info!(
+                            folder,
+                            "no copy of the unfinished attempt yet; looking again shortly"
+                        );
+                        Earlier::LookAgain((b + settle).min(now + Duration::seconds(1)))
+                    }
+                    _ => Earlier::Send,
+                }
+            }
+            Err(e) => {
+                warn!(
+                    folder,
+                    error = format!("{e:#}"),
+                    "cannot look for the sent copy of an unfinished attempt; sending it again"
+                );
+                Earlier::Send
+            }
+        }
     }
 
     /// The alert subject of the sending account.

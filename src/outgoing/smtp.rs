@@ -16,12 +16,14 @@
 //! Message-ID once, takes a copy that reaches a mailbox it reads (a Cc, a
 //! Sent folder) for the duplicate it is.
 //!
-//! That window cannot be closed from the client side. SMTP has no
-//! transactional handshake after the final `250`: the server takes
-//! responsibility for the message when it sends that reply, and there is no
-//! command to ask afterwards whether a given message was taken. The window is
-//! already as small as it can be: from the server's `250` to onit's commit of
-//! `sent`, a few milliseconds unless onit crashes or the reply is lost.
+//! SMTP has no transactional handshake after the final `250`: the server
+//! takes responsibility for the message when it sends that reply, and there
+//! is no command to ask afterwards whether a given message was taken. So the
+//! send returns as soon as that `250` is in, with the connection still open
+//! ([`OpenSession`]); the worker commits `sent` and only then sends QUIT, off
+//! the send path. The window is one commit, unless onit crashes or the reply
+//! is lost; `smtp.sent_copy_folder` closes it where the server files its own
+//! copy of what we send (`super::sent_copy`).
 //!
 //! # Errors
 //!
@@ -128,6 +130,16 @@ fn tls_parameters(host: &str, ca_file: Option<&Path>) -> Result<TlsParameters> {
 /// How long a QUIT after an accepted message may take.
 const QUIT_WAIT: Duration = Duration::from_secs(5);
 
+/// A session whose server has accepted the message: only QUIT is left.
+pub struct OpenSession(AsyncSmtpConnection);
+
+impl OpenSession {
+    /// QUIT: a courtesy once the send is recorded, bounded, and how it goes changes nothing.
+    pub async fn quit(mut self) {
+        let _ = tokio::time::timeout(QUIT_WAIT, self.0.abort()).await;
+    }
+}
+
 /// Where in the session an error happened.
 enum Failure {
     /// Connecting (TCP, implicit TLS, greeting, EHLO), STARTTLS or AUTH: about
@@ -178,7 +190,9 @@ impl SmtpTransport {
         })
     }
 
-    pub(super) async fn send(&self, item: &OutboxRow) -> Result<(), SendError> {
+    /// Sends one message; Ok once the server's final `250` is in, with the
+    /// session still open for its QUIT (see the module's doc).
+    pub(super) async fn send(&self, item: &OutboxRow) -> Result<OpenSession, SendError> {
         let envelope = envelope(item).map_err(SendError::Permanent)?;
         // lettre ends DATA with "\r\n.\r\n" whatever the message ends with, so the
         // message's own final line break is left to it: the server then receives
@@ -209,12 +223,7 @@ impl SmtpTransport {
                 "SMTP session with {} timed out after {:?}",
                 self.server, self.timeout
             ))),
-            Ok(Ok(mut conn)) => {
-                // The server has the message (its final 250 is in): QUIT is a courtesy,
-                // outside the session's timeout, and how it goes changes nothing.
-                let _ = tokio::time::timeout(QUIT_WAIT, conn.abort()).await;
-                Ok(())
-            }
+            Ok(Ok(conn)) => Ok(OpenSession(conn)),
             Ok(Err(Failure::Transaction(e))) if e.is_permanent() => Err(SendError::Permanent(
                 format!("{} refused the message: {}", self.server, describe(&e)),
             )),

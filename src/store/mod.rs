@@ -20,7 +20,9 @@ pub mod grants;
 pub mod leases;
 mod messages;
 mod outbox;
+mod outbox_recovery;
 mod policy_rows;
+pub mod sqlite_open;
 mod tickets;
 
 use std::str::FromStr;
@@ -132,8 +134,17 @@ impl Store {
         Ok(store)
     }
 
-    /// Connects without migrating.
+    /// Connects without migrating. SQLite: under the set-up lock (`sqlite_open`),
+    /// since connecting may create the file and switch it to WAL.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        let _setup = match url.starts_with("sqlite:") {
+            true => Some(sqlite_open::OpenLock::take(url).await?),
+            false => None,
+        };
+        Store::connect_unlocked(url, max_connections).await
+    }
+
+    async fn connect_unlocked(url: &str, max_connections: u32) -> Result<Store> {
         if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .with_context(|| format!("bad SQLite url {url}"))?
@@ -142,17 +153,23 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            let writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(Duration::from_secs(60))
-                .connect_with(opts.clone())
-                .await
-                .with_context(|| format!("opening SQLite database {url}"))?;
-            let reader = SqlitePoolOptions::new()
-                .max_connections(max_connections.max(1))
-                .connect_with(opts.read_only(true))
-                .await
-                .with_context(|| format!("opening SQLite database {url} for reading"))?;
+            let writer = sqlite_open::retry_busy(|| async {
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .connect_with(opts.clone())
+                    .await
+                    .with_context(|| format!("opening SQLite database {url}"))
+            })
+            .await?;
+            let reader = sqlite_open::retry_busy(|| async {
+                SqlitePoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .connect_with(opts.clone().read_only(true))
+                    .await
+                    .with_context(|| format!("opening SQLite database {url} for reading"))
+            })
+            .await?;
             Ok(Store::Sqlite { writer, reader })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             if !Postgres::database_exists(url)
@@ -187,11 +204,18 @@ impl Store {
     /// Applies the embedded migrations for this database.
     ///
     /// PostgreSQL serialises concurrent migrators with an advisory lock; SQLite's
-    /// migrator takes none, so two processes starting on a new file can collide:
-    /// the loser retries, and finds the work done.
+    /// migrator takes none, so onit's set-up lock (`sqlite_open`) serialises
+    /// them; should two still collide (an older onit), the loser retries and
+    /// finds the work done.
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Store::Sqlite { writer, .. } => {
+                let _setup = match writer.connect_options().get_filename().to_str() {
+                    Some(path) => {
+                        Some(sqlite_open::OpenLock::take(&format!("sqlite://{path}")).await?)
+                    }
+                    None => None,
+                };
                 let mut attempt = 0;
                 loop {
                     match SQLITE_MIGRATIONS.run(writer).await {

@@ -48,6 +48,12 @@ pub fn client_mail(from: &str, to: &str, subject: &str, id: &str, extra: &str) -
     .into_bytes()
 }
 
+/// The test's client writes one mail to support through Postfix.
+pub async fn client_writes(stack: &Stack, live: &Live, subject: &str, id: &str) {
+    let mail = client_mail(&live.client, &live.support, subject, id, "");
+    smtp_send(stack, &live.client, &[&live.support], &mail).await;
+}
+
 /// One test's support mailbox and onit configuration over the given stack.
 pub struct Live {
     pub env: Env,
@@ -70,7 +76,21 @@ impl Live {
         smtp: bool,
         append_sent: &str,
     ) -> Live {
-        let support = mailstack::fresh("support", "jac.example");
+        Live::new_full(stack, db, folders, smtp, append_sent, "support", "")
+    }
+
+    /// As `new_with`, the support address starting with `support_local` and
+    /// `smtp_extra` added to `[smtp]` (e.g. `sent_copy_folder = "Sent"`).
+    pub fn new_full(
+        stack: &Stack,
+        db: Db,
+        folders: &[&str],
+        smtp: bool,
+        append_sent: &str,
+        support_local: &str,
+        smtp_extra: &str,
+    ) -> Live {
+        let support = mailstack::fresh(support_local, "jac.example");
         let client = mailstack::fresh("client", "client.example");
         let base = Base {
             from: Some(support.clone()),
@@ -84,7 +104,7 @@ impl Live {
             .join(", ");
         let extra = format!(
             "[imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"implicit\"\nca_file = \"{}\"\nusername = \"{support}\"\nfolders = [{folders_toml}]\ncommand_timeout_secs = 10\nreconnect_max_secs = 2\npoll_interval_secs = 1\n\
-             [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\nappend_sent = \"{append_sent}\"\n",
+             [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\nappend_sent = \"{append_sent}\"\n{smtp_extra}\n",
             stack.imaps_port,
             stack.ca_file.display(),
             stack.smtp_port,
@@ -197,6 +217,19 @@ impl Daemon {
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.0.as_ref().map(|c| c.id())
+    }
+
+    /// Waits up to `limit` for the process to end by itself (e.g. at an `ONIT_FAULT` point).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.0.as_mut()?.try_wait().ok().flatten() {
+                self.0 = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// `kill -9`, and wait for it to be gone.

@@ -320,6 +320,10 @@ first_valid_gid = $gid
 last_valid_gid = $gid
 mail_location = maildir:~/Maildir
 mail_fsync = never
+# user~Folder@domain is delivered into Folder of user (the sender_bcc_maps copy
+# below); not "+", which other tests use for distinct mailboxes
+recipient_delimiter = ~
+lmtp_save_to_detail_mailbox = yes
 
 $(oauth_passdb)
 $(sieve_conf)
@@ -542,6 +546,12 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_path = inet:127.0.0.1:$AUTH_PORT
 smtpd_tls_auth_only = no
 
+# The server files its own copy of what a sender submits, as Gmail and
+# Microsoft 365 do: mail from sentcopy-*@jac.example is also delivered to that
+# mailbox's Sent folder. Only for those senders, so the other tests' Sent
+# folders hold only what they put there.
+sender_bcc_maps = regexp:$POSTFIX_DIR/sender_bcc
+
 # STARTTLS (optional) on smtpd
 smtpd_tls_security_level = may
 smtpd_tls_cert_file = $TLS/server.pem
@@ -585,7 +595,10 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
-    chmod 644 "$POSTFIX_DIR/main.cf" "$POSTFIX_DIR/master.cf"
+    cat >"$POSTFIX_DIR/sender_bcc" <<'EOF'
+/^(sentcopy-[a-z0-9-]+)@jac\.example$/ ${1}~Sent@jac.example
+EOF
+    chmod 644 "$POSTFIX_DIR/main.cf" "$POSTFIX_DIR/master.cf" "$POSTFIX_DIR/sender_bcc"
 }
 
 # --------------------------------------------------------------------------
