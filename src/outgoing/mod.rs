@@ -247,7 +247,7 @@ impl Outbox {
     /// which carries the same Message-ID and is shown once by mail clients.
     async fn earlier(&self, item: &OutboxRow, now: DateTime<Utc>) -> Earlier {
         let (true, Transport::Smtp(_), Some(smtp), Some(imap)) = (
-            item.status == "sending",
+            item.status == crate::store::OutboxStatus::Sending,
             &self.transport,
             self.rt.smtp.as_ref(),
             self.rt.imap.as_ref(),

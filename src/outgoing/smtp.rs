@@ -367,7 +367,7 @@ mod tests {
             to_addr: rcpt.into(),
             rcpt_to: rcpt.into(),
             raw: b"Subject: x\r\n\r\nx\r\n".to_vec(),
-            status: "sending".into(),
+            status: crate::store::OutboxStatus::Sending,
             attempts: 1,
             created_at: 0,
             next_attempt_at: 0,

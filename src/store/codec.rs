@@ -4,6 +4,7 @@
 //! state as strings. An unknown name in the database is a decode error naming
 //! the value, never a silent default.
 
+use super::OutboxStatus;
 use crate::policy::history::Status;
 use crate::policy::priority::Priority;
 use crate::ticket::{EventKind, OutboxKind, Severity};
@@ -41,4 +42,11 @@ macro_rules! stored_as_text {
     )*};
 }
 
-stored_as_text!(Status, Priority, Severity, EventKind, OutboxKind);
+stored_as_text!(
+    Status,
+    Priority,
+    Severity,
+    EventKind,
+    OutboxKind,
+    OutboxStatus
+);

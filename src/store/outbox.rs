@@ -19,7 +19,7 @@ pub struct OutboxRow {
     pub to_addr: String,
     pub rcpt_to: String,
     pub raw: Vec<u8>,
-    pub status: String,
+    pub status: OutboxStatus,
     pub attempts: i64,
     pub created_at: i64,
     pub next_attempt_at: i64,
@@ -59,14 +59,39 @@ pub struct NewOutbox<'a> {
 }
 
 /// Outbox status values.
-pub mod outbox_status {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxStatus {
     /// Waiting for its next attempt.
-    pub const PENDING: &str = "pending";
+    Pending,
     /// An attempt began and its outcome is not recorded (a crash, or in flight).
-    pub const SENDING: &str = "sending";
-    pub const SENT: &str = "sent";
+    Sending,
+    Sent,
     /// A permanent failure: recorded on the ticket, never retried.
-    pub const FAILED: &str = "failed";
+    Failed,
+}
+
+impl OutboxStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sending => "sending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<OutboxStatus> {
+        [
+            OutboxStatus::Pending,
+            OutboxStatus::Sending,
+            OutboxStatus::Sent,
+            OutboxStatus::Failed,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
 }
 
 /// Counts for `onit status` and tests.
@@ -180,18 +205,17 @@ impl Store {
 
     /// Counts by outbox status, and the oldest unsent item's creation time.
     pub async fn outbox_summary(&self) -> Result<OutboxSummary> {
-        let rows: Vec<(String, i64, Option<i64>)> = with_pool!(self, p => sqlx::query_as("SELECT status, count(*), MIN(created_at) FROM outbox GROUP BY status")
+        let rows: Vec<(OutboxStatus, i64, Option<i64>)> = with_pool!(self, p => sqlx::query_as("SELECT status, count(*), MIN(created_at) FROM outbox GROUP BY status")
             .fetch_all(p).await.context("outbox summary"))?;
         let mut s = OutboxSummary::default();
         for (status, n, oldest) in rows {
-            match status.as_str() {
-                "pending" => s.pending = n,
-                "sending" => s.sending = n,
-                "sent" => s.sent = n,
-                "failed" => s.failed = n,
-                _ => {}
+            match status {
+                OutboxStatus::Pending => s.pending = n,
+                OutboxStatus::Sending => s.sending = n,
+                OutboxStatus::Sent => s.sent = n,
+                OutboxStatus::Failed => s.failed = n,
             }
-            if status == "pending" || status == "sending" {
+            if matches!(status, OutboxStatus::Pending | OutboxStatus::Sending) {
                 s.oldest_unsent = match (s.oldest_unsent, oldest) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),

@@ -127,7 +127,7 @@ async fn three_instances_on_postgres_leader_killed_mid_burst_every_mail_one_tick
             store.outbox_all().await.is_ok_and(|o| {
                 o.iter()
                     .filter(|o| o.kind.as_str() == "ack")
-                    .all(|o| o.status == "sent")
+                    .all(|o| o.status.as_str() == "sent")
             })
         },
     )

@@ -226,7 +226,7 @@ fn a_crash_at_any_step_loses_nothing_and_sends_nothing_twice() {
                 store.close().await;
                 rows.into_iter()
                     .filter(|o| o.kind.as_str() == "ack")
-                    .map(|o| o.status)
+                    .map(|o| o.status.as_str())
                     .collect::<Vec<_>>()
             });
             assert_eq!(acks, vec!["sent"; 3], "{fault}");
