@@ -320,10 +320,10 @@ first_valid_gid = $gid
 last_valid_gid = $gid
 mail_location = maildir:~/Maildir
 mail_fsync = never
-# user~Folder@domain is delivered into Folder of user (the sender_bcc_maps copy
-# below); not "+", which other tests use for distinct mailboxes
-recipient_delimiter = ~
-lmtp_save_to_detail_mailbox = yes
+# user+detail@ and user~detail@ are delivered to user (tests send from
+# client+N@ to one mailbox); user~Sent@ is filed into Sent by the Sieve rule in
+# write_responders (the sender_bcc_maps copy below), every other detail to INBOX
+recipient_delimiter = +~
 
 $(oauth_passdb)
 $(sieve_conf)
@@ -421,7 +421,12 @@ write_responders() {
     uid=$(id -u "$mu"); gid=$(id -g "$mu")
     mkdir -p "$D/sieve/bin"
     cat >"$D/sieve/responders.sieve" <<'EOF'
-require ["envelope", "variables", "vacation", "vacation-seconds", "copy", "vnd.dovecot.pipe"];
+require ["envelope", "variables", "vacation", "vacation-seconds", "copy", "vnd.dovecot.pipe", "subaddress", "fileinto", "mailbox"];
+# The server's own copy of what a sentcopy-* sender submits (sender_bcc_maps).
+if envelope :detail "to" "Sent" {
+  fileinto :create "Sent";
+  stop;
+}
 if envelope :matches "to" "*" { set "me" "${1}"; }
 if envelope :matches "from" "*" { set "sender" "${1}"; }
 if header :matches "subject" "*" { set "subject" "${1}"; }
