@@ -158,6 +158,9 @@ pub enum TicketAction {
 /// (1: the command failed, 2: the configuration is invalid).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run { .. }) {
+        exit_quietly_when_stdout_closes();
+    }
     if let Command::CheckConfig { json } = cli.command {
         return check_config(cli.config.as_deref(), json);
     }
@@ -192,6 +195,18 @@ pub fn main() -> ExitCode {
             crate::logging::last_words(&format!("onit: {e:#}"));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command that prints (`onit status | head -3`) ends quietly when its reader
+/// goes away, as Unix tools do, instead of panicking on `println!`: SIGPIPE gets
+/// its default action back (Rust starts with it ignored). The daemon keeps it
+/// ignored: its logging handles a closed stdout/stderr and must never die of one.
+fn exit_quietly_when_stdout_closes() {
+    // SAFETY: called once at the start of main, before any thread exists; setting a
+    // signal's disposition to SIG_DFL has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

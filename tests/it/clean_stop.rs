@@ -163,3 +163,38 @@ fn json_log_lines_each_parse_and_text_has_no_colour() {
         assert!(seen.len() >= 4, "{format}: {seen:?}");
     }
 }
+
+/// `onit check-config | head -1`: the reader goes away after one line, and onit
+/// ends quietly (SIGPIPE, as Unix tools do) instead of panicking on a closed stdout.
+#[test]
+fn a_printing_command_whose_reader_left_ends_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let env = env();
+    let mut child = onit_command(&env, &["check-config"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end before onit writes: every write it makes meets a closed pipe.
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("Broken pipe"), "{err}");
+    assert!(
+        status.success() || status.signal() == Some(libc_sigpipe()),
+        "{status:?}: {err}"
+    );
+}
+
+/// SIGPIPE's number on Linux.
+fn libc_sigpipe() -> i32 {
+    13
+}
