@@ -29,10 +29,12 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
 fi
 pg_isready -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 
-# Dovecot + Postfix for the live tests (the tests start them on loopback ports).
+# Dovecot + Postfix (and Cyrus) for the live tests (the tests start them on loopback ports).
 bash tests/mailstack/mailstack.sh install >&2
 
 export ONIT_MAILSTACK_DIR=${ONIT_MAILSTACK_DIR:-/tmp/onit-mailstack-shared}
-trap 'bash tests/mailstack/mailstack.sh stop "$ONIT_MAILSTACK_DIR" >/dev/null 2>&1 || true' EXIT
+# The live tests that matter also run on Cyrus IMAP, in a stack of its own next to it.
+trap 'for d in "$ONIT_MAILSTACK_DIR" "$ONIT_MAILSTACK_DIR-cyrus"; do
+    bash tests/mailstack/mailstack.sh stop "$d" >/dev/null 2>&1 || true; done' EXIT
 
 cargo test --workspace "$@"

@@ -4,16 +4,36 @@
 //! `shared()` is one stack for the whole test binary (tests isolate themselves
 //! by using fresh mailbox names: any user logs in with the one password).
 //! Tests that stop or restart a server take a `private()` stack of their own.
+//!
+//! The same script runs Cyrus IMAP in Dovecot's place (`Server::Cyrus`), so
+//! the live tests that matter run against both servers.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// The IMAP server of a stack (Postfix delivers to it over LMTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    Dovecot,
+    Cyrus,
+}
+
+impl Server {
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Dovecot => "dovecot",
+            Server::Cyrus => "cyrus",
+        }
+    }
+}
+
 /// A running stack's ports and credentials.
 #[derive(Debug, Clone)]
 pub struct Stack {
     pub dir: PathBuf,
+    pub server: Server,
     pub imap_port: u16,
     pub imaps_port: u16,
     pub smtp_port: u16,
@@ -27,10 +47,11 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mailstack/mailstack.sh")
 }
 
-fn run(args: &[&str]) -> String {
+fn run(args: &[&str], server: Server) -> String {
     let out = Command::new("bash")
         .arg(script())
         .args(args)
+        .env("MAILSTACK_IMAP_SERVER", server.name())
         .output()
         .expect("run mailstack.sh");
     assert!(
@@ -42,18 +63,24 @@ fn run(args: &[&str]) -> String {
 }
 
 impl Stack {
-    fn start(dir: &Path, private: bool, introspection_url: Option<&str>) -> Stack {
+    fn start(server: Server, dir: &Path, private: bool, introspection_url: Option<&str>) -> Stack {
         let mut args = vec!["start", dir.to_str().expect("utf-8 path")];
         args.extend(introspection_url);
-        let out = run(&args);
+        let out = run(&args, server);
         let env: HashMap<&str, &str> = out.lines().filter_map(|l| l.split_once('=')).collect();
         let port = |k: &str| {
             env.get(k)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or_else(|| panic!("mailstack env lacks {k}: {out}"))
         };
+        assert_eq!(
+            env.get("IMAP_SERVER").copied(),
+            Some(server.name()),
+            "{dir:?} runs another IMAP server"
+        );
         Stack {
             dir: dir.to_path_buf(),
+            server,
             imap_port: port("IMAP_PORT"),
             imaps_port: port("IMAPS_PORT"),
             smtp_port: port("SMTP_PORT"),
@@ -64,9 +91,9 @@ impl Stack {
         }
     }
 
-    /// Runs a subcommand on this stack (`stop-postfix`, `restart-dovecot`, …).
+    /// Runs a subcommand on this stack (`stop-postfix`, `restart-imap`, …).
     pub fn ctl(&self, cmd: &str) {
-        run(&[cmd, self.dir.to_str().expect("utf-8 path")]);
+        run(&[cmd, self.dir.to_str().expect("utf-8 path")], self.server);
     }
 }
 
@@ -81,27 +108,52 @@ impl Drop for Stack {
     }
 }
 
+fn shared_dir() -> PathBuf {
+    std::env::var("ONIT_MAILSTACK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("/tmp/onit-mailstack-shared"))
+}
+
 /// The stack shared by this test binary (reused across runs when it is still up).
 pub fn shared() -> &'static Stack {
-    static STACK: OnceLock<Stack> = OnceLock::new();
-    STACK.get_or_init(|| {
-        let dir = std::env::var("ONIT_MAILSTACK_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from("/tmp/onit-mailstack-shared"));
-        Stack::start(&dir, false, None)
-    })
+    shared_on(Server::Dovecot)
+}
+
+/// The shared stack with the given IMAP server; Cyrus's lives in
+/// `$ONIT_MAILSTACK_DIR-cyrus` (`scripts/test.sh` stops both).
+pub fn shared_on(server: Server) -> &'static Stack {
+    static DOVECOT: OnceLock<Stack> = OnceLock::new();
+    static CYRUS: OnceLock<Stack> = OnceLock::new();
+    match server {
+        Server::Dovecot => DOVECOT.get_or_init(|| Stack::start(server, &shared_dir(), false, None)),
+        Server::Cyrus => CYRUS.get_or_init(|| {
+            let mut dir = shared_dir().into_os_string();
+            dir.push("-cyrus");
+            Stack::start(server, Path::new(&dir), false, None)
+        }),
+    }
 }
 
 /// A stack of this test's own, stopped when dropped (for outage tests).
 pub fn private(name: &str) -> Stack {
-    Stack::start(&private_dir(name), true, None)
+    private_on(Server::Dovecot, name)
+}
+
+/// A private stack with the given IMAP server.
+pub fn private_on(server: Server, name: &str) -> Stack {
+    Stack::start(server, &private_dir(name), true, None)
 }
 
 /// A private stack whose Dovecot (IMAP, and Postfix's SASL) also accepts
 /// XOAUTH2/OAUTHBEARER bearer tokens, each checked by POSTing it to
 /// `introspection_url` (`{"active": true, "username": …}` accepts it).
 pub fn private_oauth(name: &str, introspection_url: &str) -> Stack {
-    Stack::start(&private_dir(name), true, Some(introspection_url))
+    Stack::start(
+        Server::Dovecot,
+        &private_dir(name),
+        true,
+        Some(introspection_url),
+    )
 }
 
 fn private_dir(name: &str) -> PathBuf {

@@ -12,6 +12,11 @@
 #   mailstack.sh status DIR         exit 0 if both answer
 #   mailstack.sh stop-dovecot DIR | start-dovecot DIR | restart-dovecot DIR
 #   mailstack.sh stop-postfix DIR | start-postfix DIR | restart-postfix DIR
+#   mailstack.sh stop-imap DIR | start-imap DIR | restart-imap DIR
+#                                   (the stack's IMAP server, Dovecot or Cyrus)
+#
+# MAILSTACK_IMAP_SERVER=cyrus at `start` puts Cyrus IMAP (imapd, lmtpd,
+# idled) where Dovecot would be: same env keys, plus IMAP_SERVER=cyrus.
 #
 # See README.md next to this file.
 #
@@ -35,6 +40,30 @@ die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 PKGS="dovecot-imapd dovecot-lmtpd postfix openssl"
 # Pigeonhole: the client-side auto-responders (see write_responders)
 PKGS="$PKGS dovecot-sieve"
+# Cyrus IMAP: cyrus-common (master, lmtpd, tools) does not conflict with
+# Dovecot; cyrus-imapd (imapd, idled) does (both provide imap-server), so its
+# .deb is only downloaded here and unpacked into each Cyrus stack at start.
+PKGS="$PKGS cyrus-common libwrap0"
+CYRUS_DEB_DIR=/var/cache/onit-mailstack
+
+# cyrus_deb: the cached cyrus-imapd .deb matching the installed cyrus-common
+cyrus_deb() {
+    local v f
+    v=$(dpkg-query -W -f='${Version}' cyrus-common 2>/dev/null) || return 1
+    f=$CYRUS_DEB_DIR/cyrus-imapd_${v//:/%3a}_$(dpkg --print-architecture).deb
+    [ -s "$f" ] && echo "$f"
+}
+
+fetch_cyrus_deb() {
+    cyrus_deb >/dev/null && return 0
+    local v
+    v=$(dpkg-query -W -f='${Version}' cyrus-common)
+    mkdir -p "$CYRUS_DEB_DIR"
+    chown _apt "$CYRUS_DEB_DIR" 2>/dev/null || true
+    ( cd "$CYRUS_DEB_DIR" && apt-get download "cyrus-imapd=$v" >&2 ) \
+        || { apt-get update >&2; ( cd "$CYRUS_DEB_DIR" && apt-get download "cyrus-imapd=$v" >&2 ); }
+    cyrus_deb >/dev/null || die "could not download cyrus-imapd=$v"
+}
 
 pkgs_installed() {
     local p st
@@ -46,7 +75,7 @@ pkgs_installed() {
 
 cmd_install() {
     [ "$(id -u)" = 0 ] || die "install must run as root"
-    if pkgs_installed && id -u "$MAIL_USER_DEFAULT" >/dev/null 2>&1; then
+    if pkgs_installed && id -u "$MAIL_USER_DEFAULT" >/dev/null 2>&1 && cyrus_deb >/dev/null; then
         log "already installed"
         return 0
     fi
@@ -76,6 +105,7 @@ cmd_install() {
         useradd --system --user-group --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin "$MAIL_USER_DEFAULT"
     fi
+    fetch_cyrus_deb
     log "installed: $(dovecot --version 2>/dev/null | head -1) / postfix $(postconf -dh mail_version 2>/dev/null)"
 }
 
@@ -114,6 +144,10 @@ set_paths() {
     if [ ${#D} -le 64 ]; then SHORT=; R=$D; else SHORT=/tmp/onit-ms-$h; R=$SHORT; fi
     DV_BASE=$R/dovecot-run
     PF_QUEUE=$R/postfix-queue
+    # Cyrus: its unix sockets live in the config directory, so under R too.
+    CY_DIR=$R/cyrus
+    CY_CONF=$D/cyrus/imapd.conf
+    CY_MASTER_CONF=$D/cyrus/cyrus.conf
 }
 
 ensure_short_root() {
@@ -143,10 +177,11 @@ take_lock() {
 
 load_env() {
     [ -f "$ENV_FILE" ] || return 1
+    IMAP_SERVER=dovecot
     local k v
     while IFS='=' read -r k v; do
         case "$k" in
-            IMAP_PORT|IMAPS_PORT|SMTP_PORT|SMTPS_PORT|LMTP_PORT|AUTH_PORT|PASSWORD) printf -v "$k" '%s' "$v";;
+            IMAP_PORT|IMAPS_PORT|SMTP_PORT|SMTPS_PORT|LMTP_PORT|AUTH_PORT|PASSWORD|IMAP_SERVER) printf -v "$k" '%s' "$v";;
         esac
     done <"$ENV_FILE"
     [ -n "${IMAP_PORT:-}" ] && [ -n "${SMTP_PORT:-}" ] && [ -n "${LMTP_PORT:-}" ] \
@@ -530,7 +565,7 @@ relayhost =
 default_transport = error:relaying is disabled in the onit test mail stack
 relay_transport = error:relaying is disabled in the onit test mail stack
 
-# every address at these domains goes to Dovecot over LMTP
+# every address at these domains goes to the IMAP server over LMTP
 virtual_mailbox_domains = $DOMAINS
 virtual_mailbox_maps =
 virtual_alias_maps =
@@ -545,8 +580,8 @@ smtpd_client_connection_count_limit = 0
 in_flow_delay = 0
 default_process_limit = 200
 
-# SASL through Dovecot's auth inet listener
-smtpd_sasl_auth_enable = yes
+# SASL through Dovecot's auth inet listener (none with Cyrus)
+smtpd_sasl_auth_enable = $([ "$IMAP_SERVER" = cyrus ] && echo no || echo yes)
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = inet:127.0.0.1:$AUTH_PORT
 smtpd_tls_auth_only = no
@@ -717,6 +752,119 @@ stop_postfix() {
     wait_until 5 "postfix to die" postfix_master_down || die "postfix would not stop"
 }
 
+
+# --------------------------------------------------------------------------
+# Cyrus IMAP (MAILSTACK_IMAP_SERVER=cyrus)
+# --------------------------------------------------------------------------
+write_cyrus_conf() {
+    local deb
+    deb=$(cyrus_deb) || die "cyrus-imapd .deb missing: run '$0 install' first (as root)"
+    id -u cyrus >/dev/null 2>&1 || die "user cyrus missing: run '$0 install' first (as root)"
+    rm -rf "$D/cyrus" "$CY_DIR"
+    mkdir -p "$D/cyrus/pkg" "$CY_DIR/conf/socket" "$CY_DIR/spool"
+    # imapd and idled come from the cyrus-imapd .deb, unpacked, never installed
+    dpkg-deb -x "$deb" "$D/cyrus/pkg"
+    install -o cyrus -g mail -m 600 "$TLS/server.key" "$D/cyrus/server.key"
+    cat >"$CY_CONF" <<EOF
+# generated by tests/mailstack/mailstack.sh
+configdirectory: $CY_DIR/conf
+partition-default: $CY_DIR/spool
+admins: cyrus
+# any user logs in, whatever the password (test stack only)
+sasl_pwcheck_method: alwaystrue
+sasl_mech_list: PLAIN LOGIN
+allowplaintext: yes
+virtdomains: userid
+# Debian's Cyrus 3.6 is built without libuuid: mailbox uniqueids come from
+# rand(), and two processes started in the same second create mailboxes with
+# the same uniqueid.  With the default uuid-named storage such mailboxes share
+# their files (mail to one user shows up in the other's INBOX); legacy
+# name-based directories keep the messages apart.
+mailbox_legacy_dirs: yes
+# Duplicate delivery suppression is keyed by Message-ID and mailbox uniqueid,
+# so it would also drop mail for a mailbox whose uniqueid collided; Dovecot
+# delivers every copy, and so does this stack.
+duplicatesuppression: 0
+autocreate_quota: 0
+autocreate_post: 1
+autocreate_inbox_folders: Sent | Archive
+autocreate_subscribe_folders: Sent | Archive
+xlist-sent: Sent
+xlist-archive: Archive
+idlesocket: $CY_DIR/conf/socket/idle
+lmtpsocket: $CY_DIR/conf/socket/lmtp
+notifysocket: $CY_DIR/conf/socket/notify
+tls_server_cert: $TLS/server.pem
+tls_server_key: $D/cyrus/server.key
+syslog_prefix: onit-cyrus-${DV_INSTANCE#onit-ms-}
+EOF
+    local bin=$D/cyrus/pkg/usr/lib/cyrus/bin
+    cat >"$CY_MASTER_CONF" <<EOF
+# generated by tests/mailstack/mailstack.sh
+START {
+  recover cmd="/usr/lib/cyrus/bin/ctl_cyrusdb -r -C $CY_CONF"
+  idled cmd="$bin/idled -C $CY_CONF"
+}
+SERVICES {
+  imap cmd="$bin/imapd -C $CY_CONF" listen="127.0.0.1:$IMAP_PORT" prefork=0
+  imaps cmd="$bin/imapd -s -C $CY_CONF" listen="127.0.0.1:$IMAPS_PORT" prefork=0
+  lmtp cmd="/usr/lib/cyrus/bin/lmtpd -a -C $CY_CONF" listen="127.0.0.1:$LMTP_PORT" prefork=0
+}
+EVENTS {
+}
+EOF
+    chmod 644 "$CY_CONF" "$CY_MASTER_CONF"
+    chown -R cyrus:mail "$CY_DIR"
+    if ! runuser -u cyrus -- test -w "$CY_DIR/spool"; then
+        die "user cyrus cannot reach $CY_DIR: a parent directory is not searchable; chmod 755 it or use another DIR"
+    fi
+}
+
+cyrus_pid() { cat "$D/cyrus/master.pid" 2>/dev/null || true; }
+# Processes of this Cyrus instance: every one is started with "-C $CY_CONF"
+cyrus_procs() { pgrep -f -- "-C $CY_CONF" 2>/dev/null || true; }
+no_cyrus_procs() { [ -z "$(cyrus_procs)" ]; }
+cyrus_up() {
+    banner_ok "$IMAP_PORT" "* OK" && banner_ok "$LMTP_PORT" "220" && port_open "$IMAPS_PORT"
+}
+cyrus_master_down() {
+    ! pid_alive "$(cyrus_pid)" master \
+        && ! port_open "$IMAP_PORT" && ! port_open "$IMAPS_PORT" && ! port_open "$LMTP_PORT"
+}
+
+start_cyrus() {
+    if pid_alive "$(cyrus_pid)" master && cyrus_up; then return 0; fi
+    ports_free_or_die "$IMAP_PORT" "$IMAPS_PORT" "$LMTP_PORT"
+    mkdir -p "$LOGDIR"
+    # There is no syslog here; master's own stderr is all the log there is.
+    /usr/lib/cyrus/bin/master -C "$CY_CONF" -M "$CY_MASTER_CONF" -p "$D/cyrus/master.pid" -d \
+        </dev/null >>"$LOGDIR/cyrus.stderr" 2>&1 9>&- \
+        || { tail_log "$LOGDIR/cyrus.stderr"; die "cyrus master failed to start"; }
+    if ! wait_until "$START_TIMEOUT" "cyrus on 127.0.0.1:$IMAP_PORT/$IMAPS_PORT/$LMTP_PORT" cyrus_up; then
+        tail_log "$LOGDIR/cyrus.stderr"
+        die "cyrus did not come up"
+    fi
+}
+
+stop_cyrus() {
+    local pid
+    pid=$(cyrus_pid)
+    if pid_alive "$pid" master; then
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+    if ! wait_until "$STOP_TIMEOUT" "cyrus master to exit and its ports to close" cyrus_master_down; then
+        pid=$(cyrus_pid)
+        pid_alive "$pid" master && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    kill_leftovers cyrus_procs
+    wait_until 5 "cyrus to die" cyrus_master_down || die "cyrus would not stop"
+}
+
+# The stack's IMAP server, whichever it is.
+imap_up() { if [ "$IMAP_SERVER" = cyrus ]; then cyrus_up; else dovecot_up; fi; }
+start_imap() { if [ "$IMAP_SERVER" = cyrus ]; then start_cyrus; else start_dovecot; fi; }
+stop_imap() { if [ "$IMAP_SERVER" = cyrus ]; then stop_cyrus; else stop_dovecot; fi; }
+
 print_env() {
     cat "$ENV_FILE"
 }
@@ -742,15 +890,18 @@ cmd_start() {
     take_lock
 
     # Already running from an earlier call: just report it.
-    if load_env && dovecot_up && postfix_up; then
+    if load_env && imap_up && postfix_up; then
         print_env
         return 0
     fi
     # Leftovers of an earlier (crashed / half-stopped) run in this DIR.
     if load_env; then
         stop_postfix || true
-        stop_dovecot || true
+        stop_imap || true
     fi
+    IMAP_SERVER=${MAILSTACK_IMAP_SERVER:-dovecot}
+    case "$IMAP_SERVER" in dovecot|cyrus) ;; *) die "MAILSTACK_IMAP_SERVER must be dovecot or cyrus";; esac
+    [ "$IMAP_SERVER" = dovecot ] || [ -z "$OAUTH_URL" ] || die "the OAuth introspection URL needs Dovecot"
 
     mkdir -p "$LOGDIR"
     chmod 755 "$LOGDIR"
@@ -764,8 +915,12 @@ cmd_start() {
     case "$PASSWORD" in *[!A-Za-z0-9._-]*) die "MAILSTACK_PASSWORD may only contain [A-Za-z0-9._-]";; esac
 
     gen_tls
-    write_dovecot_conf
-    write_responders
+    if [ "$IMAP_SERVER" = cyrus ]; then
+        write_cyrus_conf
+    else
+        write_dovecot_conf
+        write_responders
+    fi
     write_postfix_conf
     if ! /usr/sbin/postfix -c "$POSTFIX_DIR" check </dev/null >>"$LOGDIR/postfix.stderr" 2>&1 9>&-; then
         tail_log "$LOGDIR/postfix.stderr"; die "postfix check failed"
@@ -788,14 +943,15 @@ PASSWORD=$PASSWORD
 DOVECOT_CONF=$DOVECOT_CONF
 POSTFIX_DIR=$POSTFIX_DIR
 LOG_DIR=$LOGDIR
+IMAP_SERVER=$IMAP_SERVER
 EOF
     if [ -n "$OAUTH_URL" ]; then
         echo "OAUTH_INTROSPECTION_URL=$OAUTH_URL" >>"$ENV_FILE.tmp"
     fi
     mv "$ENV_FILE.tmp" "$ENV_FILE"
 
-    trap 'log "start failed; stopping what was started"; stop_postfix || true; stop_dovecot || true' EXIT
-    start_dovecot
+    trap 'log "start failed; stopping what was started"; stop_postfix || true; stop_imap || true' EXIT
+    start_imap
     start_postfix
     trap - EXIT
     print_env
@@ -818,7 +974,7 @@ cmd_stop() {
     load_env || die "$ENV_FILE incomplete"
     local rc=0
     ( stop_postfix ) || rc=1
-    ( stop_dovecot ) || rc=1
+    ( stop_imap ) || rc=1
     remove_short_root
     return $rc
 }
@@ -827,13 +983,13 @@ cmd_status() {
     set_paths "$1"
     load_env || { log "not started"; return 1; }
     local rc=0
-    if dovecot_up; then log "dovecot: up"; else log "dovecot: DOWN"; rc=1; fi
+    if imap_up; then log "$IMAP_SERVER: up"; else log "$IMAP_SERVER: DOWN"; rc=1; fi
     if postfix_up; then log "postfix: up"; else log "postfix: DOWN"; rc=1; fi
     return $rc
 }
 
 usage() {
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -850,6 +1006,9 @@ main() {
         start-postfix)   with_existing "${1:-}"; start_postfix ;;
         stop-postfix)    with_existing "${1:-}"; stop_postfix ;;
         restart-postfix) with_existing "${1:-}"; stop_postfix; start_postfix ;;
+        start-imap)      with_existing "${1:-}"; start_imap ;;
+        stop-imap)       with_existing "${1:-}"; stop_imap ;;
+        restart-imap)    with_existing "${1:-}"; stop_imap; start_imap ;;
         -h|--help|help|"") usage ;;
         *) log "unknown subcommand: $cmd"; usage ;;
     esac
