@@ -175,13 +175,19 @@ take_lock() {
     flock -w 120 9 || die "could not lock $LOCK_FILE"
 }
 
+# A digest of this script: a running stack is reused only by the same version.
+script_version() {
+    sha256sum "${BASH_SOURCE[0]}" | cut -c1-16
+}
+
 load_env() {
     [ -f "$ENV_FILE" ] || return 1
     IMAP_SERVER=dovecot
+    STACK_VERSION=
     local k v
     while IFS='=' read -r k v; do
         case "$k" in
-            IMAP_PORT|IMAPS_PORT|SMTP_PORT|SMTPS_PORT|LMTP_PORT|AUTH_PORT|PASSWORD|IMAP_SERVER) printf -v "$k" '%s' "$v";;
+            IMAP_PORT|IMAPS_PORT|SMTP_PORT|SMTPS_PORT|LMTP_PORT|AUTH_PORT|PASSWORD|IMAP_SERVER|STACK_VERSION) printf -v "$k" '%s' "$v";;
         esac
     done <"$ENV_FILE"
     [ -n "${IMAP_PORT:-}" ] && [ -n "${SMTP_PORT:-}" ] && [ -n "${LMTP_PORT:-}" ] \
@@ -889,8 +895,10 @@ cmd_start() {
     for p in "${missing[@]}"; do chmod 755 "$p"; done
     take_lock
 
-    # Already running from an earlier call: just report it.
-    if load_env && imap_up && postfix_up; then
+    # Already running from an earlier call of this same script: just report it.
+    # A stack started by another version of the script (other settings) is
+    # restarted, so a test never runs against a configuration it does not expect.
+    if load_env && [ "${STACK_VERSION:-}" = "$(script_version)" ] && imap_up && postfix_up; then
         print_env
         return 0
     fi
@@ -944,6 +952,7 @@ DOVECOT_CONF=$DOVECOT_CONF
 POSTFIX_DIR=$POSTFIX_DIR
 LOG_DIR=$LOGDIR
 IMAP_SERVER=$IMAP_SERVER
+STACK_VERSION=$(script_version)
 EOF
     if [ -n "$OAUTH_URL" ]; then
         echo "OAUTH_INTROSPECTION_URL=$OAUTH_URL" >>"$ENV_FILE.tmp"
