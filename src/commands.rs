@@ -114,8 +114,13 @@ pub fn parse_commands(text: &str) -> Vec<Result<Command, CommandError>> {
 
 /// The command lines of a message body (its own text: quotes and signature removed).
 pub fn command_lines(text: &str) -> Vec<CommandLine> {
-    own_text(text)
-        .lines()
+    command_lines_of_own_words(&own_text(text))
+}
+
+/// The command lines of text that is already the author's own words
+/// (`MailView::own_words`, read once at parse): not read for quotes again.
+pub fn command_lines_of_own_words(own: &str) -> Vec<CommandLine> {
+    own.lines()
         .filter_map(|l| {
             parse_line(l).map(|result| CommandLine {
                 line: l.trim().to_string(),
@@ -377,7 +382,7 @@ pub async fn from_mail(
     {
         return Ok(());
     }
-    let lines = command_lines(&v.own_words.text());
+    let lines = command_lines_of_own_words(&v.own_words.text());
     if lines.is_empty() {
         return Ok(());
     }

@@ -267,7 +267,7 @@ impl Leadership {
 
     async fn register(&self) -> Result<()> {
         let now = to_ms(Utc::now());
-        let host = crate::config::hostname();
+        let host = crate::host::hostname();
         let mut tx = self.0.store.begin().await?;
         tx.register_instance(&self.row(&host), now).await?;
         // Instances on this machine whose process is gone crashed: forget them now, so
@@ -513,7 +513,7 @@ impl Leadership {
             let mut tx = self.0.store.begin().await?;
             // An upsert: if another instance wrongly took this one for dead (same host
             // name on two machines), the row comes back at once.
-            let host = crate::config::hostname();
+            let host = crate::host::hostname();
             tx.instance_seen(&self.row(&host), now).await?;
             for (role, epoch) in &roles {
                 tx.renew_lease(role, *epoch, now).await?;

@@ -141,12 +141,7 @@ impl Runtime {
 
 /// `host:pid`, unique among running instances.
 fn default_instance_name() -> String {
-    format!("{}:{}", hostname(), std::process::id())
-}
-
-/// This machine's host name (for instance names and `onit status`).
-pub fn hostname() -> String {
-    crate::host::hostname().to_string()
+    format!("{}:{}", crate::host::hostname(), std::process::id())
 }
 
 impl Runtime {

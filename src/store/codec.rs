@@ -50,3 +50,41 @@ stored_as_text!(
     OutboxKind,
     OutboxStatus
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OutboxStatus;
+
+    #[tokio::test]
+    async fn stored_names_decode_into_their_types_and_an_unknown_one_is_an_error_naming_it() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let s: Status = sqlx::query_scalar("SELECT 'resolved'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(s, Status::Resolved);
+        let k: EventKind = sqlx::query_scalar("SELECT 'cause_set'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(k.as_str(), "cause_set");
+        let o: OutboxStatus = sqlx::query_scalar("SELECT 'sending'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(o, OutboxStatus::Sending);
+        let err = sqlx::query_scalar::<_, Priority>("SELECT 'whenever'")
+            .fetch_one(&pool)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"whenever\""), "{err}");
+        let err = sqlx::query_scalar::<_, OutboxKind>("SELECT 'carrier_pigeon'")
+            .fetch_one(&pool)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("carrier_pigeon"), "{err}");
+    }
+}
