@@ -269,7 +269,7 @@ impl Leadership {
         let now = to_ms(Utc::now());
         let host = crate::host::hostname();
         let mut tx = self.0.store.begin().await?;
-        tx.register_instance(&self.row(&host), now).await?;
+        tx.register_instance(&self.row(host), now).await?;
         // Instances on this machine whose process is gone crashed: forget them now, so
         // the mail they were sending is taken over at once rather than after `takeover`.
         if std::path::Path::new("/proc/self").exists() {
@@ -514,7 +514,7 @@ impl Leadership {
             // An upsert: if another instance wrongly took this one for dead (same host
             // name on two machines), the row comes back at once.
             let host = crate::host::hostname();
-            tx.instance_seen(&self.row(&host), now).await?;
+            tx.instance_seen(&self.row(host), now).await?;
             for (role, epoch) in &roles {
                 tx.renew_lease(role, *epoch, now).await?;
             }
