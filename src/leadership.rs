@@ -273,7 +273,7 @@ impl Leadership {
         // Instances on this machine whose process is gone crashed: forget them now, so
         // the mail they were sending is taken over at once rather than after `takeover`.
         if std::path::Path::new("/proc/self").exists() {
-            let others = tx.instances_on_host(&host, &self.0.instance).await?;
+            let others = tx.instances_on_host(host, &self.0.instance).await?;
             for (name, pid) in others {
                 if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
                     info!(instance = %name, pid, "an earlier instance on this host is gone");
