@@ -96,7 +96,7 @@ pub fn ack_body(cal: &BusinessCalendar, a: &AckText<'_>) -> String {
     format!(
         "{greeting}\n\n\
          Thank you for letting us know. We're on it.\n\n\
-         Your request \"{subject}\" is logged as ticket {ticket}, and an engineer is looking at it.\n\
+         Your request{subject} is logged as ticket {ticket}, and an engineer is looking at it.\n\
          {cadence}\n\n\
          Next update: by {next}.\n\n\
          Your project manager ({pm}) is copied on this message and on every update we send.\n\
@@ -104,7 +104,11 @@ pub fn ack_body(cal: &BusinessCalendar, a: &AckText<'_>) -> String {
          [{ticket}] in the subject, so it reaches the right people straight away.\n\n\
          Kind regards,\n\
          {team}\n",
-        subject = crate::message::single_line(a.original_subject),
+        // An empty subject: the sender is not verified, and their words are not echoed.
+        subject = match crate::message::single_line(a.original_subject) {
+            s if s.is_empty() => String::new(),
+            s => format!(" \"{s}\""),
+        },
         ticket = a.ticket,
         next = human_time(cal, a.next_update, a.now),
         pm = a.pm,

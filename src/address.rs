@@ -72,6 +72,16 @@ impl EmailAddress {
     pub fn local_part(&self) -> &str {
         self.0.rsplit_once('@').map(|(l, _)| l).unwrap_or("")
     }
+
+    /// The address as rates count it: lower case (always) and without a `+tag`
+    /// (`bob+x@c.example` is `bob@c.example`), so a sender cannot get round a
+    /// per-address limit by varying the tag.
+    pub fn rate_key(&self) -> String {
+        let local = self.local_part();
+        let base = local.split_once('+').map_or(local, |(b, _)| b);
+        let base = if base.is_empty() { local } else { base };
+        format!("{base}@{}", self.domain())
+    }
 }
 
 impl fmt::Display for EmailAddress {
@@ -161,6 +171,14 @@ mod tests {
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn rate_key_drops_the_tag() {
+        let k = |s: &str| EmailAddress::parse(s).unwrap().rate_key();
+        assert_eq!(k("Bob+Spam1@Client.Example"), "bob@client.example");
+        assert_eq!(k("bob@client.example"), "bob@client.example");
+        assert_eq!(k("+x@client.example"), "+x@client.example");
     }
 
     #[test]

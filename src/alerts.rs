@@ -27,6 +27,9 @@ pub enum AlertKind {
     SignInFailed,
     /// An OAuth token will stop working soon (refresh failing, refresh token expiring).
     TokenExpiring,
+    /// Mail claiming a team address that its sender could not prove (`trust.team = "authenticated"`).
+    /// One incident per claimed address; it ends after a day without such mail.
+    Impersonation,
 }
 
 impl AlertKind {
@@ -36,6 +39,16 @@ impl AlertKind {
             AlertKind::MailboxStalled => "mailbox-stalled",
             AlertKind::SignInFailed => "sign-in-failed",
             AlertKind::TokenExpiring => "token-expiring",
+            AlertKind::Impersonation => "impersonation",
+        }
+    }
+
+    /// How long without a new sighting ends an incident by itself (for causes no
+    /// one resolves by hand: a forger who stops does not tell us).
+    fn quiet_ends_after(self) -> Option<chrono::Duration> {
+        match self {
+            AlertKind::Impersonation => Some(chrono::Duration::hours(24)),
+            _ => None,
         }
     }
 
@@ -44,6 +57,7 @@ impl AlertKind {
             AlertKind::MailboxStalled => "mailbox is not being read",
             AlertKind::SignInFailed => "sign-in failing",
             AlertKind::TokenExpiring => "sign-in token expiring",
+            AlertKind::Impersonation => "mail forged in a team member's name",
         }
     }
 }
@@ -62,13 +76,37 @@ pub async fn raise(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let mut tx = store.begin().await?;
+    let opened = raise_in(&mut tx, rt, kind, subject, detail, now).await?;
+    tx.commit().await?;
+    if opened {
+        error!(
+            alert = kind.as_str(),
+            subject, detail, "alert raised; operators notified"
+        );
+        crate::metrics::alert_raised(kind.as_str());
+    }
+    Ok(opened)
+}
+
+/// As [`raise`], in the caller's transaction (the caller logs once it commits).
+pub async fn raise_in(
+    tx: &mut crate::store::Tx<'_>,
+    rt: &Runtime,
+    kind: AlertKind,
+    subject: &str,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    if let Some(quiet) = kind.quiet_ends_after() {
+        tx.resolve_alert_quiet(kind.as_str(), subject, now - quiet, now)
+            .await?;
+    }
     let Some(id) = tx.raise_alert(kind.as_str(), subject, detail, now).await? else {
-        tx.commit().await?;
         return Ok(false);
     };
     let to = rt.alert_recipients();
     notices::queue(
-        &mut tx,
+        tx,
         rt,
         &Notice {
             kind: crate::ticket::OutboxKind::Alert,
@@ -82,12 +120,6 @@ pub async fn raise(
         now,
     )
     .await?;
-    tx.commit().await?;
-    error!(
-        alert = kind.as_str(),
-        subject, detail, "alert raised; operators notified"
-    );
-    crate::metrics::alert_raised(kind.as_str());
     Ok(true)
 }
 
@@ -142,6 +174,13 @@ fn alert_body(
         AlertKind::TokenExpiring => {
             "The OAuth token cannot be renewed. Mail still flows until the current token\n\
              expires; sign in again with `onit oauth login` before then."
+        }
+        AlertKind::Impersonation => {
+            "Mail claiming this team address arrived without proof that it came from the\n\
+             team (trust.team = \"authenticated\"). onit applied nothing from it, sent no\n\
+             reply and counted it for no rule; it is listed in the PM's digest and on the\n\
+             ticket it names. If the mail was genuine, the sender's domain needs DKIM or\n\
+             DMARC (docs/operations.md, \"Trust\")."
         }
     };
     format!(

@@ -20,6 +20,9 @@ pub enum MailClass {
     InternalNote,
     /// Mail from a client.
     Client,
+    /// Mail claiming a team address whose sender is not proven (`trust.team =
+    /// "authenticated"`): recorded, applied nowhere, counted for no rule.
+    Impersonation,
 }
 
 impl MailClass {
@@ -32,6 +35,7 @@ impl MailClass {
             MailClass::Acknowledgment => "acknowledgment",
             MailClass::InternalNote => "internal_note",
             MailClass::Client => "client",
+            MailClass::Impersonation => "impersonation",
         }
     }
 }
@@ -155,18 +159,23 @@ pub fn automated_signal(v: &MailView, signals: &AutomatedSignals) -> Option<Stri
     None
 }
 
-/// Classifies a parsed message. `is_ours` says whether its Message-ID is one onit generated.
-/// Returns the class and, for automated mail, the signal that matched.
+/// Classifies a parsed message. `is_ours` says whether its Message-ID is one onit
+/// generated; `team_proven` whether a team address in `From:` may be believed
+/// (crate::trust). Returns the class and, for automated mail, the signal that matched.
 pub fn classify(
     v: &MailView,
     team: &Team,
     signals: &AutomatedSignals,
     is_ours: bool,
+    team_proven: bool,
 ) -> (MailClass, Option<String>) {
     if is_ours {
         return (MailClass::Own, None);
     }
     let from_team = v.from.as_ref().is_some_and(|f| team.is_team(f));
+    if from_team && !team_proven {
+        return (MailClass::Impersonation, None);
+    }
     if !from_team {
         if let Some(sig) = automated_signal(v, signals) {
             return (MailClass::Automated, Some(sig));
@@ -205,7 +214,7 @@ mod tests {
     }
 
     fn class_of(rt: &Runtime, headers: &str) -> (MailClass, Option<String>) {
-        classify(&view(headers), &rt.team, &rt.automated, false)
+        classify(&view(headers), &rt.team, &rt.automated, false, true)
     }
 
     #[test]
@@ -228,6 +237,7 @@ mod tests {
                 &view("From: bob@client.example\r\nSubject: x"),
                 &rt.team,
                 &rt.automated,
+                true,
                 true
             )
             .0,

@@ -332,14 +332,19 @@ async fn reply(
         // Never to a client (commands are only read from team mail anyway).
         return Ok(false);
     }
+    if command_replies_exhausted(tx, rt, to, at).await? {
+        return Ok(false);
+    }
     let reference = t.reference();
     let subject = match &out.close_refused {
         Some(missing) => format!("Not closed: {} missing", name_fields(missing)),
         None => "Command not applied".to_string(),
     };
-    let mut body = format!("Your message about {reference} had lines onit could not apply:\n\n");
+    let mut body = format!(
+        "Your message about {reference} (Message-ID <{message_id}>) had lines onit could not apply:\n\n"
+    );
     for p in &out.problems {
-        body.push_str(&format!("  {p}\n"));
+        body.push_str(&format!("  {}\n", problem_line(p)));
     }
     if let Some(missing) = &out.close_refused {
         body.push_str("\nTo close it, send a note on the ticket with the missing line(s), e.g.\n");
@@ -364,9 +369,60 @@ async fn reply(
     crate::notices::queue(tx, rt, &notice, at).await
 }
 
+/// A line about a problem, with no more of the sender's text than its command
+/// word: `#resolution …: why` becomes `#resolution: why`.
+fn problem_line(p: &str) -> String {
+    let word = command_word(p);
+    match p.rsplit_once(": ") {
+        Some((_, why)) if p.starts_with('#') => format!("{word}: {why}"),
+        _ => word,
+    }
+}
+
+/// The command word of a line (`#close`), never more of the sender's text.
+fn command_word(line: &str) -> String {
+    let w: String = line
+        .trim_start()
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != ':')
+        .take(24)
+        .collect();
+    if w.starts_with('#')
+        && w[1..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        w
+    } else {
+        "(a line)".into()
+    }
+}
+
+/// Whether `to` already had `policy.command_replies_per_hour` replies this hour.
+async fn command_replies_exhausted(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    to: &EmailAddress,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let n = tx
+        .queued_since(
+            OutboxKind::CommandReply,
+            crate::store::RateScope::Address(to),
+            at - chrono::Duration::hours(1),
+        )
+        .await?;
+    let cap = rt.policy.command_replies_per_hour as i64;
+    if n >= cap {
+        tracing::warn!(to = %to, n, "command replies rate limit reached; no reply");
+    }
+    Ok(n >= cap)
+}
+
 /// The ingest hook: reads the command lines of a stored message. Team mail
 /// (contacts and internal notes) on a ticket has them applied; client mail
-/// has them recorded as `command_ignored`.
+/// has them recorded as `command_ignored`. `proven`: the sender is authenticated
+/// (crate::trust); only then does a reply about lines not applied go back.
 pub async fn from_mail(
     tx: &mut Tx<'_>,
     rt: &Runtime,
@@ -374,6 +430,7 @@ pub async fn from_mail(
     class: MailClass,
     at: DateTime<Utc>,
     mode: Mode,
+    proven: bool,
 ) -> Result<()> {
     if !matches!(
         class,
@@ -416,7 +473,7 @@ pub async fn from_mail(
             let actor = Actor {
                 name: from.as_str(),
                 message_id: Some(&v.message_id),
-                reply_to: Some(from),
+                reply_to: proven.then_some(from),
             };
             let applied = apply(tx, rt, &t, &lines, &actor, at, mode).await?;
             tracing::info!(
@@ -426,16 +483,21 @@ pub async fn from_mail(
                 "team commands"
             );
         }
-        None if mode == Mode::Live => {
+        None if mode == Mode::Live && proven => {
+            if command_replies_exhausted(tx, rt, from, at).await? {
+                return Ok(());
+            }
+            // Only the command words: never the sender's text (a forged or
+            // phishing line must not come back from the support address).
             let body = format!(
-                "Your message \"{}\" has command lines, but it belongs to no ticket, so none was applied:\n\n{}\n\n\
+                "Your message (Message-ID <{}>) has command lines, but it belongs to no ticket, so none was applied: {}.\n\n\
                  Reply to a message of the ticket, or put its tag (e.g. [{}-7]) in the subject, and send them again.\n\n-- onit\n",
-                crate::message::single_line(&v.subject),
+                v.message_id,
                 lines
                     .iter()
-                    .map(|l| format!("  {}", l.line))
+                    .map(|l| command_word(&l.line))
                     .collect::<Vec<_>>()
-                    .join("\n"),
+                    .join(", "),
                 rt.team.prefix.as_str(),
             );
             let notice = crate::notices::Notice {

@@ -9,7 +9,6 @@ use tracing::{debug, info_span, Instrument};
 
 use crate::address::EmailAddress;
 use crate::classify::{classify, is_client, MailClass};
-use crate::compose::is_our_message_id;
 use crate::config::Runtime;
 use crate::message::MailView;
 use crate::policy::contact_time::effective_time;
@@ -19,6 +18,7 @@ use crate::ticket::lifecycle::{self, AckRequest, By, Opening};
 use crate::ticket::EventKind;
 pub use crate::ticket::Mode;
 use crate::ticket_ref::TicketRef;
+use crate::trust::{Authentication, TeamTrust};
 
 /// What became of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,11 +121,18 @@ pub async fn receive_parsed(
         Err(e) => return record_unparseable(tx, raw, &e.derived_id, arrival, origin).await,
     };
     let span = info_span!("message", message_id = %v.message_id, origin = %origin);
+    let auth = crate::trust::judge(
+        &v.sender_facts,
+        v.from.as_ref(),
+        crate::origin::imap_folder(origin),
+        &rt.trust,
+    );
     Ingest {
         tx,
         rt,
         raw,
         v: &v,
+        auth: &auth,
         arrival,
         origin,
         mode,
@@ -162,6 +169,7 @@ async fn record_unparseable(
             body: "",
             origin,
             raw: Some(raw),
+            auth: None,
         })
         .await?;
         Disposition::Unparseable
@@ -177,11 +185,21 @@ async fn record_unparseable(
     })
 }
 
+/// What threading found: the ticket a message belongs to, or one it cites
+/// without being on its client side (a new ticket then follows that one).
+#[derive(Default)]
+struct Threading {
+    ticket: Option<TicketRow>,
+    link: Option<TicketRow>,
+}
+
 struct Ingest<'t, 'c, 'a> {
     tx: &'t mut Tx<'c>,
     rt: &'a Runtime,
     raw: &'a [u8],
     v: &'a MailView,
+    /// How sure we are of the sender (crate::trust).
+    auth: &'a Authentication,
     arrival: DateTime<Utc>,
     origin: &'a str,
     mode: Mode,
@@ -206,8 +224,11 @@ impl Ingest<'_, '_, '_> {
             debug!("duplicate Message-ID: nothing to do");
             return Ok(self.outcome(None, Disposition::Duplicate, None, false, None));
         }
-        let ours = is_our_message_id(&v.message_id, self.rt.team.from.domain());
-        let (class, signal) = classify(v, &self.rt.team, &self.rt.automated, ours);
+        // Our own mail is what our outbox holds, never an id that merely looks like ours.
+        let ours = self.tx.is_our_message(&v.message_id).await?;
+        let team_proven = self.rt.trust.team == TeamTrust::Header || self.auth.is_pass();
+        let (class, signal) = classify(v, &self.rt.team, &self.rt.automated, ours, team_proven);
+        debug!(class = class.as_str(), auth = self.auth.verdict.as_str(), how = %self.auth.how, "classified");
         let at = match self.mode {
             Mode::Archive => crate::policy::archive_time::archive_time(
                 v.date,
@@ -221,8 +242,10 @@ impl Ingest<'_, '_, '_> {
                 self.rt.policy.date_skew_future,
             ),
         };
-        let ticket = self.thread(class).await?;
+        let Threading { ticket, link } = self.thread(class).await?;
+        let proven = self.auth.is_pass();
         match class {
+            MailClass::Impersonation => self.impersonation(ticket, at).await,
             MailClass::Own => {
                 self.store(
                     ticket.as_ref().map(|t| t.id),
@@ -241,14 +264,16 @@ impl Ingest<'_, '_, '_> {
             }
             MailClass::Automated => self.automated(ticket, signal, at).await,
             MailClass::Client => {
-                let out = self.client(ticket, at).await?;
+                let out = self.client(ticket, link, at).await?;
                 // POLICY "Commands from the team": a client's are recorded, never applied.
-                crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode).await?;
+                crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode, proven)
+                    .await?;
                 Ok(out)
             }
             MailClass::Contact | MailClass::Acknowledgment => {
                 let out = self.contact(ticket, class, at).await?;
-                crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode).await?;
+                crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode, proven)
+                    .await?;
                 Ok(out)
             }
             MailClass::InternalNote => {
@@ -263,14 +288,18 @@ impl Ingest<'_, '_, '_> {
                         };
                         lifecycle::record(self.tx, t.id, at, EventKind::InternalNote, by, &detail)
                             .await?;
-                        crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode)
-                            .await?;
+                        crate::commands::from_mail(
+                            self.tx, self.rt, v, class, at, self.mode, proven,
+                        )
+                        .await?;
                         Ok(self.outcome(Some(class), Disposition::Threaded, Some(t), false, None))
                     }
                     None => {
-                        // Commands in a note on no ticket: the sender hears they were not applied.
-                        crate::commands::from_mail(self.tx, self.rt, v, class, at, self.mode)
-                            .await?;
+                        // Commands in a note on no ticket: a proven sender hears they were not applied.
+                        crate::commands::from_mail(
+                            self.tx, self.rt, v, class, at, self.mode, proven,
+                        )
+                        .await?;
                         Ok(self.outcome(Some(class), Disposition::Unthreaded, None, false, None))
                     }
                 }
@@ -298,7 +327,10 @@ impl Ingest<'_, '_, '_> {
 
     /// POLICY "Threading", first match wins: references, then the tag (team or a
     /// participant only), then reporter + normalised subject on a ticket not closed.
-    async fn thread(&mut self, class: MailClass) -> Result<Option<TicketRow>> {
+    /// A client who is not on the ticket's client side and cites its mail opens a new
+    /// ticket linked to it (`link`), as a guessed tag does: knowing a Message-ID is no
+    /// key to someone else's ticket.
+    async fn thread(&mut self, class: MailClass) -> Result<Threading> {
         let v = self.v;
         let mut ids = v.referenced_ids();
         if class == MailClass::Automated {
@@ -306,7 +338,24 @@ impl Ingest<'_, '_, '_> {
         }
         for id in ids.iter().take(50) {
             if let Some(tid) = self.tx.ticket_of_message(id).await? {
-                return self.tx.ticket(tid).await;
+                let Some(t) = self.tx.ticket(tid).await? else {
+                    continue;
+                };
+                if class == MailClass::Client {
+                    if let Some(from) = v.from.as_ref() {
+                        if !self.on_client_side(&t, from).await? {
+                            debug!(ticket = %t.reference(), sender = %from, "reference from outside the ticket's client side: a new ticket");
+                            return Ok(Threading {
+                                ticket: None,
+                                link: Some(t),
+                            });
+                        }
+                    }
+                }
+                return Ok(Threading {
+                    ticket: Some(t),
+                    link: None,
+                });
             }
         }
         if let Some(tag) = TicketRef::find_in_subject(&v.subject, &self.rt.team.prefix) {
@@ -317,14 +366,17 @@ impl Ingest<'_, '_, '_> {
                     || t.reporter == from.as_str()
                     || self.tx.is_participant(t.id, from.as_str()).await?;
                 if allowed {
-                    return Ok(Some(t));
+                    return Ok(Threading {
+                        ticket: Some(t),
+                        link: None,
+                    });
                 }
                 debug!(tag = %tag, sender = %from, "ticket tag from a stranger ignored");
             }
         }
         let norm = normalize_subject(&v.subject, &self.rt.team.prefix);
         if norm.is_empty() {
-            return Ok(None);
+            return Ok(Threading::default());
         }
         let candidates: Vec<EmailAddress> = match class {
             MailClass::Client => v.from.iter().cloned().collect(),
@@ -337,10 +389,26 @@ impl Ingest<'_, '_, '_> {
         };
         for c in candidates {
             if let Some(t) = self.tx.open_ticket_by_subject(c.as_str(), &norm).await? {
-                return Ok(Some(t));
+                return Ok(Threading {
+                    ticket: Some(t),
+                    link: None,
+                });
             }
         }
-        Ok(None)
+        Ok(Threading::default())
+    }
+
+    /// POLICY "People and addresses": a ticket's client side is its reporter, the
+    /// addresses at the reporter's domain (not at a personal-mail domain, where
+    /// strangers share it), and the participants recorded so far.
+    async fn on_client_side(&mut self, t: &TicketRow, who: &EmailAddress) -> Result<bool> {
+        if t.reporter == who.as_str() || self.rt.team.is_team(who) {
+            return Ok(true);
+        }
+        if crate::trust::same_organisation(&t.reporter, who) {
+            return Ok(true);
+        }
+        self.tx.is_participant(t.id, who.as_str()).await
     }
 
     async fn store(
@@ -369,8 +437,66 @@ impl Ingest<'_, '_, '_> {
                 body: &v.body,
                 origin: self.origin,
                 raw: Some(self.raw),
+                auth: Some(self.auth),
             })
             .await
+    }
+
+    /// Mail claiming a team address that its sender could not prove: kept (on the
+    /// ticket it names, if any) with an `impersonation` event, one alert per
+    /// incident; nothing applied, nothing counted, nobody answered.
+    async fn impersonation(
+        &mut self,
+        ticket: Option<TicketRow>,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        let v = self.v;
+        let claimed = from_of(v).unwrap_or("(no address)").to_string();
+        let detail = format!(
+            "mail claiming to be {claimed} is not proven ({}; {}): nothing applied",
+            self.auth.verdict.as_str(),
+            self.auth.how
+        );
+        self.store(
+            ticket.as_ref().map(|t| t.id),
+            MailClass::Impersonation,
+            Some(&detail),
+            at,
+        )
+        .await?;
+        if let Some(t) = &ticket {
+            let by = By {
+                actor: Some(&claimed),
+                message_id: Some(&v.message_id),
+            };
+            lifecycle::record(self.tx, t.id, at, EventKind::Impersonation, by, &detail).await?;
+        }
+        if self.mode == Mode::Live {
+            let alert = format!("{detail} (latest: Message-ID <{}>)", v.message_id);
+            let now = self.arrival.max(at);
+            let opened = crate::alerts::raise_in(
+                self.tx,
+                self.rt,
+                crate::alerts::AlertKind::Impersonation,
+                &claimed,
+                &alert,
+                now,
+            )
+            .await?;
+            tracing::warn!(claimed = %claimed, how = %self.auth.how, new_incident = opened, "impersonation refused");
+        }
+        let d = if ticket.is_some() {
+            Disposition::Threaded
+        } else {
+            Disposition::Unthreaded
+        };
+        Ok(self.outcome(
+            Some(MailClass::Impersonation),
+            d,
+            ticket.as_ref(),
+            false,
+            Some("impersonation".into()),
+        ))
     }
 
     async fn automated(
@@ -445,7 +571,12 @@ impl Ingest<'_, '_, '_> {
         }
     }
 
-    async fn client(&mut self, ticket: Option<TicketRow>, at: DateTime<Utc>) -> Result<Outcome> {
+    async fn client(
+        &mut self,
+        ticket: Option<TicketRow>,
+        link: Option<TicketRow>,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome> {
         let v = self.v;
         let Some(from) = v.from.clone() else {
             // classify() sends mail without a usable From to Automated; keep this total anyway.
@@ -459,11 +590,11 @@ impl Ingest<'_, '_, '_> {
                 None,
             ));
         };
-        let mut link = None;
+        let mut link = link;
         if let Some(mut t) = ticket {
             if !lifecycle::closed_too_long(self.rt, &t, at) {
                 self.store(Some(t.id), MailClass::Client, None, at).await?;
-                self.add_client_participants(t.id).await?;
+                self.add_client_participants(&t).await?;
                 let by = By {
                     actor: Some(from.as_str()),
                     message_id: Some(&v.message_id),
@@ -482,20 +613,20 @@ impl Ingest<'_, '_, '_> {
         self.open_ticket(from, at, link).await
     }
 
-    async fn add_client_participants(&mut self, ticket_id: i64) -> Result<()> {
+    /// Records as participants the message's client addresses on the ticket's client
+    /// side (the reporter's organisation); any other address stays on the message only.
+    async fn add_client_participants(&mut self, t: &TicketRow) -> Result<()> {
         let v = self.v;
         let mut people: Vec<String> = Vec::new();
-        if let Some(f) = &v.from {
-            if is_client(&self.rt.team, f) {
-                people.push(f.as_str().to_string());
+        for a in v.from.iter().cloned().chain(v.recipients()) {
+            if is_client(&self.rt.team, &a)
+                && (t.reporter == a.as_str() || crate::trust::same_organisation(&t.reporter, &a))
+                && !people.iter().any(|p| p == a.as_str())
+            {
+                people.push(a.as_str().to_string());
             }
         }
-        for r in v.recipients() {
-            if is_client(&self.rt.team, &r) {
-                people.push(r.as_str().to_string());
-            }
-        }
-        self.tx.add_participants(ticket_id, &people).await
+        self.tx.add_participants(t.id, &people).await
     }
 
     async fn open_ticket(
@@ -530,7 +661,7 @@ impl Ingest<'_, '_, '_> {
         let span = info_span!("ticket", ticket = %reference);
         let _g = span.enter();
         self.store(Some(t.id), MailClass::Client, None, at).await?;
-        self.add_client_participants(t.id).await?;
+        self.add_client_participants(&t).await?;
         let mut ack = false;
         if self.mode == Mode::Live {
             // The ack leaves now-ish; its clock starts at the later of arrival and the message time.
@@ -541,6 +672,8 @@ impl Ingest<'_, '_, '_> {
                 subject: &v.subject,
                 message_id: &v.message_id,
                 references: &v.references,
+                verified: self.auth.allows_acknowledgment(),
+                released_by: None,
             };
             ack = lifecycle::acknowledge(self.tx, rt, &t, &req, now).await?;
         }
@@ -578,7 +711,7 @@ impl Ingest<'_, '_, '_> {
             ));
         };
         self.store(Some(t.id), class, None, at).await?;
-        self.add_client_participants(t.id).await?;
+        self.add_client_participants(&t).await?;
         // The facts the rules need, read once now: the promise and any dismissive phrase
         // in the author's own words (quotes and signatures never count).
         let own = v.own_words.text();

@@ -52,6 +52,8 @@ pub struct MailView {
     /// The author's own words (quotes and signatures removed), read once
     /// here from the text/plain or text/html part that shows the quote best.
     pub own_words: OwnWords,
+    /// What the headers say about who sent it, for [`crate::trust::judge`].
+    pub sender_facts: crate::trust::SenderFacts,
 }
 
 /// A message whose bytes mail-parser could not make anything of.
@@ -154,6 +156,16 @@ pub fn derived_id_for_bytes(raw: &[u8]) -> String {
     derive_id(&[b"raw", raw])
 }
 
+/// An address written inside a display name (`"eng1@jac.example" <x@evil.example>`).
+fn address_in_name(name: &str) -> Option<String> {
+    name.split(|c: char| {
+        c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')' | '<' | '>' | ',' | ';')
+    })
+    .filter(|w| w.contains('@'))
+    .find_map(|w| EmailAddress::parse(w).ok())
+    .map(|a| a.as_str().to_string())
+}
+
 impl MailView {
     /// Parses raw bytes. Fails only when there is nothing that looks like a
     /// message, or when the parser itself gives up: mail-parser 0.11 panics on a
@@ -216,6 +228,9 @@ impl MailView {
             .and_then(|a| a.name())
             .map(single_line)
             .filter(|s| !s.is_empty());
+        let mut sender_facts = crate::trust::SenderFacts::from_headers(m.headers_raw());
+        sender_facts.from_mailboxes = m.from().map_or(0, |a| a.iter().count());
+        sender_facts.address_in_name = from_name.as_deref().and_then(address_in_name);
         let date = m
             .date()
             .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0))
@@ -346,6 +361,7 @@ impl MailView {
             embedded_ids,
             body,
             own_words,
+            sender_facts,
         })
     }
 

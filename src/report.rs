@@ -528,6 +528,8 @@ mod tests {
             message_id: None,
             detail: detail.into(),
             status: (kind == "status").then(|| Status::parse(detail)).flatten(),
+            auth: None,
+            auth_how: None,
         }
     }
 

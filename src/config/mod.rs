@@ -26,7 +26,14 @@ pub use crate::team::{Project, Team, DEFAULT_PROJECT};
 /// Policy knobs from `[policy]`.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// Acknowledgments per hour to one sender (address without its `+tag`).
     pub ack_rate_per_hour: u32,
+    /// Acknowledgments per hour in all.
+    pub ack_rate_total_per_hour: u32,
+    /// Acknowledgments per hour to one sender domain.
+    pub ack_rate_per_domain_per_hour: u32,
+    /// Replies per hour to one team sender about commands not applied.
+    pub command_replies_per_hour: u32,
     pub first_response: chrono::Duration,
     pub reopen_days: u32,
     pub urgent_around_the_clock: bool,
@@ -83,6 +90,8 @@ pub struct Runtime {
     /// Present when `imap.auth` or `smtp.auth` (of a section in use) is "xoauth2".
     pub oauth: Option<OAuthRuntime>,
     pub team: Team,
+    /// `[trust]`: what proves a sender.
+    pub trust: crate::trust::Trust,
     pub calendar: BusinessCalendar,
     pub policy: Policy,
     pub priority: crate::policy::priority::PriorityRules,

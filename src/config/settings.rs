@@ -29,6 +29,18 @@ pub struct Settings {
     pub http: HttpSettings,
     pub ops: OpsSettings,
     pub oauth: OAuthSettings,
+    pub trust: TrustSettings,
+}
+
+/// `[trust]`: who is proven to have sent a message (see [`crate::trust`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSettings {
+    pub authserv_ids: Vec<String>,
+    pub receiving_hosts: Vec<String>,
+    pub folders: Vec<String>,
+    pub team: crate::trust::TeamTrust,
+    pub acknowledge: crate::trust::AckTrust,
 }
 
 /// How a connection is secured.
@@ -165,6 +177,9 @@ pub struct CalendarSettings {
 #[serde(deny_unknown_fields)]
 pub struct PolicySettings {
     pub ack_rate_per_hour: u32,
+    pub ack_rate_total_per_hour: u32,
+    pub ack_rate_per_domain_per_hour: u32,
+    pub command_replies_per_hour: u32,
     pub first_response_secs: u64,
     pub reopen_days: u32,
     pub urgent_around_the_clock: bool,

@@ -354,6 +354,7 @@ impl Settings {
                 reminders_to,
                 maintainers,
             },
+            trust: self.trust.validate(),
             calendar,
             digest,
             ops: Ops {
@@ -368,6 +369,9 @@ impl Settings {
             },
             policy: Policy {
                 ack_rate_per_hour: self.policy.ack_rate_per_hour,
+                ack_rate_total_per_hour: self.policy.ack_rate_total_per_hour,
+                ack_rate_per_domain_per_hour: self.policy.ack_rate_per_domain_per_hour,
+                command_replies_per_hour: self.policy.command_replies_per_hour,
                 first_response: chrono::Duration::seconds(self.policy.first_response_secs as i64),
                 reopen_days: self.policy.reopen_days,
                 urgent_around_the_clock: self.policy.urgent_around_the_clock,
@@ -463,5 +467,35 @@ pub(super) fn calendar_key(e: &crate::policy::calendar::CalendarError) -> &'stat
         E::BadWeekday(_) | E::NoWorkdays => "calendar.workdays",
         E::BadTime(_) | E::EmptyHours => "calendar.start",
         E::BadDate(_) => "calendar.holidays",
+    }
+}
+
+impl TrustSettings {
+    /// The `[trust]` section in parsed form: ids and hosts lower case, blanks dropped,
+    /// receiving hosts defaulting to the authserv-ids.
+    pub fn validate(&self) -> crate::trust::Trust {
+        let clean = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|s| s.trim().trim_end_matches('.').to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let authserv_ids = clean(&self.authserv_ids);
+        let mut receiving_hosts = clean(&self.receiving_hosts);
+        if receiving_hosts.is_empty() {
+            receiving_hosts = crate::trust::default_receiving_hosts(&authserv_ids);
+        }
+        crate::trust::Trust {
+            authserv_ids,
+            receiving_hosts,
+            folders: self
+                .folders
+                .iter()
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty())
+                .collect(),
+            team: self.team,
+            acknowledge: self.acknowledge,
+        }
     }
 }

@@ -151,7 +151,7 @@ pub async fn sync_folder(
                 uid,
                 raw: &raw,
                 arrival,
-                origin: format!("imap:{folder}/{uidvalidity}/{uid}"),
+                origin: crate::origin::imap(folder, uidvalidity, uid),
                 mode: mode_for_arrival(rt, arrival, now),
             };
             // Try twice, then set the message aside so it never blocks the folder;

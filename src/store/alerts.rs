@@ -54,6 +54,20 @@ impl Tx<'_> {
         Ok(id)
     }
 
+    /// Closes the open incident of (kind, subject) when it was last seen before `quiet_since`.
+    pub async fn resolve_alert_quiet(
+        &mut self,
+        kind: &str,
+        subject: &str,
+        quiet_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        with_tx!(self, c => sqlx::query(
+            "UPDATE alerts SET resolved_at = $1 WHERE kind = $2 AND subject = $3 AND resolved_at IS NULL AND last_seen_at < $4")
+            .bind(to_ms(now)).bind(kind).bind(subject).bind(to_ms(quiet_since))
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("ending a quiet alert"))
+    }
+
     /// Closes the open incident of (kind, subject). Returns the rows closed (0 or 1).
     pub async fn resolve_alert(
         &mut self,

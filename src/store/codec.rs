@@ -8,6 +8,7 @@ use super::OutboxStatus;
 use crate::policy::history::Status;
 use crate::policy::priority::Priority;
 use crate::ticket::{EventKind, OutboxKind, Severity};
+use crate::trust::Verdict;
 
 /// Implements `sqlx::Type` and `sqlx::Decode` for a type with
 /// `fn parse(&str) -> Option<Self>`, on every database where `String` decodes.
@@ -48,7 +49,8 @@ stored_as_text!(
     Severity,
     EventKind,
     OutboxKind,
-    OutboxStatus
+    OutboxStatus,
+    Verdict
 );
 
 #[cfg(test)]

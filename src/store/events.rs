@@ -36,6 +36,12 @@ pub struct EventRow {
     /// The ticket's status after the event, when the event changed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// How sure onit is of the sender of the event's message (`pass`, `fail`, `none`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<crate::trust::Verdict>,
+    /// What the verdict rests on (`dmarc=pass (mx.jac.example)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_how: Option<String>,
 }
 
 impl Tx<'_> {
@@ -49,7 +55,7 @@ impl Tx<'_> {
 
     /// A ticket's events in order, as this transaction sees them.
     pub async fn ticket_events(&mut self, ticket_id: i64) -> Result<Vec<EventRow>> {
-        with_tx!(self, c => sqlx::query_as::<_, EventRow>("SELECT id, ticket_id, at, kind, actor, message_id, detail, status FROM events WHERE ticket_id = $1 ORDER BY at, id")
+        with_tx!(self, c => sqlx::query_as::<_, EventRow>("SELECT e.id, e.ticket_id, e.at, e.kind, e.actor, e.message_id, e.detail, e.status, m.auth, m.auth_how FROM events e LEFT JOIN messages m ON m.message_id = e.message_id WHERE e.ticket_id = $1 ORDER BY e.at, e.id")
             .bind(ticket_id).fetch_all(&mut *c).await.context("loading events"))
     }
 }
@@ -57,7 +63,7 @@ impl Tx<'_> {
 impl Store {
     /// A ticket's events in order.
     pub async fn events(&self, ticket_id: i64) -> Result<Vec<EventRow>> {
-        with_pool!(self, p => sqlx::query_as::<_, EventRow>("SELECT id, ticket_id, at, kind, actor, message_id, detail, status FROM events WHERE ticket_id = $1 ORDER BY at, id")
+        with_pool!(self, p => sqlx::query_as::<_, EventRow>("SELECT e.id, e.ticket_id, e.at, e.kind, e.actor, e.message_id, e.detail, e.status, m.auth, m.auth_how FROM events e LEFT JOIN messages m ON m.message_id = e.message_id WHERE e.ticket_id = $1 ORDER BY e.at, e.id")
             .bind(ticket_id).fetch_all(p).await.context("loading events"))
     }
 }

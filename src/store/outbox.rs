@@ -44,6 +44,29 @@ pub struct Claim<'a> {
     pub claimer_gone_after: chrono::Duration,
 }
 
+/// Whom a rate counts (see [`Tx::queued_since`]).
+#[derive(Debug, Clone, Copy)]
+pub enum RateScope<'a> {
+    Address(&'a crate::address::EmailAddress),
+    Domain(&'a crate::address::EmailAddress),
+    All,
+}
+
+/// The normalised address and domain an outgoing message counts against.
+fn rate_scope(to_addr: &str) -> (String, String) {
+    match crate::address::EmailAddress::parse(to_addr) {
+        Ok(a) => (a.rate_key(), a.domain().to_string()),
+        Err(_) => {
+            let lower = to_addr.to_lowercase();
+            let domain = lower
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_default();
+            (lower, domain)
+        }
+    }
+}
+
 /// A new outbox item.
 #[derive(Debug, Clone)]
 pub struct NewOutbox<'a> {
@@ -106,20 +129,47 @@ pub struct OutboxSummary {
 }
 
 impl Tx<'_> {
-    /// Acknowledgments queued to `to_addr` since `since` (the per-sender rate limit).
-    pub async fn acks_to_since(&mut self, to_addr: &str, since: DateTime<Utc>) -> Result<i64> {
-        with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE kind = 'ack' AND to_addr = $1 AND created_at >= $2")
-            .bind(to_addr).bind(to_ms(since)).fetch_one(&mut *c).await.context("counting acknowledgments"))
+    /// Messages of `kind` queued since `since`: to one address (without its
+    /// `+tag`), to one domain, or in all (the rate limits).
+    pub async fn queued_since(
+        &mut self,
+        kind: OutboxKind,
+        scope: RateScope<'_>,
+        since: DateTime<Utc>,
+    ) -> Result<i64> {
+        let since = to_ms(since);
+        match scope {
+            RateScope::Address(a) => {
+                with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE kind = $1 AND rate_key = $2 AND created_at >= $3")
+                .bind(kind.as_str()).bind(a.rate_key()).bind(since).fetch_one(&mut *c).await.context("counting messages to an address"))
+            }
+            RateScope::Domain(a) => {
+                with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE kind = $1 AND rate_domain = $2 AND created_at >= $3")
+                .bind(kind.as_str()).bind(a.domain()).bind(since).fetch_one(&mut *c).await.context("counting messages to a domain"))
+            }
+            RateScope::All => {
+                with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE kind = $1 AND created_at >= $2")
+                .bind(kind.as_str()).bind(since).fetch_one(&mut *c).await.context("counting messages"))
+            }
+        }
+    }
+
+    /// Whether `message_id` is one of the messages onit queued (our own mail, recognised
+    /// by what we stored, never by the shape of the id).
+    pub async fn is_our_message(&mut self, message_id: &str) -> Result<bool> {
+        with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE message_id = $1")
+            .bind(message_id).fetch_one(&mut *c).await.map(|n| n > 0).context("looking up our own message"))
     }
 
     /// Queues a message. Returns false (and queues nothing) when its dedupe key exists: an
     /// acknowledgment's key is `ack:<ticket id>`, so a ticket can never get two.
     pub async fn enqueue(&mut self, o: &NewOutbox<'_>) -> Result<bool> {
+        let (rate_key, rate_domain) = rate_scope(o.to_addr);
         let n = with_tx!(self, c => sqlx::query(
-            "INSERT INTO outbox (kind, dedupe_key, ticket_id, message_id, mail_from, to_addr, rcpt_to, raw, status, attempts, created_at, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9) ON CONFLICT (dedupe_key) DO NOTHING")
+            "INSERT INTO outbox (kind, dedupe_key, ticket_id, message_id, mail_from, to_addr, rcpt_to, raw, status, attempts, created_at, next_attempt_at, rate_key, rate_domain) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $9, $10, $11) ON CONFLICT (dedupe_key) DO NOTHING")
             .bind(o.kind.as_str()).bind(o.dedupe_key).bind(o.ticket_id).bind(o.message_id).bind(o.mail_from).bind(o.to_addr)
-            .bind(o.rcpt_to).bind(o.raw).bind(to_ms(o.created_at))
+            .bind(o.rcpt_to).bind(o.raw).bind(to_ms(o.created_at)).bind(&rate_key).bind(&rate_domain)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("queueing outgoing mail"))?;
         Ok(n == 1)
     }

@@ -86,7 +86,12 @@ pub enum EventKind {
     Reopened,
     AckQueued,
     AckSuppressed,
+    /// The acknowledgment was not sent because the sender is not proven
+    /// (`trust.acknowledge = "authenticated"`); `onit ticket ID ack` releases it.
+    AckHeld,
     AckFailed,
+    /// Mail claiming a team address whose sender could not be proven: applied nothing, counts for no rule.
+    Impersonation,
     /// A team message to the client: an update.
     Contact,
     /// A team message to the client that is an acknowledgment (sent by hand, or archived).
@@ -116,13 +121,15 @@ pub enum EventKind {
     Sent(OutboxKind),
 }
 
-const SIMPLE: [(EventKind, &str); 23] = [
+const SIMPLE: [(EventKind, &str); 25] = [
     (EventKind::Opened, "opened"),
     (EventKind::PriorityProposed, "priority_proposed"),
     (EventKind::ClientMessage, "client_message"),
     (EventKind::Reopened, "reopened"),
     (EventKind::AckQueued, "ack_queued"),
     (EventKind::AckSuppressed, "ack_suppressed"),
+    (EventKind::AckHeld, "ack_held"),
+    (EventKind::Impersonation, "impersonation"),
     (EventKind::AckFailed, "ack_failed"),
     (EventKind::Contact, "contact"),
     (EventKind::Acknowledgment, "acknowledgment"),

@@ -219,12 +219,23 @@ pub struct AckRequest<'a> {
     pub subject: &'a str,
     pub message_id: &'a str,
     pub references: &'a [String],
+    /// The sender is proven well enough to be acknowledged and to have their
+    /// own words (subject, display name) quoted back (crate::trust).
+    pub verified: bool,
+    /// A person released a held acknowledgment (`onit ticket ID ack`): neither
+    /// the trust gate nor the rate caps apply.
+    pub released_by: Option<&'a str>,
 }
 
 /// Queues the acknowledgment of new ticket `t` (POLICY Standard 1) at `now`:
 /// our mail with the next update's time, PM in Cc. It is the ticket's first
-/// contact and first promise. At most one per ticket (the outbox dedupe key)
-/// and `policy.ack_rate_per_hour` per sender. Returns whether one was queued.
+/// contact and first promise. At most one per ticket (the outbox dedupe key).
+/// Unless a person released it: held (`ack_held`) when the sender is not
+/// verified and `trust.acknowledge = "authenticated"`; suppressed
+/// (`ack_suppressed`) beyond `policy.ack_rate_per_hour` per sender (without
+/// `+tag`), `ack_rate_per_domain_per_hour` per domain or `ack_rate_total_per_hour`
+/// in all. Text of an unverified sender is never echoed back to them.
+/// Returns whether one was queued.
 pub async fn acknowledge(
     tx: &mut Tx<'_>,
     rt: &Runtime,
@@ -233,34 +244,47 @@ pub async fn acknowledge(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let reporter = req.reporter;
-    let recent = tx
-        .acks_to_since(reporter.as_str(), now - Duration::hours(1))
-        .await?;
-    if recent >= rt.policy.ack_rate_per_hour as i64 {
-        let detail = format!("no acknowledgment: {recent} already sent to {reporter} in the last hour (ack_rate_per_hour = {})", rt.policy.ack_rate_per_hour);
-        record(
-            tx,
-            t.id,
-            now,
-            EventKind::AckSuppressed,
-            By::default(),
-            &detail,
-        )
-        .await?;
-        tracing::warn!(%reporter, "acknowledgment rate limit reached");
-        return Ok(false);
+    if req.released_by.is_none() {
+        if rt.trust.acknowledge == crate::trust::AckTrust::Authenticated && !req.verified {
+            let detail = format!(
+                "acknowledgment held: the sender {reporter} is not proven (trust.acknowledge = authenticated); `onit ticket {} ack` sends it",
+                t.reference()
+            );
+            record(tx, t.id, now, EventKind::AckHeld, By::default(), &detail).await?;
+            tracing::info!(%reporter, "acknowledgment held for an unproven sender");
+            return Ok(false);
+        }
+        if let Some(detail) = ack_rate_reached(tx, rt, reporter, now).await? {
+            record(
+                tx,
+                t.id,
+                now,
+                EventKind::AckSuppressed,
+                By::default(),
+                &detail,
+            )
+            .await?;
+            tracing::warn!(%reporter, "acknowledgment rate limit reached");
+            return Ok(false);
+        }
     }
     let reference = t.reference();
     let pm = pm_of(rt, t);
     let due = due_after(rt, t, now);
     let mut refs = req.references.to_vec();
     refs.push(req.message_id.to_string());
+    // Never echo an unverified sender's words to their address (backscatter carries spam).
+    let (client_name, original_subject) = if req.verified {
+        (req.client_name, req.subject)
+    } else {
+        (None, "")
+    };
     let text = crate::acknowledgment::ack_body(
         &rt.calendar,
         &crate::acknowledgment::AckText {
             ticket: &reference,
-            client_name: req.client_name,
-            original_subject: req.subject,
+            client_name,
+            original_subject,
             priority: t.priority,
             next_update: due.at,
             pm: &pm,
@@ -268,8 +292,15 @@ pub async fn acknowledge(
             now,
         },
     );
-    let subject = crate::acknowledgment::ack_subject(req.subject, &reference);
-    let to = [(reporter.clone(), req.client_name.map(str::to_string))];
+    let subject = crate::acknowledgment::ack_subject(
+        if req.verified {
+            req.subject
+        } else {
+            "your message"
+        },
+        &reference,
+    );
+    let to = [(reporter.clone(), client_name.map(str::to_string))];
     let cc = [pm.clone()];
     // The stated next update is this ticket's first promise; the acknowledgment
     // becomes a contact when it is sent (the outbox sets contact_at).
@@ -334,6 +365,47 @@ pub async fn acknowledge(
 }
 
 pub use super::pm_of;
+
+/// Why no more acknowledgments may go to `to` now, if a rate cap is reached.
+async fn ack_rate_reached(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    to: &EmailAddress,
+    now: DateTime<Utc>,
+) -> Result<Option<String>> {
+    use crate::store::RateScope;
+    let since = now - Duration::hours(1);
+    let p = &rt.policy;
+    let caps = [
+        (
+            RateScope::Address(to),
+            p.ack_rate_per_hour,
+            "ack_rate_per_hour",
+            to.rate_key(),
+        ),
+        (
+            RateScope::Domain(to),
+            p.ack_rate_per_domain_per_hour,
+            "ack_rate_per_domain_per_hour",
+            to.domain().to_string(),
+        ),
+        (
+            RateScope::All,
+            p.ack_rate_total_per_hour,
+            "ack_rate_total_per_hour",
+            "everyone".into(),
+        ),
+    ];
+    for (scope, cap, key, whom) in caps {
+        let n = tx.queued_since(OutboxKind::Ack, scope, since).await?;
+        if n >= cap as i64 {
+            return Ok(Some(format!(
+                "no acknowledgment: {n} already sent to {whom} in the last hour ({key} = {cap})"
+            )));
+        }
+    }
+    Ok(None)
+}
 
 /// Sets the priority; the stored due time follows it. `None` when it already was.
 pub async fn set_priority(

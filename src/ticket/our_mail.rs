@@ -142,6 +142,11 @@ pub async fn queue(tx: &mut Tx<'_>, rt: &Runtime, m: &OurMail<'_>, c: &Composed)
             body: keep.body,
             origin: "outbox",
             raw: None,
+            auth: Some(&crate::trust::Authentication {
+                verdict: crate::trust::Verdict::Pass,
+                how: "written by onit".into(),
+                spf_aligned: false,
+            }),
         })
         .await?;
         tx.set_contact_facts(&c.message_id, &keep.facts).await?;

@@ -98,8 +98,15 @@ pm = "alice.pm@jac.example"
 [calendar]
 timezone = "Europe/London"
 holidays = ["2026-12-25"]
+{trust}
 {extra}
 "#,
+            // The test mail's border server: `Mail` stamps its Authentication-Results.
+            trust = if extra.contains("[trust]") {
+                ""
+            } else {
+                "[trust]\nauthserv_ids = [\"mx.onit.test\"]\n"
+            },
             md = dir.path().join("Maildir").display(),
             out = dir.path().join("out").display(),
             transport = base.transport.as_deref().unwrap_or("file"),
@@ -182,10 +189,16 @@ pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// Builds a plain RFC 5322 message.
+/// The authserv-id of the tests' "border server" (the base configuration trusts it).
+pub const TEST_AUTHSERV_ID: &str = "mx.onit.test";
+
+/// Builds a plain RFC 5322 message. As delivered by the tests' border server, it
+/// carries that server's `Authentication-Results` (DKIM and DMARC pass for the
+/// `From:` domain), unless [`Mail::forged`] says the sender proved nothing.
 pub struct Mail {
     headers: Vec<(String, String)>,
     body: String,
+    forged: bool,
 }
 
 impl Mail {
@@ -193,6 +206,7 @@ impl Mail {
         let mut m = Mail {
             headers: Vec::new(),
             body: "Hello,\r\nplease have a look.\r\n".into(),
+            forged: false,
         };
         m = m.h("From", from).h("To", to).h("Subject", subject);
         if !id.is_empty() {
@@ -207,12 +221,29 @@ impl Mail {
         self.headers.push((name.to_string(), value.to_string()));
         self
     }
+    /// The sender proved nothing: no Authentication-Results from our border.
+    pub fn forged(mut self) -> Mail {
+        self.forged = true;
+        self
+    }
     pub fn body(mut self, b: &str) -> Mail {
         self.body = b.replace('\n', "\r\n");
         self
     }
     pub fn bytes(&self) -> Vec<u8> {
         let mut s = String::new();
+        if !self.forged {
+            let domain = self
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("From"))
+                .and_then(|(_, v)| v.rsplit_once('@'))
+                .map(|(_, d)| d.trim_end_matches(|c: char| c == '>' || c.is_whitespace()))
+                .unwrap_or("invalid");
+            s.push_str(&format!(
+                "Authentication-Results: {TEST_AUTHSERV_ID}; dkim=pass header.d={domain}; dmarc=pass header.from={domain}\r\n"
+            ));
+        }
         for (n, v) in &self.headers {
             s.push_str(&format!("{n}: {v}\r\n"));
         }
