@@ -152,6 +152,8 @@ pub enum TicketAction {
     },
     /// Close it (only with cause, resolution and prevention recorded) and send the incident report.
     Close,
+    /// Send the acknowledgment held because the sender was not proven (trust.acknowledge).
+    Ack,
 }
 
 /// Entry point: parses arguments, runs the command, maps errors to exit codes
@@ -223,10 +225,16 @@ fn check_config(file: Option<&std::path::Path>, json: bool) -> ExitCode {
                 rt.team.projects.len(),
                 rt.calendar.tz()
             );
+            for w in rt.trust.warnings() {
+                eprintln!("warning: {w}");
+            }
             ExitCode::SUCCESS
         }
-        (Ok(_), true) => {
-            println!("{}", serde_json::json!({"ok": true, "errors": []}));
+        (Ok(rt), true) => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": true, "errors": [], "warnings": rt.trust.warnings()})
+            );
             ExitCode::SUCCESS
         }
         (Err(ConfigError(issues)), json) => {
@@ -370,6 +378,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 },
                 TicketAction::Note { text } => crate::commands::CliAction::Note(text.join(" ")),
                 TicketAction::Close => crate::commands::CliAction::Close,
+                TicketAction::Ack => crate::commands::CliAction::Ack,
             };
             let result =
                 crate::commands::run_cli(&store, &rt, number, action, chrono::Utc::now()).await;
@@ -428,7 +437,8 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             let view =
                 crate::views::StatusView::load(&store, chrono::Utc::now(), rt.ops.takeover).await;
             store.close().await;
-            let view = view?;
+            let mut view = view?;
+            view.warnings = rt.trust.warnings();
             if json {
                 print_json(&view)
             } else {

@@ -24,7 +24,7 @@
 //! * Commands in team mail that threads onto no ticket cannot be applied; the
 //!   sender is told so (live mail only).
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::address::EmailAddress;
@@ -90,6 +90,15 @@ pub enum CommandError {
 }
 
 impl CommandError {
+    /// Why the line was refused, without the value the sender wrote (for replies).
+    pub fn reason(&self) -> String {
+        match self {
+            CommandError::Unknown { .. } => format!("not a command (commands: {COMMAND_LIST})"),
+            CommandError::Invalid { expected, .. } => format!("takes {expected}"),
+            CommandError::Missing { expected, .. } => format!("needs {expected}"),
+        }
+    }
+
     /// The line names a known command (it is only malformed).
     pub fn is_known(&self) -> bool {
         !matches!(self, CommandError::Unknown { .. })
@@ -229,6 +238,9 @@ pub struct Applied {
     pub done: Vec<String>,
     /// Lines not applied, and why.
     pub problems: Vec<String>,
+    /// The same, as a reply may say them: the command word and the reason, never
+    /// the rest of the sender's line.
+    pub reply_lines: Vec<String>,
     /// The facts a refused `#close` was missing.
     pub close_refused: Option<Vec<ClosingField>>,
     /// The report a successful close made.
@@ -264,6 +276,8 @@ pub async fn apply(
                 let detail = format!("{}: {e}", c.line);
                 lifecycle::record(tx, t.id, at, EventKind::CommandInvalid, by, &detail).await?;
                 out.problems.push(detail);
+                out.reply_lines
+                    .push(format!("{}: {}", command_word(&c.line), e.reason()));
                 continue;
             }
         };
@@ -294,11 +308,13 @@ pub async fn apply(
             Command::Close => match lifecycle::close(tx, rt, &mut t, &facts, by, at, mode).await? {
                 Closing::AlreadyClosed => out.done.push("already closed".into()),
                 Closing::Refused(missing) => {
-                    out.problems.push(format!(
-                        "{}: {reference} was not closed: {} not recorded. A ticket closes only with cause, resolution and prevention recorded.",
-                        c.line,
+                    let why = format!(
+                        "{reference} was not closed: {} not recorded. A ticket closes only with cause, resolution and prevention recorded.",
                         name_fields(&missing)
-                    ));
+                    );
+                    out.problems.push(format!("{}: {why}", c.line));
+                    out.reply_lines
+                        .push(format!("{}: {why}", command_word(&c.line)));
                     out.close_refused = Some(missing);
                 }
                 Closing::Closed(made) => {
@@ -343,8 +359,8 @@ async fn reply(
     let mut body = format!(
         "Your message about {reference} (Message-ID <{message_id}>) had lines onit could not apply:\n\n"
     );
-    for p in &out.problems {
-        body.push_str(&format!("  {}\n", problem_line(p)));
+    for p in &out.reply_lines {
+        body.push_str(&format!("  {p}\n"));
     }
     if let Some(missing) = &out.close_refused {
         body.push_str("\nTo close it, send a note on the ticket with the missing line(s), e.g.\n");
@@ -367,16 +383,6 @@ async fn reply(
         body,
     };
     crate::notices::queue(tx, rt, &notice, at).await
-}
-
-/// A line about a problem, with no more of the sender's text than its command
-/// word: `#resolution …: why` becomes `#resolution: why`.
-fn problem_line(p: &str) -> String {
-    let word = command_word(p);
-    match p.rsplit_once(": ") {
-        Some((_, why)) if p.starts_with('#') => format!("{word}: {why}"),
-        _ => word,
-    }
 }
 
 /// The command word of a line (`#close`), never more of the sender's text.
@@ -525,6 +531,8 @@ pub enum CliAction {
     Note(String),
     /// `close`
     Close,
+    /// `ack`: send the acknowledgment that was held for an unproven sender.
+    Ack,
 }
 
 /// Who acts on the command line, as events record it: `command line (dan)`.
@@ -597,6 +605,31 @@ pub async fn run_cli(
         }
         CliAction::Set { field, value } => cli_command(&field, &value)?,
         CliAction::Close => Command::Close,
+        CliAction::Ack => {
+            anyhow::ensure!(
+                t.ack_message_id.is_none(),
+                "{reference} is already acknowledged"
+            );
+            let reporter = crate::address::EmailAddress::parse(&t.reporter)
+                .with_context(|| format!("{reference}: reporter {}", t.reporter))?;
+            let req = lifecycle::AckRequest {
+                reporter: &reporter,
+                client_name: None,
+                subject: &t.subject,
+                message_id: &t.opening_message_id,
+                references: &[],
+                // A person vouches for sending it; the sender's words are still not echoed.
+                verified: false,
+                released_by: Some(&actor_name),
+            };
+            let queued = lifecycle::acknowledge(&mut tx, rt, &t, &req, now).await?;
+            tx.commit().await?;
+            anyhow::ensure!(queued, "{reference}: the acknowledgment could not be queued (see `onit ticket {reference}`)");
+            return Ok(format!(
+                "{reference}: acknowledgment to {} queued (the daemon sends it)",
+                t.reporter
+            ));
+        }
     };
     let line = command.line();
     let lines = [CommandLine {

@@ -101,6 +101,9 @@ pub async fn maildir_pass(
 
 /// Runs the daemon. With `once`, drains what is there and returns.
 pub async fn run(rt: Runtime, once: bool) -> Result<()> {
+    for w in rt.trust.warnings() {
+        tracing::warn!("{w}");
+    }
     // SQLite: one instance per database file, or two would both read the mailbox.
     let _lock = InstanceLock::take(&rt.database_url)?;
     let store = Store::open(&rt.database_url, rt.max_connections).await?;

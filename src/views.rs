@@ -201,6 +201,8 @@ pub struct StatusView {
     pub leases: Vec<LeaseView>,
     pub instances: Vec<InstanceView>,
     pub alerts: Vec<crate::alerts::AlertRow>,
+    /// Configuration risks the operator must know of (`trust.team = "header"`…).
+    pub warnings: Vec<String>,
 }
 
 impl StatusView {
@@ -234,6 +236,7 @@ impl StatusView {
                 })
                 .collect(),
             alerts: crate::alerts::open(store).await?,
+            warnings: Vec::new(),
         })
     }
 }
@@ -244,6 +247,9 @@ pub fn status_text(v: &StatusView) -> String {
     let at = |ms: i64| from_ms(ms).to_rfc3339();
     let mut s = String::new();
     let o = &v.outbox;
+    for w in &v.warnings {
+        let _ = writeln!(s, "WARNING   {w}");
+    }
     let _ = writeln!(s, "database  {}", v.database);
     let _ = writeln!(
         s,

@@ -58,7 +58,7 @@ pub struct BrokenRule {
 /// Mail that needs a person.
 #[derive(Debug, Clone, Serialize)]
 pub struct NeedsPerson {
-    /// `bounce`, `unthreaded` or `ignored-command`.
+    /// `bounce`, `unthreaded`, `ignored-command`, `impersonation` or `ack-held`.
     pub kind: &'static str,
     /// What people call it: "Bounce", "Unthreaded team mail", "Ignored command".
     pub label: &'static str,
@@ -111,6 +111,8 @@ pub struct Digest {
     /// Alerts about onit itself in the period (a stalled mailbox, a failing
     /// sign-in): while one is open, client mail may go unanswered, so the PM hears too.
     pub onit_alerts: Vec<OnitAlert>,
+    /// Set while the team is trusted by header (`trust.team = "header"`): the risk, in words.
+    pub trust_warning: Option<&'static str>,
 }
 
 /// One alert about onit itself, as the digest shows it.
@@ -365,7 +367,24 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
                 continue;
             }
             let ticket = format!("{}-{}", e.prefix, e.number);
-            let (kind, label, detail) = if e.kind == crate::ticket::EventKind::CommandIgnored {
+            let (kind, label, detail) = if e.kind == crate::ticket::EventKind::Impersonation {
+                (
+                    "impersonation",
+                    "Forged team mail",
+                    format!(
+                        "Mail claiming to be {} could not be proven to come from the team: nothing in it was applied, counted or answered. If it was genuine, the sender's domain needs DKIM or DMARC.",
+                        e.actor.as_deref().unwrap_or("a team member")
+                    ),
+                )
+            } else if e.kind == crate::ticket::EventKind::AckHeld {
+                (
+                    "ack-held",
+                    "Acknowledgment held",
+                    format!(
+                        "The sender is not proven, so no acknowledgment went out (it would make the support address a spam relay). If the mail is genuine: `onit ticket {ticket} ack`."
+                    ),
+                )
+            } else if e.kind == crate::ticket::EventKind::CommandIgnored {
                 // The sender is outside the team (that is why it was ignored): naming them is no blame.
                 let from = e
                     .actor
@@ -406,6 +425,23 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
             let t = from_ms(u.effective_at);
             let (owner, clients) = pm_of_unthreaded(rt, u);
             if owner != pm || !in_window(t) {
+                continue;
+            }
+            if u.class == "impersonation" {
+                // The forger's subject is not repeated to the PM; the Message-ID finds it.
+                needs_person.push(NeedsPerson {
+                    kind: "impersonation",
+                    label: "Forged team mail",
+                    at: short(rt, t),
+                    ticket: None,
+                    subject: "(subject withheld: unproven sender)".into(),
+                    detail: format!(
+                        "Mail claiming to be {} (Message-ID <{}>) could not be proven to come from the team: nothing in it was applied or answered.",
+                        u.from_addr.as_deref().unwrap_or("a team member"),
+                        u.message_id
+                    ),
+                    sort: t,
+                });
                 continue;
             }
             needs_person.push(NeedsPerson {
@@ -483,6 +519,8 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
         onit_alerts: inputs
             .alerts
             .iter()
+            // Forged team mail is listed as mail that needs a person, not as onit's own trouble.
+            .filter(|a| a.kind != crate::alerts::AlertKind::Impersonation.as_str())
             .filter(|a| {
                 a.opened_at < crate::store::to_ms(at)
                     && a.resolved_at
@@ -496,5 +534,6 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
                 detail: a.detail.clone(),
             })
             .collect(),
+        trust_warning: rt.trust.header_trust_warning(),
     }
 }

@@ -445,6 +445,8 @@ mod tests {
             events: Vec::new(),
             unthreaded: vec![UnthreadedRow {
                 message_id: "x@jac.example".into(),
+                class: "contact".into(),
+                from_addr: None,
                 to_addrs: "<b>bob</b>@acme.example".into(),
                 cc_addrs: String::new(),
                 subject: "<script>alert(1)</script>".into(),

@@ -52,9 +52,9 @@ impl FileTransport {
 fn write_atomically(dir: &Path, path: &Path, raw: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
-        ".tmp-{}-{:x}",
+        ".tmp-{}-{}",
         std::process::id(),
-        fastrand::u64(..)
+        crate::compose::random_hex(8)
     ));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(raw)?;

@@ -22,6 +22,8 @@ pub struct DigestEventRow {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UnthreadedRow {
     pub message_id: String,
+    pub class: String,
+    pub from_addr: Option<String>,
     pub to_addrs: String,
     pub cc_addrs: String,
     pub subject: String,
@@ -29,7 +31,7 @@ pub struct UnthreadedRow {
 }
 
 impl Store {
-    /// Events of kind `delivery_failure` or `command_ignored` with `after < at <= until`, in time order.
+    /// Events of kind `delivery_failure`, `command_ignored`, `impersonation` or `ack_held` with `after < at <= until`, in time order.
     pub async fn digest_events(
         &self,
         after: DateTime<Utc>,
@@ -37,19 +39,20 @@ impl Store {
     ) -> Result<Vec<DigestEventRow>> {
         with_pool!(self, p => sqlx::query_as::<_, DigestEventRow>(
             "SELECT e.at, e.kind, e.actor, e.detail, t.prefix, t.number, t.pm, t.subject FROM events e JOIN tickets t ON t.id = e.ticket_id \
-             WHERE e.kind IN ('delivery_failure', 'command_ignored') AND e.at > $1 AND e.at <= $2 ORDER BY e.at, e.id")
+             WHERE e.kind IN ('delivery_failure', 'command_ignored', 'impersonation', 'ack_held') AND e.at > $1 AND e.at <= $2 ORDER BY e.at, e.id")
             .bind(to_ms(after)).bind(to_ms(until)).fetch_all(p).await.context("loading digest events"))
     }
 
-    /// Messages of class `contact` on no ticket with `after < effective_at <= until`, in time order.
+    /// Messages on no ticket that need a person (team mail to a client, mail forged in a
+    /// team member's name) with `after < effective_at <= until`, in time order.
     pub async fn unthreaded_team_mail(
         &self,
         after: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<UnthreadedRow>> {
         with_pool!(self, p => sqlx::query_as::<_, UnthreadedRow>(
-            "SELECT message_id, to_addrs, cc_addrs, subject, effective_at FROM messages \
-             WHERE class = 'contact' AND ticket_id IS NULL AND effective_at > $1 AND effective_at <= $2 ORDER BY effective_at, id")
+            "SELECT message_id, class, from_addr, to_addrs, cc_addrs, subject, effective_at FROM messages \
+             WHERE class IN ('contact', 'impersonation') AND ticket_id IS NULL AND effective_at > $1 AND effective_at <= $2 ORDER BY effective_at, id")
             .bind(to_ms(after)).bind(to_ms(until)).fetch_all(p).await.context("loading unthreaded team mail"))
     }
 

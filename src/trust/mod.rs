@@ -85,6 +85,32 @@ impl Trust {
     }
 }
 
+impl Trust {
+    /// The risks of this configuration, in words, for every start, `onit status`
+    /// and `onit check-config`.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(w) = self.header_trust_warning() {
+            out.push(w.to_string());
+        }
+        if self.team == TeamTrust::Authenticated && !self.can_prove_anyone() {
+            out.push(
+                "trust.team = \"authenticated\" but neither trust.authserv_ids nor trust.folders is set: \
+                 no team mail can be proven, so every one is refused as an impersonation"
+                    .into(),
+            );
+        }
+        if self.acknowledge == AckTrust::Authenticated && self.authserv_ids.is_empty() {
+            out.push(
+                "trust.acknowledge = \"authenticated\" but trust.authserv_ids is empty: every \
+                 acknowledgment is held until a person releases it (`onit ticket ID ack`)"
+                    .into(),
+            );
+        }
+        out
+    }
+}
+
 /// The `trust.authserv_ids` entry that stands for Microsoft 365's id-less fields.
 pub const MICROSOFT_365: &str = "microsoft365";
 
@@ -101,11 +127,15 @@ pub fn default_receiving_hosts(authserv_ids: &[String]) -> Vec<String> {
     out
 }
 
-/// A trace field, in header order: the two kinds trust reads.
+/// A header field, in header order, as trust reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TraceField {
     AuthResults(String),
     Received(String),
+    /// Any run of other fields (the message's own, or a server's that trust does
+    /// not read): it ends a receiving server's block of trace fields. Trace fields
+    /// such as `Received-SPF` and `ARC-*` do not count.
+    Other,
 }
 
 /// What the parser saw of the sender headers, for [`judge`].
@@ -133,10 +163,21 @@ impl SenderFacts {
                 f.trace.push(TraceField::AuthResults(value.to_string()));
             } else if name.eq_ignore_ascii_case("Received") {
                 f.trace.push(TraceField::Received(value.to_string()));
-            } else if name.eq_ignore_ascii_case("From") {
-                f.from_fields += 1;
-            } else if name.eq_ignore_ascii_case("Sender") {
-                f.sender.push(value.trim().to_string());
+            } else {
+                let lower = name.to_ascii_lowercase();
+                if lower == "from" {
+                    f.from_fields += 1;
+                } else if lower == "sender" {
+                    f.sender.push(value.trim().to_string());
+                }
+                let trace = lower == "received-spf"
+                    || lower.starts_with("arc-")
+                    || lower == "x-received"
+                    || lower == "return-path"
+                    || lower == "delivered-to";
+                if !trace && f.trace.last() != Some(&TraceField::Other) {
+                    f.trace.push(TraceField::Other);
+                }
             }
         }
         f

@@ -2,17 +2,22 @@
 //!
 //! Readings (the issue and RFC 8601 section 5 leave these to the reader):
 //! - **Which fields count.** Only `Authentication-Results` fields whose
-//!   authserv-id is in `trust.authserv_ids`, and only those standing above the
-//!   first `Received:` hop recorded by a host that is not ours (a hop with a
-//!   `from` clause whose `by` host is not in `trust.receiving_hosts`): anything
-//!   below such a hop was written before the message reached us, by whoever
-//!   sent it. A hop without `from` (local delivery, Gmail's internal
-//!   `Received: by 2002:…`) is not a boundary.
+//!   authserv-id is in `trust.authserv_ids`, and only where our receiving server
+//!   writes them. The *entry hop* is the topmost `Received:` field whose `from`
+//!   host is not one of ours (`trust.receiving_hosts`): the hop by which the
+//!   message came in from outside. Postfix with OpenDKIM writes its field above
+//!   that hop; Gmail writes it just below (after `Received-SPF`). So: the
+//!   trusted fields above the entry hop count; when there are none, the
+//!   trusted fields in the block of trace fields right below it count (when one
+//!   of our hosts recorded the hop), up to the first other field or `Received:`. Anything further down was written
+//!   before the message reached us, by whoever sent it. A hop without `from`
+//!   (local delivery, Gmail's internal `Received: by 2002:…`) is not an entry hop.
 //! - **Several fields.** Our servers add their fields on top, so for each
-//!   method the topmost trusted result counts; a look-alike written by the
-//!   sender just below our entry hop can add a method our server did not
-//!   report, never overrule one it did. Borders should report dkim, spf and
-//!   dmarc on every message (OpenDKIM `AlwaysAddARHeader`) or strip look-alikes.
+//!   method the topmost trusted result counts: a look-alike that still stands in
+//!   the counted block (a sender's field directly below Gmail's) can add a
+//!   method our server did not report, never overrule one it did. Borders should
+//!   report dkim, spf and dmarc on every message, or strip look-alikes (RFC 8601
+//!   section 5).
 //! - **Alignment** is relaxed (RFC 7489): the DKIM `d=` (or `header.i` domain)
 //!   or the SPF `smtp.mailfrom` domain equals the `From:` domain or one is a
 //!   subdomain of the other. A domain of one label never aligns.
@@ -229,35 +234,52 @@ fn from_trick(facts: &SenderFacts, from: Option<&EmailAddress>) -> Option<String
 /// The trusted results, in header order, with their authserv-id; for each
 /// method only those of the topmost trusted field that reports it.
 fn trusted_results(facts: &SenderFacts, trust: &Trust) -> Vec<(String, MethodResult)> {
+    let trusted = |v: &str| auth_results::parse(v).filter(|ar| trust.trusts_id(&ar.authserv_id));
+    let entry = facts.trace.iter().position(|f| match f {
+        TraceField::Received(v) => received::parse(v)
+            .from_host
+            .is_some_and(|h| !trust.is_our_host(&h)),
+        _ => false,
+    });
+    let above = &facts.trace[..entry.unwrap_or(facts.trace.len())];
+    let mut fields: Vec<auth_results::AuthResults> = above
+        .iter()
+        .filter_map(|f| match f {
+            TraceField::AuthResults(v) => trusted(v),
+            _ => None,
+        })
+        .collect();
+    // Below the entry hop only when one of our hosts recorded it (Gmail's layout).
+    let entry_is_ours = entry.is_some_and(|e| match &facts.trace[e] {
+        TraceField::Received(v) => received::parse(v)
+            .by_host
+            .is_some_and(|h| trust.is_our_host(&h)),
+        _ => false,
+    });
+    if fields.is_empty() && entry_is_ours {
+        if let Some(e) = entry {
+            fields = facts.trace[e + 1..]
+                .iter()
+                .map_while(|f| match f {
+                    TraceField::AuthResults(v) => Some(trusted(v)),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+        }
+    }
     let mut out: Vec<(String, MethodResult)> = Vec::new();
     let mut seen_methods: Vec<String> = Vec::new();
-    for field in &facts.trace {
-        match field {
-            TraceField::Received(v) => {
-                let hop = received::parse(v);
-                let ours = hop.by_host.as_deref().is_some_and(|h| trust.is_our_host(h));
-                if hop.from_host.is_some() && !ours {
-                    break;
-                }
+    for ar in fields {
+        let methods: Vec<String> = ar.results.iter().map(|r| r.method.clone()).collect();
+        for r in ar.results {
+            if !seen_methods.contains(&r.method) {
+                out.push((ar.authserv_id.clone(), r));
             }
-            TraceField::AuthResults(v) => {
-                let Some(ar) = auth_results::parse(v) else {
-                    continue;
-                };
-                if !trust.trusts_id(&ar.authserv_id) {
-                    continue;
-                }
-                let methods: Vec<String> = ar.results.iter().map(|r| r.method.clone()).collect();
-                for r in ar.results {
-                    if !seen_methods.contains(&r.method) {
-                        out.push((ar.authserv_id.clone(), r));
-                    }
-                }
-                for m in methods {
-                    if !seen_methods.contains(&m) {
-                        seen_methods.push(m);
-                    }
-                }
+        }
+        for m in methods {
+            if !seen_methods.contains(&m) {
+                seen_methods.push(m);
             }
         }
     }

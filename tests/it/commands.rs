@@ -269,7 +269,9 @@ async fn an_unknown_command_gets_one_reply_to_its_sender() {
             "no client address in the reply:\n{raw}"
         );
         assert!(raw.contains("#foo"), "{raw}");
-        assert!(raw.contains("soon"), "{raw}");
+        assert!(raw.contains("#priority: takes"), "{raw}");
+        // Never more of the sender's line than its command word.
+        assert!(!raw.contains("soon") && !raw.contains("bar"), "{raw}");
         assert_eq!(header(&raw, "Subject"), vec!["Command not applied [JAC-1]"]);
         // The valid command in the same note was applied.
         let t = store.ticket_by_number(1).await.unwrap().unwrap();

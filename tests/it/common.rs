@@ -55,6 +55,17 @@ impl Env {
 
     /// A new world with the default test configuration, some of its values replaced by `base`, plus `extra` TOML.
     pub fn with(db: Db, base: &Base, extra: &str) -> Env {
+        // Bursts of test mail come from one client domain within a minute; the caps on
+        // acknowledgments per domain and in all are the trust tests' business.
+        let caps = "ack_rate_per_domain_per_hour = 1000000\nack_rate_total_per_hour = 1000000\n";
+        let extra = if extra.contains("ack_rate_per_domain_per_hour") {
+            extra.to_string()
+        } else if extra.contains("[policy]\n") {
+            extra.replacen("[policy]\n", &format!("[policy]\n{caps}"), 1)
+        } else {
+            format!("{extra}\n[policy]\n{caps}")
+        };
+        let extra = extra.as_str();
         let dir = tempfile::tempdir().expect("tempdir");
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let (url, pg_name) = match db {
@@ -73,6 +84,10 @@ impl Env {
             }
         };
         let config_path = dir.path().join("onit.toml");
+        let trust_base = format!(
+            "[trust]\nauthserv_ids = [\"{TEST_AUTHSERV_ID}\"]\nreceiving_hosts = [\"{TEST_AUTHSERV_ID}\", \"mail.jac.example\", \"localhost\", \"{}\"]\n",
+            onit::host::hostname().to_lowercase()
+        );
         let body = format!(
             r#"
 [database]
@@ -102,10 +117,13 @@ holidays = ["2026-12-25"]
 {extra}
 "#,
             // The test mail's border server: `Mail` stamps its Authentication-Results.
+            // The test mail stack's Postfix (mail.jac.example) and this machine (Cyrus's
+            // LMTP names it) are our receiving servers.
             trust = if extra.contains("[trust]") {
                 ""
             } else {
-                "[trust]\nauthserv_ids = [\"mx.onit.test\"]\n"
+                // The test mail stack's Postfix (mail.jac.example) is our receiving server.
+                &trust_base
             },
             md = dir.path().join("Maildir").display(),
             out = dir.path().join("out").display(),
@@ -191,6 +209,32 @@ pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
 
 /// The authserv-id of the tests' "border server" (the base configuration trusts it).
 pub const TEST_AUTHSERV_ID: &str = "mx.onit.test";
+
+/// The configuration of tests that import archives: POLICY's scenarios are team mail
+/// with no Authentication-Results, which is what `trust.team = "header"` is for.
+pub const ARCHIVE_TRUST: &str = "[trust]\nteam = \"header\"\nacknowledge = \"any\"\n";
+
+/// A raw message as our test border server delivers it: with its
+/// Authentication-Results (DKIM and DMARC pass for the `From:` domain) on top.
+pub fn stamped(raw: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let domain = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .find(|l| l.len() > 5 && l[..5].eq_ignore_ascii_case("from:"))
+        .and_then(|l| l.rsplit_once('@'))
+        .map(|(_, d)| {
+            d.trim_end_matches(|c: char| c == '>' || c.is_whitespace())
+                .to_string()
+        })
+        .unwrap_or_else(|| "invalid".into());
+    let mut out = format!(
+        "Authentication-Results: {TEST_AUTHSERV_ID}; dkim=pass header.d={domain}; dmarc=pass header.from={domain}\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(raw);
+    out
+}
 
 /// Builds a plain RFC 5322 message. As delivered by the tests' border server, it
 /// carries that server's `Authentication-Results` (DKIM and DMARC pass for the

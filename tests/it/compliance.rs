@@ -133,7 +133,7 @@ fn breaking_archive() -> Vec<Msg<'static>> {
 #[test]
 fn each_rule_breaks_at_the_time_policy_gives() {
     for db in BOTH {
-        let env = Env::new(db, "");
+        let env = Env::new(db, crate::common::ARCHIVE_TRUST);
         import(&env, &breaking_archive());
         let got = violations(&env, "2026-11-26T17:00:00Z");
         let expected: Vec<(String, String, String)> = [
@@ -201,7 +201,7 @@ fn each_rule_breaks_at_the_time_policy_gives() {
 
 #[test]
 fn an_archive_that_keeps_every_rule_reports_nothing() {
-    let env = Env::new(Db::Sqlite, "");
+    let env = Env::new(Db::Sqlite, crate::common::ARCHIVE_TRUST);
     let cc = "support@jac.example, alice.pm@jac.example";
     let mut msgs = vec![
         Msg {
@@ -265,7 +265,13 @@ fn an_archive_that_keeps_every_rule_reports_nothing() {
 #[tokio::test]
 async fn reminders_come_before_the_deadline_exactly_once() {
     for db in BOTH {
-        let env = Env::new(db, "[policy]\nremind_before_mins = 15\n");
+        let env = Env::new(
+            db,
+            &format!(
+                "[policy]\nremind_before_mins = 15\n{}",
+                crate::common::ARCHIVE_TRUST
+            ),
+        );
         let rt = env.runtime();
         let store = env.store().await;
         let msgs = [

@@ -54,7 +54,7 @@ fn archive() -> Vec<Msg<'static>> {
 /// A fresh world with the archive imported and one ignored command on JAC-2
 /// (written the way the command handler records it).
 async fn world(db: Db) -> (Env, Store) {
-    let env = Env::new(db, "");
+    let env = Env::new(db, crate::common::ARCHIVE_TRUST);
     let path = env.dir.path().join("archive.mbox");
     std::fs::write(&path, mbox(&archive())).unwrap();
     let counts: serde_json::Value =

@@ -31,7 +31,11 @@ pub async fn smtp_send(stack: &Stack, from: &str, to: &[&str], raw: &[u8]) {
     // stopped, a session can fail with a transient error. Retry like a real client would.
     let mut last = None;
     for _ in 0..10 {
-        match transport.send_raw(&envelope, raw).await {
+        // As the border server would deliver it (crate::common::stamped).
+        match transport
+            .send_raw(&envelope, &crate::common::stamped(raw))
+            .await
+        {
             Ok(_) => return,
             Err(e) => last = Some(e),
         }
@@ -440,9 +444,14 @@ async fn engineer_reply_all_and_sent_copy_are_one_contact_on(server: Server) {
     .await;
     // …and the shared mailbox's Sent folder holds the same message.
     let mut s = imap_read::login(stack, &live.support).await;
-    s.append("Sent", Some("(\\Seen)"), None, reply.as_bytes())
-        .await
-        .unwrap();
+    s.append(
+        "Sent",
+        Some("(\\Seen)"),
+        None,
+        crate::common::stamped(reply.as_bytes()),
+    )
+    .await
+    .unwrap();
     imap_read::logout(s).await;
     eventually(Duration::from_secs(15), "both copies seen", || async {
         let f = store.folder_states().await.unwrap_or_default();
@@ -662,7 +671,9 @@ async fn recreated_mailbox_with_new_uidvalidity_loses_nothing_and_doubles_nothin
         })
         .collect();
     for m in &mails[..3] {
-        s.append("Support", None, None, m).await.unwrap();
+        s.append("Support", None, None, crate::common::stamped(m))
+            .await
+            .unwrap();
     }
     let out = live.command(&["run", "--once"]).output().unwrap();
     assert!(
@@ -677,7 +688,9 @@ async fn recreated_mailbox_with_new_uidvalidity_loses_nothing_and_doubles_nothin
     s.delete("Support").await.unwrap();
     s.create("Support").await.unwrap();
     for m in &mails {
-        s.append("Support", None, None, m).await.unwrap();
+        s.append("Support", None, None, crate::common::stamped(m))
+            .await
+            .unwrap();
     }
     imap_read::logout(s).await;
     let out = live.command(&["run", "--once"]).output().unwrap();

@@ -23,3 +23,4 @@ mod own_words;
 mod responders;
 mod run_once;
 mod smtp;
+mod trust;

@@ -532,13 +532,14 @@ async fn append(stack: &Stack, user: &str, raw: &[u8]) {
 }
 
 fn mail(client: &str, support: &str, subject: &str) -> Vec<u8> {
-    client_mail(
+    // As the border server delivers it (crate::common::stamped).
+    crate::common::stamped(&client_mail(
         client,
         support,
         subject,
         &format!("{:x}@client.example", fastrand::u64(..)),
         "",
-    )
+    ))
 }
 
 // ---------------------------------------------------------------------------

@@ -237,7 +237,7 @@ fn bottom_posted_and_inline_promises_are_kept_or_broken_on_time() {
         ),
     ];
     for db in BOTH {
-        let env = Env::new(db, "");
+        let env = Env::new(db, crate::common::ARCHIVE_TRUST);
         import(&env, &msgs);
         // Before the promised times nothing the words decide is broken: the
         // replies state their next update (in the answer below the quote).
@@ -302,7 +302,7 @@ fn outlook_web_html_only_reply_ignores_the_quoted_words() {
         archive.push_str("\n\n");
     }
     for db in BOTH {
-        let env = Env::new(db, "");
+        let env = Env::new(db, crate::common::ARCHIVE_TRUST);
         let path = env.dir.path().join("owa.mbox");
         std::fs::write(&path, &archive).unwrap();
         let counts: serde_json::Value =

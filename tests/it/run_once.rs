@@ -237,7 +237,7 @@ fn a_crash_at_any_step_loses_nothing_and_sends_nothing_twice() {
 #[test]
 fn import_of_an_mbox_sends_nothing_and_lists_tickets() {
     for db in BOTH {
-        let env = Env::new(db, "");
+        let env = Env::new(db, crate::common::ARCHIVE_TRUST);
         let mbox = env.dir.path().join("archive.mbox");
         let mut text = String::new();
         let parts = [

@@ -14,6 +14,10 @@ fn trust() -> Trust {
 
 /// Judges a header block as the parser would read it (the From: address given apart).
 fn judge_headers(headers: &str, from: &str) -> Authentication {
+    judge_headers_with(headers, from, &trust())
+}
+
+fn judge_headers_with(headers: &str, from: &str, trust: &Trust) -> Authentication {
     let raw = format!("{headers}\r\n\r\nbody\r\n");
     let unfolded = raw.replace("\r\n ", " ").replace("\r\n\t", " ");
     let fields: Vec<(&str, &str)> = unfolded
@@ -26,7 +30,7 @@ fn judge_headers(headers: &str, from: &str) -> Authentication {
     facts.from_fields = facts.from_fields.max(1);
     facts.from_mailboxes = 1;
     let from = EmailAddress::parse(from).unwrap();
-    judge(&facts, Some(&from), None, &trust())
+    judge(&facts, Some(&from), None, trust)
 }
 
 const OUR_HOP: &str =
@@ -160,6 +164,25 @@ fn a_field_below_a_hop_from_outside_is_ignored() {
         "eng1@jac.example",
     );
     assert_eq!(a.verdict, Verdict::Pass);
+}
+
+#[test]
+fn postfix_with_opendkim_writes_above_the_entry_hop_and_a_look_alike_below_it_is_ignored() {
+    // As the test mail stack delivers a forged mail (issue 11's DKIM test saw this order).
+    let mut t = trust();
+    t.receiving_hosts = vec!["mail.jac.example".into()];
+    let a = judge_headers_with(
+        "Received: from mail.jac.example by mail.jac.example with LMTP id 9; Thu, 26 Nov 2026 10:00:01 +0000\r\n\
+         Authentication-Results: mx.jac.example; dkim=none\r\n\
+         Received: from localhost (localhost [127.0.0.1]) by mail.jac.example (Postfix) with ESMTP id 1; Thu, 26 Nov 2026 10:00:00 +0000\r\n\
+         Authentication-Results: mx.jac.example; spf=pass smtp.mailfrom=jac.example\r\n\
+         Authentication-Results: mx.jac.example; dmarc=pass header.from=jac.example\r\n\
+         Message-ID: <x@jac.example>",
+        "eng1@jac.example",
+        &t,
+    );
+    assert_eq!(a.verdict, Verdict::None, "{a:?}");
+    assert!(!a.allows_acknowledgment(), "{a:?}");
 }
 
 #[test]
