@@ -29,12 +29,14 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
 fi
 pg_isready -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 
-# Dovecot + Postfix (and Cyrus) for the live tests (the tests start them on loopback ports).
+# Dovecot + Postfix (and Cyrus, OpenDKIM, dnsmasq) for the live tests (the tests start
+# them on loopback ports).
 bash tests/mailstack/mailstack.sh install >&2
 
 export ONIT_MAILSTACK_DIR=${ONIT_MAILSTACK_DIR:-/tmp/onit-mailstack-shared}
-# The live tests that matter also run on Cyrus IMAP, in a stack of its own next to it.
-trap 'for d in "$ONIT_MAILSTACK_DIR" "$ONIT_MAILSTACK_DIR-cyrus"; do
+# The live tests that matter also run on Cyrus IMAP, in a stack of its own next to it;
+# the DKIM test has one too (MAILSTACK_DKIM=1).
+trap 'for d in "$ONIT_MAILSTACK_DIR" "$ONIT_MAILSTACK_DIR-cyrus" "$ONIT_MAILSTACK_DIR-dkim"; do
     bash tests/mailstack/mailstack.sh stop "$d" >/dev/null 2>&1 || true; done' EXIT
 
 cargo test --workspace "$@"

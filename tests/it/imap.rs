@@ -16,10 +16,15 @@ use crate::mailstack::{self, Server, Stack};
 
 /// Sends one message through Postfix's SMTP port.
 pub async fn smtp_send(stack: &Stack, from: &str, to: &[&str], raw: &[u8]) {
+    smtp_send_to(stack.smtp_port, from, to, raw).await
+}
+
+/// Sends one message to the SMTP server on 127.0.0.1:`port`.
+pub async fn smtp_send_to(port: u16, from: &str, to: &[&str], raw: &[u8]) {
     use lettre::AsyncTransport;
     let transport =
         lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
-            .port(stack.smtp_port)
+            .port(port)
             .timeout(Some(Duration::from_secs(20)))
             .build();
     let envelope = lettre::address::Envelope::new(

@@ -7,6 +7,10 @@
 //!
 //! The same script runs Cyrus IMAP in Dovecot's place (`Server::Cyrus`), so
 //! the live tests that matter run against both servers.
+//!
+//! `shared_dkim()` is a stack with the script's DKIM layer (`MAILSTACK_DKIM=1`):
+//! OpenDKIM verifying what Postfix receives, keys served by dnsmasq, and a
+//! signing "engineer's MTA" port (`Stack::dkim`, `tests/it/dkim_stack.rs`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,18 +44,40 @@ pub struct Stack {
     pub smtps_port: u16,
     pub ca_file: PathBuf,
     pub password: String,
+    /// The DKIM layer, on stacks started with it (`shared_dkim()`).
+    pub dkim: Option<Dkim>,
     private: bool,
+}
+
+/// The DKIM layer of a stack (the `DKIM_*` env keys of `mailstack.sh`).
+#[derive(Debug, Clone)]
+pub struct Dkim {
+    /// The authserv-id of the `Authentication-Results` our receiving server adds.
+    pub authserv_id: String,
+    /// The domain the engineer's MTA signs for (`d=`): the team's, `jac.example`.
+    pub domain: String,
+    /// The selector (`s=`), fresh at each start, as is the key.
+    pub selector: String,
+    /// The signing key (PEM, PKCS#1), for tests that sign by themselves.
+    #[allow(dead_code)]
+    pub key: PathBuf,
+    /// The engineer's MTA: signs mail From: the domain, then relays it to `smtp_port`.
+    pub signing_smtp_port: u16,
+    /// dnsmasq serving `<selector>._domainkey.<domain>` TXT (UDP and TCP).
+    #[allow(dead_code)]
+    pub dns_port: u16,
 }
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mailstack/mailstack.sh")
 }
 
-fn run(args: &[&str], server: Server) -> String {
+fn run(args: &[&str], server: Server, dkim: bool) -> String {
     let out = Command::new("bash")
         .arg(script())
         .args(args)
         .env("MAILSTACK_IMAP_SERVER", server.name())
+        .env("MAILSTACK_DKIM", if dkim { "1" } else { "0" })
         .output()
         .expect("run mailstack.sh");
     assert!(
@@ -63,10 +89,16 @@ fn run(args: &[&str], server: Server) -> String {
 }
 
 impl Stack {
-    fn start(server: Server, dir: &Path, private: bool, introspection_url: Option<&str>) -> Stack {
+    fn start(
+        server: Server,
+        dir: &Path,
+        private: bool,
+        introspection_url: Option<&str>,
+        dkim: bool,
+    ) -> Stack {
         let mut args = vec!["start", dir.to_str().expect("utf-8 path")];
         args.extend(introspection_url);
-        let out = run(&args, server);
+        let out = run(&args, server, dkim);
         let env: HashMap<&str, &str> = out.lines().filter_map(|l| l.split_once('=')).collect();
         let port = |k: &str| {
             env.get(k)
@@ -78,6 +110,19 @@ impl Stack {
             Some(server.name()),
             "{dir:?} runs another IMAP server"
         );
+        let text = |k: &str| {
+            env.get(k)
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| panic!("mailstack env lacks {k}: {out}"))
+        };
+        let dkim = dkim.then(|| Dkim {
+            authserv_id: text("DKIM_AUTHSERV_ID"),
+            domain: text("DKIM_DOMAIN"),
+            selector: text("DKIM_SELECTOR"),
+            key: PathBuf::from(text("DKIM_KEY")),
+            signing_smtp_port: port("DKIM_SIGNING_SMTP_PORT"),
+            dns_port: port("DKIM_DNS_PORT"),
+        });
         Stack {
             dir: dir.to_path_buf(),
             server,
@@ -87,13 +132,18 @@ impl Stack {
             smtps_port: port("SMTPS_PORT"),
             ca_file: PathBuf::from(env.get("CA_FILE").expect("CA_FILE")),
             password: env.get("PASSWORD").expect("PASSWORD").to_string(),
+            dkim,
             private,
         }
     }
 
     /// Runs a subcommand on this stack (`stop-postfix`, `restart-imap`, …).
     pub fn ctl(&self, cmd: &str) {
-        run(&[cmd, self.dir.to_str().expect("utf-8 path")], self.server);
+        run(
+            &[cmd, self.dir.to_str().expect("utf-8 path")],
+            self.server,
+            self.dkim.is_some(),
+        );
     }
 }
 
@@ -125,13 +175,26 @@ pub fn shared_on(server: Server) -> &'static Stack {
     static DOVECOT: OnceLock<Stack> = OnceLock::new();
     static CYRUS: OnceLock<Stack> = OnceLock::new();
     match server {
-        Server::Dovecot => DOVECOT.get_or_init(|| Stack::start(server, &shared_dir(), false, None)),
+        Server::Dovecot => {
+            DOVECOT.get_or_init(|| Stack::start(server, &shared_dir(), false, None, false))
+        }
         Server::Cyrus => CYRUS.get_or_init(|| {
             let mut dir = shared_dir().into_os_string();
             dir.push("-cyrus");
-            Stack::start(server, Path::new(&dir), false, None)
+            Stack::start(server, Path::new(&dir), false, None, false)
         }),
     }
+}
+
+/// The shared Dovecot stack with the DKIM layer, in `$ONIT_MAILSTACK_DIR-dkim`
+/// (`scripts/test.sh` stops it).
+pub fn shared_dkim() -> &'static Stack {
+    static DKIM: OnceLock<Stack> = OnceLock::new();
+    DKIM.get_or_init(|| {
+        let mut dir = shared_dir().into_os_string();
+        dir.push("-dkim");
+        Stack::start(Server::Dovecot, Path::new(&dir), false, None, true)
+    })
 }
 
 /// A stack of this test's own, stopped when dropped (for outage tests).
@@ -141,7 +204,7 @@ pub fn private(name: &str) -> Stack {
 
 /// A private stack with the given IMAP server.
 pub fn private_on(server: Server, name: &str) -> Stack {
-    Stack::start(server, &private_dir(name), true, None)
+    Stack::start(server, &private_dir(name), true, None, false)
 }
 
 /// A private stack whose Dovecot (IMAP, and Postfix's SASL) also accepts
@@ -153,6 +216,7 @@ pub fn private_oauth(name: &str, introspection_url: &str) -> Stack {
         &private_dir(name),
         true,
         Some(introspection_url),
+        false,
     )
 }
 

@@ -18,6 +18,11 @@
 # MAILSTACK_IMAP_SERVER=cyrus at `start` puts Cyrus IMAP (imapd, lmtpd,
 # idled) where Dovecot would be: same env keys, plus IMAP_SERVER=cyrus.
 #
+# MAILSTACK_DKIM=1 at `start` adds the DKIM layer (see "DKIM layer" below):
+# OpenDKIM verifying what the SMTP ports receive and adding
+# Authentication-Results, keys served by dnsmasq on loopback, and a signing
+# "engineer's MTA" port. Without it, the stack has none of these.
+#
 # See README.md next to this file.
 #
 # Only the env lines go to stdout; diagnostics go to stderr.  The daemons
@@ -44,6 +49,9 @@ PKGS="$PKGS dovecot-sieve"
 # Dovecot; cyrus-imapd (imapd, idled) does (both provide imap-server), so its
 # .deb is only downloaded here and unpacked into each Cyrus stack at start.
 PKGS="$PKGS cyrus-common libwrap0"
+# The DKIM layer (MAILSTACK_DKIM=1): OpenDKIM (milter; opendkim-genkey) and
+# dnsmasq's binary alone (dnsmasq-base: no system service) serving the keys.
+PKGS="$PKGS opendkim opendkim-tools dnsmasq-base"
 CYRUS_DEB_DIR=/var/cache/onit-mailstack
 
 # cyrus_deb: the cached cyrus-imapd .deb matching the installed cyrus-common
@@ -148,6 +156,7 @@ set_paths() {
     CY_DIR=$R/cyrus
     CY_CONF=$D/cyrus/imapd.conf
     CY_MASTER_CONF=$D/cyrus/cyrus.conf
+    DKIM_DIR=$D/dkim
 }
 
 ensure_short_root() {
@@ -184,10 +193,12 @@ load_env() {
     [ -f "$ENV_FILE" ] || return 1
     IMAP_SERVER=dovecot
     STACK_VERSION=
+    DKIM=0
     local k v
     while IFS='=' read -r k v; do
         case "$k" in
             IMAP_PORT|IMAPS_PORT|SMTP_PORT|SMTPS_PORT|LMTP_PORT|AUTH_PORT|PASSWORD|IMAP_SERVER|STACK_VERSION) printf -v "$k" '%s' "$v";;
+            DKIM|DKIM_SELECTOR|DKIM_DNS_PORT|DKIM_VERIFY_MILTER_PORT|DKIM_SIGN_MILTER_PORT|DKIM_SIGNING_SMTP_PORT) printf -v "$k" '%s' "$v";;
         esac
     done <"$ENV_FILE"
     [ -n "${IMAP_PORT:-}" ] && [ -n "${SMTP_PORT:-}" ] && [ -n "${LMTP_PORT:-}" ] \
@@ -644,7 +655,190 @@ EOF
     cat >"$POSTFIX_DIR/sender_bcc" <<'EOF'
 /^(sentcopy-[a-z0-9-]+)@jac\.example$/ ${1}~Sent@jac.example
 EOF
+    if dkim_on; then write_dkim_postfix_conf; fi
     chmod 644 "$POSTFIX_DIR/main.cf" "$POSTFIX_DIR/master.cf" "$POSTFIX_DIR/sender_bcc"
+}
+
+# --------------------------------------------------------------------------
+# DKIM layer (MAILSTACK_DKIM=1 at `start`; the other stacks have none of it)
+#
+#   engineer ──SMTP──▶ DKIM_SIGNING_SMTP_PORT   smtpd "mta.jac.example", the
+#                      (the engineer's MTA)     team's outgoing MTA: OpenDKIM
+#                                               #1 (Mode s) signs From: @jac.example
+#                                               (d=jac.example, s=DKIM_SELECTOR),
+#                                               then content_filter relays it by
+#                                               SMTP to SMTP_PORT
+#   anyone   ──SMTP──▶ SMTP_PORT (and SMTPS)    our receiving server: OpenDKIM
+#                                               #2 (Mode v) verifies and adds
+#                                               "Authentication-Results:
+#                                               DKIM_AUTHSERV_ID; dkim=…" to
+#                                               every message, then LMTP as usual
+#
+# OpenDKIM #2 looks the key up at DKIM_SELECTOR._domainkey.jac.example TXT,
+# served by dnsmasq on 127.0.0.1:DKIM_DNS_PORT (UDP+TCP). OpenDKIM resolves
+# with libunbound: its ResolverConfiguration (DIR/dkim/unbound.conf) forwards
+# "." to 127.0.0.1@DKIM_DNS_PORT with do-not-query-localhost off (unbound
+# ignores localhost forwarders otherwise; `Nameservers` takes no port). The
+# key pair is made by opendkim-genkey at each start (DKIM_KEY: its private
+# half, for tests that sign by themselves). OpenDKIM #2 removes
+# Authentication-Results with a DKIM result that claim its own authserv-id
+# (look-alikes written by a sender, RFC 8601 section 5; its default), and a
+# milter that does not answer makes Postfix tempfail (milter_default_action),
+# so no mail gets in unverified. Logs: DIR/log/dnsmasq.log; OpenDKIM logs to
+# syslog only (none here): its verdict is in the header.
+# --------------------------------------------------------------------------
+DKIM_AUTHSERV_ID=mx.onit.test
+DKIM_DOMAIN=jac.example
+DKIM_SIGNER_HOST=mta.jac.example
+
+dkim_on() { [ "${DKIM:-0}" = 1 ]; }
+
+write_dkim_conf() {
+    id -u opendkim >/dev/null 2>&1 && command -v opendkim-genkey >/dev/null && [ -x /usr/sbin/dnsmasq ] \
+        || die "opendkim/dnsmasq missing: run '$0 install' first (as root)"
+    rm -rf "$DKIM_DIR"
+    mkdir -p "$DKIM_DIR/keys" "$DKIM_DIR/run"
+    chmod 755 "$DKIM_DIR"
+    opendkim-genkey -b 2048 -h sha256 -d "$DKIM_DOMAIN" -s "$DKIM_SELECTOR" -D "$DKIM_DIR/keys" \
+        >>"$LOGDIR/opendkim-genkey.log" 2>&1 || { tail_log "$LOGDIR/opendkim-genkey.log"; die "opendkim-genkey failed"; }
+    chown -R opendkim:opendkim "$DKIM_DIR/keys" "$DKIM_DIR/run"
+    chmod 700 "$DKIM_DIR/keys"
+    chmod 600 "$DKIM_DIR/keys/$DKIM_SELECTOR.private"
+    # The TXT record's text: the quoted strings of genkey's zone line, joined.
+    local txt
+    txt=$(grep -o '"[^"]*"' "$DKIM_DIR/keys/$DKIM_SELECTOR.txt" | tr -d '"\n')
+    case "$txt" in "v=DKIM1;"*"p="?*) ;; *) die "unexpected opendkim-genkey record: $txt";; esac
+    # dnsmasq: one argument per line (DIR/dkim/dnsmasq.args). A TXT string is
+    # at most 255 bytes: a 2048-bit key is split into strings of 250.
+    local chunks=() i
+    for ((i = 0; i < ${#txt}; i += 250)); do chunks+=("${txt:i:250}"); done
+    {
+        printf '%s\n' --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
+            --bind-interfaces --listen-address=127.0.0.1 "--port=$DKIM_DNS_PORT" \
+            "--pid-file=$DKIM_DIR/run/dnsmasq.pid" --user=dnsmasq --group=nogroup \
+            "--log-facility=$LOGDIR/dnsmasq.log" --log-queries
+        local IFS=,
+        printf '%s\n' "--txt-record=$DKIM_SELECTOR._domainkey.$DKIM_DOMAIN,${chunks[*]}"
+    } >"$DKIM_DIR/dnsmasq.args"
+    cat >"$DKIM_DIR/unbound.conf" <<EOF
+# libunbound configuration of the verifying OpenDKIM (ResolverConfiguration)
+server:
+    do-not-query-localhost: no
+    module-config: "iterator"
+forward-zone:
+    name: "."
+    forward-addr: 127.0.0.1@$DKIM_DNS_PORT
+EOF
+    cat >"$DKIM_DIR/verify.conf" <<EOF
+# generated by tests/mailstack/mailstack.sh: our receiving server's verifier
+Mode v
+Socket inet:$DKIM_VERIFY_MILTER_PORT@127.0.0.1
+PidFile $DKIM_DIR/run/verify.pid
+UserID opendkim:opendkim
+Background yes
+Syslog no
+AuthservID $DKIM_AUTHSERV_ID
+AlwaysAddARHeader yes
+ResolverConfiguration $DKIM_DIR/unbound.conf
+# loopback is where every test sender comes from: not "internal" here
+InternalHosts 192.0.2.1
+On-BadSignature accept
+On-NoSignature accept
+On-DNSError tempfail
+EOF
+    cat >"$DKIM_DIR/sign.conf" <<EOF
+# generated by tests/mailstack/mailstack.sh: the engineer's MTA's signer
+Mode s
+Socket inet:$DKIM_SIGN_MILTER_PORT@127.0.0.1
+PidFile $DKIM_DIR/run/sign.pid
+UserID opendkim:opendkim
+Background yes
+Syslog no
+Domain $DKIM_DOMAIN
+Selector $DKIM_SELECTOR
+KeyFile $DKIM_DIR/keys/$DKIM_SELECTOR.private
+InternalHosts 127.0.0.1
+Canonicalization relaxed/relaxed
+# a From: added after signing breaks the signature
+OversignHeaders From
+# the key lies below /tmp (world-writable): OpenDKIM would refuse it
+RequireSafeKeys no
+EOF
+    chmod 644 "$DKIM_DIR/dnsmasq.args" "$DKIM_DIR/unbound.conf" "$DKIM_DIR/verify.conf" "$DKIM_DIR/sign.conf"
+}
+
+write_dkim_postfix_conf() {
+    cat >>"$POSTFIX_DIR/main.cf" <<EOF
+
+# DKIM layer: every smtpd verifies (OpenDKIM, Mode v) except the signing one
+smtpd_milters = inet:127.0.0.1:$DKIM_VERIFY_MILTER_PORT
+non_smtpd_milters =
+milter_protocol = 6
+milter_default_action = tempfail
+EOF
+    cat >>"$POSTFIX_DIR/master.cf" <<EOF
+# DKIM layer: the engineer's MTA, signing, then relaying to the SMTP port
+127.0.0.1:$DKIM_SIGNING_SMTP_PORT inet n - n - - smtpd
+  -o myhostname=$DKIM_SIGNER_HOST
+  -o smtpd_milters=inet:127.0.0.1:$DKIM_SIGN_MILTER_PORT
+  -o content_filter=dkimrelay:[127.0.0.1]:$SMTP_PORT
+dkimrelay unix  -       -       n       -       -       smtp
+  -o myhostname=$DKIM_SIGNER_HOST
+EOF
+}
+
+dnsmasq_pid() { cat "$DKIM_DIR/run/dnsmasq.pid" 2>/dev/null || true; }
+# Processes of this stack's DKIM layer, by the config paths on their command lines
+dkim_procs() {
+    pgrep -f -- "^opendkim -x $DKIM_DIR/" 2>/dev/null || true
+    pgrep -f -- "^/usr/sbin/dnsmasq --conf-file=/dev/null .*--pid-file=$DKIM_DIR/run/" 2>/dev/null || true
+}
+no_dkim_procs() { [ -z "$(dkim_procs)" ]; }
+dkim_up() {
+    port_open "$DKIM_VERIFY_MILTER_PORT" && port_open "$DKIM_SIGN_MILTER_PORT" && port_open "$DKIM_DNS_PORT"
+}
+dkim_down() {
+    no_dkim_procs && ! port_open "$DKIM_VERIFY_MILTER_PORT" && ! port_open "$DKIM_SIGN_MILTER_PORT" \
+        && ! port_open "$DKIM_DNS_PORT"
+}
+
+start_dkim() {
+    if dkim_up && [ -n "$(dkim_procs)" ]; then return 0; fi
+    ports_free_or_die "$DKIM_VERIFY_MILTER_PORT" "$DKIM_SIGN_MILTER_PORT" "$DKIM_DNS_PORT"
+    local args
+    mapfile -t args <"$DKIM_DIR/dnsmasq.args"
+    # dnsmasq reports its start-up errors before it goes to the background
+    /usr/sbin/dnsmasq "${args[@]}" </dev/null >>"$LOGDIR/dnsmasq.stderr" 2>&1 9>&- \
+        || { tail_log "$LOGDIR/dnsmasq.stderr"; die "dnsmasq failed to start"; }
+    local c
+    for c in verify sign; do
+        opendkim -x "$DKIM_DIR/$c.conf" </dev/null >>"$LOGDIR/opendkim-$c.stderr" 2>&1 9>&- \
+            || { tail_log "$LOGDIR/opendkim-$c.stderr"; die "opendkim ($c) failed to start"; }
+    done
+    if ! wait_until "$START_TIMEOUT" "opendkim on 127.0.0.1:$DKIM_VERIFY_MILTER_PORT/$DKIM_SIGN_MILTER_PORT, dnsmasq on $DKIM_DNS_PORT" dkim_up; then
+        tail_log "$LOGDIR/dnsmasq.stderr"; tail_log "$LOGDIR/dnsmasq.log"
+        tail_log "$LOGDIR/opendkim-verify.stderr"; tail_log "$LOGDIR/opendkim-sign.stderr"
+        die "the DKIM layer did not come up"
+    fi
+}
+
+# OpenDKIM (libmilter) needs 5 s to exit after SIGTERM: `stop` sends it first
+# (term_dkim), stops Postfix and the IMAP server meanwhile, then waits here.
+term_dkim() {
+    local procs
+    procs=$(dkim_procs)
+    # shellcheck disable=SC2086
+    [ -z "$procs" ] || kill -TERM $procs 2>/dev/null || true
+}
+stop_dkim() {
+    term_dkim
+    if ! wait_until 8 "the DKIM layer to exit" no_dkim_procs; then
+        local procs
+        procs=$(dkim_procs)
+        # shellcheck disable=SC2086
+        [ -z "$procs" ] || kill -KILL $procs 2>/dev/null || true
+    fi
+    wait_until "$STOP_TIMEOUT" "the DKIM layer to stop" dkim_down || die "the DKIM layer would not stop"
 }
 
 # --------------------------------------------------------------------------
@@ -898,7 +1092,10 @@ cmd_start() {
     # Already running from an earlier call of this same script: just report it.
     # A stack started by another version of the script (other settings) is
     # restarted, so a test never runs against a configuration it does not expect.
-    if load_env && [ "${STACK_VERSION:-}" = "$(script_version)" ] && imap_up && postfix_up; then
+    local want_dkim=${MAILSTACK_DKIM:-0}
+    case "$want_dkim" in 0|1) ;; *) die "MAILSTACK_DKIM must be 0 or 1";; esac
+    if load_env && [ "${STACK_VERSION:-}" = "$(script_version)" ] && [ "$DKIM" = "$want_dkim" ] \
+        && imap_up && postfix_up && { ! dkim_on || dkim_up; }; then
         print_env
         return 0
     fi
@@ -906,7 +1103,9 @@ cmd_start() {
     if load_env; then
         stop_postfix || true
         stop_imap || true
+        if dkim_on; then stop_dkim || true; fi
     fi
+    DKIM=$want_dkim
     IMAP_SERVER=${MAILSTACK_IMAP_SERVER:-dovecot}
     case "$IMAP_SERVER" in dovecot|cyrus) ;; *) die "MAILSTACK_IMAP_SERVER must be dovecot or cyrus";; esac
     [ "$IMAP_SERVER" = dovecot ] || [ -z "$OAUTH_URL" ] || die "the OAuth introspection URL needs Dovecot"
@@ -919,6 +1118,13 @@ cmd_start() {
     [ ${#ports[@]} -eq 6 ] || die "could not find free ports"
     IMAP_PORT=${ports[0]} IMAPS_PORT=${ports[1]} LMTP_PORT=${ports[2]}
     AUTH_PORT=${ports[3]} SMTP_PORT=${ports[4]} SMTPS_PORT=${ports[5]}
+    if dkim_on; then
+        mapfile -t ports < <(free_ports 10)
+        [ ${#ports[@]} -eq 10 ] || die "could not find free ports"
+        DKIM_DNS_PORT=${ports[6]} DKIM_VERIFY_MILTER_PORT=${ports[7]}
+        DKIM_SIGN_MILTER_PORT=${ports[8]} DKIM_SIGNING_SMTP_PORT=${ports[9]}
+        DKIM_SELECTOR=s$(openssl rand -hex 4)
+    fi
     PASSWORD=${MAILSTACK_PASSWORD:-$(openssl rand -hex 12)}
     case "$PASSWORD" in *[!A-Za-z0-9._-]*) die "MAILSTACK_PASSWORD may only contain [A-Za-z0-9._-]";; esac
 
@@ -929,6 +1135,7 @@ cmd_start() {
         write_dovecot_conf
         write_responders
     fi
+    if dkim_on; then write_dkim_conf; fi
     write_postfix_conf
     if ! /usr/sbin/postfix -c "$POSTFIX_DIR" check </dev/null >>"$LOGDIR/postfix.stderr" 2>&1 9>&-; then
         tail_log "$LOGDIR/postfix.stderr"; die "postfix check failed"
@@ -957,9 +1164,24 @@ EOF
     if [ -n "$OAUTH_URL" ]; then
         echo "OAUTH_INTROSPECTION_URL=$OAUTH_URL" >>"$ENV_FILE.tmp"
     fi
+    if dkim_on; then
+        cat >>"$ENV_FILE.tmp" <<EOF
+DKIM=1
+DKIM_AUTHSERV_ID=$DKIM_AUTHSERV_ID
+DKIM_DOMAIN=$DKIM_DOMAIN
+DKIM_SELECTOR=$DKIM_SELECTOR
+DKIM_KEY=$DKIM_DIR/keys/$DKIM_SELECTOR.private
+DKIM_SIGNING_SMTP_PORT=$DKIM_SIGNING_SMTP_PORT
+DKIM_DNS_PORT=$DKIM_DNS_PORT
+DKIM_VERIFY_MILTER_PORT=$DKIM_VERIFY_MILTER_PORT
+DKIM_SIGN_MILTER_PORT=$DKIM_SIGN_MILTER_PORT
+EOF
+    fi
     mv "$ENV_FILE.tmp" "$ENV_FILE"
 
-    trap 'log "start failed; stopping what was started"; stop_postfix || true; stop_imap || true' EXIT
+    trap 'log "start failed; stopping what was started"; stop_postfix || true; stop_imap || true
+          if dkim_on; then stop_dkim || true; fi' EXIT
+    if dkim_on; then start_dkim; fi
     start_imap
     start_postfix
     trap - EXIT
@@ -982,8 +1204,10 @@ cmd_stop() {
     take_lock
     load_env || die "$ENV_FILE incomplete"
     local rc=0
+    if dkim_on; then term_dkim; fi
     ( stop_postfix ) || rc=1
     ( stop_imap ) || rc=1
+    if dkim_on; then ( stop_dkim ) || rc=1; fi
     remove_short_root
     return $rc
 }
@@ -994,11 +1218,14 @@ cmd_status() {
     local rc=0
     if imap_up; then log "$IMAP_SERVER: up"; else log "$IMAP_SERVER: DOWN"; rc=1; fi
     if postfix_up; then log "postfix: up"; else log "postfix: DOWN"; rc=1; fi
+    if dkim_on; then
+        if dkim_up; then log "dkim (opendkim, dnsmasq): up"; else log "dkim (opendkim, dnsmasq): DOWN"; rc=1; fi
+    fi
     return $rc
 }
 
 usage() {
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
