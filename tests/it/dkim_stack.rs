@@ -45,7 +45,7 @@ pub async fn send_signed_and_forged(
     let body = body.replace("\r\n", "\n").replace('\n', "\r\n");
     let head = |id: &str| {
         format!(
-            "From: Engineer <{engineer}>\r\nTo: <{support}>\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: {}\r\n",
+            "From: Engineer <{engineer}>\r\nTo: <{support}>\r\nCc: Bob <bob@acme.example>\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nDate: {}\r\n",
             chrono::Utc::now().to_rfc2822()
         )
     };
@@ -224,6 +224,74 @@ async fn opendkim_on_our_server_passes_the_signed_engineer_mail_and_not_its_forg
             imap_read::header(raw, "From"),
             [format!("Engineer <{engineer}>")],
             "{name}"
+        );
+    }
+
+    // onit, trusting this server's authserv-id: only the signed mail is the team's
+    // update to the client; both forgeries are impersonations that apply nothing.
+    for db in crate::common::BOTH {
+        let env = crate::common::Env::new(
+            db,
+            &format!(
+                "[trust]\nauthserv_ids = [\"{}\"]\nreceiving_hosts = [\"mail.jac.example\"]\n",
+                dkim.authserv_id
+            ),
+        );
+        let rt = env.runtime();
+        let store = env.store().await;
+        let now = chrono::Utc::now();
+        let open = crate::common::Mail::new(
+            "bob@acme.example",
+            &support,
+            "Gateway down",
+            &format!("open-{:x}@acme.example", fastrand::u64(..)),
+        );
+        let out = crate::common::feed(&store, &rt, &open, now).await;
+        assert_eq!(out.ticket.as_deref(), Some("JAC-1"), "{db:?}");
+        let mut classes = Vec::new();
+        for raw in [&got.signed, &got.forged, &got.tampered] {
+            let out =
+                onit::ingest::receive_imf(&store, &rt, raw, now, "test", onit::ingest::Mode::Live)
+                    .await
+                    .unwrap();
+            classes.push(out.class.map(|c| c.as_str()).unwrap_or("-"));
+        }
+        assert_eq!(
+            classes,
+            ["contact", "impersonation", "impersonation"],
+            "{db:?}"
+        );
+        let t = store.ticket_by_number(1).await.unwrap().unwrap();
+        let events = store.events(t.id).await.unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "contact").count(),
+            1,
+            "{kinds:?}"
+        );
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "impersonation").count(),
+            2,
+            "{kinds:?}"
+        );
+        // The signed one's command was applied (once), the forgeries' were not.
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "resolution_set").count(),
+            1,
+            "{kinds:?}"
+        );
+        let contact = events
+            .iter()
+            .find(|e| e.kind.as_str() == "contact")
+            .unwrap();
+        assert_eq!(contact.auth.map(|a| a.as_str()), Some("pass"));
+        assert!(
+            contact
+                .auth_how
+                .as_deref()
+                .unwrap_or("")
+                .contains("dkim=pass"),
+            "{contact:?}"
         );
     }
 }

@@ -14,12 +14,13 @@ use crate::common::{Base, Db, Env};
 use crate::imap_read;
 use crate::mailstack::{self, Server, Stack};
 
-/// Sends one message through Postfix's SMTP port.
+/// Sends one message through Postfix's SMTP port, as the tests' border server
+/// would deliver it (with its Authentication-Results: crate::common::stamped).
 pub async fn smtp_send(stack: &Stack, from: &str, to: &[&str], raw: &[u8]) {
-    smtp_send_to(stack.smtp_port, from, to, raw).await
+    smtp_send_to(stack.smtp_port, from, to, &crate::common::stamped(raw)).await
 }
 
-/// Sends one message to the SMTP server on 127.0.0.1:`port`.
+/// Sends one message, as it is, to the SMTP server on 127.0.0.1:`port`.
 pub async fn smtp_send_to(port: u16, from: &str, to: &[&str], raw: &[u8]) {
     use lettre::AsyncTransport;
     let transport =
@@ -36,11 +37,7 @@ pub async fn smtp_send_to(port: u16, from: &str, to: &[&str], raw: &[u8]) {
     // stopped, a session can fail with a transient error. Retry like a real client would.
     let mut last = None;
     for _ in 0..10 {
-        // As the border server would deliver it (crate::common::stamped).
-        match transport
-            .send_raw(&envelope, &crate::common::stamped(raw))
-            .await
-        {
+        match transport.send_raw(&envelope, raw).await {
             Ok(_) => return,
             Err(e) => last = Some(e),
         }
@@ -114,12 +111,15 @@ impl Live {
             .join(", ");
         let extra = format!(
             "[imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"implicit\"\nca_file = \"{}\"\nusername = \"{support}\"\nfolders = [{folders_toml}]\ncommand_timeout_secs = 10\nreconnect_max_secs = 2\npoll_interval_secs = 1\n\
-             [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\nappend_sent = \"{append_sent}\"\n{smtp_extra}\n",
+             [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\nappend_sent = \"{append_sent}\"\n{smtp_extra}\n\
+             [policy]\nack_rate_per_hour = 1000\n",
             stack.imaps_port,
             stack.ca_file.display(),
             stack.smtp_port,
             stack.ca_file.display()
         );
+        // The tests' clients are `client+N@` addresses of one test mailbox: the
+        // per-sender cap counts them as one sender (without `+tag`), so it is raised.
         let env = Env::with(db, &base, &extra);
         // The password and the source come from the environment, as an operator would set them.
         let envs = vec![
