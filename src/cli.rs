@@ -157,6 +157,7 @@ pub enum TicketAction {
 /// Entry point: parses arguments, runs the command, maps errors to exit codes
 /// (1: the command failed, 2: the configuration is invalid).
 pub fn main() -> ExitCode {
+    crate::private_files::restrict_umask();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Run { .. }) {
         exit_quietly_when_stdout_closes();

@@ -32,6 +32,7 @@ pub mod notices;
 pub mod oauth;
 pub mod outgoing;
 pub mod policy;
+pub mod private_files;
 pub mod reminders;
 pub mod report;
 pub mod secret;

@@ -20,6 +20,7 @@ mod mailstack;
 mod oauth;
 mod ops;
 mod own_words;
+mod private;
 mod responders;
 mod run_once;
 mod smtp;
