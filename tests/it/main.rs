@@ -13,6 +13,7 @@ mod corpus;
 mod digest;
 mod exactly_once;
 mod ha;
+mod hostile_volume;
 mod imap;
 mod imap_read;
 mod ingest;
