@@ -86,8 +86,10 @@ pub async fn receive_imf(
     origin: &str,
     mode: Mode,
 ) -> Result<Outcome> {
+    // Parsed before the transaction begins: parsing a large message must not hold the writer.
+    let parsed = MailView::parse(raw);
     let mut tx = store.begin().await?;
-    let out = receive_in(&mut tx, rt, raw, arrival, origin, mode).await?;
+    let out = receive_parsed(&mut tx, rt, raw, parsed, arrival, origin, mode).await?;
     tx.commit().await?;
     out.record_metrics();
     Ok(out)
@@ -117,7 +119,10 @@ pub async fn receive_parsed(
     mode: Mode,
 ) -> Result<Outcome> {
     let v = match parsed {
-        Ok(v) => v,
+        Ok(mut v) => {
+            v.keep_recipients(rt.max_recipients);
+            v
+        }
         Err(e) => return record_unparseable(tx, raw, &e.derived_id, arrival, origin).await,
     };
     let span = info_span!("message", message_id = %v.message_id, origin = %origin);
@@ -162,6 +167,7 @@ async fn record_unparseable(
             body: "",
             origin,
             raw: Some(raw),
+            recipients_omitted: 0,
         })
         .await?;
         Disposition::Unparseable
@@ -369,6 +375,7 @@ impl Ingest<'_, '_, '_> {
                 body: &v.body,
                 origin: self.origin,
                 raw: Some(self.raw),
+                recipients_omitted: v.recipients_omitted as i64,
             })
             .await
     }

@@ -24,6 +24,8 @@ pub struct MailView {
     pub from_name: Option<String>,
     pub to: Vec<EmailAddress>,
     pub cc: Vec<EmailAddress>,
+    /// To/Cc addresses left out by [`MailView::keep_recipients`].
+    pub recipients_omitted: usize,
     /// Decoded subject with control characters (CR, LF, TAB…) folded to spaces.
     pub subject: String,
     pub date: Option<DateTime<Utc>>,
@@ -383,6 +385,7 @@ impl MailView {
             from_name,
             to: addresses(m.to()),
             cc: addresses(m.cc()),
+            recipients_omitted: 0,
             subject,
             date,
             received_at,
@@ -415,6 +418,19 @@ impl MailView {
     }
 
     /// To and Cc together, without duplicates.
+    /// Keeps the first `max` To/Cc addresses (To first) and counts the rest in
+    /// `recipients_omitted`: what one message makes onit record (participants, its
+    /// stored To/Cc) stays bounded; the raw message keeps them all.
+    pub fn keep_recipients(&mut self, max: usize) {
+        let total = self.to.len() + self.cc.len();
+        if total <= max {
+            return;
+        }
+        self.to.truncate(max);
+        self.cc.truncate(max - self.to.len());
+        self.recipients_omitted += total - max;
+    }
+
     pub fn recipients(&self) -> Vec<EmailAddress> {
         let mut out = self.to.clone();
         for a in &self.cc {

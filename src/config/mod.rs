@@ -71,6 +71,8 @@ pub struct Runtime {
     pub source: SourceKind,
     pub maildir: PathBuf,
     pub poll_interval: std::time::Duration,
+    /// `mailbox.max_recipients`: To/Cc addresses recorded per message.
+    pub max_recipients: usize,
     pub transport: TransportKind,
     pub outgoing_dir: PathBuf,
     pub retry_base: std::time::Duration,

@@ -110,6 +110,8 @@ pub struct MailboxSettings {
     pub source: SourceKind,
     pub maildir: PathBuf,
     pub poll_interval_secs: u64,
+    /// At most this many To/Cc addresses of one message are recorded.
+    pub max_recipients: usize,
 }
 
 /// How outgoing mail leaves.

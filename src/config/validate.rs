@@ -310,6 +310,9 @@ impl Settings {
                 }
             },
         };
+        if self.mailbox.max_recipients == 0 {
+            issue("mailbox.max_recipients", "must be at least 1".into());
+        }
         if self.ha.takeover_secs < 3 {
             issue("ha.takeover_secs", "must be at least 3".into());
         }
@@ -334,6 +337,7 @@ impl Settings {
             source: self.mailbox.source,
             maildir: self.mailbox.maildir.clone(),
             poll_interval: std::time::Duration::from_secs(self.mailbox.poll_interval_secs.max(1)),
+            max_recipients: self.mailbox.max_recipients,
             transport: self.outgoing.transport,
             outgoing_dir: self.outgoing.dir.clone(),
             retry_base: std::time::Duration::from_secs(self.outgoing.retry_base_secs),

@@ -142,6 +142,7 @@ pub async fn queue(tx: &mut Tx<'_>, rt: &Runtime, m: &OurMail<'_>, c: &Composed)
             body: keep.body,
             origin: "outbox",
             raw: None,
+            recipients_omitted: 0,
         })
         .await?;
         tx.set_contact_facts(&c.message_id, &keep.facts).await?;
