@@ -16,7 +16,7 @@ use tracing::{error, info};
 
 use crate::config::Runtime;
 use crate::notices::{self, Notice};
-use crate::store::Store;
+use crate::store::{Store, Tx};
 
 /// What went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,9 @@ pub enum AlertKind {
     SignInFailed,
     /// An OAuth token will stop working soon (refresh failing, refresh token expiring).
     TokenExpiring,
+    /// A sender or a domain opened more new tickets in an hour than the policy allows;
+    /// the rest is held (src/flood.rs).
+    Flood,
 }
 
 impl AlertKind {
@@ -36,6 +39,7 @@ impl AlertKind {
             AlertKind::MailboxStalled => "mailbox-stalled",
             AlertKind::SignInFailed => "sign-in-failed",
             AlertKind::TokenExpiring => "token-expiring",
+            AlertKind::Flood => "flood",
         }
     }
 
@@ -44,6 +48,7 @@ impl AlertKind {
             AlertKind::MailboxStalled => "mailbox is not being read",
             AlertKind::SignInFailed => "sign-in failing",
             AlertKind::TokenExpiring => "sign-in token expiring",
+            AlertKind::Flood => "mail flood held",
         }
     }
 }
@@ -62,13 +67,34 @@ pub async fn raise(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let mut tx = store.begin().await?;
+    let opened = raise_in(&mut tx, rt, kind, subject, detail, now).await?;
+    tx.commit().await?;
+    if opened {
+        error!(
+            alert = kind.as_str(),
+            subject, detail, "alert raised; operators notified"
+        );
+        crate::metrics::alert_raised(kind.as_str());
+    }
+    Ok(opened)
+}
+
+/// As [`raise`], inside the caller's transaction (ingest holds mail and raises
+/// its flood alert in the same one); the caller logs it.
+pub async fn raise_in(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    kind: AlertKind,
+    subject: &str,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let Some(id) = tx.raise_alert(kind.as_str(), subject, detail, now).await? else {
-        tx.commit().await?;
         return Ok(false);
     };
     let to = rt.alert_recipients();
     notices::queue(
-        &mut tx,
+        tx,
         rt,
         &Notice {
             kind: crate::ticket::OutboxKind::Alert,
@@ -82,13 +108,17 @@ pub async fn raise(
         now,
     )
     .await?;
-    tx.commit().await?;
-    error!(
-        alert = kind.as_str(),
-        subject, detail, "alert raised; operators notified"
-    );
-    crate::metrics::alert_raised(kind.as_str());
     Ok(true)
+}
+
+/// Closes the open incident of (kind, subject), if any, inside the caller's transaction.
+pub async fn resolve_in(
+    tx: &mut Tx<'_>,
+    kind: AlertKind,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(tx.resolve_alert(kind.as_str(), subject, now).await? > 0)
 }
 
 /// Closes the open incident of (kind, subject), if any. Returns true when one was closed.
@@ -142,6 +172,11 @@ fn alert_body(
         AlertKind::TokenExpiring => {
             "The OAuth token cannot be renewed. Mail still flows until the current token\n\
              expires; sign in again with `onit oauth login` before then."
+        }
+        AlertKind::Flood => {
+            "More new tickets came from one sender or domain in an hour than the policy
+             allows. The rest is stored but opens no ticket and gets no acknowledgment.
+             `onit mail --kind held` lists it; `onit mail release ID` lets one through."
         }
     };
     format!(

@@ -33,6 +33,9 @@ pub enum Disposition {
     Unthreaded,
     /// Nothing could be parsed; the raw bytes are kept.
     Unparseable,
+    /// It would have opened a ticket, but its sender or domain is flooding:
+    /// stored with no ticket and held (src/flood.rs).
+    Held,
 }
 
 /// The result of ingesting one message.
@@ -485,6 +488,22 @@ impl Ingest<'_, '_, '_> {
                 ));
             }
             link = Some(t);
+        }
+        // Issue 12: a sender or domain over its hourly limit of new tickets is held.
+        if self.mode == Mode::Live {
+            if let Some(held) =
+                crate::flood::check(self.tx, self.rt, &from, &v.message_id, at).await?
+            {
+                self.store(None, MailClass::Client, Some(&held.note), at)
+                    .await?;
+                return Ok(self.outcome(
+                    Some(MailClass::Client),
+                    Disposition::Held,
+                    None,
+                    false,
+                    Some(held.note),
+                ));
+            }
         }
         self.open_ticket(from, at, link).await
     }

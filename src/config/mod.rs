@@ -27,6 +27,10 @@ pub use crate::team::{Project, Team, DEFAULT_PROJECT};
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub ack_rate_per_hour: u32,
+    /// New tickets one sender (normalised) may open per hour; more is held (src/flood.rs).
+    pub max_new_tickets_per_sender_per_hour: u32,
+    /// New tickets one domain may open per hour; more is held.
+    pub max_new_tickets_per_domain_per_hour: u32,
     pub first_response: chrono::Duration,
     pub reopen_days: u32,
     pub urgent_around_the_clock: bool,

@@ -167,6 +167,8 @@ pub struct CalendarSettings {
 #[serde(deny_unknown_fields)]
 pub struct PolicySettings {
     pub ack_rate_per_hour: u32,
+    pub max_new_tickets_per_sender_per_hour: u32,
+    pub max_new_tickets_per_domain_per_hour: u32,
     pub first_response_secs: u64,
     pub reopen_days: u32,
     pub urgent_around_the_clock: bool,

@@ -310,6 +310,20 @@ impl Settings {
                 }
             },
         };
+        for (key, v) in [
+            (
+                "policy.max_new_tickets_per_sender_per_hour",
+                self.policy.max_new_tickets_per_sender_per_hour,
+            ),
+            (
+                "policy.max_new_tickets_per_domain_per_hour",
+                self.policy.max_new_tickets_per_domain_per_hour,
+            ),
+        ] {
+            if v == 0 {
+                issue(key, "must be at least 1".into());
+            }
+        }
         if self.mailbox.max_recipients == 0 {
             issue("mailbox.max_recipients", "must be at least 1".into());
         }
@@ -372,6 +386,12 @@ impl Settings {
             },
             policy: Policy {
                 ack_rate_per_hour: self.policy.ack_rate_per_hour,
+                max_new_tickets_per_sender_per_hour: self
+                    .policy
+                    .max_new_tickets_per_sender_per_hour,
+                max_new_tickets_per_domain_per_hour: self
+                    .policy
+                    .max_new_tickets_per_domain_per_hour,
                 first_response: chrono::Duration::seconds(self.policy.first_response_secs as i64),
                 reopen_days: self.policy.reopen_days,
                 urgent_around_the_clock: self.policy.urgent_around_the_clock,

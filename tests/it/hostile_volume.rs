@@ -183,3 +183,125 @@ async fn a_hundred_thousand_cc_record_two_hundred_and_count_the_rest() {
         );
     }
 }
+
+/// Item 3: 15 mails from one bot (tags and case varied) and 55 from one domain
+/// in an hour open 10 + 50 tickets; the rest is held: stored, listed, one
+/// `flood` alert per incident, no acknowledgment; a release opens its ticket.
+#[tokio::test]
+async fn floods_are_held_not_ticketed_and_released_by_command() {
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let rt = env.runtime();
+        assert_eq!(rt.policy.max_new_tickets_per_sender_per_hour, 10);
+        assert_eq!(rt.policy.max_new_tickets_per_domain_per_hour, 50);
+        let store = env.store().await;
+        let t0 = at(2026, 11, 26, 10, 0);
+        let mut held = 0;
+        for i in 0..15 {
+            let from = if i % 2 == 0 {
+                format!("Bot+{i}@Flood.example")
+            } else {
+                format!("bot+{i}@flood.example")
+            };
+            let m = Mail::new(
+                &from,
+                "support@jac.example",
+                &format!("Alarm {i}"),
+                &format!("bot{i}@flood.example"),
+            );
+            let out = feed(&store, &rt, &m, t0 + chrono::Duration::minutes(i)).await;
+            if out.disposition == onit::ingest::Disposition::Held {
+                held += 1;
+                assert!(!out.ack_queued);
+            }
+        }
+        assert_eq!(held, 5, "{db:?}: the 11th to 15th are held");
+        for i in 0..55 {
+            let m = Mail::new(
+                &format!("user{i}@bulk.example"),
+                "support@jac.example",
+                &format!("Question {i}"),
+                &format!("q{i}@bulk.example"),
+            );
+            feed(&store, &rt, &m, t0 + chrono::Duration::seconds(i)).await;
+        }
+        assert_eq!(store.tickets().await.unwrap().len(), 60, "{db:?}");
+        assert_eq!(
+            acks(&store).await.len(),
+            60,
+            "{db:?}: no acknowledgment for held mail"
+        );
+        let alerts: Vec<(String, String)> = onit::alerts::open(&store)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.kind, a.subject))
+            .collect();
+        assert_eq!(
+            alerts,
+            vec![
+                ("flood".to_string(), "sender:bot@flood.example".to_string()),
+                ("flood".to_string(), "domain:bulk.example".to_string())
+            ],
+            "{db:?}: one alert per incident"
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM outbox WHERE kind = 'alert'").await,
+            2,
+            "{db:?}: one alert mail per incident"
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM messages WHERE class = 'client'"
+            )
+            .await,
+            70,
+            "{db:?}: no mail lost"
+        );
+        let list = store.held_mail().await.unwrap();
+        assert_eq!(list.len(), 10, "{db:?}");
+        assert_eq!(list[0].id, "bot10@flood.example");
+
+        // The operator's view, from the command line.
+        let out = crate::common::onit_command(&env, &["mail", "--kind", "held", "--json"])
+            .output()
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&crate::common::expect_ok(&["mail"], out)).unwrap();
+        assert_eq!(json.as_array().unwrap().len(), 10, "{db:?}: {json}");
+        assert!(
+            json[0]["reason"].as_str().unwrap().contains("sender"),
+            "{json}"
+        );
+
+        // A release opens the ticket as if the mail were new (and acknowledges it).
+        let ticket = onit::mail_list::release(
+            &store,
+            &rt,
+            "<bot10@flood.example>",
+            t0 + chrono::Duration::minutes(20),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ticket.as_deref(), Some("JAC-61"), "{db:?}");
+        assert_eq!(store.held_mail().await.unwrap().len(), 9);
+        assert_eq!(acks(&store).await.len(), 61);
+        assert!(
+            onit::mail_list::release(&store, &rt, "bot10@flood.example", t0)
+                .await
+                .is_err(),
+            "{db:?}: released once"
+        );
+        let out = crate::common::onit_command(&env, &["mail", "release", "bot11@flood.example"])
+            .output()
+            .unwrap();
+        let text = crate::common::expect_ok(&["mail", "release"], out);
+        assert!(text.contains("JAC-62"), "{db:?}: {text}");
+        let out = crate::common::onit_command(&env, &["mail", "show", "bot12@flood.example"])
+            .output()
+            .unwrap();
+        let text = crate::common::expect_ok(&["mail", "show"], out);
+        assert!(text.contains("Subject: Alarm 12"), "{db:?}: {text}");
+    }
+}
