@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::address::EmailAddress;
+use crate::message::{cut_chars, MAX_SUBJECT_CHARS};
 use crate::policy::calendar::BusinessCalendar;
 use crate::policy::priority::Priority;
 
@@ -46,8 +47,24 @@ pub fn human_time(cal: &BusinessCalendar, t: DateTime<Utc>, now: DateTime<Utc>) 
 
 /// The subject: `Re: <original subject> [JAC-7]` (no second `Re:`, and only this
 /// ticket's tag: a tag of another ticket the client copied in is removed, so a
-/// stranger's guessed `[JAC-1]` never labels their own ticket JAC-4).
+/// stranger's guessed `[JAC-1]` never labels their own ticket JAC-4). At most
+/// [`MAX_SUBJECT_CHARS`] characters: a long subject is cut, the tag kept.
 pub fn ack_subject(original: &str, ticket: &str) -> String {
+    let full = ack_subject_uncut(original, ticket);
+    if full.chars().count() <= MAX_SUBJECT_CHARS {
+        return full;
+    }
+    let tag = format!("[{ticket}]");
+    let room = MAX_SUBJECT_CHARS - tag.chars().count() - 1;
+    let cut = cut_chars(&full, room);
+    if cut.to_ascii_uppercase().contains(&tag.to_ascii_uppercase()) {
+        cut
+    } else {
+        format!("{cut} {tag}")
+    }
+}
+
+fn ack_subject_uncut(original: &str, ticket: &str) -> String {
     let o = strip_tags(&crate::message::single_line(original), ticket);
     let has_re = o.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("re:"));
     let base = if o.is_empty() {
@@ -105,7 +122,7 @@ pub fn ack_body(cal: &BusinessCalendar, a: &AckText<'_>) -> String {
          Kind regards,\n\
          {team}\n",
         // An empty subject: the sender is not verified, and their words are not echoed.
-        subject = match crate::message::single_line(a.original_subject) {
+        subject = match crate::message::subject_text(a.original_subject) {
             s if s.is_empty() => String::new(),
             s => format!(" \"{s}\""),
         },
@@ -142,5 +159,20 @@ mod tests {
             ack_subject("[JAC-x] stays", "JAC-4"),
             "Re: [JAC-x] stays [JAC-4]"
         );
+    }
+
+    #[test]
+    fn a_long_subject_is_cut_and_keeps_its_tag() {
+        let long = "y".repeat(5000);
+        let s = ack_subject(&long, "JAC-12");
+        assert_eq!(s.chars().count(), MAX_SUBJECT_CHARS, "{s}");
+        assert!(s.starts_with("Re: yyy"));
+        assert!(s.ends_with("… [JAC-12]"), "{s}");
+        let tagged = format!("[JAC-12] {long}");
+        let s = ack_subject(&tagged, "JAC-12");
+        assert!(s.chars().count() <= MAX_SUBJECT_CHARS);
+        assert_eq!(s.matches("[JAC-12]").count(), 1, "{s}");
+        let rtl = ack_subject("Invoice \u{202E}fdp.exe", "JAC-1");
+        assert_eq!(rtl, "Re: Invoice fdp.exe [JAC-1]");
     }
 }

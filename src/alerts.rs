@@ -16,7 +16,7 @@ use tracing::{error, info};
 
 use crate::config::Runtime;
 use crate::notices::{self, Notice};
-use crate::store::Store;
+use crate::store::{Store, Tx};
 
 /// What went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,9 @@ pub enum AlertKind {
     /// Mail claiming a team address that its sender could not prove (`trust.team = "authenticated"`).
     /// One incident per claimed address; it ends after a day without such mail.
     Impersonation,
+    /// A sender or a domain opened more new tickets in an hour than the policy allows;
+    /// the rest is held (src/flood.rs).
+    Flood,
 }
 
 impl AlertKind {
@@ -40,6 +43,7 @@ impl AlertKind {
             AlertKind::SignInFailed => "sign-in-failed",
             AlertKind::TokenExpiring => "token-expiring",
             AlertKind::Impersonation => "impersonation",
+            AlertKind::Flood => "flood",
         }
     }
 
@@ -58,6 +62,7 @@ impl AlertKind {
             AlertKind::SignInFailed => "sign-in failing",
             AlertKind::TokenExpiring => "sign-in token expiring",
             AlertKind::Impersonation => "mail forged in a team member's name",
+            AlertKind::Flood => "mail flood held",
         }
     }
 }
@@ -88,9 +93,10 @@ pub async fn raise(
     Ok(opened)
 }
 
-/// As [`raise`], in the caller's transaction (the caller logs once it commits).
+/// As [`raise`], inside the caller's transaction (ingest holds mail and raises
+/// its flood alert in the same one); the caller logs it.
 pub async fn raise_in(
-    tx: &mut crate::store::Tx<'_>,
+    tx: &mut Tx<'_>,
     rt: &Runtime,
     kind: AlertKind,
     subject: &str,
@@ -121,6 +127,16 @@ pub async fn raise_in(
     )
     .await?;
     Ok(true)
+}
+
+/// Closes the open incident of (kind, subject), if any, inside the caller's transaction.
+pub async fn resolve_in(
+    tx: &mut Tx<'_>,
+    kind: AlertKind,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(tx.resolve_alert(kind.as_str(), subject, now).await? > 0)
 }
 
 /// Closes the open incident of (kind, subject), if any. Returns true when one was closed.
@@ -181,6 +197,11 @@ fn alert_body(
              reply and counted it for no rule; it is listed in the PM's digest and on the\n\
              ticket it names. If the mail was genuine, the sender's domain needs DKIM or\n\
              DMARC (docs/operations.md, \"Trust\")."
+        }
+        AlertKind::Flood => {
+            "More new tickets came from one sender or domain in an hour than the policy
+             allows. The rest is stored but opens no ticket and gets no acknowledgment.
+             `onit mail --kind held` lists it; `onit mail release ID` lets one through."
         }
     };
     format!(

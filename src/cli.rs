@@ -111,6 +111,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Mail that opened no ticket: held by a flood limit (the default), automated, or set aside.
+    Mail {
+        /// held, automated or set-aside.
+        #[arg(long, value_enum, default_value = "held")]
+        kind: crate::mail_list::MailKind,
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<MailAction>,
+    },
     /// OAuth2 sign-in for imap.auth / smtp.auth = "xoauth2".
     Oauth {
         #[command(subcommand)]
@@ -132,6 +142,15 @@ pub enum OauthAction {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `onit mail …` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum MailAction {
+    /// Print one message as it arrived (a Message-ID, or a set-aside message's number).
+    Show { id: String },
+    /// Let held mail through: it opens its ticket (and is acknowledged) as if it arrived now.
+    Release { id: String },
 }
 
 /// What `onit ticket ID …` does besides showing it (the commands of POLICY
@@ -159,6 +178,7 @@ pub enum TicketAction {
 /// Entry point: parses arguments, runs the command, maps errors to exit codes
 /// (1: the command failed, 2: the configuration is invalid).
 pub fn main() -> ExitCode {
+    crate::private_files::restrict_umask();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Run { .. }) {
         exit_quietly_when_stdout_closes();
@@ -273,6 +293,44 @@ fn parse_ticket_id(s: &str, rt: &Runtime) -> Result<i64> {
         rt.team.prefix.as_str()
     );
     Ok(r.number)
+}
+
+async fn mail(
+    store: &Store,
+    rt: &Runtime,
+    kind: crate::mail_list::MailKind,
+    json: bool,
+    action: Option<MailAction>,
+) -> Result<()> {
+    match action {
+        None => {
+            let rows = crate::mail_list::list(store, kind).await?;
+            if json {
+                print_json(&rows)
+            } else {
+                print!("{}", crate::mail_list::list_text(&rows));
+                Ok(())
+            }
+        }
+        Some(MailAction::Show { id }) => {
+            let id = crate::message::normalize_message_id(&id).unwrap_or(id);
+            let raw = store
+                .raw_mail(&id)
+                .await?
+                .with_context(|| format!("no stored message {id}"))?;
+            use std::io::Write;
+            std::io::stdout().write_all(&raw)?;
+            Ok(())
+        }
+        Some(MailAction::Release { id }) => {
+            let ticket = crate::mail_list::release(store, rt, &id, chrono::Utc::now()).await?;
+            match ticket {
+                Some(t) => println!("released {id}: {t}"),
+                None => println!("released {id}: on no ticket"),
+            }
+            Ok(())
+        }
+    }
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
@@ -466,6 +524,12 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                     }
                 }
             };
+            store.close().await;
+            result
+        }
+        Command::Mail { kind, json, action } => {
+            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let result = mail(&store, &rt, kind, json, action).await;
             store.close().await;
             result
         }

@@ -1,7 +1,8 @@
 //! Writing outgoing mail with lettre. Everything that came from a client
 //! (names, subjects, Message-IDs) passes through [`single_line`] or
-//! [`normalize_message_id`] before it reaches a header, so nothing a client
-//! sends can add or change a header of ours.
+//! [`threading_id`] before it reaches a header, so nothing a client
+//! sends can add or change a header of ours, and no line we write is longer
+//! than RFC 5322's 998 characters.
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -10,12 +11,12 @@ use lettre::message::Mailbox;
 use lettre::Message;
 
 use crate::address::EmailAddress;
-use crate::message::{normalize_message_id, single_line};
+use crate::message::{normalize_message_id, single_line, subject_text};
 
-/// Longest subject we write; longer client subjects are cut (on a char boundary).
-const MAX_SUBJECT_CHARS: usize = 200;
-/// How many References we carry forward (the newest ones).
+/// How many References we carry forward (the first and the newest ones).
 const MAX_REFERENCES: usize = 20;
+/// RFC 5322 2.1.1: a line is at most 998 characters.
+const MAX_LINE: usize = 998;
 
 /// `Auto-Submitted: auto-replied` (RFC 3834), so other robots do not answer ours.
 #[derive(Clone, Debug)]
@@ -94,15 +95,55 @@ pub fn random_hex(n: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A subject cut to a sane length, one line.
+/// A subject cut to 200 characters, one line, no format characters.
 pub fn clean_subject(s: &str) -> String {
-    let s = single_line(s);
-    if s.chars().count() <= MAX_SUBJECT_CHARS {
-        return s;
+    subject_text(s)
+}
+
+/// A client's Message-ID (with or without `<>`) when it is a valid RFC 5322
+/// `msg-id` in its strict form, `dot-atom-text "@" (dot-atom-text / "[" *dtext "]")`,
+/// ASCII only, and fits a header line; None otherwise (quotes, spaces, non-ASCII,
+/// no `@`: dropped from our In-Reply-To/References rather than copied).
+pub fn threading_id(s: &str) -> Option<String> {
+    let id = normalize_message_id(s)?;
+    let (left, right) = id.rsplit_once('@')?;
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    let dot_atom =
+        |s: &str| !s.is_empty() && s.split('.').all(|a| !a.is_empty() && a.chars().all(atext));
+    let literal = |s: &str| {
+        s.len() >= 2
+            && s.starts_with('[')
+            && s.ends_with(']')
+            && s[1..s.len() - 1]
+                .chars()
+                .all(|c| matches!(c, '!'..='Z' | '^'..='~'))
+    };
+    let fits = "In-Reply-To: <>".len() + id.len() <= MAX_LINE;
+    (dot_atom(left) && (dot_atom(right) || literal(right)) && fits).then_some(id)
+}
+
+/// The References we write (RFC 5322 3.6.4): the valid ids, at most
+/// [`MAX_REFERENCES`], the first one (the thread's root) kept and then the
+/// newest ones that fit, so the header stays within one 998-character line
+/// however it is folded.
+pub fn trimmed_references(refs: &[String]) -> Vec<String> {
+    let ids: Vec<String> = refs.iter().filter_map(|r| threading_id(r)).collect();
+    let Some((first, rest)) = ids.split_first() else {
+        return Vec::new();
+    };
+    let cost = |id: &String| id.len() + 3; // "<id>" and a space
+    let mut room = MAX_LINE - "References: ".len() - cost(first);
+    let mut newest = Vec::new();
+    for id in rest.iter().rev() {
+        if newest.len() + 1 >= MAX_REFERENCES || cost(id) > room {
+            break;
+        }
+        room -= cost(id);
+        newest.push(id.clone());
     }
-    let mut out: String = s.chars().take(MAX_SUBJECT_CHARS).collect();
-    out.push('…');
-    out
+    std::iter::once(first.clone())
+        .chain(newest.into_iter().rev())
+        .collect()
 }
 
 /// A display name safe for a header, or none.
@@ -173,17 +214,12 @@ fn headers(m: &PlainMail<'_>) -> Result<lettre::message::MessageBuilder> {
             b = b.cc(mailbox(addr, None)?);
         }
     }
-    if let Some(irt) = m.in_reply_to.and_then(normalize_message_id) {
+    if let Some(irt) = m.in_reply_to.and_then(threading_id) {
         b = b.in_reply_to(format!("<{irt}>"));
     }
-    let refs: Vec<String> = m
-        .references
-        .iter()
-        .filter_map(|r| normalize_message_id(r))
-        .collect();
+    let refs = trimmed_references(m.references);
     if !refs.is_empty() {
-        let start = refs.len().saturating_sub(MAX_REFERENCES);
-        let joined = refs[start..]
+        let joined = refs
             .iter()
             .map(|r| format!("<{r}>"))
             .collect::<Vec<_>>()
@@ -257,5 +293,119 @@ mod tests {
         let parsed = crate::message::MailView::parse(&raw).unwrap();
         assert_eq!(parsed.message_id, "onit.1.abc@jac.example");
         assert_eq!(parsed.subject, "Re: hi Bcc: evil@x.example X-Evil: 1");
+    }
+
+    fn render_reply(subject: &str, in_reply_to: &str, references: &[String]) -> String {
+        let from = EmailAddress::parse("support@jac.example").unwrap();
+        let to = vec![(EmailAddress::parse("bob@client.example").unwrap(), None)];
+        let raw = render_plain(&PlainMail {
+            message_id: "onit.1.abc@jac.example",
+            from: &from,
+            from_name: None,
+            to: &to,
+            cc: &[],
+            subject,
+            in_reply_to: Some(in_reply_to),
+            references,
+            date: Utc::now(),
+            auto_submitted: Some("auto-replied"),
+            ticket: Some("JAC-1"),
+            body: "hello".into(),
+        })
+        .unwrap();
+        String::from_utf8(raw).unwrap()
+    }
+
+    #[test]
+    fn only_valid_msg_ids_reach_our_threading_headers() {
+        for good in [
+            "<a.b+c@x.example>",
+            "a@b",
+            "<123$!#'*/=?^_`{|}~-@[10.0.0.1]>",
+            "<CAF=x_y@mail.gmail.com>",
+        ] {
+            assert!(threading_id(good).is_some(), "{good}");
+        }
+        for bad in [
+            "<\"quoted\"@x.example>",
+            "<a b@x>",
+            "<ü@x.example>",
+            "<a@ü.example>",
+            "<no-at-sign>",
+            "<a..b@x>",
+            "<.a@x>",
+            "<a@>",
+            "<@x>",
+            "<a@[1\\]>",
+            "<a@b@c>",
+            "",
+        ] {
+            assert_eq!(threading_id(bad), None, "{bad}");
+        }
+        let long = format!("<{}@x.example>", "a".repeat(990));
+        assert_eq!(threading_id(&long), None, "too long for one line");
+
+        let text = render_reply(
+            "hi",
+            "<\"evil\"@x.example>",
+            &["<ü@x>".into(), "<ok@x>".into()],
+        );
+        let headers = text.split("\r\n\r\n").next().unwrap();
+        assert!(!headers.contains("In-Reply-To"), "{headers}");
+        assert!(headers.contains("References: <ok@x>"), "{headers}");
+    }
+
+    #[test]
+    fn references_keep_the_first_and_the_newest_within_998_characters() {
+        // 60 ids of ~60 characters: 3,700 characters as given.
+        let refs: Vec<String> = (0..60)
+            .map(|i| format!("<{i:03}.{}@mail.client.example>", "r".repeat(36)))
+            .collect();
+        let kept = trimmed_references(&refs);
+        assert_eq!(
+            kept[0],
+            normalize_message_id(&refs[0]).unwrap(),
+            "the root stays"
+        );
+        assert_eq!(
+            kept.last(),
+            normalize_message_id(&refs[59]).as_ref(),
+            "the parent stays"
+        );
+        assert!(kept.len() <= MAX_REFERENCES);
+        // The ids kept after the root are the newest, in order.
+        let n = kept.len();
+        for (k, id) in kept[1..].iter().enumerate() {
+            assert_eq!(id, &normalize_message_id(&refs[60 - (n - 1) + k]).unwrap());
+        }
+        // Few but huge ids: as many as fit.
+        let huge: Vec<String> = (0..5)
+            .map(|i| format!("<{i}{}@x.example>", "h".repeat(400)))
+            .collect();
+        let kept = trimmed_references(&huge);
+        assert_eq!(kept.len(), 2, "root + the newest that fits");
+        assert!(kept[1].starts_with('4'));
+
+        let text = render_reply("hi", "<p@x>", &huge);
+        for line in text.split("\r\n") {
+            assert!(line.len() <= 998, "a {}-character line", line.len());
+        }
+        let text = render_reply("hi", "<p@x>", &refs);
+        for line in text.split("\r\n") {
+            assert!(line.len() <= 998, "a {}-character line", line.len());
+        }
+        assert!(text.contains("References: <000."), "{text}");
+    }
+
+    #[test]
+    fn subjects_are_cut_to_200_characters_and_lose_bidi_controls() {
+        let evil = format!("Invoice \u{202E}fdp.exe\u{202C} {}", "x".repeat(5_000_000));
+        let s = clean_subject(&evil);
+        assert_eq!(s.chars().count(), 200);
+        assert!(s.starts_with("Invoice fdp.exe xxx"), "{s}");
+        assert!(s.ends_with('…'));
+        let text = render_reply(&evil, "<p@x>", &[]);
+        assert!(text.len() < 2_000, "{} bytes", text.len());
+        assert!(!text.contains('\u{202E}'));
     }
 }

@@ -439,7 +439,7 @@ impl InstanceLock {
             return Ok(None);
         }
         let path = std::path::PathBuf::from(format!("{}.onit-lock", db.display()));
-        let mut file = std::fs::OpenOptions::new()
+        let mut file = crate::private_files::options()
             .read(true)
             .write(true)
             .create(true)

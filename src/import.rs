@@ -91,6 +91,8 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
                         Disposition::Duplicate => counts.duplicates += 1,
                         Disposition::Unparseable => counts.unparseable += 1,
                         Disposition::NewTicket => counts.tickets += 1,
+                        // Only live mail is held (src/flood.rs); an archive never is.
+                        Disposition::Held => counts.unthreaded += 1,
                         Disposition::Threaded | Disposition::Unthreaded => {
                             match out.class {
                                 Some(MailClass::Automated) => counts.automated += 1,

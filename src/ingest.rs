@@ -33,6 +33,9 @@ pub enum Disposition {
     Unthreaded,
     /// Nothing could be parsed; the raw bytes are kept.
     Unparseable,
+    /// It would have opened a ticket, but its sender or domain is flooding:
+    /// stored with no ticket and held (src/flood.rs).
+    Held,
 }
 
 /// The result of ingesting one message.
@@ -86,8 +89,10 @@ pub async fn receive_imf(
     origin: &str,
     mode: Mode,
 ) -> Result<Outcome> {
+    // Parsed before the transaction begins: parsing a large message must not hold the writer.
+    let parsed = MailView::parse(raw);
     let mut tx = store.begin().await?;
-    let out = receive_in(&mut tx, rt, raw, arrival, origin, mode).await?;
+    let out = receive_parsed(&mut tx, rt, raw, parsed, arrival, origin, mode).await?;
     tx.commit().await?;
     out.record_metrics();
     Ok(out)
@@ -117,7 +122,10 @@ pub async fn receive_parsed(
     mode: Mode,
 ) -> Result<Outcome> {
     let v = match parsed {
-        Ok(v) => v,
+        Ok(mut v) => {
+            v.keep_recipients(rt.max_recipients);
+            v
+        }
         Err(e) => return record_unparseable(tx, raw, &e.derived_id, arrival, origin).await,
     };
     let span = info_span!("message", message_id = %v.message_id, origin = %origin);
@@ -170,6 +178,7 @@ async fn record_unparseable(
             origin,
             raw: Some(raw),
             auth: None,
+            recipients_omitted: 0,
         })
         .await?;
         Disposition::Unparseable
@@ -438,6 +447,7 @@ impl Ingest<'_, '_, '_> {
                 origin: self.origin,
                 raw: Some(self.raw),
                 auth: Some(self.auth),
+                recipients_omitted: v.recipients_omitted as i64,
             })
             .await
     }
@@ -609,6 +619,22 @@ impl Ingest<'_, '_, '_> {
                 ));
             }
             link = Some(t);
+        }
+        // Issue 12: a sender or domain over its hourly limit of new tickets is held.
+        if self.mode == Mode::Live {
+            if let Some(held) =
+                crate::flood::check(self.tx, self.rt, &from, &v.message_id, at).await?
+            {
+                self.store(None, MailClass::Client, Some(&held.note), at)
+                    .await?;
+                return Ok(self.outcome(
+                    Some(MailClass::Client),
+                    Disposition::Held,
+                    None,
+                    false,
+                    Some(held.note),
+                ));
+            }
         }
         self.open_ticket(from, at, link).await
     }

@@ -116,23 +116,42 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Sink {
 }
 
 /// Installs the global subscriber: `RUST_LOG` (default `info`), text or one JSON
-/// object per line, ANSI colour only when stderr is a terminal.
+/// object per line, ANSI colour only when stderr is a terminal. Whatever
+/// `RUST_LOG` says, the protocol traces that print credentials stay off
+/// ([`prints_credentials`]).
 pub fn init(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{filter, EnvFilter};
     let Ok(sink) = Sink::spawn(std::io::stderr()) else {
         return; // no thread, no logs; the daemon still runs
     };
     let _ = SINK.set(sink.clone());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let no_credentials =
+        filter::filter_fn(|meta| !prints_credentials(meta.target(), *meta.level()));
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .log_internal_errors(false)
         .with_writer(sink);
+    let registry = tracing_subscriber::registry()
+        .with(env)
+        .with(no_credentials);
     let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => registry.with(layer.json()).try_init(),
+        LogFormat::Text => registry.with(layer).try_init(),
     };
+}
+
+/// True for the log events that would print a password or a token: async-imap
+/// traces every command it sends (`encode: input: … LOGIN "user" "password"`,
+/// and the base64 XOAUTH2 response that carries the access token) at TRACE in
+/// `async_imap::imap_stream`. Its other levels, and lettre (built without its
+/// `tracing` feature: it logs nothing) print none; onit's own secrets are
+/// [`crate::secret::Secret`]s. The whole TRACE level of async-imap is kept off,
+/// not only that module, so a moved `trace!` upstream cannot bring it back.
+pub fn prints_credentials(target: &str, level: tracing::Level) -> bool {
+    level == tracing::Level::TRACE && (target == "async_imap" || target.starts_with("async_imap::"))
 }
 
 /// Before the process exits: gives the logging thread up to `limit` to write what is queued.
@@ -174,6 +193,16 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn the_imap_command_trace_is_never_logged() {
+        use tracing::Level;
+        assert!(prints_credentials("async_imap::imap_stream", Level::TRACE));
+        assert!(prints_credentials("async_imap", Level::TRACE));
+        assert!(!prints_credentials("async_imap::imap_stream", Level::DEBUG));
+        assert!(!prints_credentials("async_imapx", Level::TRACE));
+        assert!(!prints_credentials("onit::imap::sync", Level::TRACE));
     }
 
     #[test]

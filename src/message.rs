@@ -24,6 +24,8 @@ pub struct MailView {
     pub from_name: Option<String>,
     pub to: Vec<EmailAddress>,
     pub cc: Vec<EmailAddress>,
+    /// To/Cc addresses left out by [`MailView::keep_recipients`].
+    pub recipients_omitted: usize,
     /// Decoded subject with control characters (CR, LF, TAB…) folded to spaces.
     pub subject: String,
     pub date: Option<DateTime<Utc>>,
@@ -68,9 +70,58 @@ pub struct Unparseable {
 /// Longest body text kept for policy checks; the raw message is stored whole.
 const MAX_BODY_CHARS: usize = 256 * 1024;
 
-/// Folds CR, LF and other control characters to single spaces and trims, so a
-/// decoded header value can never smuggle a header break into mail we write.
+/// Longest subject onit writes, in a header or in a body; longer ones are cut
+/// ([`subject_text`]).
+pub const MAX_SUBJECT_CHARS: usize = 200;
+/// Longest subject kept from a message (a 5 MB subject would otherwise be
+/// stored four times over); threading by subject compares up to here.
+const MAX_KEPT_SUBJECT_CHARS: usize = 1000;
+
+/// Client text fit for a header or a line of ours: CR, LF and other control
+/// characters folded to single spaces, trimmed, so a decoded header value can
+/// never smuggle a header break into mail we write; and Unicode format
+/// characters removed ([`is_format_char`]: a U+202E right-to-left override in a
+/// subject would turn the rest of our line around).
 pub fn single_line(s: &str) -> String {
+    let mut t = fold_controls(s);
+    if t.chars().any(is_format_char) {
+        t = fold_controls(&t.replace(is_format_char, ""));
+    }
+    t
+}
+
+/// A subject as onit writes it: [`single_line`], cut to [`MAX_SUBJECT_CHARS`].
+pub fn subject_text(s: &str) -> String {
+    cut_chars(&single_line(s), MAX_SUBJECT_CHARS)
+}
+
+/// `s` cut to at most `max` characters, the last one `…` when it was cut.
+pub fn cut_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some(_) => {
+            let keep = max.saturating_sub(1);
+            let end = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
+            format!("{}…", s[..end].trim_end())
+        }
+    }
+}
+
+/// Unicode's format characters (general category Cf, Unicode 15): the bidi
+/// embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), the
+/// invisible marks and joiners (U+200B–U+200F, U+2060–U+2064), the soft hyphen,
+/// the BOM, the tag characters. They are invisible and only change how the text
+/// around them is shown; mail of ours has no use for a client's.
+pub fn is_format_char(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2
+        | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F
+        | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F
+        | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
+}
+
+/// Folds CR, LF and other control characters to single spaces and trims.
+fn fold_controls(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut last_space = false;
     for c in s.chars() {
@@ -219,7 +270,10 @@ impl MailView {
         if m.headers().is_empty() {
             return Err(unparseable());
         }
-        let subject = single_line(m.subject().unwrap_or(""));
+        let subject = cut_chars(
+            &single_line(m.subject().unwrap_or("")),
+            MAX_KEPT_SUBJECT_CHARS,
+        );
         let from_addr = m.from().and_then(|a| a.first());
         let from = from_addr
             .and_then(|a| a.address())
@@ -330,7 +384,9 @@ impl MailView {
                 b"mv1",
                 from_s.as_bytes(),
                 date_s.as_bytes(),
-                subject.as_bytes(),
+                // The subject as onit read it before it was cut and cleaned, so a
+                // message stored by an older onit keeps its derived id.
+                fold_controls(m.subject().unwrap_or("")).as_bytes(),
                 body.as_bytes(),
             ])
         });
@@ -344,6 +400,7 @@ impl MailView {
             from_name,
             to: addresses(m.to()),
             cc: addresses(m.cc()),
+            recipients_omitted: 0,
             subject,
             date,
             received_at,
@@ -377,6 +434,19 @@ impl MailView {
     }
 
     /// To and Cc together, without duplicates.
+    /// Keeps the first `max` To/Cc addresses (To first) and counts the rest in
+    /// `recipients_omitted`: what one message makes onit record (participants, its
+    /// stored To/Cc) stays bounded; the raw message keeps them all.
+    pub fn keep_recipients(&mut self, max: usize) {
+        let total = self.to.len() + self.cc.len();
+        if total <= max {
+            return;
+        }
+        self.to.truncate(max);
+        self.cc.truncate(max - self.to.len());
+        self.recipients_omitted += total - max;
+    }
+
     pub fn recipients(&self) -> Vec<EmailAddress> {
         let mut out = self.to.clone();
         for a in &self.cc {
@@ -401,10 +471,10 @@ fn read_own_words(m: &mail_parser::Message<'_>) -> OwnWords {
         PartType::Html(t) => Some(t.as_ref()),
         _ => None,
     });
-    OwnWords::read(plain.map(cut_chars), html.map(cut_chars))
+    OwnWords::read(plain.map(cut_body), html.map(cut_body))
 }
 
-fn cut_chars(s: &str) -> &str {
+fn cut_body(s: &str) -> &str {
     if s.len() <= MAX_BODY_CHARS {
         return s;
     }
@@ -523,5 +593,60 @@ mod tests {
     fn nothing_is_unparseable() {
         assert!(MailView::parse(b"").is_err());
         assert!(MailView::parse(b"\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn format_characters_are_removed_from_client_text() {
+        for c in [
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200B}',
+            '\u{200E}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{E0041}',
+        ] {
+            assert!(is_format_char(c), "{:X}", c as u32);
+            assert_eq!(
+                single_line(&format!("a{c}b {c} c")),
+                "ab c",
+                "{:X}",
+                c as u32
+            );
+        }
+        for c in ['a', 'é', 'ש', '中', ' ', '😀'] {
+            assert!(!is_format_char(c));
+        }
+        assert_eq!(single_line("\u{202E}\r\n\u{202C}x"), "x");
+    }
+
+    #[test]
+    fn a_huge_subject_is_kept_bounded_and_its_derived_id_unchanged() {
+        let subject = "s".repeat(100_000);
+        let raw = format!("From: a@b.example\r\nSubject: {subject}\r\n\r\nbody\r\n");
+        let v = MailView::parse(raw.as_bytes()).unwrap();
+        assert_eq!(v.subject.chars().count(), MAX_KEPT_SUBJECT_CHARS);
+        assert!(v.message_id_derived);
+        // The id derived from the whole subject, as before the cut.
+        let expected = derive_id(&[b"mv1", b"a@b.example", b"", subject.as_bytes(), b"body\r\n"]);
+        assert_eq!(v.message_id, expected);
+    }
+
+    #[test]
+    fn cut_chars_counts_characters_not_bytes() {
+        assert_eq!(cut_chars("abc", 3), "abc");
+        assert_eq!(cut_chars("abcd", 3), "ab…");
+        assert_eq!(cut_chars("ééééé", 4), "ééé…");
+        assert_eq!(
+            subject_text(&"é".repeat(300)).chars().count(),
+            MAX_SUBJECT_CHARS
+        );
     }
 }

@@ -91,8 +91,13 @@ pub async fn tick_fenced(
     for (h, due) in due_now {
         let (client, subject) = tickets
             .get(&h.id)
-            .map(|t| (t.reporter.as_str(), t.subject.as_str()))
-            .unwrap_or(("", ""));
+            .map(|t| {
+                (
+                    t.reporter.as_str(),
+                    crate::message::subject_text(&t.subject),
+                )
+            })
+            .unwrap_or_default();
         let local = due.at.with_timezone(&tz);
         let body = format!(
             "Ticket {id} ({priority}) needs a contact with the client by {time}.\n\n\
@@ -142,8 +147,13 @@ pub async fn tick_fenced(
             for h in &silent {
                 let (client, subject) = tickets
                     .get(&h.id)
-                    .map(|t| (t.reporter.as_str(), t.subject.as_str()))
-                    .unwrap_or(("", ""));
+                    .map(|t| {
+                        (
+                            t.reporter.as_str(),
+                            crate::message::subject_text(&t.subject),
+                        )
+                    })
+                    .unwrap_or_default();
                 body.push_str(&format!(
                     "  {:<9} {:<7} {:<30} {}\n",
                     h.id,

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::address::EmailAddress;
 use crate::config::Runtime;
-use crate::message::single_line;
+use crate::message::{cut_chars, single_line, subject_text, MAX_SUBJECT_CHARS};
 use crate::policy::calendar::BusinessCalendar;
 use crate::store::{
     from_ms, ClosingFacts, ClosingField, ContactFacts, EventRow, MessageRow, NewReport, TicketRow,
@@ -144,9 +144,9 @@ pub fn timeline(input: &ReportInput<'_>) -> Vec<Entry> {
             continue;
         }
         let action = match m.class.as_str() {
-            "client" => format!("Message from the client: {}", single_line(&m.subject)),
-            "contact" => format!("Update: {}", single_line(&m.subject)),
-            "acknowledgment" => format!("Acknowledgment: {}", single_line(&m.subject)),
+            "client" => format!("Message from the client: {}", subject_text(&m.subject)),
+            "contact" => format!("Update: {}", subject_text(&m.subject)),
+            "acknowledgment" => format!("Acknowledgment: {}", subject_text(&m.subject)),
             _ => continue,
         };
         out.push(Entry {
@@ -193,7 +193,7 @@ fn title(input: &ReportInput<'_>) -> String {
     format!(
         "Incident response report: {} — {}",
         input.ticket.reference(),
-        single_line(&input.ticket.subject)
+        subject_text(&input.ticket.subject)
     )
 }
 
@@ -320,8 +320,10 @@ pub fn html(cal: &BusinessCalendar, input: &ReportInput<'_>) -> String {
 /// The report mail's subject: `Incident response report: <subject> [JAC-7]`.
 pub fn subject(t: &TicketRow) -> String {
     let reference = t.reference();
-    let s = single_line(&t.subject);
     let tag = format!("[{reference}]");
+    // Room for the prefix and the tag within the 200 characters a subject of ours may have.
+    let room = MAX_SUBJECT_CHARS - "Incident response report: ".len() - tag.len() - 1;
+    let s = cut_chars(&single_line(&t.subject), room);
     if s.to_ascii_uppercase().contains(&tag.to_ascii_uppercase()) {
         format!("Incident response report: {s}")
     } else {

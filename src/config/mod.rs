@@ -34,6 +34,10 @@ pub struct Policy {
     pub ack_rate_per_domain_per_hour: u32,
     /// Replies per hour to one team sender about commands not applied.
     pub command_replies_per_hour: u32,
+    /// New tickets one sender (normalised) may open per hour; more is held (src/flood.rs).
+    pub max_new_tickets_per_sender_per_hour: u32,
+    /// New tickets one domain may open per hour; more is held.
+    pub max_new_tickets_per_domain_per_hour: u32,
     pub first_response: chrono::Duration,
     pub reopen_days: u32,
     pub urgent_around_the_clock: bool,
@@ -78,6 +82,8 @@ pub struct Runtime {
     pub source: SourceKind,
     pub maildir: PathBuf,
     pub poll_interval: std::time::Duration,
+    /// `mailbox.max_recipients`: To/Cc addresses recorded per message.
+    pub max_recipients: usize,
     pub transport: TransportKind,
     pub outgoing_dir: PathBuf,
     pub retry_base: std::time::Duration,

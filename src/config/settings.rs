@@ -122,6 +122,8 @@ pub struct MailboxSettings {
     pub source: SourceKind,
     pub maildir: PathBuf,
     pub poll_interval_secs: u64,
+    /// At most this many To/Cc addresses of one message are recorded.
+    pub max_recipients: usize,
 }
 
 /// How outgoing mail leaves.
@@ -180,6 +182,8 @@ pub struct PolicySettings {
     pub ack_rate_total_per_hour: u32,
     pub ack_rate_per_domain_per_hour: u32,
     pub command_replies_per_hour: u32,
+    pub max_new_tickets_per_sender_per_hour: u32,
+    pub max_new_tickets_per_domain_per_hour: u32,
     pub first_response_secs: u64,
     pub reopen_days: u32,
     pub urgent_around_the_clock: bool,

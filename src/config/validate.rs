@@ -310,6 +310,23 @@ impl Settings {
                 }
             },
         };
+        for (key, v) in [
+            (
+                "policy.max_new_tickets_per_sender_per_hour",
+                self.policy.max_new_tickets_per_sender_per_hour,
+            ),
+            (
+                "policy.max_new_tickets_per_domain_per_hour",
+                self.policy.max_new_tickets_per_domain_per_hour,
+            ),
+        ] {
+            if v == 0 {
+                issue(key, "must be at least 1".into());
+            }
+        }
+        if self.mailbox.max_recipients == 0 {
+            issue("mailbox.max_recipients", "must be at least 1".into());
+        }
         if self.ha.takeover_secs < 3 {
             issue("ha.takeover_secs", "must be at least 3".into());
         }
@@ -334,6 +351,7 @@ impl Settings {
             source: self.mailbox.source,
             maildir: self.mailbox.maildir.clone(),
             poll_interval: std::time::Duration::from_secs(self.mailbox.poll_interval_secs.max(1)),
+            max_recipients: self.mailbox.max_recipients,
             transport: self.outgoing.transport,
             outgoing_dir: self.outgoing.dir.clone(),
             retry_base: std::time::Duration::from_secs(self.outgoing.retry_base_secs),
@@ -372,6 +390,12 @@ impl Settings {
                 ack_rate_total_per_hour: self.policy.ack_rate_total_per_hour,
                 ack_rate_per_domain_per_hour: self.policy.ack_rate_per_domain_per_hour,
                 command_replies_per_hour: self.policy.command_replies_per_hour,
+                max_new_tickets_per_sender_per_hour: self
+                    .policy
+                    .max_new_tickets_per_sender_per_hour,
+                max_new_tickets_per_domain_per_hour: self
+                    .policy
+                    .max_new_tickets_per_domain_per_hour,
                 first_response: chrono::Duration::seconds(self.policy.first_response_secs as i64),
                 reopen_days: self.policy.reopen_days,
                 urgent_around_the_clock: self.policy.urgent_around_the_clock,

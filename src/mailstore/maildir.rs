@@ -31,10 +31,10 @@ pub struct MaildirEntry {
 }
 
 impl Maildir {
-    /// Opens it, creating new/ cur/ tmp/ if missing (mode as created by std).
+    /// Opens it, creating new/ cur/ tmp/ if missing (0700, `crate::private_files`).
     pub fn open(root: &Path) -> io::Result<Maildir> {
         for sub in ["new", "cur", "tmp"] {
-            fs::create_dir_all(root.join(sub))?;
+            crate::private_files::create_dir_all(&root.join(sub))?;
         }
         Ok(Maildir {
             root: root.to_path_buf(),
@@ -120,6 +120,10 @@ impl Maildir {
         let target = self.root.join("cur").join(&target_name);
         match fs::rename(&entry.path, &target) {
             Ok(()) => {
+                // The message keeps the mode its MDA gave it; in onit's keeping it is private.
+                if let Err(e) = crate::private_files::restrict(&target) {
+                    debug!(path = %target.display(), error = %e, "cannot restrict the mode");
+                }
                 sync_dir(&self.root.join("cur"));
                 Ok(())
             }
@@ -159,7 +163,7 @@ impl Maildir {
             if new.exists() {
                 continue;
             }
-            let mut file = match fs::OpenOptions::new()
+            let mut file = match crate::private_files::options()
                 .write(true)
                 .create_new(true)
                 .open(&tmp)

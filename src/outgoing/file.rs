@@ -17,7 +17,7 @@ pub struct FileTransport {
 impl FileTransport {
     /// Uses `dir`, creating it if missing.
     pub fn new(dir: &Path) -> std::io::Result<FileTransport> {
-        std::fs::create_dir_all(dir)?;
+        crate::private_files::create_dir_all(dir)?;
         Ok(FileTransport {
             dir: dir.to_path_buf(),
         })
@@ -50,13 +50,16 @@ impl FileTransport {
 }
 
 fn write_atomically(dir: &Path, path: &Path, raw: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    crate::private_files::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".tmp-{}-{}",
         std::process::id(),
         crate::compose::random_hex(8)
     ));
-    let mut f = std::fs::File::create(&tmp)?;
+    let mut f = crate::private_files::options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
     f.write_all(raw)?;
     f.sync_all()?;
     drop(f);

@@ -142,11 +142,12 @@ pub async fn backup(store: &Store, dest: &Path) -> Result<BackupReport> {
 
 /// Creates an empty file readable and writable by its owner only; fails if it exists.
 async fn create_private(path: &Path) -> std::io::Result<()> {
-    let mut opts = tokio::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    opts.mode(0o600);
-    opts.open(path).await.map(drop)
+    crate::private_files::tokio_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .await
+        .map(drop)
 }
 
 fn postgres_refusal(url: &str) -> String {

@@ -25,6 +25,8 @@ pub struct NewMessage<'a> {
     pub raw: Option<&'a [u8]>,
     /// How sure onit is of the sender (none for mail that was not judged, e.g. unparseable).
     pub auth: Option<&'a crate::trust::Authentication>,
+    /// To/Cc addresses not recorded (`mailbox.max_recipients`); the raw message has them.
+    pub recipients_omitted: i64,
 }
 
 /// What is known of a stored Message-ID.
@@ -70,12 +72,13 @@ impl Tx<'_> {
     /// Records a message (its Message-ID must be new).
     pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<()> {
         with_tx!(self, c => sqlx::query(
-            "INSERT INTO messages (message_id, ticket_id, class, detail, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, raw, auth, auth_how) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
+            "INSERT INTO messages (message_id, ticket_id, class, detail, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, raw, auth, auth_how, recipients_omitted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)")
             .bind(m.message_id).bind(m.ticket_id).bind(m.class).bind(m.detail).bind(m.from_addr).bind(m.to_addrs).bind(m.cc_addrs)
             .bind(m.subject).bind(m.date_header.map(to_ms)).bind(to_ms(m.arrived_at)).bind(to_ms(m.effective_at)).bind(m.in_reply_to)
             .bind(m.refs).bind(m.body).bind(m.origin).bind(m.raw)
             .bind(m.auth.map(|a| a.verdict.as_str())).bind(m.auth.map(|a| a.how.as_str()))
+            .bind(m.recipients_omitted)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("inserting message"))?;
         Ok(())
     }

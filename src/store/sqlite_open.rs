@@ -30,20 +30,29 @@ impl OpenLock {
     /// Takes the set-up lock of the SQLite `url`, waiting up to a minute for
     /// another process's set-up. An in-memory database needs none.
     pub async fn take(url: &str) -> Result<OpenLock> {
-        let Some(path) = lock_path(url)? else {
+        let Some((db, path)) = lock_path(url)? else {
             return Ok(OpenLock { _file: None });
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            crate::private_files::create_dir_all(dir)
                 .with_context(|| format!("creating the database folder {}", dir.display()))?;
         }
-        let file = std::fs::OpenOptions::new()
+        let file = crate::private_files::options()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
             .with_context(|| format!("creating {}", path.display()))?;
+        // The database file is created here, empty (SQLite takes an empty file as a
+        // new database), so that it is 0600 whatever the umask; SQLite gives its
+        // `-wal` and `-shm` files the database file's mode.
+        crate::private_files::options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&db)
+            .with_context(|| format!("creating {}", db.display()))?;
         let locked = tokio::time::timeout(
             WAIT,
             tokio::task::spawn_blocking(move || file.lock().map(|()| file)),
@@ -58,8 +67,8 @@ impl OpenLock {
     }
 }
 
-/// `<database file>.onit-open-lock`, or None for an in-memory database.
-fn lock_path(url: &str) -> Result<Option<PathBuf>> {
+/// The database file and `<database file>.onit-open-lock`, or None for an in-memory database.
+fn lock_path(url: &str) -> Result<Option<(PathBuf, PathBuf)>> {
     let opts =
         SqliteConnectOptions::from_str(url).with_context(|| format!("bad SQLite url {url}"))?;
     let db = opts.get_filename();
@@ -68,10 +77,10 @@ fn lock_path(url: &str) -> Result<Option<PathBuf>> {
     if name.is_empty() || name.contains(":memory:") || name.starts_with("file:sqlx-in-memory") {
         return Ok(None);
     }
-    Ok(Some(PathBuf::from(format!(
-        "{}.onit-open-lock",
-        db.display()
-    ))))
+    Ok(Some((
+        db.to_path_buf(),
+        PathBuf::from(format!("{}.onit-open-lock", db.display())),
+    )))
 }
 
 /// True for SQLite's `SQLITE_BUSY` / `SQLITE_LOCKED` (`database is locked`), anywhere in the chain.
@@ -115,7 +124,10 @@ mod tests {
     fn the_lock_sits_beside_the_database() {
         assert_eq!(
             lock_path("sqlite:///var/lib/onit/onit.db").unwrap(),
-            Some(PathBuf::from("/var/lib/onit/onit.db.onit-open-lock"))
+            Some((
+                PathBuf::from("/var/lib/onit/onit.db"),
+                PathBuf::from("/var/lib/onit/onit.db.onit-open-lock")
+            ))
         );
         assert_eq!(lock_path("sqlite::memory:").unwrap(), None);
     }

@@ -147,6 +147,7 @@ pub async fn queue(tx: &mut Tx<'_>, rt: &Runtime, m: &OurMail<'_>, c: &Composed)
                 how: "written by onit".into(),
                 spf_aligned: false,
             }),
+            recipients_omitted: 0,
         })
         .await?;
         tx.set_contact_facts(&c.message_id, &keep.facts).await?;

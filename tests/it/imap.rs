@@ -112,14 +112,15 @@ impl Live {
         let extra = format!(
             "[imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"implicit\"\nca_file = \"{}\"\nusername = \"{support}\"\nfolders = [{folders_toml}]\ncommand_timeout_secs = 10\nreconnect_max_secs = 2\npoll_interval_secs = 1\n\
              [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\ntimeout_secs = 10\nappend_sent = \"{append_sent}\"\n{smtp_extra}\n\
-             [policy]\nack_rate_per_hour = 1000\n",
+             [policy]\nack_rate_per_hour = 1000\nmax_new_tickets_per_sender_per_hour = 1000\nmax_new_tickets_per_domain_per_hour = 1000\n",
             stack.imaps_port,
             stack.ca_file.display(),
             stack.smtp_port,
             stack.ca_file.display()
         );
         // The tests' clients are `client+N@` addresses of one test mailbox: the
-        // per-sender cap counts them as one sender (without `+tag`), so it is raised.
+        // per-sender caps (acknowledgments, new tickets) count them as one sender
+        // (without `+tag`), so they are raised.
         let env = Env::with(db, &base, &extra);
         // The password and the source come from the environment, as an operator would set them.
         let envs = vec![

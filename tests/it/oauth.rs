@@ -964,3 +964,47 @@ async fn two_instances_refresh_once_under_the_row_lock() {
         idp.with(|s| s.token_delay = Duration::ZERO);
     }
 }
+
+/// Issue 12: `onit run` at `RUST_LOG=trace` signs in to IMAP and SMTP with
+/// XOAUTH2 (a refresh, then the token on both) and the log holds no token, no
+/// XOAUTH2 response (base64) and not the client secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_log_of_xoauth2_sign_ins_holds_no_token() {
+    use base64::Engine;
+    let idp = Idp::start().await;
+    let stack = mailstack::private_oauth("oauth-trace", &idp.introspection_url());
+    let support = mailstack::fresh("support", "jac.example");
+    let client = mailstack::fresh("client", "client.example");
+    idp.reset(&support);
+    append(
+        &stack,
+        &support,
+        &mail(&client, &support, "Trace the token"),
+    )
+    .await;
+    let onit = OAuthOnit::new(Db::Sqlite, Some(&stack), &idp, &support, true, true);
+    let log = std::fs::File::create(onit.env.dir.path().join("onit.log")).unwrap();
+    let child = onit
+        .command(&["run"])
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn onit run");
+    let got = imap_read::wait_for(&stack, &client, "INBOX", 1, Duration::from_secs(60)).await;
+    onit.terminate(child).await;
+    let text = onit.log();
+    assert_eq!(got.len(), 1, "no acknowledgment over SMTP: {text}");
+    assert!(text.contains("TRACE"), "the log is at trace level");
+    assert!(
+        idp.introspections().iter().filter(|i| i.accepted).count() >= 2,
+        "both IMAP and SMTP signed in with a token"
+    );
+    idp.assert_no_token_in(&text, "the trace log");
+    assert!(!text.contains(CLIENT_SECRET), "the client secret is logged");
+    for t in idp.with(|s| s.every_token.clone()) {
+        let sasl = format!("user={support}\x01auth=Bearer {t}\x01\x01");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(sasl);
+        assert!(!text.contains(&b64), "the XOAUTH2 response is logged");
+    }
+}

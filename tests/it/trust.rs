@@ -226,7 +226,8 @@ async fn two_thousand_forged_senders_get_no_acknowledgment_and_hear_nothing_of_t
         for i in 0..2000 {
             let m = Mail::new(
                 &format!(
-                    "Hello Cheap meds at http://spam.example <victim{i}+x{i}@victims.example>"
+                    "Hello Cheap meds at http://spam.example <victim{i}+x{i}@v{}.example>",
+                    i % 400
                 ),
                 "support@jac.example",
                 "Cheap meds at http://spam.example",
