@@ -39,10 +39,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List tickets.
+    /// List tickets (every filter given must match).
     Tickets {
         #[arg(long)]
         json: bool,
+        /// open, resolved or closed.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<crate::ticket::Status>,
+        /// A client project's name (`default` for senders of no listed domain).
+        #[arg(long)]
+        project: Option<String>,
+        /// The PM's address.
+        #[arg(long)]
+        pm: Option<String>,
+        /// urgent, high or medium.
+        #[arg(long, value_parser = parse_priority)]
+        priority: Option<crate::ticket::Priority>,
     },
     /// Show one ticket with its events, or act on it: `set`, `note`, `close`.
     Ticket {
@@ -173,6 +185,14 @@ pub enum TicketAction {
     Close,
     /// Send the acknowledgment held because the sender was not proven (trust.acknowledge).
     Ack,
+    /// Reopen it.
+    Reopen,
+    /// Merge another ticket into this one: its messages and events move here, it is
+    /// closed as merged, and mail naming it threads onto this one.
+    Merge {
+        /// The other ticket: JAC-3.
+        other: String,
+    },
 }
 
 /// Entry point: parses arguments, runs the command, maps errors to exit codes
@@ -333,6 +353,16 @@ async fn mail(
     }
 }
 
+fn parse_status(s: &str) -> Result<crate::ticket::Status, String> {
+    crate::ticket::Status::parse(&s.to_ascii_lowercase())
+        .ok_or_else(|| format!("`{s}` is not a status (open, resolved, closed)"))
+}
+
+fn parse_priority(s: &str) -> Result<crate::ticket::Priority, String> {
+    crate::ticket::Priority::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a priority (urgent, high, medium)"))
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -405,13 +435,24 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             );
             Ok(())
         }
-        Command::Tickets { json } => {
+        Command::Tickets {
+            json,
+            status,
+            project,
+            pm,
+            priority,
+        } => {
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
             let dues = crate::compliance::next_dues(&store, &rt, chrono::Utc::now()).await?;
+            let pm = pm.map(|p| p.trim().to_lowercase());
             let views: Vec<TicketView> = store
                 .tickets()
                 .await?
                 .iter()
+                .filter(|t| status.is_none_or(|s| t.status == s))
+                .filter(|t| priority.is_none_or(|p| t.priority == p))
+                .filter(|t| project.as_deref().is_none_or(|p| t.project.eq_ignore_ascii_case(p)))
+                .filter(|t| pm.as_deref().is_none_or(|p| t.pm.to_lowercase() == p))
                 .map(|t| TicketView::from(t).with_due(dues.get(&t.reference())))
                 .collect();
             store.close().await;
@@ -437,6 +478,8 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 TicketAction::Note { text } => crate::commands::CliAction::Note(text.join(" ")),
                 TicketAction::Close => crate::commands::CliAction::Close,
                 TicketAction::Ack => crate::commands::CliAction::Ack,
+                TicketAction::Reopen => crate::commands::CliAction::Reopen,
+                TicketAction::Merge { other } => crate::commands::CliAction::Merge(other),
             };
             let result =
                 crate::commands::run_cli(&store, &rt, number, action, chrono::Utc::now()).await;

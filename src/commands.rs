@@ -53,6 +53,12 @@ pub enum Command {
     Fact(ClosingField, String),
     /// `#close`
     Close,
+    /// `#reopen`
+    Reopen,
+    /// `#merge JAC-3`: the other ticket is merged into this one.
+    Merge(crate::ticket_ref::TicketRef),
+    /// `#additional TEXT`: another issue noticed, recorded as a footnote.
+    Additional(String),
 }
 
 impl Command {
@@ -64,6 +70,9 @@ impl Command {
             Command::Status(s) => format!("#status {}", s.as_str()),
             Command::Fact(f, t) => format!("#{} {t}", f.as_str()),
             Command::Close => "#close".into(),
+            Command::Reopen => "#reopen".into(),
+            Command::Merge(r) => format!("#merge {r}"),
+            Command::Additional(t) => format!("#additional {t}"),
         }
     }
 }
@@ -106,7 +115,7 @@ impl CommandError {
 }
 
 /// Every command, for help texts.
-pub const COMMAND_LIST: &str = "#priority urgent|high|medium, #severity critical|high|medium|low, #status open|resolved, #cause TEXT, #impact TEXT, #resolution TEXT, #prevention TEXT, #close";
+pub const COMMAND_LIST: &str = "#priority urgent|high|medium, #severity critical|high|medium|low, #status open|resolved, #cause TEXT, #impact TEXT, #resolution TEXT, #prevention TEXT, #close, #reopen, #merge JAC-n, #additional TEXT";
 
 /// One command line as written, and what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +205,20 @@ fn parse_command(name: &str, value: &str) -> Result<Command, CommandError> {
                 "open or resolved (a ticket is closed with #close)",
             )),
         },
+        "reopen" if value.is_empty() => Ok(Command::Reopen),
+        "reopen" => Err(CommandError::Invalid {
+            command: "reopen",
+            value: value.to_string(),
+            expected: "no text",
+        }),
+        "merge" => crate::ticket_ref::TicketRef::parse(value)
+            .map(Command::Merge)
+            .map_err(|_| choice("merge", "the other ticket's id, e.g. `#merge JAC-3`")),
+        "additional" if value.is_empty() => Err(CommandError::Missing {
+            command: "additional",
+            expected: "the other issue, e.g. `#additional the backup job also failed`",
+        }),
+        "additional" => Ok(Command::Additional(value.to_string())),
         "cause" => fact(ClosingField::Cause),
         "impact" => fact(ClosingField::Impact),
         "resolution" => fact(ClosingField::Resolution),
@@ -304,6 +327,40 @@ pub async fn apply(
             Command::Fact(f, text) => {
                 lifecycle::set_fact(tx, &t, &mut facts, *f, text, by, at).await?;
                 out.done.push(format!("{} recorded", f.as_str()));
+            }
+            Command::Reopen => out.done.push(
+                if lifecycle::reopen(tx, rt, &mut t, by, at).await? {
+                    "reopened".into()
+                } else {
+                    "already open".into()
+                },
+            ),
+            Command::Additional(text) => {
+                crate::footnotes::record(tx, &t, text, by, at).await?;
+                out.done.push("additional issue recorded".into());
+            }
+            Command::Merge(r) => {
+                let other = match tx.ticket_by_number(r.number).await? {
+                    Some(o) if r.prefix == rt.team.prefix => Some(o),
+                    _ => None,
+                };
+                let Some(mut other) = other else {
+                    let why = format!("no ticket {r}");
+                    lifecycle::record(tx, t.id, at, EventKind::CommandInvalid, by, &format!("{}: {why}", c.line)).await?;
+                    out.problems.push(format!("{}: {why}", c.line));
+                    out.reply_lines.push(format!("#merge: {why}"));
+                    continue;
+                };
+                match lifecycle::merge(tx, rt, &mut t, &mut other, by, at).await {
+                    Ok(lifecycle::Merge::Merged) => out.done.push(format!("{r} merged into {reference}")),
+                    Ok(lifecycle::Merge::AlreadyMerged) => out.done.push(format!("{r} already merged")),
+                    Err(e) => {
+                        let why = format!("{e:#}");
+                        lifecycle::record(tx, t.id, at, EventKind::CommandInvalid, by, &format!("{}: {why}", c.line)).await?;
+                        out.problems.push(format!("{}: {why}", c.line));
+                        out.reply_lines.push(format!("#merge: {why}"));
+                    }
+                }
             }
             Command::Close => match lifecycle::close(tx, rt, &mut t, &facts, by, at, mode).await? {
                 Closing::AlreadyClosed => out.done.push("already closed".into()),
@@ -533,6 +590,10 @@ pub enum CliAction {
     Close,
     /// `ack`: send the acknowledgment that was held for an unproven sender.
     Ack,
+    /// `reopen`
+    Reopen,
+    /// `merge OTHER`: OTHER is merged into this ticket.
+    Merge(String),
 }
 
 /// Who acts on the command line, as events record it: `command line (dan)`.
@@ -605,6 +666,11 @@ pub async fn run_cli(
         }
         CliAction::Set { field, value } => cli_command(&field, &value)?,
         CliAction::Close => Command::Close,
+        CliAction::Reopen => Command::Reopen,
+        CliAction::Merge(other) => Command::Merge(
+            crate::ticket_ref::TicketRef::parse(&other)
+                .with_context(|| format!("`{other}` is not a ticket id like JAC-3"))?,
+        ),
         CliAction::Ack => {
             anyhow::ensure!(
                 t.ack_message_id.is_none(),

@@ -297,6 +297,8 @@ impl Ingest<'_, '_, '_> {
                         };
                         lifecycle::record(self.tx, t.id, at, EventKind::InternalNote, by, &detail)
                             .await?;
+                        crate::footnotes::from_team_mail(self.tx, t, &v.own_words.text(), by, at)
+                            .await?;
                         crate::commands::from_mail(
                             self.tx, self.rt, v, class, at, self.mode, proven,
                         )
@@ -368,9 +370,15 @@ impl Ingest<'_, '_, '_> {
             }
         }
         if let Some(tag) = TicketRef::find_in_subject(&v.subject, &self.rt.team.prefix) {
-            if let (Some(t), Some(from)) =
-                (self.tx.ticket_by_number(tag.number).await?, v.from.as_ref())
-            {
+            let named = match self.tx.ticket_by_number(tag.number).await? {
+                // A merged ticket's tag names the ticket it was merged into.
+                Some(t) => match t.merged_into_id {
+                    Some(into) => self.tx.ticket(into).await?,
+                    None => Some(t),
+                },
+                None => None,
+            };
+            if let (Some(t), Some(from)) = (named, v.from.as_ref()) {
                 let allowed = self.rt.team.is_team(from)
                     || t.reporter == from.as_str()
                     || self.tx.is_participant(t.id, from.as_str()).await?;
@@ -777,6 +785,7 @@ impl Ingest<'_, '_, '_> {
             message_id: Some(&v.message_id),
         };
         lifecycle::contact(self.tx, self.rt, &t, acknowledgment, by, &detail, at).await?;
+        crate::footnotes::from_team_mail(self.tx, &t, &own, by, at).await?;
         Ok(self.outcome(Some(class), Disposition::Threaded, Some(&t), false, None))
     }
 }

@@ -18,6 +18,7 @@ pub mod digest;
 pub mod error_line;
 pub mod fault;
 pub mod flood;
+pub mod footnotes;
 pub mod health;
 pub mod host;
 pub mod http;

@@ -182,11 +182,25 @@ fn sections(cal: &BusinessCalendar, input: &ReportInput<'_>) -> [String; 8] {
             None => format!("Not assessed (ticket priority: {}).", t.priority),
         },
         String::new(),
-        fact(ClosingField::Impact),
+        exposure(fact(ClosingField::Impact), input.events),
         fact(ClosingField::Cause),
         fact(ClosingField::Resolution),
         fact(ClosingField::Prevention),
     ]
+}
+
+/// "Exposure / impacts": the recorded impact, then the additional issues the team
+/// noted on the ticket (footnotes: the main problem first, the others not forgotten).
+fn exposure(impact: String, events: &[EventRow]) -> String {
+    let extra: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::AdditionalIssue)
+        .map(|e| single_line(&e.detail))
+        .collect();
+    if extra.is_empty() {
+        return impact;
+    }
+    format!("{impact} Additional issues noted: {}.", extra.join("; ").trim_end_matches('.'))
 }
 
 fn title(input: &ReportInput<'_>) -> String {
@@ -513,6 +527,7 @@ mod tests {
             ack_message_id: None,
             linked_ticket_id: None,
             opening_message_id: "c1@acme.example".into(),
+            merged_into_id: None,
         }
     }
 

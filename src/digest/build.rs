@@ -58,7 +58,7 @@ pub struct BrokenRule {
 /// Mail that needs a person.
 #[derive(Debug, Clone, Serialize)]
 pub struct NeedsPerson {
-    /// `bounce`, `unthreaded`, `ignored-command`, `impersonation` or `ack-held`.
+    /// `bounce`, `unthreaded`, `ignored-command`, `impersonation`, `ack-held` or `additional-issue`.
     pub kind: &'static str,
     /// What people call it: "Bounce", "Unthreaded team mail", "Ignored command".
     pub label: &'static str,
@@ -374,6 +374,15 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
                     format!(
                         "Mail claiming to be {} could not be proven to come from the team: nothing in it was applied, counted or answered. If it was genuine, the sender's domain needs DKIM or DMARC.",
                         e.actor.as_deref().unwrap_or("a team member")
+                    ),
+                )
+            } else if e.kind == crate::ticket::EventKind::AdditionalIssue {
+                (
+                    "additional-issue",
+                    "Additional issue",
+                    format!(
+                        "Noted by the team as another issue beside the main problem: \"{}\". Make sure it is followed up on its own, so it is not forgotten.",
+                        e.detail.trim()
                     ),
                 )
             } else if e.kind == crate::ticket::EventKind::AckHeld {

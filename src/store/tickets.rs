@@ -28,6 +28,8 @@ pub struct TicketRow {
     pub ack_message_id: Option<String>,
     pub linked_ticket_id: Option<i64>,
     pub opening_message_id: String,
+    /// Set when this ticket was merged into another (it is then closed).
+    pub merged_into_id: Option<i64>,
 }
 
 impl TicketRow {
@@ -37,7 +39,7 @@ impl TicketRow {
     }
 }
 
-const TICKET_COLS: &str = "id, number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, severity, status, opened_at, last_contact_at, next_due_at, next_due_rule, closed_at, ack_message_id, linked_ticket_id, opening_message_id";
+const TICKET_COLS: &str = "id, number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, severity, status, opened_at, last_contact_at, next_due_at, next_due_rule, closed_at, ack_message_id, linked_ticket_id, opening_message_id, merged_into_id";
 
 /// A new ticket to insert.
 #[derive(Debug, Clone)]
@@ -164,6 +166,20 @@ impl Tx<'_> {
     ) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE tickets SET status = $1, closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END WHERE id = $3")
             .bind(status.as_str()).bind(to_ms(at)).bind(ticket_id).execute(&mut *c).await.map(|r| r.rows_affected()).context("setting status"))?;
+        Ok(())
+    }
+
+    /// Moves `from`'s messages, events and participants to `into` and marks `from`
+    /// as merged into it (the caller closes it).
+    pub async fn merge_ticket_rows(&mut self, from: i64, into: i64) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE messages SET ticket_id = $1 WHERE ticket_id = $2")
+            .bind(into).bind(from).execute(&mut *c).await.map(|r| r.rows_affected()).context("moving messages"))?;
+        with_tx!(self, c => sqlx::query("UPDATE events SET ticket_id = $1 WHERE ticket_id = $2")
+            .bind(into).bind(from).execute(&mut *c).await.map(|r| r.rows_affected()).context("moving events"))?;
+        with_tx!(self, c => sqlx::query("INSERT INTO ticket_participants (ticket_id, address) SELECT $1, address FROM ticket_participants WHERE ticket_id = $2 ON CONFLICT DO NOTHING")
+            .bind(into).bind(from).execute(&mut *c).await.map(|r| r.rows_affected()).context("copying participants"))?;
+        with_tx!(self, c => sqlx::query("UPDATE tickets SET merged_into_id = $1 WHERE id = $2")
+            .bind(into).bind(from).execute(&mut *c).await.map(|r| r.rows_affected()).context("marking the merged ticket"))?;
         Ok(())
     }
 

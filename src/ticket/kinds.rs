@@ -92,6 +92,12 @@ pub enum EventKind {
     AckFailed,
     /// Mail claiming a team address whose sender could not be proven: applied nothing, counts for no rule.
     Impersonation,
+    /// Another issue noted by the team in a footnote (`Additional issue: …`,
+    /// `#additional …`): the seed's "report additional issues" (POLICY Standard 6).
+    AdditionalIssue,
+    /// The ticket was merged: on the one that stays, "JAC-3 merged into this";
+    /// on the other (closed as merged), "merged into JAC-2".
+    Merged,
     /// A team message to the client: an update.
     Contact,
     /// A team message to the client that is an acknowledgment (sent by hand, or archived).
@@ -121,7 +127,7 @@ pub enum EventKind {
     Sent(OutboxKind),
 }
 
-const SIMPLE: [(EventKind, &str); 25] = [
+const SIMPLE: [(EventKind, &str); 27] = [
     (EventKind::Opened, "opened"),
     (EventKind::PriorityProposed, "priority_proposed"),
     (EventKind::ClientMessage, "client_message"),
@@ -130,6 +136,8 @@ const SIMPLE: [(EventKind, &str); 25] = [
     (EventKind::AckSuppressed, "ack_suppressed"),
     (EventKind::AckHeld, "ack_held"),
     (EventKind::Impersonation, "impersonation"),
+    (EventKind::AdditionalIssue, "additional_issue"),
+    (EventKind::Merged, "merged"),
     (EventKind::AckFailed, "ack_failed"),
     (EventKind::Contact, "contact"),
     (EventKind::Acknowledgment, "acknowledgment"),

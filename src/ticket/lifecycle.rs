@@ -366,6 +366,9 @@ pub async fn acknowledge(
 
 pub use super::pm_of;
 
+mod merge;
+pub use merge::{merge, reopen, Merge};
+
 /// Why no more acknowledgments may go to `to` now, if a rate cap is reached.
 async fn ack_rate_reached(
     tx: &mut Tx<'_>,

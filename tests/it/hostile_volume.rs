@@ -226,9 +226,11 @@ async fn floods_are_held_not_ticketed_and_released_by_command() {
             feed(&store, &rt, &m, t0 + chrono::Duration::seconds(i)).await;
         }
         assert_eq!(store.tickets().await.unwrap().len(), 60, "{db:?}");
+        // 50 for bulk.example, and 5 of the bot's 10 tickets: acknowledgments count the
+        // bot without its +tags too (policy.ack_rate_per_hour); none for held mail.
         assert_eq!(
             acks(&store).await.len(),
-            60,
+            55,
             "{db:?}: no acknowledgment for held mail"
         );
         let alerts: Vec<(String, String)> = onit::alerts::open(&store)
