@@ -451,7 +451,11 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 .iter()
                 .filter(|t| status.is_none_or(|s| t.status == s))
                 .filter(|t| priority.is_none_or(|p| t.priority == p))
-                .filter(|t| project.as_deref().is_none_or(|p| t.project.eq_ignore_ascii_case(p)))
+                .filter(|t| {
+                    project
+                        .as_deref()
+                        .is_none_or(|p| t.project.eq_ignore_ascii_case(p))
+                })
                 .filter(|t| pm.as_deref().is_none_or(|p| t.pm.to_lowercase() == p))
                 .map(|t| TicketView::from(t).with_due(dues.get(&t.reference())))
                 .collect();

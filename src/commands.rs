@@ -328,13 +328,13 @@ pub async fn apply(
                 lifecycle::set_fact(tx, &t, &mut facts, *f, text, by, at).await?;
                 out.done.push(format!("{} recorded", f.as_str()));
             }
-            Command::Reopen => out.done.push(
-                if lifecycle::reopen(tx, rt, &mut t, by, at).await? {
+            Command::Reopen => out
+                .done
+                .push(if lifecycle::reopen(tx, rt, &mut t, by, at).await? {
                     "reopened".into()
                 } else {
                     "already open".into()
-                },
-            ),
+                }),
             Command::Additional(text) => {
                 crate::footnotes::record(tx, &t, text, by, at).await?;
                 out.done.push("additional issue recorded".into());
@@ -346,17 +346,37 @@ pub async fn apply(
                 };
                 let Some(mut other) = other else {
                     let why = format!("no ticket {r}");
-                    lifecycle::record(tx, t.id, at, EventKind::CommandInvalid, by, &format!("{}: {why}", c.line)).await?;
+                    lifecycle::record(
+                        tx,
+                        t.id,
+                        at,
+                        EventKind::CommandInvalid,
+                        by,
+                        &format!("{}: {why}", c.line),
+                    )
+                    .await?;
                     out.problems.push(format!("{}: {why}", c.line));
                     out.reply_lines.push(format!("#merge: {why}"));
                     continue;
                 };
                 match lifecycle::merge(tx, rt, &mut t, &mut other, by, at).await {
-                    Ok(lifecycle::Merge::Merged) => out.done.push(format!("{r} merged into {reference}")),
-                    Ok(lifecycle::Merge::AlreadyMerged) => out.done.push(format!("{r} already merged")),
+                    Ok(lifecycle::Merge::Merged) => {
+                        out.done.push(format!("{r} merged into {reference}"))
+                    }
+                    Ok(lifecycle::Merge::AlreadyMerged) => {
+                        out.done.push(format!("{r} already merged"))
+                    }
                     Err(e) => {
                         let why = format!("{e:#}");
-                        lifecycle::record(tx, t.id, at, EventKind::CommandInvalid, by, &format!("{}: {why}", c.line)).await?;
+                        lifecycle::record(
+                            tx,
+                            t.id,
+                            at,
+                            EventKind::CommandInvalid,
+                            by,
+                            &format!("{}: {why}", c.line),
+                        )
+                        .await?;
                         out.problems.push(format!("{}: {why}", c.line));
                         out.reply_lines.push(format!("#merge: {why}"));
                     }

@@ -13,7 +13,12 @@ use crate::ticket::lifecycle::{self, By};
 use crate::ticket::EventKind;
 
 /// The line beginnings that mark a footnote (lower case; a colon follows).
-const MARKERS: [&str; 4] = ["additional issue", "additional issues", "also noticed", "side note"];
+const MARKERS: [&str; 4] = [
+    "additional issue",
+    "additional issues",
+    "also noticed",
+    "side note",
+];
 
 /// The footnotes in a message's own words (quotes and signatures already removed).
 pub fn additional_issues(own_words: &str) -> Vec<String> {

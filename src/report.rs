@@ -200,7 +200,10 @@ fn exposure(impact: String, events: &[EventRow]) -> String {
     if extra.is_empty() {
         return impact;
     }
-    format!("{impact} Additional issues noted: {}.", extra.join("; ").trim_end_matches('.'))
+    format!(
+        "{impact} Additional issues noted: {}.",
+        extra.join("; ").trim_end_matches('.')
+    )
 }
 
 fn title(input: &ReportInput<'_>) -> String {

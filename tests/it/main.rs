@@ -22,6 +22,7 @@ mod mailstack;
 mod oauth;
 mod ops;
 mod own_words;
+mod pm_view;
 mod private;
 mod responders;
 mod run_once;

@@ -84,9 +84,20 @@ pub async fn merge(
         &format!("merged into {ours}"),
     )
     .await?;
-    record(tx, into.id, at, EventKind::Merged, by, &format!("{theirs} merged into this ticket")).await?;
+    record(
+        tx,
+        into.id,
+        at,
+        EventKind::Merged,
+        by,
+        &format!("{theirs} merged into this ticket"),
+    )
+    .await?;
     // The later of the two last contacts is the one the cadence runs from.
-    if let Some(last) = other.last_contact_at.filter(|o| into.last_contact_at.is_none_or(|i| *o > i)) {
+    if let Some(last) = other
+        .last_contact_at
+        .filter(|o| into.last_contact_at.is_none_or(|i| *o > i))
+    {
         into.last_contact_at = Some(last);
         if into.status == Status::Open {
             let due = super::due_after(rt, into, from_ms(last));
