@@ -618,6 +618,7 @@ impl Ingest<'_, '_, '_> {
                     message_id: Some(&v.message_id),
                 };
                 lifecycle::client_message(self.tx, self.rt, &mut t, by, &v.subject, at).await?;
+                self.flag_frustration(&t, &self.frustration(), at).await?;
                 return Ok(self.outcome(
                     Some(MailClass::Client),
                     Disposition::Threaded,
@@ -647,6 +648,32 @@ impl Ingest<'_, '_, '_> {
         self.open_ticket(from, at, link).await
     }
 
+    /// The frustration signals in the client's own words (crate::policy::frustration).
+    fn frustration(&self) -> Vec<String> {
+        crate::policy::frustration::signals(
+            &self.v.own_words.text(),
+            &self.rt.policy.frustration_phrases,
+        )
+    }
+
+    /// Flags client mail that signals frustration on its ticket, with the words that matched.
+    async fn flag_frustration(
+        &mut self,
+        t: &TicketRow,
+        signals: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if signals.is_empty() {
+            return Ok(());
+        }
+        let by = By {
+            actor: from_of(self.v),
+            message_id: Some(&self.v.message_id),
+        };
+        let detail = format!("the client sounds frustrated: {}", signals.join(", "));
+        lifecycle::record(self.tx, t.id, at, EventKind::Frustration, by, &detail).await
+    }
+
     /// Records as participants the message's client addresses on the ticket's client
     /// side (the reporter's organisation); any other address stays on the message only.
     async fn add_client_participants(&mut self, t: &TicketRow) -> Result<()> {
@@ -671,7 +698,16 @@ impl Ingest<'_, '_, '_> {
     ) -> Result<Outcome> {
         let v = self.v;
         let rt = self.rt;
-        let (priority, reason) = rt.priority.propose(&v.subject, &v.own_words.text());
+        let (mut priority, mut reason) = rt.priority.propose(&v.subject, &v.own_words.text());
+        let frustration = self.frustration();
+        if !frustration.is_empty() && priority != crate::ticket::Priority::Urgent {
+            // POLICY Standard 2: dissatisfied customers make an issue urgent.
+            priority = crate::ticket::Priority::Urgent;
+            reason = format!(
+                "urgent: the client is dissatisfied ({})",
+                frustration.join(", ")
+            );
+        }
         let (project, pm) = rt.team.project_for(&reporter);
         let norm = normalize_subject(&v.subject, &rt.team.prefix);
         let t = lifecycle::open(
@@ -696,6 +732,7 @@ impl Ingest<'_, '_, '_> {
         let _g = span.enter();
         self.store(Some(t.id), MailClass::Client, None, at).await?;
         self.add_client_participants(&t).await?;
+        self.flag_frustration(&t, &frustration, at).await?;
         let mut ack = false;
         if self.mode == Mode::Live {
             // The ack leaves now-ish; its clock starts at the later of arrival and the message time.

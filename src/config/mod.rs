@@ -57,6 +57,8 @@ pub struct Policy {
     pub high_windows: Vec<crate::policy::cadence::Window>,
     /// `dismissive-language` phrases.
     pub dismissive_phrases: Vec<String>,
+    /// Client concerns: phrases that signal frustration (crate::policy::frustration).
+    pub frustration_phrases: Vec<String>,
     /// Reminders go out this long before a due time.
     pub remind_before: chrono::Duration,
     /// The daily list of open tickets with no contact yet today goes out at this local time.

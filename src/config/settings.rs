@@ -197,6 +197,7 @@ pub struct PolicySettings {
     pub morning: String,
     pub high_windows: Vec<String>,
     pub dismissive_phrases: Vec<String>,
+    pub frustration_phrases: Vec<String>,
     pub remind_before_mins: u32,
     pub open_list_at: String,
 }
@@ -339,6 +340,7 @@ pub(super) const LIST_KEYS: &[&str] = &[
     "team.maintainers",
     "policy.high_windows",
     "policy.dismissive_phrases",
+    "policy.frustration_phrases",
     "calendar.holidays",
     "priority.urgent_words",
     "priority.high_words",

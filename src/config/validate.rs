@@ -419,6 +419,13 @@ impl Settings {
                     .map(|p| p.trim().to_string())
                     .filter(|p| !p.is_empty())
                     .collect(),
+                frustration_phrases: self
+                    .policy
+                    .frustration_phrases
+                    .iter()
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
                 remind_before: chrono::Duration::minutes(self.policy.remind_before_mins as i64),
                 open_list_at: open_list_at.unwrap_or_default(),
             },

@@ -376,6 +376,15 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
                         e.actor.as_deref().unwrap_or("a team member")
                     ),
                 )
+            } else if e.kind == crate::ticket::EventKind::Frustration {
+                (
+                    "frustration",
+                    "Client frustrated",
+                    format!(
+                        "{}. Answer their problem and their questions first, not the tone: say what is being done and when they hear next.",
+                        capitalized(e.detail.trim()).trim_end_matches('.')
+                    ),
+                )
             } else if e.kind == crate::ticket::EventKind::AdditionalIssue {
                 (
                     "additional-issue",

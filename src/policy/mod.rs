@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod contact_time;
 pub mod dismissive;
 pub mod evaluate;
+pub mod frustration;
 pub mod history;
 pub mod html_quoting;
 pub mod own_words;

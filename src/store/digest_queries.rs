@@ -39,7 +39,7 @@ impl Store {
     ) -> Result<Vec<DigestEventRow>> {
         with_pool!(self, p => sqlx::query_as::<_, DigestEventRow>(
             "SELECT e.at, e.kind, e.actor, e.detail, t.prefix, t.number, t.pm, t.subject FROM events e JOIN tickets t ON t.id = e.ticket_id \
-             WHERE e.kind IN ('delivery_failure', 'command_ignored', 'impersonation', 'ack_held', 'additional_issue') AND e.at > $1 AND e.at <= $2 ORDER BY e.at, e.id")
+             WHERE e.kind IN ('delivery_failure', 'command_ignored', 'impersonation', 'ack_held', 'additional_issue', 'frustration') AND e.at > $1 AND e.at <= $2 ORDER BY e.at, e.id")
             .bind(to_ms(after)).bind(to_ms(until)).fetch_all(p).await.context("loading digest events"))
     }
 

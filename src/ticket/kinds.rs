@@ -95,6 +95,9 @@ pub enum EventKind {
     /// Another issue noted by the team in a footnote (`Additional issue: …`,
     /// `#additional …`): the seed's "report additional issues" (POLICY Standard 6).
     AdditionalIssue,
+    /// Client mail that signals frustration (the words that matched): focus on the
+    /// problem and the questions, not the tone.
+    Frustration,
     /// The ticket was merged: on the one that stays, "JAC-3 merged into this";
     /// on the other (closed as merged), "merged into JAC-2".
     Merged,
@@ -127,7 +130,7 @@ pub enum EventKind {
     Sent(OutboxKind),
 }
 
-const SIMPLE: [(EventKind, &str); 27] = [
+const SIMPLE: [(EventKind, &str); 28] = [
     (EventKind::Opened, "opened"),
     (EventKind::PriorityProposed, "priority_proposed"),
     (EventKind::ClientMessage, "client_message"),
@@ -138,6 +141,7 @@ const SIMPLE: [(EventKind, &str); 27] = [
     (EventKind::Impersonation, "impersonation"),
     (EventKind::AdditionalIssue, "additional_issue"),
     (EventKind::Merged, "merged"),
+    (EventKind::Frustration, "frustration"),
     (EventKind::AckFailed, "ack_failed"),
     (EventKind::Contact, "contact"),
     (EventKind::Acknowledgment, "acknowledgment"),

@@ -310,3 +310,83 @@ fn tickets_are_filtered_by_status_project_pm_and_priority() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a status"));
 }
+
+#[tokio::test]
+async fn a_frustrated_client_is_flagged_proposed_urgent_and_shown_to_the_pm() {
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let rt = env.runtime();
+        let store = env.store().await;
+        let m = Mail::new(
+            "bob@acme.example",
+            "support@jac.example",
+            "Export still failing",
+            "f1@acme.example",
+        )
+        .h("Date", &date(at(2026, 11, 26, 10, 0)))
+        .body("This is the third time I write about the export. Unacceptable!!!\n");
+        feed(&store, &rt, &m, at(2026, 11, 26, 10, 0)).await;
+        let t = store.ticket_by_number(1).await.unwrap().unwrap();
+        assert_eq!(t.priority.as_str(), "urgent", "{db:?}");
+        assert!(
+            t.priority_reason.contains("dissatisfied"),
+            "{}",
+            t.priority_reason
+        );
+        let events = store.events(t.id).await.unwrap();
+        let flag = events
+            .iter()
+            .find(|e| e.kind.as_str() == "frustration")
+            .expect("flagged");
+        assert!(
+            flag.detail.contains("third time")
+                && flag.detail.contains("unacceptable")
+                && flag.detail.contains("!!!"),
+            "{}",
+            flag.detail
+        );
+        // A calm ticket, then a shouting follow-up on it: flagged, priority left to people.
+        client(
+            &store,
+            &rt,
+            "c2@acme.example",
+            "Typo on the about page",
+            at(2026, 11, 26, 11, 0),
+        )
+        .await;
+        let t2 = store.ticket_by_number(2).await.unwrap().unwrap();
+        assert_eq!(t2.priority.as_str(), "medium");
+        let m = Mail::new(
+            "bob@acme.example",
+            "support@jac.example",
+            "Re: Typo on the about page [JAC-2]",
+            "f2@acme.example",
+        )
+        .h("Date", &date(at(2026, 11, 26, 12, 0)))
+        .body("WHY IS THIS STILL NOT CORRECTED, OUR CEO SAW IT\n");
+        feed(&store, &rt, &m, at(2026, 11, 26, 12, 0)).await;
+        assert!(
+            kinds(&store, 2).await.contains(&"frustration".to_string()),
+            "{db:?}"
+        );
+        let digest = expect_ok(
+            &["digest"],
+            onit_command(
+                &env,
+                &[
+                    "digest",
+                    "daily",
+                    "--pm",
+                    "alice.pm@jac.example",
+                    "--at",
+                    "2026-11-26T17:00:00Z",
+                    "--print",
+                ],
+            )
+            .output()
+            .unwrap(),
+        );
+        assert_eq!(digest.matches("Client frustrated").count(), 2, "{digest}");
+        assert!(digest.contains("not the tone"), "{digest}");
+    }
+}
