@@ -341,12 +341,14 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
         }
         Command::Tickets { json } => {
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
-            let dues = crate::compliance::next_dues(&store, &rt, chrono::Utc::now()).await?;
+            // Due times that passed since the daemon's last pass are brought up to
+            // date first (the same pass, by the same rules), so the list is the rules'.
+            crate::ticket::lifecycle::settle_dues(&store, &rt, chrono::Utc::now()).await?;
             let views: Vec<TicketView> = store
                 .tickets()
                 .await?
                 .iter()
-                .map(|t| TicketView::from(t).with_due(dues.get(&t.reference())))
+                .map(TicketView::from)
                 .collect();
             store.close().await;
             if json {
@@ -398,13 +400,13 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
         Command::Ticket { id, json, .. } => {
             let number = parse_ticket_id(&id, &rt)?;
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            crate::ticket::lifecycle::settle_dues(&store, &rt, chrono::Utc::now()).await?;
             let t = store
                 .ticket_by_number(number)
                 .await?
                 .with_context(|| format!("no ticket {}-{number}", rt.team.prefix.as_str()))?;
-            let dues = crate::compliance::next_dues(&store, &rt, chrono::Utc::now()).await?;
             let detail = TicketDetail {
-                ticket: TicketView::from(&t).with_due(dues.get(&t.reference())),
+                ticket: TicketView::from(&t),
                 events: store.events(t.id).await?,
                 messages: store
                     .messages_of(t.id)
