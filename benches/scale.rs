@@ -146,7 +146,10 @@ async fn generate(store: &onit::store::Store, n: i64, now: DateTime<Utc>) -> f64
     if let onit::store::Store::Postgres(p) = store {
         sqlx::query("ANALYZE").execute(p).await.expect("analyze");
     } else if let onit::store::Store::Sqlite { writer, .. } = store {
-        sqlx::query("ANALYZE").execute(writer).await.expect("analyze");
+        sqlx::query("ANALYZE")
+            .execute(writer)
+            .await
+            .expect("analyze");
     }
     t.elapsed().as_secs_f64()
 }
@@ -263,10 +266,16 @@ fn live(dir: &Path, cfg: &Path, idle: u64) -> (f64, f64, f64, f64) {
 async fn one(db: &str, n: i64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (url, pg) = match db {
-        "sqlite" => (format!("sqlite://{}", dir.path().join("onit.db").display()), None),
+        "sqlite" => (
+            format!("sqlite://{}", dir.path().join("onit.db").display()),
+            None,
+        ),
         _ => {
             let name = format!("onit_scale_{n}_{}", std::process::id());
-            (format!("postgres://postgres@127.0.0.1:5432/{name}"), Some(name))
+            (
+                format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                Some(name),
+            )
         }
     };
     let cfg = write_config(dir.path(), &url);
@@ -276,7 +285,10 @@ async fn one(db: &str, n: i64) {
         .expect("store");
     let now = Utc::now();
     let gen = generate(&store, n, now).await;
-    println!("\n{db}, {n} tickets ({} open): generated in {gen:.1} s", n / 100);
+    println!(
+        "\n{db}, {n} tickets ({} open): generated in {gen:.1} s",
+        n / 100
+    );
 
     // Reminder pass: the first settles every open ticket's due time.
     let t = Instant::now();
@@ -353,7 +365,10 @@ async fn one(db: &str, n: i64) {
         }
         digest.push(ms(t.elapsed()));
     }
-    println!("  daily digest (load + build, every PM): median {:.0} ms", median(digest));
+    println!(
+        "  daily digest (load + build, every PM): median {:.0} ms",
+        median(digest)
+    );
 
     let k = env_num("ONIT_SCALE_IMPORT", 10_000);
     if k > 0 {
@@ -394,7 +409,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    println!("onit scale benchmark (issue 17); onit binary {}", onit_bin().display());
+    println!(
+        "onit scale benchmark (issue 17); onit binary {}",
+        onit_bin().display()
+    );
     for n in sizes() {
         for db in dbs.split(',').map(str::trim) {
             if db == "postgres"
