@@ -78,6 +78,30 @@ impl Tx<'_> {
 }
 
 impl Store {
+    /// One ticket's policy rows, read outside any transaction (the due pass).
+    pub async fn policy_rows_of(
+        &self,
+        ticket_id: i64,
+    ) -> Result<Option<(PolicyTicketRow, Vec<PolicyContactRow>, Vec<PolicyStatusRow>)>> {
+        let t = sqlx::AssertSqlSafe(format!(
+            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id = $1"
+        ));
+        let Some(ticket) = with_pool!(self, p => sqlx::query_as::<_, PolicyTicketRow>(t).bind(ticket_id)
+            .fetch_optional(p).await.context("loading a ticket for policy"))?
+        else {
+            return Ok(None);
+        };
+        let cs = sqlx::AssertSqlSafe(format!(
+            "SELECT {POLICY_CONTACT_COLS} FROM messages WHERE ticket_id = $1 AND contact_at IS NOT NULL ORDER BY contact_at, id"
+        ));
+        let contacts = with_pool!(self, p => sqlx::query_as::<_, PolicyContactRow>(cs).bind(ticket_id)
+            .fetch_all(p).await.context("loading a ticket's contacts"))?;
+        let changes = with_pool!(self, p => sqlx::query_as::<_, PolicyStatusRow>(
+            "SELECT ticket_id, at, status FROM events WHERE ticket_id = $1 AND status IS NOT NULL ORDER BY at, id")
+            .bind(ticket_id).fetch_all(p).await.context("loading a ticket's status changes"))?;
+        Ok(Some((ticket, contacts, changes)))
+    }
+
     /// The ids of open tickets whose stored due time is at or before `until`
     /// (or unknown), soonest first: through the partial index `tickets_open_due`.
     pub async fn open_due_by(&self, until: i64, limit: i64) -> Result<Vec<i64>> {

@@ -143,20 +143,26 @@ async fn history_in(tx: &mut Tx<'_>, ticket_id: i64) -> Result<Option<TicketHist
 }
 
 /// The due pass: every open ticket whose stored due time is at or before `now`
-/// (a deadline passed, a day turned) is evaluated again at `now`, a few hundred
-/// per transaction. It reads only those tickets (the partial index
-/// `tickets_open_due`), so its cost follows the open work. A ticket that changed
-/// meanwhile keeps what its own change stored. Returns how many were evaluated.
+/// (a deadline passed, a day turned) is evaluated again at `now`. It reads only
+/// those tickets (the partial index `tickets_open_due`), outside any write
+/// transaction (on SQLite the one writer is never held while rules run), then
+/// stores the answers a few hundred per short transaction; a ticket that changed
+/// meanwhile keeps what its own change stored. Its cost follows the open work.
+/// Returns how many tickets were evaluated.
 pub async fn settle_dues(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<usize> {
     const BATCH: usize = 200;
     let ids = store.open_due_by(to_ms(now), i64::MAX).await?;
     for part in ids.chunks(BATCH) {
-        let mut tx = store.begin().await?;
+        let mut dues = Vec::with_capacity(part.len());
         for &id in part {
-            let Some(h) = history_in(&mut tx, id).await? else {
-                continue;
-            };
-            let due = due_of(rt, &h, now);
+            if let Some((t, contacts, changes)) = store.policy_rows_of(id).await? {
+                if let Some(h) = histories_from_rows(vec![t], contacts, changes).pop() {
+                    dues.push((id, due_of(rt, &h, now)));
+                }
+            }
+        }
+        let mut tx = store.begin().await?;
+        for (id, due) in dues {
             tx.set_due_if_past(id, to_ms(now), due.map(|d| (d.at, d.rule)))
                 .await?;
         }
