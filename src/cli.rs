@@ -443,8 +443,10 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             priority,
         } => {
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
-            let dues = crate::compliance::next_dues(&store, &rt, chrono::Utc::now()).await?;
             let pm = pm.map(|p| p.trim().to_lowercase());
+            // Due times that passed since the daemon's last pass are brought up to
+            // date first (the same pass, by the same rules), so the list is the rules'.
+            crate::ticket::lifecycle::settle_dues(&store, &rt, chrono::Utc::now()).await?;
             let views: Vec<TicketView> = store
                 .tickets()
                 .await?
@@ -457,7 +459,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                         .is_none_or(|p| t.project.eq_ignore_ascii_case(p))
                 })
                 .filter(|t| pm.as_deref().is_none_or(|p| t.pm.to_lowercase() == p))
-                .map(|t| TicketView::from(t).with_due(dues.get(&t.reference())))
+                .map(TicketView::from)
                 .collect();
             store.close().await;
             if json {
@@ -512,13 +514,13 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
         Command::Ticket { id, json, .. } => {
             let number = parse_ticket_id(&id, &rt)?;
             let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            crate::ticket::lifecycle::settle_dues(&store, &rt, chrono::Utc::now()).await?;
             let t = store
                 .ticket_by_number(number)
                 .await?
                 .with_context(|| format!("no ticket {}-{number}", rt.team.prefix.as_str()))?;
-            let dues = crate::compliance::next_dues(&store, &rt, chrono::Utc::now()).await?;
             let detail = TicketDetail {
-                ticket: TicketView::from(&t).with_due(dues.get(&t.reference())),
+                ticket: TicketView::from(&t),
                 events: store.events(t.id).await?,
                 messages: store
                     .messages_of(t.id)

@@ -1,6 +1,7 @@
-//! `onit compliance`: load every ticket's history, run the pure rules at an
-//! instant, and report what broke and what is due next. The same loader feeds
-//! `onit tickets` (next due times) and the reminder scheduler.
+//! `onit compliance`: load the tickets' histories (every one, or with `--since`
+//! only the period's), run the pure rules at an instant, and report what broke and
+//! what is due next. The same rules keep each ticket's stored due time
+//! (`ticket::lifecycle`), which the reminders and `onit tickets` read.
 
 use std::collections::HashMap;
 
@@ -16,13 +17,35 @@ use crate::policy::history::{
 };
 use crate::policy::priority::Priority;
 use crate::policy::rules::RuleContext;
-use crate::store::{from_ms, Store};
+use crate::store::{from_ms, to_ms, PolicyContactRow, PolicyStatusRow, PolicyTicketRow, Store};
 
 /// Loads ticket histories (all tickets, or only the open ones).
 pub async fn load_histories(store: &Store, open_only: bool) -> Result<Vec<TicketHistory>> {
     let tickets = store.policy_tickets(open_only).await?;
     let contacts = store.policy_contacts(open_only).await?;
     let changes = store.policy_status_changes().await?;
+    Ok(histories_from_rows(tickets, contacts, changes))
+}
+
+/// Loads the histories a report of the period from `since` needs: the tickets not
+/// closed, and those with a contact or a status change since then, each with its
+/// whole history (the rules need what came before the period). A ticket closed
+/// before `since` and silent since breaks no rule at or after it.
+pub async fn load_histories_since(
+    store: &Store,
+    since: DateTime<Utc>,
+) -> Result<Vec<TicketHistory>> {
+    let (tickets, contacts, changes) = store.policy_rows_since(to_ms(since)).await?;
+    Ok(histories_from_rows(tickets, contacts, changes))
+}
+
+/// Builds histories from policy rows (contacts and changes in time order per ticket;
+/// rows of tickets not in `tickets` are skipped).
+pub fn histories_from_rows(
+    tickets: Vec<PolicyTicketRow>,
+    contacts: Vec<PolicyContactRow>,
+    changes: Vec<PolicyStatusRow>,
+) -> Vec<TicketHistory> {
     let mut index: HashMap<i64, usize> = HashMap::with_capacity(tickets.len());
     let mut out: Vec<TicketHistory> = Vec::with_capacity(tickets.len());
     for t in tickets {
@@ -67,14 +90,12 @@ pub async fn load_histories(store: &Store, open_only: bool) -> Result<Vec<Ticket
         let Some(&i) = index.get(&s.ticket_id) else {
             continue;
         };
-        {
-            out[i].status_changes.push(StatusChange {
-                at: from_ms(s.at),
-                status: s.status,
-            });
-        }
+        out[i].status_changes.push(StatusChange {
+            at: from_ms(s.at),
+            status: s.status,
+        });
     }
-    Ok(out)
+    out
 }
 
 /// The rule settings of a configuration, at an instant.
@@ -178,7 +199,12 @@ pub async fn compliance(
     at: DateTime<Utc>,
     since: Option<DateTime<Utc>>,
 ) -> Result<Report> {
-    let histories = load_histories(store, false).await?;
+    // With `--since`, only the period's tickets are read (what a violation at or
+    // after `since` can come from); without it, every ticket.
+    let histories = match since {
+        Some(s) => load_histories_since(store, s).await?,
+        None => load_histories(store, false).await?,
+    };
     Ok(report(&histories, rt, at, since))
 }
 
@@ -218,20 +244,6 @@ pub fn report(
         violations,
         open_tickets,
     }
-}
-
-/// Each open ticket's next due time at `at`, by ticket id (`JAC-7`), from the rules
-/// themselves: what `onit tickets` shows.
-pub async fn next_dues(
-    store: &Store,
-    rt: &Runtime,
-    at: DateTime<Utc>,
-) -> Result<HashMap<String, crate::policy::cadence::Due>> {
-    let histories = load_histories(store, true).await?;
-    Ok(evaluate_all(&histories, rt, at)
-        .into_iter()
-        .filter_map(|(i, ev)| ev.next_due.map(|d| (histories[i].id.clone(), d)))
-        .collect())
 }
 
 /// Parses a `--at`/`--since` time: RFC 3339 (`2026-11-26T17:00:00Z`), or a local

@@ -45,7 +45,9 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
     let mut items: Vec<_> = raws
         .into_iter()
         .map(|m| {
-            let parsed = MailView::parse(&m.bytes);
+            // Headers only to order the archive: each message is read whole when it
+            // is stored, so the whole archive is never held parsed at once.
+            let parsed = MailView::parse_headers(&m.bytes);
             let view = parsed.as_ref().ok();
             let (container, file_time) = match m.arrival_is_file_time {
                 true => (None, m.arrival),
@@ -62,7 +64,7 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
                 .unwrap_or(now);
             let date = view.and_then(|v| v.date);
             let at = archive_time(date, arrival, rt.policy.date_skew_future);
-            (at, arrival, m, parsed)
+            (at, arrival, m)
         })
         .collect();
     items.sort_by_key(|(at, ..)| *at);
@@ -71,8 +73,9 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
     let mut it = items.into_iter().peekable();
     while it.peek().is_some() {
         let mut tx = store.begin().await?;
-        for (_, arrival, m, parsed) in it.by_ref().take(BATCH) {
+        for (_, arrival, m) in it.by_ref().take(BATCH) {
             counts.messages += 1;
+            let parsed = MailView::parse(&m.bytes);
             let mut sp = tx.savepoint().await?;
             match receive_parsed(
                 &mut sp,

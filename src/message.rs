@@ -247,6 +247,20 @@ impl MailView {
         }
     }
 
+    /// Reads the headers only (no body, no own words): what `onit import` needs to
+    /// order an archive by date before it reads each message whole, one at a time.
+    pub fn parse_headers(raw: &[u8]) -> Result<MailView, Unparseable> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::parse_inner(raw, true)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Unparseable {
+                len: raw.len(),
+                derived_id: derived_id_for_bytes(raw),
+            })
+        })
+    }
+
     fn parse_inner(raw: &[u8], headers_only: bool) -> Result<MailView, Unparseable> {
         let unparseable = || Unparseable {
             len: raw.len(),

@@ -8,17 +8,14 @@
 //! [`tick`] takes `now` as an argument: the daemon calls it with the clock,
 //! tests with any instant they like.
 
-use std::collections::HashMap;
-
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::address::EmailAddress;
-use crate::compliance::{load_histories, Rules};
 use crate::config::Runtime;
 use crate::notices::{queue, Notice};
-use crate::policy::evaluate::evaluate;
+use crate::policy::cadence::Due;
 use crate::store::Store;
 use crate::ticket::OutboxKind;
 
@@ -54,32 +51,28 @@ pub async fn tick_fenced(
     now: DateTime<Utc>,
     fence: &crate::leadership::Fence,
 ) -> Result<TickReport> {
+    // Tickets whose due time passed are evaluated again first (a day turned, a
+    // deadline broke); then only the tickets due within the reminder horizon are
+    // read, through the index on the stored due time: the rules' own answer.
+    crate::ticket::lifecycle::settle_dues(store, rt, now).await?;
     let to = recipients(rt);
     if to.is_empty() {
         return Ok(TickReport::default());
     }
-    let histories = load_histories(store, true).await?;
-    if histories.is_empty() {
-        return Ok(TickReport::default());
-    }
-    let tickets: HashMap<String, crate::store::TicketRow> = store
-        .open_tickets()
-        .await?
-        .into_iter()
-        .map(|t| (t.reference(), t))
-        .collect();
-    let rules = Rules::new(rt);
-    let cx = rules.context(rt, now);
     let tz = rt.calendar.tz();
     let mut report = TickReport::default();
-    // Evaluate first, outside any transaction: on SQLite the write transaction holds
-    // the one writer, and ingest must not wait for a pass over every open ticket.
-    let due_now: Vec<(
-        &crate::policy::history::TicketHistory,
-        crate::policy::cadence::Due,
-    )> = histories
-        .iter()
-        .filter_map(|h| evaluate(h, &cx).next_due.map(|d| (h, d)))
+    let due_now: Vec<(crate::store::TicketRow, Due)> = store
+        .open_tickets_due_by(now + rt.policy.remind_before)
+        .await?
+        .into_iter()
+        .filter_map(|t| {
+            let at = crate::store::from_ms(t.next_due_at?);
+            let rule = crate::policy::rules::RULE_IDS
+                .iter()
+                .copied()
+                .find(|r| Some(*r) == t.next_due_rule.as_deref())?;
+            Some((t, Due { at, rule }))
+        })
         // The first response is the daemon's own job (the acknowledgment), not the team's.
         .filter(|(_, due)| {
             due.rule != crate::policy::rules::first_response::ID
@@ -87,17 +80,26 @@ pub async fn tick_fenced(
                 && due.at - rt.policy.remind_before <= now
         })
         .collect();
+    let today = rt.calendar.local_date(now);
+    let list_from = rt.calendar.at_local(today, rt.policy.open_list_at);
+    let list_until = rt.calendar.at_local(today, rt.policy.eod_time);
+    let list_time = rt.calendar.is_business_day(today) && now >= list_from && now < list_until;
+    let silent = if list_time {
+        let day_start = rt.calendar.at_local(today, chrono::NaiveTime::MIN);
+        store.open_tickets_silent(list_from, day_start, now).await?
+    } else {
+        Vec::new()
+    };
+    if due_now.is_empty() && silent.is_empty() {
+        return Ok(report);
+    }
     let mut tx = store.begin().await?;
-    for (h, due) in due_now {
-        let (client, subject) = tickets
-            .get(&h.id)
-            .map(|t| {
-                (
-                    t.reporter.as_str(),
-                    crate::message::subject_text(&t.subject),
-                )
-            })
-            .unwrap_or_default();
+    for (t, due) in &due_now {
+        let (client, subject) = (
+            t.reporter.as_str(),
+            crate::message::subject_text(&t.subject),
+        );
+        let id = t.reference();
         let local = due.at.with_timezone(&tz);
         let body = format!(
             "Ticket {id} ({priority}) needs a contact with the client by {time}.\n\n\
@@ -107,18 +109,17 @@ pub async fn tick_fenced(
              Deadline: {full}\n\n\
              Reply to the client with the PM ({pm}) in Cc and say when the next update will come.\n\n\
              -- onit\n",
-            id = h.id,
-            priority = h.priority,
+            priority = t.priority,
             time = local.format("%H:%M %Z"),
             rule = due.rule,
             full = local.format("%A %-d %B %Y, %H:%M %Z"),
-            pm = h.pm,
+            pm = t.pm.to_lowercase(),
         );
         let notice = Notice {
             kind: OutboxKind::Reminder,
-            dedupe_key: format!("remind:{}:{}:{}", h.id, due.rule, due.at.timestamp()),
-            ticket_id: tickets.get(&h.id).map(|t| t.id),
-            ticket: Some(&h.id),
+            dedupe_key: format!("remind:{id}:{}:{}", due.rule, due.at.timestamp()),
+            ticket_id: Some(t.id),
+            ticket: Some(&id),
             to: &to,
             subject: format!("Update due by {} ({})", local.format("%H:%M"), due.rule),
             body,
@@ -128,52 +129,32 @@ pub async fn tick_fenced(
         }
     }
     // The daily list: business days, from open_list_at until the end-of-day deadline.
-    let today = rt.calendar.local_date(now);
-    let list_from = rt.calendar.at_local(today, rt.policy.open_list_at);
-    let list_until = rt.calendar.at_local(today, rt.policy.eod_time);
-    if rt.calendar.is_business_day(today) && now >= list_from && now < list_until {
-        let silent: Vec<&crate::policy::history::TicketHistory> = histories
-            .iter()
-            .filter(|h| {
-                h.opened_at < list_from
-                    && !h
-                        .contacts
-                        .iter()
-                        .any(|c| rt.calendar.local_date(c.at) == today && c.at <= now)
-            })
-            .collect();
-        if !silent.is_empty() {
-            let mut body = format!("Open tickets with no contact yet today ({}); the end-of-day update is due by {}:\n\n", today.format("%A %-d %B"), rt.policy.eod_time.format("%H:%M"));
-            for h in &silent {
-                let (client, subject) = tickets
-                    .get(&h.id)
-                    .map(|t| {
-                        (
-                            t.reporter.as_str(),
-                            crate::message::subject_text(&t.subject),
-                        )
-                    })
-                    .unwrap_or_default();
-                body.push_str(&format!(
-                    "  {:<9} {:<7} {:<30} {}\n",
-                    h.id,
-                    h.priority.as_str(),
-                    client,
-                    subject
-                ));
-            }
-            body.push_str("\n-- onit\n");
-            let notice = Notice {
-                kind: OutboxKind::OpenList,
-                dedupe_key: format!("open-list:{today}"),
-                ticket_id: None,
-                ticket: None,
-                to: &to,
-                subject: format!("{} open ticket(s) still need today's update", silent.len()),
-                body,
-            };
-            report.open_list = queue(&mut tx, rt, &notice, now).await?;
+    if !silent.is_empty() {
+        let mut body = format!(
+            "Open tickets with no contact yet today ({}); the end-of-day update is due by {}:\n\n",
+            today.format("%A %-d %B"),
+            rt.policy.eod_time.format("%H:%M")
+        );
+        for t in &silent {
+            body.push_str(&format!(
+                "  {:<9} {:<7} {:<30} {}\n",
+                t.reference(),
+                t.priority.as_str(),
+                t.reporter,
+                crate::message::subject_text(&t.subject)
+            ));
         }
+        body.push_str("\n-- onit\n");
+        let notice = Notice {
+            kind: OutboxKind::OpenList,
+            dedupe_key: format!("open-list:{today}"),
+            ticket_id: None,
+            ticket: None,
+            to: &to,
+            subject: format!("{} open ticket(s) still need today's update", silent.len()),
+            body,
+        };
+        report.open_list = queue(&mut tx, rt, &notice, now).await?;
     }
     fence.check(&mut tx).await?;
     tx.commit().await?;

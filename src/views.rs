@@ -75,20 +75,6 @@ impl From<&TicketRow> for TicketView {
     }
 }
 
-impl TicketView {
-    /// Uses the rules' next due time (from `onit compliance`'s evaluation) when the
-    /// ticket is open; the stored estimate from ingest otherwise stays.
-    pub fn with_due(mut self, due: Option<&crate::policy::cadence::Due>) -> TicketView {
-        if self.status == Status::Open {
-            if let Some(d) = due {
-                self.next_due_at = Some(d.at.to_rfc3339_opts(SecondsFormat::Secs, true));
-                self.next_due_rule = Some(d.rule.to_string());
-            }
-        }
-        self
-    }
-}
-
 /// A message on a ticket, for `onit ticket`.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageView {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::address::EmailAddress;
-use crate::compliance::{load_histories, report};
+use crate::compliance::{load_histories_since, report};
 use crate::config::Runtime;
 use crate::policy::dismissive::respectful_suggestion;
 use crate::policy::history::{Status, TicketHistory, Violation};
@@ -148,12 +148,21 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// Every ticket's history, and the mail that needs a person with a time in `(after, until]`.
-    pub async fn load(store: &Store, after: DateTime<Utc>, until: DateTime<Utc>) -> Result<Inputs> {
+    /// The histories of the tickets digests from `after` report (those not closed,
+    /// and those with a contact or status change since `after` less the promise
+    /// grace: see `compliance::load_histories_since`), and the mail that needs a
+    /// person with a time in `(after, until]`.
+    pub async fn load(
+        store: &Store,
+        rt: &Runtime,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Inputs> {
+        let from = after - rt.policy.promise_grace;
         Ok(Inputs {
-            histories: load_histories(store, false).await?,
+            histories: load_histories_since(store, from).await?,
             tickets: store
-                .tickets()
+                .tickets_since(from)
                 .await?
                 .into_iter()
                 .map(|t| (t.reference(), t))

@@ -190,7 +190,8 @@ impl Outbox {
             Ok(open) => {
                 accepted = Some(open);
                 tx.outbox_sent(item.id, sent_at).await?;
-                latency = crate::ticket::lifecycle::mail_sent(&mut tx, &item, sent_at).await?;
+                latency =
+                    crate::ticket::lifecycle::mail_sent(&mut tx, &self.rt, &item, sent_at).await?;
                 info!(to = %item.rcpt_to, "sent");
                 Attempt::Sent
             }

@@ -43,7 +43,13 @@ impl OwnWords {
     /// (either may be absent).
     pub fn read(plain: Option<&str>, html: Option<&str>) -> OwnWords {
         let plain = plain.map(read_plain);
-        let html = html.map(read_html);
+        // The HTML tree is read only when its answer can win: when plain text
+        // shows a quote, plain text is taken whatever the HTML shows (the tree
+        // walk is most of the cost of reading a message).
+        let html = match &plain {
+            Some(p) if p.saw_quote => None,
+            _ => html.map(read_html),
+        };
         let (reading, source) = match (plain, html) {
             (Some(p), Some(h)) if !p.saw_quote && h.saw_quote => (h, OwnWordsSource::Html),
             (Some(p), _) => (p, OwnWordsSource::Plain),

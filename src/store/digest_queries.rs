@@ -63,7 +63,8 @@ impl Store {
         closed_after: DateTime<Utc>,
     ) -> Result<Vec<String>> {
         with_pool!(self, p => sqlx::query_scalar::<_, String>(
-            "SELECT DISTINCT pm FROM tickets WHERE opened_at <= $1 AND (status <> 'closed' OR closed_at > $2) ORDER BY pm")
+            "SELECT pm FROM tickets WHERE status IN ('open', 'resolved') AND opened_at <= $1 \
+             UNION SELECT pm FROM tickets WHERE closed_at > $2 AND opened_at <= $1 ORDER BY pm")
             .bind(to_ms(opened_by)).bind(to_ms(closed_after)).fetch_all(p).await.context("listing PMs"))
     }
 

@@ -1,6 +1,6 @@
 //! What the policy loader reads: tickets, contacts and status changes as rows.
 
-use super::{with_pool, Store};
+use super::{with_pool, with_tx, Store, Tx};
 use crate::ticket::{Priority, Status};
 use anyhow::{Context, Result};
 
@@ -39,7 +39,105 @@ pub struct PolicyStatusRow {
     pub status: Status,
 }
 
+/// The tickets a report for the period from `$1` reads: those not closed now, and
+/// those with a contact or a status change at or after `$1` (a ticket closed
+/// before the period and silent since cannot break a rule in it). Each part is an
+/// index look-up (`tickets_status`, `messages_contact_at`, `events_status_at`).
+pub(super) const PERIOD_TICKETS: &str = "SELECT id FROM tickets WHERE status <> 'closed' \
+     UNION SELECT ticket_id FROM messages WHERE contact_at >= $1 AND ticket_id IS NOT NULL \
+     UNION SELECT ticket_id FROM events WHERE status IS NOT NULL AND at >= $1";
+
+const POLICY_TICKET_COLS: &str = "id, number, prefix, priority, opened_at, pm, status";
+const POLICY_CONTACT_COLS: &str = "ticket_id, contact_at, message_id, contact_kind, to_addrs, cc_addrs, promise_at, promise_text, dismissive";
+
+impl Tx<'_> {
+    /// One ticket's policy rows: the ticket, its contacts and its status changes
+    /// (what `ticket::lifecycle` evaluates after a change).
+    pub async fn policy_rows_of(
+        &mut self,
+        ticket_id: i64,
+    ) -> Result<Option<(PolicyTicketRow, Vec<PolicyContactRow>, Vec<PolicyStatusRow>)>> {
+        let t = sqlx::AssertSqlSafe(format!(
+            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id = $1"
+        ));
+        let Some(ticket) = with_tx!(self, c => sqlx::query_as::<_, PolicyTicketRow>(t).bind(ticket_id)
+            .fetch_optional(&mut *c).await.context("loading a ticket for policy"))?
+        else {
+            return Ok(None);
+        };
+        let cs = sqlx::AssertSqlSafe(format!(
+            "SELECT {POLICY_CONTACT_COLS} FROM messages WHERE ticket_id = $1 AND contact_at IS NOT NULL ORDER BY contact_at, id"
+        ));
+        let contacts = with_tx!(self, c => sqlx::query_as::<_, PolicyContactRow>(cs).bind(ticket_id)
+            .fetch_all(&mut *c).await.context("loading a ticket's contacts"))?;
+        let changes = with_tx!(self, c => sqlx::query_as::<_, PolicyStatusRow>(
+            "SELECT ticket_id, at, status FROM events WHERE ticket_id = $1 AND status IS NOT NULL ORDER BY at, id")
+            .bind(ticket_id).fetch_all(&mut *c).await.context("loading a ticket's status changes"))?;
+        Ok(Some((ticket, contacts, changes)))
+    }
+}
+
 impl Store {
+    /// One ticket's policy rows, read outside any transaction (the due pass).
+    pub async fn policy_rows_of(
+        &self,
+        ticket_id: i64,
+    ) -> Result<Option<(PolicyTicketRow, Vec<PolicyContactRow>, Vec<PolicyStatusRow>)>> {
+        let t = sqlx::AssertSqlSafe(format!(
+            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id = $1"
+        ));
+        let Some(ticket) = with_pool!(self, p => sqlx::query_as::<_, PolicyTicketRow>(t).bind(ticket_id)
+            .fetch_optional(p).await.context("loading a ticket for policy"))?
+        else {
+            return Ok(None);
+        };
+        let cs = sqlx::AssertSqlSafe(format!(
+            "SELECT {POLICY_CONTACT_COLS} FROM messages WHERE ticket_id = $1 AND contact_at IS NOT NULL ORDER BY contact_at, id"
+        ));
+        let contacts = with_pool!(self, p => sqlx::query_as::<_, PolicyContactRow>(cs).bind(ticket_id)
+            .fetch_all(p).await.context("loading a ticket's contacts"))?;
+        let changes = with_pool!(self, p => sqlx::query_as::<_, PolicyStatusRow>(
+            "SELECT ticket_id, at, status FROM events WHERE ticket_id = $1 AND status IS NOT NULL ORDER BY at, id")
+            .bind(ticket_id).fetch_all(p).await.context("loading a ticket's status changes"))?;
+        Ok(Some((ticket, contacts, changes)))
+    }
+
+    /// The ids of open tickets whose stored due time is at or before `until`
+    /// (or unknown), soonest first: through the partial index `tickets_open_due`.
+    pub async fn open_due_by(&self, until: i64, limit: i64) -> Result<Vec<i64>> {
+        with_pool!(self, p => sqlx::query_scalar::<_, i64>(
+            "SELECT id FROM tickets WHERE status = 'open' AND (next_due_at <= $1 OR next_due_at IS NULL) ORDER BY next_due_at, id LIMIT $2")
+            .bind(until).bind(limit).fetch_all(p).await.context("listing tickets due"))
+    }
+
+    /// The policy rows of the tickets a report from `since` reads ([`PERIOD_TICKETS`]),
+    /// each ticket with its whole history (the rules need what came before the period).
+    pub async fn policy_rows_since(
+        &self,
+        since: i64,
+    ) -> Result<(
+        Vec<PolicyTicketRow>,
+        Vec<PolicyContactRow>,
+        Vec<PolicyStatusRow>,
+    )> {
+        let t = sqlx::AssertSqlSafe(format!(
+            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id IN ({PERIOD_TICKETS}) ORDER BY id"
+        ));
+        let cs = sqlx::AssertSqlSafe(format!(
+            "SELECT {POLICY_CONTACT_COLS} FROM messages WHERE contact_at IS NOT NULL AND ticket_id IN ({PERIOD_TICKETS}) ORDER BY ticket_id, contact_at, id"
+        ));
+        let ss = sqlx::AssertSqlSafe(format!(
+            "SELECT ticket_id, at, status FROM events WHERE status IS NOT NULL AND ticket_id IN ({PERIOD_TICKETS}) ORDER BY ticket_id, at, id"
+        ));
+        let tickets = with_pool!(self, p => sqlx::query_as::<_, PolicyTicketRow>(t).bind(since)
+            .fetch_all(p).await.context("loading the period's tickets"))?;
+        let contacts = with_pool!(self, p => sqlx::query_as::<_, PolicyContactRow>(cs).bind(since)
+            .fetch_all(p).await.context("loading the period's contacts"))?;
+        let changes = with_pool!(self, p => sqlx::query_as::<_, PolicyStatusRow>(ss).bind(since)
+            .fetch_all(p).await.context("loading the period's status changes"))?;
+        Ok((tickets, contacts, changes))
+    }
+
     /// Tickets for policy evaluation: all of them, or only open ones.
     pub async fn policy_tickets(&self, open_only: bool) -> Result<Vec<PolicyTicketRow>> {
         let sql = if open_only {

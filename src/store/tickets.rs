@@ -116,21 +116,6 @@ impl Tx<'_> {
             .fetch_one(&mut *c).await.context("inserting ticket"))
     }
 
-    /// Records a contact: the last contact time and the next due time it sets.
-    pub async fn set_contact(
-        &mut self,
-        ticket_id: i64,
-        at: DateTime<Utc>,
-        next_due: Option<(DateTime<Utc>, &str)>,
-    ) -> Result<()> {
-        with_tx!(self, c => sqlx::query(
-            "UPDATE tickets SET last_contact_at = CASE WHEN last_contact_at IS NULL OR last_contact_at < $1 THEN $1 ELSE last_contact_at END, \
-             next_due_at = $2, next_due_rule = $3 WHERE id = $4")
-            .bind(to_ms(at)).bind(next_due.map(|d| to_ms(d.0))).bind(next_due.map(|d| d.1)).bind(ticket_id)
-            .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording contact"))?;
-        Ok(())
-    }
-
     /// Sets when the next contact is due (and the rule that sets it), leaving the last contact alone.
     pub async fn set_contact_due(
         &mut self,
@@ -139,6 +124,20 @@ impl Tx<'_> {
     ) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE tickets SET next_due_at = $1, next_due_rule = $2 WHERE id = $3")
             .bind(next_due.map(|d| to_ms(d.0))).bind(next_due.map(|d| d.1)).bind(ticket_id)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording due time"))?;
+        Ok(())
+    }
+
+    /// Sets the due time of a ticket whose stored due time is still at or before
+    /// `past` (the due pass): a ticket a concurrent change already moved keeps its own.
+    pub async fn set_due_if_past(
+        &mut self,
+        ticket_id: i64,
+        past: i64,
+        next_due: Option<(DateTime<Utc>, &str)>,
+    ) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE tickets SET next_due_at = $1, next_due_rule = $2 WHERE id = $3 AND next_due_at <= $4")
+            .bind(next_due.map(|d| to_ms(d.0))).bind(next_due.map(|d| d.1)).bind(ticket_id).bind(past)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording due time"))?;
         Ok(())
     }
@@ -218,6 +217,40 @@ impl Store {
             "SELECT {TICKET_COLS} FROM tickets WHERE status = 'open' ORDER BY number"
         ));
         with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).fetch_all(p).await.context("listing open tickets"))
+    }
+
+    /// Open tickets whose stored due time is at or before `until`, soonest first
+    /// (the reminder pass: through the partial index `tickets_open_due`).
+    pub async fn open_tickets_due_by(&self, until: DateTime<Utc>) -> Result<Vec<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets WHERE status = 'open' AND next_due_at <= $1 ORDER BY next_due_at, number"
+        ));
+        with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).bind(to_ms(until)).fetch_all(p).await.context("listing tickets due"))
+    }
+
+    /// Open tickets opened before `opened_before` with no contact in `[from, until]`
+    /// (the 16:00 list: no contact yet today).
+    pub async fn open_tickets_silent(
+        &self,
+        opened_before: DateTime<Utc>,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets t WHERE status = 'open' AND opened_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND m.contact_at >= $2 AND m.contact_at <= $3) ORDER BY number"
+        ));
+        with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).bind(to_ms(opened_before)).bind(to_ms(from)).bind(to_ms(until))
+            .fetch_all(p).await.context("listing silent open tickets"))
+    }
+
+    /// The tickets a report from `since` reads (see `policy_rows_since`), oldest first.
+    pub async fn tickets_since(&self, since: DateTime<Utc>) -> Result<Vec<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets WHERE id IN ({}) ORDER BY number",
+            super::policy_rows::PERIOD_TICKETS
+        ));
+        with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).bind(to_ms(since)).fetch_all(p).await.context("listing the period's tickets"))
     }
 
     /// A ticket by number.

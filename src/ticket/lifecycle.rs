@@ -7,6 +7,16 @@
 //!
 //! Everything runs inside the caller's transaction (ingest's, a command's, the
 //! outbox's), and every change is an event on the ticket's timeline.
+//!
+//! The stored due time is the rules' own: after every change that can move it
+//! (a contact, a status change, a new priority, our acknowledgment leaving),
+//! [`settle_due`] evaluates the ticket's history with the same pure rules
+//! `onit compliance` runs ([`crate::policy::evaluate`]) and stores its next due
+//! time and rule. That answer holds until the due time passes with nothing new
+//! (the rules' `next_due` is the earliest deadline strictly after the instant and
+//! stays the same until then), so a calendar day passing needs only
+//! [`settle_dues`]: the tickets whose stored due time has passed, found through an
+//! index, are evaluated again at `now`.
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
@@ -14,11 +24,14 @@ use chrono::{DateTime, Duration, Utc};
 use super::our_mail::{self, Keep, OurMail};
 use super::{EventKind, Mode, OutboxKind, Priority, Severity, Status};
 use crate::address::EmailAddress;
+use crate::compliance::{histories_from_rows, Rules};
 use crate::config::Runtime;
 use crate::policy::cadence::{next_due, Due};
+use crate::policy::evaluate::evaluate;
+use crate::policy::history::TicketHistory;
 use crate::store::{
     from_ms, to_ms, ClosingFacts, ClosingField, ContactFacts, NewEvent, NewTicket, OutboxRow,
-    TicketRow, Tx,
+    Store, TicketRow, Tx,
 };
 
 /// Who or what made a change, as the event records it.
@@ -73,8 +86,9 @@ async fn status_event(
     .await
 }
 
-/// When the next contact is due on open ticket `t` after a contact (or a
-/// reopening, or a new priority) at `last`.
+/// The cadence's next update time after `last` on open ticket `t`: the time
+/// our acknowledgment states (its first promise). The stored due time is the
+/// rules' ([`settle_due`]).
 pub fn due_after(rt: &Runtime, t: &TicketRow, last: DateTime<Utc>) -> Due {
     next_due(
         &rt.calendar,
@@ -83,6 +97,78 @@ pub fn due_after(rt: &Runtime, t: &TicketRow, last: DateTime<Utc>) -> Due {
         from_ms(t.opened_at),
         last,
     )
+}
+
+/// The instant a ticket's due time is evaluated at: the change's time, or the
+/// latest fact the history holds when that is later (an archive imported out of
+/// order must not see the ticket as it stood before what is already known).
+pub fn due_instant(h: &TicketHistory, at: DateTime<Utc>) -> DateTime<Utc> {
+    let latest = h
+        .contacts
+        .iter()
+        .map(|c| c.at)
+        .chain(h.status_changes.iter().map(|c| c.at))
+        .fold(h.opened_at, DateTime::max);
+    at.max(latest)
+}
+
+/// What the rules say is due next on `h` after a change at `at` (pure).
+pub fn due_of(rt: &Runtime, h: &TicketHistory, at: DateTime<Utc>) -> Option<Due> {
+    let rules = Rules::new(rt);
+    evaluate(h, &rules.context(rt, due_instant(h, at))).next_due
+}
+
+/// Stores the rules' next due time of ticket `ticket_id` after a change at `at`
+/// (nothing when it is not open).
+pub async fn settle_due(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    ticket_id: i64,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let Some(h) = history_in(tx, ticket_id).await? else {
+        return Ok(());
+    };
+    let due = due_of(rt, &h, at);
+    tx.set_contact_due(ticket_id, due.map(|d| (d.at, d.rule)))
+        .await
+}
+
+/// One ticket's history as the rules read it, inside the transaction.
+async fn history_in(tx: &mut Tx<'_>, ticket_id: i64) -> Result<Option<TicketHistory>> {
+    Ok(match tx.policy_rows_of(ticket_id).await? {
+        Some((t, contacts, changes)) => histories_from_rows(vec![t], contacts, changes).pop(),
+        None => None,
+    })
+}
+
+/// The due pass: every open ticket whose stored due time is at or before `now`
+/// (a deadline passed, a day turned) is evaluated again at `now`. It reads only
+/// those tickets (the partial index `tickets_open_due`), outside any write
+/// transaction (on SQLite the one writer is never held while rules run), then
+/// stores the answers a few hundred per short transaction; a ticket that changed
+/// meanwhile keeps what its own change stored. Its cost follows the open work.
+/// Returns how many tickets were evaluated.
+pub async fn settle_dues(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<usize> {
+    const BATCH: usize = 200;
+    let ids = store.open_due_by(to_ms(now), i64::MAX).await?;
+    for part in ids.chunks(BATCH) {
+        let mut dues = Vec::with_capacity(part.len());
+        for &id in part {
+            if let Some((t, contacts, changes)) = store.policy_rows_of(id).await? {
+                if let Some(h) = histories_from_rows(vec![t], contacts, changes).pop() {
+                    dues.push((id, due_of(rt, &h, now)));
+                }
+            }
+        }
+        let mut tx = store.begin().await?;
+        for (id, due) in dues {
+            tx.set_due_if_past(id, to_ms(now), due.map(|d| (d.at, d.rule)))
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(ids.len())
 }
 
 /// What a new ticket is opened with.
@@ -145,12 +231,18 @@ pub async fn open(tx: &mut Tx<'_>, rt: &Runtime, o: &Opening<'_>) -> Result<Tick
         o.priority_reason,
     )
     .await?;
-    // Until the acknowledgment leaves, the first response is what is due.
-    tx.set_contact_due(
-        id,
-        Some((o.at + rt.policy.first_response, "first-response")),
-    )
-    .await?;
+    // A new ticket's history is its opening alone: until a contact (the
+    // acknowledgment leaving), the rules say the first response is what is due.
+    let fresh = TicketHistory {
+        id: format!("{}-{number}", rt.team.prefix.as_str()),
+        priority: o.priority,
+        opened_at: o.at,
+        pm: o.pm.as_str().to_lowercase(),
+        contacts: Vec::new(),
+        status_changes: Vec::new(),
+    };
+    let due = due_of(rt, &fresh, o.at);
+    tx.set_contact_due(id, due.map(|d| (d.at, d.rule))).await?;
     tx.ticket(id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("ticket {id} vanished in its own transaction"))
@@ -175,16 +267,15 @@ pub async fn client_message(
 ) -> Result<()> {
     if t.status != Status::Open {
         let detail = format!("reopened by a client message (was {})", t.status);
-        change_status(tx, rt, t, Status::Open, at).await?;
-        status_event(tx, t.id, at, EventKind::Reopened, Status::Open, by, &detail).await?;
+        let event = (EventKind::Reopened, by, detail.as_str());
+        change_status(tx, rt, t, Status::Open, event, at).await?;
     }
     record(tx, t.id, at, EventKind::ClientMessage, by, subject).await
 }
 
 /// A message of the team to the client on `t` (an update, or an
-/// acknowledgment found in an archive or sent by hand). The cadence runs from
-/// the latest contact: an older one (an archive imported out of order, a Sent
-/// copy read late) is recorded but moves nothing.
+/// acknowledgment found in an archive or sent by hand); its contact facts are
+/// already stored with the message, so the rules see it.
 pub async fn contact(
     tx: &mut Tx<'_>,
     rt: &Runtime,
@@ -194,12 +285,10 @@ pub async fn contact(
     detail: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let latest = t.last_contact_at.map(from_ms).is_none_or(|l| at >= l);
-    if latest {
-        let due = (t.status == Status::Open).then(|| due_after(rt, t, at));
-        tx.set_contact(t.id, at, due.map(|d| (d.at, d.rule)))
-            .await?;
-    }
+    // The last contact time never moves back; the due time is the rules' over
+    // every contact, whatever order they arrive in.
+    tx.touch_contact(t.id, at).await?;
+    settle_due(tx, rt, t.id, at).await?;
     let kind = if acknowledgment {
         if let Some(mid) = by.message_id {
             tx.set_ack(t.id, mid).await?;
@@ -359,8 +448,9 @@ pub async fn acknowledge(
         return Ok(false);
     }
     tx.set_ack(t.id, &composed.message_id).await?;
-    // The acknowledgment is a contact (POLICY Standard 5); its send time refines this when it leaves.
-    tx.set_contact(t.id, now, Some((due.at, due.rule))).await?;
+    // The acknowledgment becomes a contact (POLICY Standard 5) when it leaves
+    // ([`mail_sent`]); until then the rules still see the first response as due.
+    tx.touch_contact(t.id, now).await?;
     Ok(true)
 }
 
@@ -426,11 +516,7 @@ pub async fn set_priority(
     tx.set_priority(t.id, p, &reason).await?;
     let detail = format!("{p} (was {})", t.priority);
     t.priority = p;
-    if t.status == Status::Open {
-        let last = t.last_contact_at.map(from_ms).unwrap_or(at);
-        let due = due_after(rt, t, last);
-        tx.set_contact_due(t.id, Some((due.at, due.rule))).await?;
-    }
+    settle_due(tx, rt, t.id, at).await?;
     record(tx, t.id, at, EventKind::PrioritySet, by, &detail).await?;
     Ok(Some(detail))
 }
@@ -456,22 +542,28 @@ pub async fn set_severity(
     Ok(Some(detail))
 }
 
-/// The status change itself, without its event: a reopened ticket's cadence starts again.
+/// The status change itself: a reopened ticket's cadence starts again, and a
+/// resolved or closed one owes nothing. The status event that records it is
+/// written in the same call (`event`), before the due time is settled, since the
+/// rules read the change from it.
 async fn change_status(
     tx: &mut Tx<'_>,
     rt: &Runtime,
     t: &mut TicketRow,
     s: Status,
+    (kind, by, detail): (EventKind, By<'_>, &str),
     at: DateTime<Utc>,
 ) -> Result<()> {
     tx.set_status(t.id, s, at).await?;
     t.status = s;
     t.closed_at = (s == Status::Closed).then(|| to_ms(at));
+    status_event(tx, t.id, at, kind, s, by, detail).await?;
     if s == Status::Open {
-        let due = due_after(rt, t, at);
-        tx.set_contact_due(t.id, Some((due.at, due.rule))).await?;
+        settle_due(tx, rt, t.id, at).await
+    } else {
+        // Cadence stops while a ticket is resolved or closed: nothing is due.
+        tx.set_contact_due(t.id, None).await
     }
-    Ok(())
 }
 
 /// Sets the status by a person's command (a `status` event whose detail is the
@@ -487,8 +579,7 @@ pub async fn set_status(
     if t.status == s {
         return Ok(false);
     }
-    change_status(tx, rt, t, s, at).await?;
-    status_event(tx, t.id, at, EventKind::Status, s, by, s.as_str()).await?;
+    change_status(tx, rt, t, s, (EventKind::Status, by, s.as_str()), at).await?;
     Ok(true)
 }
 
@@ -583,6 +674,7 @@ pub async fn close(
 /// send time. Returns the acknowledgment's latency from the client's mail.
 pub async fn mail_sent(
     tx: &mut Tx<'_>,
+    rt: &Runtime,
     item: &OutboxRow,
     at: DateTime<Utc>,
 ) -> Result<Option<std::time::Duration>> {
@@ -597,6 +689,7 @@ pub async fn mail_sent(
             .and_then(|a| (at - a).to_std().ok());
         tx.touch_contact(tid, at).await?;
         tx.set_contact_at(&item.message_id, at).await?;
+        settle_due(tx, rt, tid, at).await?;
     }
     let by = By {
         actor: Some(&item.mail_from),

@@ -101,16 +101,16 @@ pub(crate) fn violations(env: &Env, at_: &str) -> Vec<(String, String, String)> 
         .collect()
 }
 
-const BOB: &str = "bob@acme.example";
-const PM: &str = "alice.pm@jac.example";
-const SUPPORT: &str = "support@jac.example";
+pub(crate) const BOB: &str = "bob@acme.example";
+pub(crate) const PM: &str = "alice.pm@jac.example";
+pub(crate) const SUPPORT: &str = "support@jac.example";
 
 /// Thursday 26 November 2026 (London is on GMT, so local = UTC).
-fn thu(h: u32, m: u32) -> DateTime<Utc> {
+pub(crate) fn thu(h: u32, m: u32) -> DateTime<Utc> {
     at(2026, 11, 26, h, m)
 }
 
-fn breaking_archive() -> Vec<Msg<'static>> {
+pub(crate) fn breaking_archive() -> Vec<Msg<'static>> {
     let cc_pm = "support@jac.example, alice.pm@jac.example";
     vec![
         // JAC-1, urgent: acknowledged two minutes late.
@@ -202,6 +202,16 @@ fn each_rule_breaks_at_the_time_policy_gives() {
 #[test]
 fn an_archive_that_keeps_every_rule_reports_nothing() {
     let env = Env::new(Db::Sqlite, crate::common::ARCHIVE_TRUST);
+    import(&env, &keeping_archive());
+    let got = violations(&env, "2026-11-26T16:45:00Z");
+    assert!(
+        got.is_empty(),
+        "a ticket that keeps every rule reports nothing: {got:?}"
+    );
+}
+
+/// An urgent ticket with hourly updates, each stating the next one: it keeps every rule.
+pub(crate) fn keeping_archive() -> Vec<Msg<'static>> {
     let cc = "support@jac.example, alice.pm@jac.example";
     let mut msgs = vec![
         Msg {
@@ -254,12 +264,7 @@ fn an_archive_that_keeps_every_rule_reports_nothing() {
             body: text,
         });
     }
-    import(&env, &msgs);
-    let got = violations(&env, "2026-11-26T16:45:00Z");
-    assert!(
-        got.is_empty(),
-        "a ticket that keeps every rule reports nothing: {got:?}"
-    );
+    msgs
 }
 
 #[tokio::test]

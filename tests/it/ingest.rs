@@ -60,12 +60,13 @@ async fn new_ticket_gets_one_acknowledgment_with_the_policy_headers() {
         );
         assert_eq!(t.project, "acme");
         assert_eq!(t.pm, "alice.pm@jac.example");
-        // Urgent: next update one business hour after the acknowledgment.
+        // The stored due time is the rules': until the acknowledgment leaves (the
+        // outbox makes it a contact), the first response is what is due.
         assert_eq!(
             t.next_due_at,
-            Some(onit::store::to_ms(t0 + Duration::hours(1)))
+            Some(onit::store::to_ms(t0 + Duration::seconds(60)))
         );
-        assert_eq!(t.next_due_rule.as_deref(), Some("urgent-hourly"));
+        assert_eq!(t.next_due_rule.as_deref(), Some("first-response"));
 
         let acks = acks(&store).await;
         assert_eq!(acks.len(), 1);

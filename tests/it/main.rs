@@ -12,6 +12,7 @@ mod concurrent_open;
 mod corpus;
 mod digest;
 mod dkim_stack;
+mod due_times;
 mod exactly_once;
 mod ha;
 mod hostile_volume;

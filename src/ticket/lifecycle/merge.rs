@@ -27,8 +27,15 @@ pub async fn reopen(
         t.reference()
     );
     let detail = format!("reopened (was {})", t.status);
-    change_status(tx, rt, t, Status::Open, at).await?;
-    status_event(tx, t.id, at, EventKind::Reopened, Status::Open, by, &detail).await?;
+    change_status(
+        tx,
+        rt,
+        t,
+        Status::Open,
+        (EventKind::Reopened, by, &detail),
+        at,
+    )
+    .await?;
     Ok(true)
 }
 
@@ -70,40 +77,43 @@ pub async fn merge(
     );
     tx.merge_ticket_rows(other.id, into.id).await?;
     other.merged_into_id = Some(into.id);
-    if other.status != Status::Closed {
-        change_status(tx, rt, other, Status::Closed, at).await?;
-    }
     let (ours, theirs) = (into.reference(), other.reference());
-    status_event(
-        tx,
-        other.id,
-        at,
-        EventKind::Merged,
-        Status::Closed,
-        by,
-        &format!("merged into {ours}"),
-    )
-    .await?;
-    record(
-        tx,
-        into.id,
-        at,
-        EventKind::Merged,
-        by,
-        &format!("{theirs} merged into this ticket"),
-    )
-    .await?;
-    // The later of the two last contacts is the one the cadence runs from.
+    let detail = format!("merged into {ours}");
+    if other.status != Status::Closed {
+        change_status(
+            tx,
+            rt,
+            other,
+            Status::Closed,
+            (EventKind::Merged, by, &detail),
+            at,
+        )
+        .await?;
+    } else {
+        status_event(
+            tx,
+            other.id,
+            at,
+            EventKind::Merged,
+            Status::Closed,
+            by,
+            &detail,
+        )
+        .await?;
+    }
+    let note = format!("{theirs} merged into this ticket");
+    record(tx, into.id, at, EventKind::Merged, by, &note).await?;
+    // The later of the two last contacts is the one the cadence runs from; the
+    // rules settle the due time from the merged history.
     if let Some(last) = other
         .last_contact_at
         .filter(|o| into.last_contact_at.is_none_or(|i| *o > i))
     {
         into.last_contact_at = Some(last);
-        if into.status == Status::Open {
-            let due = super::due_after(rt, into, from_ms(last));
-            tx.set_contact(into.id, from_ms(last), Some((due.at, due.rule)))
-                .await?;
-        }
+        tx.touch_contact(into.id, from_ms(last)).await?;
+    }
+    if into.status == Status::Open {
+        super::settle_due(tx, rt, into.id, at).await?;
     }
     Ok(Merge::Merged)
 }

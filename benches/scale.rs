@@ -1,0 +1,437 @@
+//! `cargo bench --bench scale`: what onit costs over a long history (issue 17).
+//!
+//! For each size (10,000, 100,000 and 1,000,000 tickets by default) and each
+//! database (SQLite, and PostgreSQL when a server answers on 127.0.0.1:5432) it
+//! builds a database of mostly closed tickets (1 % open, the newest), each with
+//! the client's message, our acknowledgment, an engineer's update (both contacts,
+//! the update with a promise), its events and a participant; the rows are
+//! generated in SQL. Then it reports:
+//!
+//! - a reminder pass (`reminders::tick`: the due pass, then what is due within the
+//!   horizon): the first (it re-evaluates every open ticket, as after the
+//!   migration) and the median of the next five;
+//! - `onit compliance --since` one week, and without `--since` (every history:
+//!   what the reminder pass, the gauge and the digests used to load);
+//! - a daily digest (inputs loaded for its period, built for every PM);
+//! - the old reminder pass's core for comparison: every open history evaluated;
+//! - `onit import` of further mails (one new ticket each, multipart text + HTML);
+//! - acknowledgment latency of one new mail through `onit run` with the Maildir
+//!   source (median of five), then the idle `onit run`'s resident memory and CPU
+//!   over `ONIT_SCALE_IDLE_SECS` (300 by default).
+//!
+//! Knobs: `ONIT_SCALE_SIZES=10000,100000`, `ONIT_SCALE_DBS=sqlite,postgres`,
+//! `ONIT_SCALE_IMPORT=10000`, `ONIT_SCALE_IDLE_SECS=300`, `ONIT_SCALE_FULL_MAX`
+//! (largest size for which compliance without `--since` is timed; 100,000).
+//! The machine is shared and noisy: medians, and the run's own figures only.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+
+const SUPPORT: &str = "support@jac.example";
+
+fn env_num(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.replace(['_', ','], "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn sizes() -> Vec<i64> {
+    std::env::var("ONIT_SCALE_SIZES")
+        .unwrap_or_else(|_| "10000,100000,1000000".into())
+        .split(',')
+        .filter_map(|s| s.trim().replace('_', "").parse().ok())
+        .collect()
+}
+
+fn write_config(dir: &Path, url: &str) -> PathBuf {
+    let path = dir.join("onit.toml");
+    let body = format!(
+        r#"[database]
+url = "{url}"
+[mailbox]
+maildir = "{md}"
+poll_interval_secs = 1
+[outgoing]
+transport = "file"
+dir = "{out}"
+from = "{SUPPORT}"
+[team]
+domains = ["jac.example"]
+engineers = ["contractor@freelance.example"]
+support_addresses = ["{SUPPORT}"]
+default_pm = "pm@jac.example"
+[[projects]]
+name = "acme"
+client_domains = ["acme.example"]
+pm = "alice.pm@jac.example"
+[[projects]]
+name = "globex"
+client_domains = ["globex.example"]
+pm = "bob.pm@jac.example"
+[calendar]
+timezone = "Europe/London"
+"#,
+        md = dir.join("Maildir").display(),
+        out = dir.join("out").display(),
+    );
+    for sub in ["Maildir/new", "Maildir/cur", "Maildir/tmp", "out"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("bench dirs");
+    }
+    std::fs::write(&path, body).expect("write config");
+    path
+}
+
+/// The generated history: `n` tickets opened evenly over three years up to `now`,
+/// the newest 1 % open. One SQL text per table for both databases.
+const GEN_TICKETS: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+    INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, last_contact_at, next_due_at, next_due_rule, closed_at, opening_message_id) \
+    SELECT i, 'JAC', 'Problem ' || i, 'problem ' || i, 'client' || (i % 500) || CASE WHEN i % 2 = 0 THEN '@acme.example' ELSE '@globex.example' END, \
+      CASE WHEN i % 2 = 0 THEN 'acme' ELSE 'globex' END, CASE WHEN i % 2 = 0 THEN 'alice.pm@jac.example' ELSE 'bob.pm@jac.example' END, \
+      CASE WHEN i % 10 = 0 THEN 'urgent' WHEN i % 5 = 0 THEN 'high' ELSE 'medium' END, 'generated', \
+      CASE WHEN i > $4 THEN 'open' ELSE 'closed' END, $2 - ($1 - i) * $3, $2 - ($1 - i) * $3 + 7200000, \
+      CASE WHEN i > $4 THEN 0 ELSE NULL END, CASE WHEN i > $4 THEN 'eod-update' ELSE NULL END, \
+      CASE WHEN i > $4 THEN NULL ELSE $2 - ($1 - i) * $3 + 172800000 END, 'c' || i || '@acme.example' FROM n";
+
+const GEN_MESSAGES: [&str; 3] = [
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin) \
+     SELECT 'c' || number || '@acme.example', id, 'client', reporter, 'support@jac.example', '', subject, opened_at, opened_at, opened_at, '', '', 'Something is broken, please help.', 'bench' FROM tickets",
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, contact_at, contact_kind, promise_at, promise_text) \
+     SELECT 'a' || number || '@jac.example', id, 'acknowledgment', 'support@jac.example', reporter, pm, 'Re: ' || subject, opened_at + 30000, opened_at + 30000, opened_at + 30000, 'c' || number || '@acme.example', '', 'We are on it.', 'outbox', opened_at + 30000, 'acknowledgment', opened_at + 3600000, 'Next update: within the hour' FROM tickets",
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, contact_at, contact_kind, promise_at, promise_text) \
+     SELECT 'u' || number || '@jac.example', id, 'contact', 'dan@jac.example', reporter, 'support@jac.example, ' || pm, 'Re: ' || subject, opened_at + 7200000, opened_at + 7200000, opened_at + 7200000, 'a' || number || '@jac.example', '', 'We found the cause. Next update tomorrow.', 'bench', opened_at + 7200000, 'update', opened_at + 86400000, 'next update tomorrow' FROM tickets",
+];
+
+const GEN_REST: [&str; 4] = [
+    "INSERT INTO events (ticket_id, at, kind, actor, message_id, detail) SELECT id, opened_at, 'opened', reporter, opening_message_id, 'opened from ' || reporter FROM tickets",
+    "INSERT INTO events (ticket_id, at, kind, actor, message_id, detail) SELECT id, opened_at + 7200000, 'contact', 'dan@jac.example', 'u' || number || '@jac.example', 'contact to ' || reporter FROM tickets",
+    "INSERT INTO events (ticket_id, at, kind, actor, detail, status) SELECT id, closed_at, 'status', 'dan@jac.example', 'closed', 'closed' FROM tickets WHERE status = 'closed'",
+    "INSERT INTO ticket_participants (ticket_id, address) SELECT id, reporter FROM tickets",
+];
+
+async fn exec_both(store: &onit::store::Store, sql: &'static str, binds: &[i64]) {
+    match store {
+        onit::store::Store::Sqlite { writer, .. } => {
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.execute(writer).await.expect(sql);
+        }
+        onit::store::Store::Postgres(p) => {
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(*b);
+            }
+            q.execute(p).await.expect(sql);
+        }
+    }
+}
+
+async fn generate(store: &onit::store::Store, n: i64, now: DateTime<Utc>) -> f64 {
+    let t = Instant::now();
+    let span = Duration::days(3 * 365).num_milliseconds() / n.max(1);
+    let open_from = n - n / 100;
+    exec_both(
+        store,
+        GEN_TICKETS,
+        &[n, now.timestamp_millis() - 3_600_000, span, open_from],
+    )
+    .await;
+    for sql in GEN_MESSAGES.into_iter().chain(GEN_REST) {
+        exec_both(store, sql, &[]).await;
+    }
+    if let onit::store::Store::Postgres(p) = store {
+        sqlx::query("ANALYZE").execute(p).await.expect("analyze");
+    } else if let onit::store::Store::Sqlite { writer, .. } = store {
+        sqlx::query("ANALYZE")
+            .execute(writer)
+            .await
+            .expect("analyze");
+    }
+    t.elapsed().as_secs_f64()
+}
+
+/// `n` new client mails (multipart text + HTML, one new ticket each) as an mbox.
+fn mails(path: &Path, n: u64, base: DateTime<Utc>) {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).expect("mbox"));
+    for i in 0..n {
+        let when = base + Duration::seconds(i as i64 * 7);
+        let from = format!("newclient{}@acme.example", i % 700);
+        let _ = write!(
+            w,
+            "From {from} {date}\nFrom: Client {i} <{from}>\nTo: {SUPPORT}\nSubject: New problem {i} with the export\n\
+             Message-ID: <new{i}.{ts}@acme.example>\nDate: {rfc}\nMIME-Version: 1.0\n\
+             Content-Type: multipart/alternative; boundary=\"b{i}\"\n\n--b{i}\nContent-Type: text/plain; charset=utf-8\n\n\
+             Hello,\n\nthe export of order {i} fails since this morning with error 500.\nCould you have a look?\n\nThanks,\nClient {i}\n\n\
+             --b{i}\nContent-Type: text/html; charset=utf-8\n\n<html><body><p>Hello,</p><p>the export of order {i} fails since this morning \
+             with error 500.<br>Could you have a look?</p><p>Thanks,<br>Client {i}</p></body></html>\n--b{i}--\n\n",
+            date = when.format("%a %b %e %H:%M:%S %Y"),
+            rfc = when.to_rfc2822(),
+            ts = base.timestamp(),
+        );
+    }
+}
+
+fn proc_stat(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    Some((rss_kb / 1024.0, (ticks(11) + ticks(12)) / 100.0))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn ms(d: StdDuration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn onit_bin() -> PathBuf {
+    option_env!("CARGO_BIN_EXE_onit")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/release/onit"))
+}
+
+/// Acknowledgment latency of one new mail through `onit run` (Maildir source,
+/// file transport), five times; then idle RSS and CPU over `idle` seconds.
+fn live(dir: &Path, cfg: &Path, idle: u64) -> (f64, f64, f64, f64) {
+    let mut child = std::process::Command::new(onit_bin())
+        .arg("--config")
+        .arg(cfg)
+        .arg("run")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("onit run");
+    let pid = child.id();
+    let started = Instant::now();
+    let out = dir.join("out");
+    let count = || std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
+    // Let it start and do its first passes (a first run catches up).
+    std::thread::sleep(StdDuration::from_secs(10));
+    let start_rss = proc_stat(pid).map(|s| s.0).unwrap_or(f64::NAN);
+    let mut lat = Vec::new();
+    for k in 0..5 {
+        let before = count();
+        let now = Utc::now();
+        let raw = format!(
+            "From: Lat {k} <lat{k}@acme.example>\nTo: {SUPPORT}\nSubject: Latency probe {k}\nMessage-ID: <lat{k}.{}@acme.example>\nDate: {}\n\nThe dashboard is down.\n",
+            now.timestamp_millis(),
+            now.to_rfc2822()
+        );
+        let tmp = dir.join(format!("Maildir/tmp/lat{k}"));
+        std::fs::write(&tmp, raw).expect("probe");
+        let t = Instant::now();
+        std::fs::rename(&tmp, dir.join(format!("Maildir/new/lat{k}"))).expect("deliver");
+        while count() == before && t.elapsed() < StdDuration::from_secs(60) {
+            std::thread::sleep(StdDuration::from_millis(5));
+        }
+        lat.push(ms(t.elapsed()));
+        std::thread::sleep(StdDuration::from_secs(2));
+    }
+    let (_, cpu0) = proc_stat(pid).unwrap_or((0.0, 0.0));
+    let t0 = Instant::now();
+    let mut rss = Vec::new();
+    while t0.elapsed() < StdDuration::from_secs(idle) {
+        std::thread::sleep(StdDuration::from_secs(5));
+        if let Some((r, _)) = proc_stat(pid) {
+            rss.push(r);
+        }
+    }
+    let (_, cpu1) = proc_stat(pid).unwrap_or((0.0, 0.0));
+    let core = (cpu1 - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+    let _ = started;
+    let _ = start_rss;
+    (median(lat), median(rss), core, start_rss)
+}
+
+async fn one(db: &str, n: i64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (url, pg) = match db {
+        "sqlite" => (
+            format!("sqlite://{}", dir.path().join("onit.db").display()),
+            None,
+        ),
+        _ => {
+            let name = format!("onit_scale_{n}_{}", std::process::id());
+            (
+                format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                Some(name),
+            )
+        }
+    };
+    let cfg = write_config(dir.path(), &url);
+    let rt = onit::config::Runtime::load(Some(&cfg)).expect("config");
+    let store = onit::store::Store::open(&url, rt.max_connections)
+        .await
+        .expect("store");
+    let now = Utc::now();
+    let gen = generate(&store, n, now).await;
+    println!(
+        "\n{db}, {n} tickets ({} open): generated in {gen:.1} s",
+        n / 100
+    );
+
+    // Reminder pass: the first settles every open ticket's due time.
+    let t = Instant::now();
+    onit::reminders::tick(&store, &rt, now).await.expect("tick");
+    let first = ms(t.elapsed());
+    let mut passes = Vec::new();
+    for k in 1..=5 {
+        let t = Instant::now();
+        onit::reminders::tick(&store, &rt, now + Duration::seconds(30 * k))
+            .await
+            .expect("tick");
+        passes.push(ms(t.elapsed()));
+    }
+    println!(
+        "  reminder pass: first {first:.0} ms (settles {} open tickets), then median {:.1} ms",
+        n / 100,
+        median(passes)
+    );
+    // The old pass's core: every open history loaded and evaluated.
+    let t = Instant::now();
+    let open = onit::compliance::load_histories(&store, true)
+        .await
+        .expect("histories");
+    let _ = onit::compliance::evaluate_all(&open, &rt, now);
+    println!(
+        "  (before: every open history loaded and evaluated: {:.0} ms)",
+        ms(t.elapsed())
+    );
+    let mut since = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = onit::compliance::compliance(&store, &rt, now, Some(now - Duration::days(7)))
+            .await
+            .expect("compliance");
+        std::hint::black_box(r);
+        since.push(ms(t.elapsed()));
+    }
+    println!(
+        "  compliance --since one week: median {:.0} ms",
+        median(since)
+    );
+    if n as u64 <= env_num("ONIT_SCALE_FULL_MAX", 100_000) {
+        let t = Instant::now();
+        let r = onit::compliance::compliance(&store, &rt, now, None)
+            .await
+            .expect("compliance");
+        std::hint::black_box(r);
+        println!(
+            "  (compliance over every history, what --since, the gauge and the digests loaded before: {:.0} ms)",
+            ms(t.elapsed())
+        );
+    }
+    let mut digest = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let at = now;
+        let since = at - Duration::days(1);
+        let inputs = onit::digest::Inputs::load(&store, &rt, since, at)
+            .await
+            .expect("inputs");
+        for pm in inputs.pms() {
+            let d = onit::digest::build(
+                &inputs,
+                &rt,
+                &onit::digest::Request {
+                    kind: onit::digest::Kind::Daily,
+                    pm,
+                    at,
+                    since,
+                    sent_late: None,
+                },
+            );
+            std::hint::black_box(d);
+        }
+        digest.push(ms(t.elapsed()));
+    }
+    println!(
+        "  daily digest (load + build, every PM): median {:.0} ms",
+        median(digest)
+    );
+
+    store.close().await;
+    let idle = env_num("ONIT_SCALE_IDLE_SECS", 300);
+    let (lat, rss, core, start_rss) = live(dir.path(), &cfg, idle);
+    println!(
+        "  onit run: ack latency median {lat:.0} ms; RSS after start {start_rss:.1} MB; idle over {idle} s: RSS median {rss:.1} MB, {core:.2} % of a core"
+    );
+    // Import last: its tickets stay open (an archive is history), which would
+    // make the idle run above one over 10,000 more open tickets.
+    let store = onit::store::Store::open(&url, rt.max_connections)
+        .await
+        .expect("store");
+    let k = env_num("ONIT_SCALE_IMPORT", 10_000);
+    if k > 0 {
+        let mbox = dir.path().join("new.mbox");
+        mails(&mbox, k, now - Duration::days(2));
+        let t = Instant::now();
+        let c = onit::import::import(&store, &rt, &[mbox])
+            .await
+            .expect("import");
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "  import of {k} further mails: {:.0} msg/s ({} tickets)",
+            k as f64 / secs,
+            c.tickets
+        );
+    }
+    store.close().await;
+    if let Some(name) = pg {
+        if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
+        .await
+        {
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut c).await;
+        }
+    }
+}
+
+fn main() {
+    let dbs = std::env::var("ONIT_SCALE_DBS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    println!(
+        "onit scale benchmark (issue 17); onit binary {}",
+        onit_bin().display()
+    );
+    for n in sizes() {
+        for db in dbs.split(',').map(str::trim) {
+            if db == "postgres"
+                && std::net::TcpStream::connect_timeout(
+                    &"127.0.0.1:5432".parse().expect("addr"),
+                    StdDuration::from_secs(1),
+                )
+                .is_err()
+            {
+                println!("\npostgres: no server on 127.0.0.1:5432, skipped");
+                continue;
+            }
+            rt.block_on(one(db, n));
+        }
+    }
+}
