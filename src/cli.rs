@@ -106,6 +106,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Test the configuration against the real servers: database, calendar, OAuth,
+    /// IMAP, SMTP, HTTP listener; one line per check, the fix under each failure.
+    /// Exit 0 when every check passes, 1 otherwise.
+    Doctor {
+        /// Also send one real message to ADDR (and find it in the IMAP mailbox
+        /// when ADDR is the address onit reads).
+        #[arg(long, value_name = "ADDR")]
+        send_test: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the outbox and the stored mail.
     Status {
         #[arg(long)]
@@ -163,6 +174,9 @@ pub fn main() -> ExitCode {
     }
     if let Command::CheckConfig { json } = cli.command {
         return check_config(cli.config.as_deref(), json);
+    }
+    if let Command::Doctor { send_test, json } = &cli.command {
+        return crate::doctor::command(cli.config.as_deref(), send_test.as_deref(), *json);
     }
     let rt = match Runtime::load(cli.config.as_deref()) {
         Ok(rt) => rt,
@@ -459,6 +473,8 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             store.close().await;
             result
         }
-        Command::CheckConfig { .. } => unreachable!("handled before the runtime starts"),
+        Command::CheckConfig { .. } | Command::Doctor { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }

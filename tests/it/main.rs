@@ -11,6 +11,7 @@ mod compliance;
 mod concurrent_open;
 mod corpus;
 mod digest;
+mod doctor;
 mod exactly_once;
 mod ha;
 mod imap;
