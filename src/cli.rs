@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::config::{ConfigError, Runtime, Settings};
+use crate::config::{ConfigError, Runtime};
 use crate::store::Store;
 use crate::ticket_ref::TicketRef;
 use crate::views::{ticket_text, tickets_table, MessageView, TicketDetail, TicketView};
@@ -101,8 +101,12 @@ pub enum Command {
         #[arg(value_name = "PATH")]
         path: PathBuf,
     },
-    /// Validate the configuration, naming the key in every error.
+    /// Validate the configuration: every error at once, in the file's order,
+    /// naming the key (and the key meant, for a typo). Exit 2 when invalid.
     CheckConfig {
+        /// Read secrets from this file first, as systemd's EnvironmentFile= does.
+        #[arg(long, value_name = "FILE")]
+        env_file: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -110,6 +114,9 @@ pub enum Command {
     /// IMAP, SMTP, HTTP listener; one line per check, the fix under each failure.
     /// Exit 0 when every check passes, 1 otherwise.
     Doctor {
+        /// Read secrets from this file first, as systemd's EnvironmentFile= does.
+        #[arg(long, value_name = "FILE")]
+        env_file: Option<PathBuf>,
         /// Also send one real message to ADDR (and find it in the IMAP mailbox
         /// when ADDR is the address onit reads).
         #[arg(long, value_name = "ADDR")]
@@ -172,11 +179,19 @@ pub fn main() -> ExitCode {
     if !matches!(cli.command, Command::Run { .. }) {
         exit_quietly_when_stdout_closes();
     }
-    if let Command::CheckConfig { json } = cli.command {
-        return check_config(cli.config.as_deref(), json);
-    }
-    if let Command::Doctor { send_test, json } = &cli.command {
-        return crate::doctor::command(cli.config.as_deref(), send_test.as_deref(), *json);
+    if let Command::CheckConfig { env_file, json } | Command::Doctor { env_file, json, .. } =
+        &cli.command
+    {
+        if let Some(path) = env_file {
+            if let Err(e) = crate::config::env_file::apply(path) {
+                eprintln!("onit: {e:#}");
+                return ExitCode::from(2);
+            }
+        }
+        if let Command::Doctor { send_test, .. } = &cli.command {
+            return crate::doctor::command(cli.config.as_deref(), send_test.as_deref(), *json);
+        }
+        return check_config(cli.config.as_deref(), *json);
     }
     let rt = match Runtime::load(cli.config.as_deref()) {
         Ok(rt) => rt,
@@ -225,22 +240,17 @@ fn exit_quietly_when_stdout_closes() {
 }
 
 fn check_config(file: Option<&std::path::Path>, json: bool) -> ExitCode {
-    let result = Settings::load(file).and_then(|s| s.validate());
+    let result = Runtime::load(file);
     match (result, json) {
         (Ok(rt), false) => {
-            println!(
-                "configuration OK: database {}, mailbox {:?} {}, transport {:?}, {} project(s), calendar {}",
-                crate::store::redact(&rt.database_url),
-                rt.source,
-                rt.maildir.display(),
-                rt.transport,
-                rt.team.projects.len(),
-                rt.calendar.tz()
-            );
+            println!("configuration OK: {}", rt.summary());
             ExitCode::SUCCESS
         }
-        (Ok(_), true) => {
-            println!("{}", serde_json::json!({"ok": true, "errors": []}));
+        (Ok(rt), true) => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": true, "errors": [], "summary": rt.summary()})
+            );
             ExitCode::SUCCESS
         }
         (Err(ConfigError(issues)), json) => {

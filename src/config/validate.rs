@@ -13,18 +13,62 @@ use super::*;
 impl Settings {
     /// Loads defaults, then `file` (if any), then `ONIT__…` environment overrides.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let (settings, mut issues, text) = Settings::load_all(file);
+        match settings {
+            Some(s) if issues.is_empty() => Ok(s),
+            _ => {
+                super::keys::in_file_order(&text, &mut issues);
+                Err(ConfigError(issues))
+            }
+        }
+    }
+
+    /// Loads and validates, with every issue of the file and of the values at
+    /// once, in the order of the file's lines.
+    pub(super) fn load_and_validate(file: Option<&Path>) -> Result<Runtime, ConfigError> {
+        let (settings, mut issues, text) = Settings::load_all(file);
+        match settings.map(|s| s.validate()) {
+            Some(Ok(rt)) if issues.is_empty() => return Ok(rt),
+            Some(Err(e)) => issues.extend(e.0),
+            _ => {}
+        }
+        super::keys::in_file_order(&text, &mut issues);
+        Err(ConfigError(issues))
+    }
+
+    /// The settings from what could be read (keys found wrong left out), the
+    /// issues found on the way, and the file's text.
+    fn load_all(file: Option<&Path>) -> (Option<Settings>, Vec<ConfigIssue>, String) {
         let mut builder = config::Config::builder().add_source(config::File::from_str(
             DEFAULT_TOML,
             config::FileFormat::Toml,
         ));
+        let mut issues = Vec::new();
+        let mut text = String::new();
         if let Some(path) = file {
-            if !path.exists() {
-                return Err(ConfigError(vec![ConfigIssue {
-                    key: "--config".into(),
-                    message: format!("file {} does not exist", path.display()),
-                }]));
+            text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    let message = if path.exists() {
+                        format!("cannot read {}: {e}", path.display())
+                    } else {
+                        format!("file {} does not exist", path.display())
+                    };
+                    let issue = ConfigIssue {
+                        key: "--config".into(),
+                        message,
+                    };
+                    return (None, vec![issue], text);
+                }
+            };
+            match super::keys::check(&text) {
+                Ok((found, cleaned)) => {
+                    issues = found;
+                    builder = builder
+                        .add_source(config::File::from_str(&cleaned, config::FileFormat::Toml));
+                }
+                Err(issue) => return (None, vec![issue], text),
             }
-            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
         let mut env = config::Environment::with_prefix("ONIT")
             .prefix_separator("__")
@@ -35,25 +79,33 @@ impl Settings {
             env = env.with_list_parse_key(key);
         }
         builder = builder.add_source(env);
-        let cfg = builder.build().map_err(|e| {
-            ConfigError(vec![ConfigIssue {
-                key: "(file)".into(),
-                message: e.to_string(),
-            }])
-        })?;
-        serde_path_to_error::deserialize::<_, Settings>(cfg).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            let (key, message) = match unknown_field_name(&inner) {
-                Some(field) if path == "." || path.is_empty() => {
-                    (field.clone(), "unknown key".to_string())
-                }
-                Some(field) if path.ends_with(&field) => (path, "unknown key".to_string()),
-                Some(field) => (format!("{path}.{field}"), "unknown key".to_string()),
-                None => (if path == "." { "(root)".into() } else { path }, inner),
-            };
-            ConfigError(vec![ConfigIssue { key, message }])
-        })
+        let cfg = match builder.build() {
+            Ok(c) => c,
+            Err(e) => {
+                issues.push(ConfigIssue {
+                    key: "(file)".into(),
+                    message: e.to_string(),
+                });
+                return (None, issues, text);
+            }
+        };
+        match serde_path_to_error::deserialize::<_, Settings>(cfg) {
+            Ok(s) => (Some(s), issues, text),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                let (key, message) = match unknown_field_name(&inner) {
+                    Some(field) if path == "." || path.is_empty() => {
+                        (field.clone(), "unknown key".to_string())
+                    }
+                    Some(field) if path.ends_with(&field) => (path, "unknown key".to_string()),
+                    Some(field) => (format!("{path}.{field}"), "unknown key".to_string()),
+                    None => (if path == "." { "(root)".into() } else { path }, inner),
+                };
+                issues.push(ConfigIssue { key, message });
+                (None, issues, text)
+            }
+        }
     }
 
     /// Checks every value and builds the parsed runtime form; collects all problems, not just the first.

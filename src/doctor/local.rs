@@ -7,42 +7,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::{Runtime, SourceKind, TlsMode, TransportKind};
+use crate::config::Runtime;
 use crate::store::Store;
 
 use super::Report;
 
-fn tls_name(t: TlsMode) -> &'static str {
-    match t {
-        TlsMode::Implicit => "implicit TLS",
-        TlsMode::Starttls => "STARTTLS",
-        TlsMode::None => "no TLS",
-    }
-}
-
-/// One line: the file, the mailbox actually read, where mail goes out.
+/// The file and what it configures.
 pub(super) fn configuration_summary(file: Option<&Path>, rt: &Runtime) -> String {
     let file = file
         .map(|f| f.display().to_string())
         .unwrap_or_else(|| "built-in defaults".into());
-    let mailbox = match (&rt.source, &rt.imap) {
-        (SourceKind::Imap, Some(i)) => format!(
-            "IMAP {} at {}:{} ({}), folders {}",
-            i.username,
-            i.host,
-            i.port,
-            tls_name(i.tls),
-            i.folders.join(", ")
-        ),
-        _ => format!("Maildir {}", rt.maildir.display()),
-    };
-    let out = match (&rt.transport, &rt.smtp) {
-        (TransportKind::Smtp, Some(s)) => {
-            format!("SMTP {}:{} ({})", s.host, s.port, tls_name(s.tls))
-        }
-        _ => format!("files in {}", rt.outgoing_dir.display()),
-    };
-    format!("{file}: mailbox {mailbox}; outgoing {out}")
+    format!("{file}: {}", rt.summary())
 }
 
 /// The calendar's zone and what time it is there.

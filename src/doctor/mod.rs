@@ -18,7 +18,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::Settings;
 use crate::diagnosis::{Diagnosis, Server};
 
 /// One check's outcome.
@@ -114,7 +113,7 @@ impl Report {
 /// Runs every check. `file` is the configuration file (`--config`).
 pub async fn run(file: Option<&Path>, send_test: Option<&str>) -> Report {
     let mut report = Report::default();
-    let rt = match Settings::load(file).and_then(|s| s.validate()) {
+    let rt = match crate::config::Runtime::load(file) {
         Ok(rt) => rt,
         Err(crate::config::ConfigError(issues)) => {
             let detail = issues

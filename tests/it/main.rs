@@ -4,6 +4,7 @@ mod archive_dates;
 mod auto_reply;
 mod backup;
 mod bounce_corpus;
+mod check_config;
 mod clean_stop;
 mod commands;
 mod common;
