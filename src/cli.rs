@@ -308,7 +308,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 .map(|s| crate::compliance::parse_time(&s, &rt))
                 .transpose()
                 .context("--since")?;
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let report = crate::compliance::compliance(&store, &rt, at, since).await?;
             store.close().await;
             if json {
@@ -364,7 +364,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             Ok(())
         }
         Command::Tickets { json } => {
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let dues = crate::compliance::next_dues(&store, &rt, chrono::Utc::now()).await?;
             let views: Vec<TicketView> = store
                 .tickets()
@@ -386,7 +386,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             ..
         } => {
             let number = parse_ticket_id(&id, &rt)?;
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let action = match action {
                 TicketAction::Set { field, value } => crate::commands::CliAction::Set {
                     field,
@@ -403,7 +403,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
         }
         Command::Report { id, html, .. } => {
             let number = parse_ticket_id(&id, &rt)?;
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let t = store
                 .ticket_by_number(number)
                 .await?
@@ -421,7 +421,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
         }
         Command::Ticket { id, json, .. } => {
             let number = parse_ticket_id(&id, &rt)?;
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let t = store
                 .ticket_by_number(number)
                 .await?
@@ -448,7 +448,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             }
         }
         Command::Status { json } => {
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let view =
                 crate::views::StatusView::load(&store, chrono::Utc::now(), rt.ops.takeover).await;
             store.close().await;
@@ -461,7 +461,15 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             }
         }
         Command::Oauth { action } => {
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            // Signing in stores the grant (a database is made for it); status only reads.
+            let store = match action {
+                OauthAction::Login { .. } => {
+                    Store::open(&rt.database_url, rt.max_connections).await?
+                }
+                OauthAction::Status { .. } => {
+                    Store::open_existing(&rt.database_url, rt.max_connections).await?
+                }
+            };
             let result = match action {
                 OauthAction::Login { provider } => {
                     crate::oauth::device::login(&store, &rt, provider, &mut std::io::stdout()).await

@@ -28,7 +28,12 @@ impl Settings {
     pub(super) fn load_and_validate(file: Option<&Path>) -> Result<Runtime, ConfigError> {
         let (settings, mut issues, text) = Settings::load_all(file);
         match settings.map(|s| s.validate()) {
-            Some(Ok(rt)) if issues.is_empty() => return Ok(rt),
+            Some(Ok(mut rt)) if issues.is_empty() => {
+                if let Some(dir) = file.and_then(Path::parent) {
+                    rt.database_url = sqlite_url_from(&rt.database_url, dir);
+                }
+                return Ok(rt);
+            }
             Some(Err(e)) => issues.extend(e.0),
             _ => {}
         }
@@ -515,5 +520,54 @@ pub(super) fn calendar_key(e: &crate::policy::calendar::CalendarError) -> &'stat
         E::BadWeekday(_) | E::NoWorkdays => "calendar.workdays",
         E::BadTime(_) | E::EmptyHours => "calendar.start",
         E::BadDate(_) => "calendar.holidays",
+    }
+}
+
+/// A `sqlite:` URL whose relative path is read from `dir` (the configuration
+/// file's folder), so a command run from another folder opens the same file.
+/// Absolute paths, in-memory databases and other URLs are left as they are.
+pub(super) fn sqlite_url_from(url: &str, dir: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_string();
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path.starts_with('/') || path.contains(":memory:") {
+        return url.to_string();
+    }
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let joined = dir.join(path);
+    match query {
+        Some(q) => format!("sqlite://{}?{q}", joined.display()),
+        None => format!("sqlite://{}", joined.display()),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_sqlite_path_is_read_from_the_config_folder() {
+        let d = Path::new("/etc/onit");
+        assert_eq!(
+            sqlite_url_from("sqlite://onit.db", d),
+            "sqlite:///etc/onit/onit.db"
+        );
+        assert_eq!(
+            sqlite_url_from("sqlite:data/onit.db?mode=rwc", d),
+            "sqlite:///etc/onit/data/onit.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_from("sqlite:///var/lib/onit/onit.db", d),
+            "sqlite:///var/lib/onit/onit.db"
+        );
+        assert_eq!(sqlite_url_from("sqlite::memory:", d), "sqlite::memory:");
+        assert_eq!(sqlite_url_from("postgres://h/db", d), "postgres://h/db");
     }
 }

@@ -35,6 +35,22 @@ pub async fn exists(url: &str) -> Result<bool> {
 }
 
 impl Store {
+    /// Opens a database that exists (and applies migrations), never creating
+    /// one: for every command but `run`, `migrate`, `import` and `backup`. The
+    /// error names the resolved path.
+    pub async fn open_existing(url: &str, max_connections: u32) -> Result<Store> {
+        if !exists(url).await? {
+            let what = match sqlite_path(url) {
+                Some(p) => format!("no database file {}", p.display()),
+                None => format!("no database {}", redact(url)),
+            };
+            anyhow::bail!(
+                "{what} (database.url): `onit run`, `onit migrate` or `onit import` creates it; a relative path is read from the configuration file's folder"
+            );
+        }
+        Store::open(url, max_connections).await
+    }
+
     /// This build's migrations that the database has not applied, as `version description`.
     pub async fn pending_migrations(&self) -> Result<Vec<String>> {
         const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success";

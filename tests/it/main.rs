@@ -19,6 +19,7 @@ mod imap;
 mod imap_read;
 mod ingest;
 mod mailstack;
+mod missing_db;
 mod oauth;
 mod ops;
 mod own_words;
