@@ -31,6 +31,13 @@ pub enum Command {
         /// Drain what is there now, then exit.
         #[arg(long)]
         once: bool,
+        /// Read the mailbox and print what onit would open, acknowledge, record
+        /// and ignore; write, send and flag nothing.
+        #[arg(long, conflicts_with = "once")]
+        dry_run: bool,
+        /// With --dry-run: print JSON.
+        #[arg(long, requires = "dry_run")]
+        json: bool,
     },
     /// Import .eml files, mbox files and Maildir folders as history (never sends mail).
     Import {
@@ -291,6 +298,35 @@ fn parse_ticket_id(s: &str, rt: &Runtime) -> Result<i64> {
     Ok(r.number)
 }
 
+/// A private folder for the dry run's throw-away database, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir() -> Result<ScratchDir> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!(
+        "onit-dry-run-{}-{:x}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    Ok(ScratchDir(dir))
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -298,7 +334,22 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 
 async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
     match cmd {
-        Command::Run { once } => crate::daemon::run(rt, once).await,
+        Command::Run {
+            dry_run: true,
+            json,
+            ..
+        } => {
+            let scratch = tempfile_dir()?;
+            let plan = crate::dry_run::plan(&rt, chrono::Utc::now(), scratch.path()).await;
+            let plan = plan?;
+            if json {
+                print_json(&plan)
+            } else {
+                print!("{}", crate::dry_run::plan_text(&plan));
+                Ok(())
+            }
+        }
+        Command::Run { once, .. } => crate::daemon::run(rt, once).await,
         Command::Compliance { at, since, json } => {
             let at = match at {
                 Some(t) => crate::compliance::parse_time(&t, &rt).context("--at")?,

@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod diagnosis;
 pub mod digest;
 pub mod doctor;
+pub mod dry_run;
 pub mod error_line;
 pub mod fault;
 pub mod health;

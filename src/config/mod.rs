@@ -73,6 +73,8 @@ pub struct Runtime {
     pub source: SourceKind,
     pub maildir: PathBuf,
     pub poll_interval: std::time::Duration,
+    /// `mailbox.ack_max_age`: mail older than this on arrival is history, not acknowledged.
+    pub ack_max_age: chrono::Duration,
     pub transport: TransportKind,
     pub outgoing_dir: PathBuf,
     pub retry_base: std::time::Duration,

@@ -112,6 +112,7 @@ pub struct MailboxSettings {
     pub source: SourceKind,
     pub maildir: PathBuf,
     pub poll_interval_secs: u64,
+    pub ack_max_age: String,
 }
 
 /// How outgoing mail leaves.

@@ -152,6 +152,19 @@ impl Settings {
                 ),
             );
         }
+        let ack_max_age = match parse_age(&self.mailbox.ack_max_age) {
+            Some(d) => d,
+            None => {
+                issue(
+                    "mailbox.ack_max_age",
+                    format!(
+                        "`{}` is not a duration like 24h, 90m or 2d",
+                        self.mailbox.ack_max_age
+                    ),
+                );
+                chrono::Duration::zero()
+            }
+        };
         if self.database.max_connections == 0 {
             issue("database.max_connections", "must be at least 1".into());
         }
@@ -391,6 +404,7 @@ impl Settings {
             source: self.mailbox.source,
             maildir: self.mailbox.maildir.clone(),
             poll_interval: std::time::Duration::from_secs(self.mailbox.poll_interval_secs.max(1)),
+            ack_max_age,
             transport: self.outgoing.transport,
             outgoing_dir: self.outgoing.dir.clone(),
             retry_base: std::time::Duration::from_secs(self.outgoing.retry_base_secs),
@@ -523,6 +537,26 @@ pub(super) fn calendar_key(e: &crate::policy::calendar::CalendarError) -> &'stat
     }
 }
 
+/// `24h`, `90m`, `2d`, `30s`, `0`: a duration of whole units.
+pub(super) fn parse_age(text: &str) -> Option<chrono::Duration> {
+    let t = text.trim();
+    if t == "0" {
+        return Some(chrono::Duration::zero());
+    }
+    let unit = t.chars().last()?;
+    let n: i64 = t[..t.len() - unit.len_utf8()].trim().parse().ok()?;
+    if n < 0 {
+        return None;
+    }
+    match unit {
+        's' => Some(chrono::Duration::seconds(n)),
+        'm' => Some(chrono::Duration::minutes(n)),
+        'h' => Some(chrono::Duration::hours(n)),
+        'd' => Some(chrono::Duration::days(n)),
+        _ => None,
+    }
+}
+
 /// A `sqlite:` URL whose relative path is read from `dir` (the configuration
 /// file's folder), so a command run from another folder opens the same file.
 /// Absolute paths, in-memory databases and other URLs are left as they are.
@@ -551,6 +585,17 @@ pub(super) fn sqlite_url_from(url: &str, dir: &Path) -> String {
 #[cfg(test)]
 mod url_tests {
     use super::*;
+
+    #[test]
+    fn ages_are_whole_units() {
+        assert_eq!(parse_age("24h"), Some(chrono::Duration::hours(24)));
+        assert_eq!(parse_age("90m"), Some(chrono::Duration::minutes(90)));
+        assert_eq!(parse_age("2d"), Some(chrono::Duration::days(2)));
+        assert_eq!(parse_age("0"), Some(chrono::Duration::zero()));
+        assert_eq!(parse_age("24"), None);
+        assert_eq!(parse_age("-1h"), None);
+        assert_eq!(parse_age("1w"), None);
+    }
 
     #[test]
     fn a_relative_sqlite_path_is_read_from_the_config_folder() {

@@ -16,7 +16,7 @@ use crate::mailstack::{self, Stack};
 
 /// A configuration reading `support`'s mailbox and sending through the stack.
 /// `imap` and `smtp` are extra lines for the two sections (replacing defaults).
-struct Setup {
+pub struct Setup {
     imap_port: u16,
     imap_tls: &'static str,
     imap_trust: String,
@@ -28,7 +28,7 @@ struct Setup {
 }
 
 impl Setup {
-    fn good(stack: &Stack) -> Setup {
+    pub fn good(stack: &Stack) -> Setup {
         Setup {
             imap_port: stack.imaps_port,
             imap_tls: "implicit",
@@ -41,7 +41,7 @@ impl Setup {
         }
     }
 
-    fn env(&self, support: &str) -> Env {
+    pub fn env(&self, support: &str) -> Env {
         let base = Base {
             from: Some(support.to_string()),
             transport: Some("smtp".into()),

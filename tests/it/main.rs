@@ -13,6 +13,7 @@ mod concurrent_open;
 mod corpus;
 mod digest;
 mod doctor;
+mod dry_run;
 mod exactly_once;
 mod ha;
 mod imap;

@@ -49,8 +49,15 @@ fn read_commands_refuse_a_missing_database_and_name_its_path() {
             err.contains(&format!("no database file {}", db.display())),
             "{args:?}: {err}"
         );
-        assert!(!etc.path().join("state").exists(), "{args:?} created something");
-        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0, "{args:?}");
+        assert!(
+            !etc.path().join("state").exists(),
+            "{args:?} created something"
+        );
+        assert_eq!(
+            std::fs::read_dir(elsewhere.path()).unwrap().count(),
+            0,
+            "{args:?}"
+        );
     }
     // `migrate` creates it, next to the configuration file, from any folder.
     let (_, err, ok) = onit(&config, elsewhere.path(), &["migrate"]);
