@@ -12,9 +12,12 @@ use crate::store::Store;
 use crate::ticket_ref::TicketRef;
 use crate::views::{ticket_text, tickets_table, MessageView, TicketDetail, TicketView};
 
+/// The version and the git commit it was built from (`build.rs`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ONIT_COMMIT"), ")");
+
 /// onit: runs a support mailbox by the incident-communication policy.
 #[derive(Debug, Parser)]
-#[command(name = "onit", version, about)]
+#[command(name = "onit", version = VERSION, about)]
 pub struct Cli {
     /// Configuration file layered over the defaults.
     #[arg(long, global = true, env = "ONIT_CONFIG", value_name = "FILE")]
@@ -101,12 +104,17 @@ pub enum Command {
         html: Option<PathBuf>,
     },
     /// Apply database migrations.
-    Migrate,
+    Migrate {
+        #[arg(long)]
+        json: bool,
+    },
     /// Copy the SQLite database to PATH (a new file), consistent while `onit run` writes.
     /// PostgreSQL: use pg_dump.
     Backup {
         #[arg(value_name = "PATH")]
         path: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
     /// Validate the configuration: every error at once, in the file's order,
     /// naming the key (and the key meant, for a typo). Exit 2 when invalid.
@@ -135,6 +143,18 @@ pub enum Command {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shell completion script: `onit completions bash > /etc/bash_completion.d/onit`.
+    Completions {
+        /// bash, zsh, fish (or elvish, powershell).
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (onit.1 and one per command) into DIR (scripts/man-pages.sh).
+    #[command(hide = true)]
+    ManPages {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// OAuth2 sign-in for imap.auth / smtp.auth = "xoauth2".
     Oauth {
@@ -185,6 +205,26 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Run { .. }) {
         exit_quietly_when_stdout_closes();
+    }
+    match &cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "onit", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::ManPages { dir } => {
+            return match man_pages(dir) {
+                Ok(n) => {
+                    println!("{n} man pages written to {}", dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("onit: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
     }
     if let Command::CheckConfig { env_file, json } | Command::Doctor { env_file, json, .. } =
         &cli.command
@@ -298,6 +338,36 @@ fn parse_ticket_id(s: &str, rt: &Runtime) -> Result<i64> {
     Ok(r.number)
 }
 
+/// `onit.1`, and `onit-COMMAND.1` for each visible command (and `onit-ticket-set.1`…).
+fn man_pages(dir: &std::path::Path) -> Result<usize> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = 0;
+    let mut pending = vec![(
+        "onit".to_string(),
+        Cli::command().version(env!("CARGO_PKG_VERSION")),
+    )];
+    while let Some((name, cmd)) = pending.pop() {
+        if cmd.is_hide_set() {
+            continue;
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_name() != "help" {
+                let full = format!("{name}-{}", sub.get_name());
+                // clap names are &'static str (no `string` feature): one leak per page, once.
+                let leaked: &'static str = Box::leak(full.clone().into_boxed_str());
+                pending.push((full, sub.clone().name(leaked)));
+            }
+        }
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut out)?;
+        std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?;
+        written += 1;
+    }
+    Ok(written)
+}
+
 /// A private folder for the dry run's throw-away database, removed when dropped.
 struct ScratchDir(PathBuf);
 
@@ -376,15 +446,22 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             print: _,
             html,
         } => crate::digest::command(&rt, kind, at.as_deref(), pm.as_deref(), html.as_deref()).await,
-        Command::Migrate => {
+        Command::Migrate { json } => {
             let store = Store::connect(&rt.database_url, rt.max_connections).await?;
             store.migrate().await?;
-            println!("migrations applied ({})", store.kind());
+            if json {
+                print_json(&serde_json::json!({"ok": true, "database": store.kind()}))?;
+            } else {
+                println!("migrations applied ({})", store.kind());
+            }
             store.close().await;
             Ok(())
         }
-        Command::Backup { path } => {
+        Command::Backup { path, json } => {
             let r = crate::backup::command(&rt, &path).await?;
+            if json {
+                return print_json(&r);
+            }
             println!(
                 "backup written to {}: {} bytes, integrity check ok, {} tickets",
                 r.path.display(),
@@ -427,14 +504,14 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             if json {
                 print_json(&views)
             } else {
-                print!("{}", tickets_table(&views));
+                print!("{}", tickets_table(&views, rt.calendar.tz()));
                 Ok(())
             }
         }
         Command::Ticket {
             id,
+            json,
             action: Some(action),
-            ..
         } => {
             let number = parse_ticket_id(&id, &rt)?;
             let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
@@ -449,8 +526,13 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             let result =
                 crate::commands::run_cli(&store, &rt, number, action, chrono::Utc::now()).await;
             store.close().await;
-            println!("{}", result?);
-            Ok(())
+            let said = result?;
+            if json {
+                print_json(&serde_json::json!({"ok": true, "message": said.to_string()}))
+            } else {
+                println!("{said}");
+                Ok(())
+            }
         }
         Command::Report { id, html, .. } => {
             let number = parse_ticket_id(&id, &rt)?;
@@ -493,7 +575,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             if json {
                 print_json(&detail)
             } else {
-                print!("{}", ticket_text(&detail));
+                print!("{}", ticket_text(&detail, rt.calendar.tz()));
                 print!("{}", crate::commands::closing_text(&t, &facts));
                 Ok(())
             }
@@ -542,7 +624,10 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             store.close().await;
             result
         }
-        Command::CheckConfig { .. } | Command::Doctor { .. } => {
+        Command::CheckConfig { .. }
+        | Command::Doctor { .. }
+        | Command::Completions { .. }
+        | Command::ManPages { .. } => {
             unreachable!("handled before the runtime starts")
         }
     }

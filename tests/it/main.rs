@@ -10,6 +10,7 @@ mod commands;
 mod common;
 mod compliance;
 mod concurrent_open;
+mod conventions;
 mod corpus;
 mod digest;
 mod doctor;
