@@ -22,6 +22,10 @@ pub struct Cli {
     /// Configuration file layered over the defaults.
     #[arg(long, global = true, env = "ONIT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Read variables (secrets as ONIT__SECTION__KEY) from this file first, as
+    /// systemd's EnvironmentFile= does, so a command sees what the service sees.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -119,9 +123,6 @@ pub enum Command {
     /// Validate the configuration: every error at once, in the file's order,
     /// naming the key (and the key meant, for a typo). Exit 2 when invalid.
     CheckConfig {
-        /// Read secrets from this file first, as systemd's EnvironmentFile= does.
-        #[arg(long, value_name = "FILE")]
-        env_file: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -129,9 +130,6 @@ pub enum Command {
     /// IMAP, SMTP, HTTP listener; one line per check, the fix under each failure.
     /// Exit 0 when every check passes, 1 otherwise.
     Doctor {
-        /// Read secrets from this file first, as systemd's EnvironmentFile= does.
-        #[arg(long, value_name = "FILE")]
-        env_file: Option<PathBuf>,
         /// Also send one real message to ADDR (and find it in the IMAP mailbox
         /// when ADDR is the address onit reads).
         #[arg(long, value_name = "ADDR")]
@@ -226,15 +224,13 @@ pub fn main() -> ExitCode {
         }
         _ => {}
     }
-    if let Command::CheckConfig { env_file, json } | Command::Doctor { env_file, json, .. } =
-        &cli.command
-    {
-        if let Some(path) = env_file {
-            if let Err(e) = crate::config::env_file::apply(path) {
-                eprintln!("onit: {e:#}");
-                return ExitCode::from(2);
-            }
+    if let Some(path) = &cli.env_file {
+        if let Err(e) = crate::config::env_file::apply(path) {
+            eprintln!("onit: {e:#}");
+            return ExitCode::from(2);
         }
+    }
+    if let Command::CheckConfig { json } | Command::Doctor { json, .. } = &cli.command {
         if let Command::Doctor { send_test, .. } = &cli.command {
             return crate::doctor::command(cli.config.as_deref(), send_test.as_deref(), *json);
         }

@@ -87,6 +87,7 @@ fn check_config_reads_secrets_from_an_env_file_and_shows_the_mailbox() {
     let env = dir.path().join("onit.env");
     std::fs::write(&env, "# secrets\nONIT__IMAP__PASSWORD='s3cret'\n").unwrap();
     let (out, err, code) = check_config(dir.path(), &["--env-file", env.to_str().unwrap()]);
+    // (--env-file is global: it also goes before the command.)
     assert_eq!(code, Some(0), "{err}");
     assert!(
         out.contains("mailbox IMAP support@jac.example at imap.jac.example:993 (implicit TLS), folders INBOX, Sent"),
