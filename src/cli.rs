@@ -7,18 +7,25 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::config::{ConfigError, Runtime, Settings};
+use crate::config::{ConfigError, Runtime};
 use crate::store::Store;
 use crate::ticket_ref::TicketRef;
 use crate::views::{ticket_text, tickets_table, MessageView, TicketDetail, TicketView};
 
+/// The version and the git commit it was built from (`build.rs`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ONIT_COMMIT"), ")");
+
 /// onit: runs a support mailbox by the incident-communication policy.
 #[derive(Debug, Parser)]
-#[command(name = "onit", version, about)]
+#[command(name = "onit", version = VERSION, about)]
 pub struct Cli {
     /// Configuration file layered over the defaults.
     #[arg(long, global = true, env = "ONIT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Read variables (secrets as ONIT__SECTION__KEY) from this file first, as
+    /// systemd's EnvironmentFile= does, so a command sees what the service sees.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -31,6 +38,13 @@ pub enum Command {
         /// Drain what is there now, then exit.
         #[arg(long)]
         once: bool,
+        /// Read the mailbox and print what onit would open, acknowledge, record
+        /// and ignore; write, send and flag nothing.
+        #[arg(long, conflicts_with = "once")]
+        dry_run: bool,
+        /// With --dry-run: print JSON.
+        #[arg(long, requires = "dry_run")]
+        json: bool,
     },
     /// Import .eml files, mbox files and Maildir folders as history (never sends mail).
     Import {
@@ -106,15 +120,32 @@ pub enum Command {
         html: Option<PathBuf>,
     },
     /// Apply database migrations.
-    Migrate,
+    Migrate {
+        #[arg(long)]
+        json: bool,
+    },
     /// Copy the SQLite database to PATH (a new file), consistent while `onit run` writes.
     /// PostgreSQL: use pg_dump.
     Backup {
         #[arg(value_name = "PATH")]
         path: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
-    /// Validate the configuration, naming the key in every error.
+    /// Validate the configuration: every error at once, in the file's order,
+    /// naming the key (and the key meant, for a typo). Exit 2 when invalid.
     CheckConfig {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test the configuration against the real servers: database, calendar, OAuth,
+    /// IMAP, SMTP, HTTP listener; one line per check, the fix under each failure.
+    /// Exit 0 when every check passes, 1 otherwise.
+    Doctor {
+        /// Also send one real message to ADDR (and find it in the IMAP mailbox
+        /// when ADDR is the address onit reads).
+        #[arg(long, value_name = "ADDR")]
+        send_test: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -132,6 +163,18 @@ pub enum Command {
         json: bool,
         #[command(subcommand)]
         action: Option<MailAction>,
+    },
+    /// Print a shell completion script: `onit completions bash > /etc/bash_completion.d/onit`.
+    Completions {
+        /// bash, zsh, fish (or elvish, powershell).
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (onit.1 and one per command) into DIR (scripts/man-pages.sh).
+    #[command(hide = true)]
+    ManPages {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// OAuth2 sign-in for imap.auth / smtp.auth = "xoauth2".
     Oauth {
@@ -203,8 +246,37 @@ pub fn main() -> ExitCode {
     if !matches!(cli.command, Command::Run { .. }) {
         exit_quietly_when_stdout_closes();
     }
-    if let Command::CheckConfig { json } = cli.command {
-        return check_config(cli.config.as_deref(), json);
+    match &cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "onit", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::ManPages { dir } => {
+            return match man_pages(dir) {
+                Ok(n) => {
+                    println!("{n} man pages written to {}", dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("onit: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
+    if let Some(path) = &cli.env_file {
+        if let Err(e) = crate::config::env_file::apply(path) {
+            eprintln!("onit: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Command::CheckConfig { json } | Command::Doctor { json, .. } = &cli.command {
+        if let Command::Doctor { send_test, .. } = &cli.command {
+            return crate::doctor::command(cli.config.as_deref(), send_test.as_deref(), *json);
+        }
+        return check_config(cli.config.as_deref(), *json);
     }
     let rt = match Runtime::load(cli.config.as_deref()) {
         Ok(rt) => rt,
@@ -253,18 +325,10 @@ fn exit_quietly_when_stdout_closes() {
 }
 
 fn check_config(file: Option<&std::path::Path>, json: bool) -> ExitCode {
-    let result = Settings::load(file).and_then(|s| s.validate());
+    let result = Runtime::load(file);
     match (result, json) {
         (Ok(rt), false) => {
-            println!(
-                "configuration OK: database {}, mailbox {:?} {}, transport {:?}, {} project(s), calendar {}",
-                crate::store::redact(&rt.database_url),
-                rt.source,
-                rt.maildir.display(),
-                rt.transport,
-                rt.team.projects.len(),
-                rt.calendar.tz()
-            );
+            println!("configuration OK: {}", rt.summary());
             for w in rt.trust.warnings() {
                 eprintln!("warning: {w}");
             }
@@ -273,7 +337,7 @@ fn check_config(file: Option<&std::path::Path>, json: bool) -> ExitCode {
         (Ok(rt), true) => {
             println!(
                 "{}",
-                serde_json::json!({"ok": true, "errors": [], "warnings": rt.trust.warnings()})
+                serde_json::json!({"ok": true, "errors": [], "summary": rt.summary(), "warnings": rt.trust.warnings()})
             );
             ExitCode::SUCCESS
         }
@@ -363,6 +427,65 @@ fn parse_priority(s: &str) -> Result<crate::ticket::Priority, String> {
         .ok_or_else(|| format!("`{s}` is not a priority (urgent, high, medium)"))
 }
 
+/// `onit.1`, and `onit-COMMAND.1` for each visible command (and `onit-ticket-set.1`…).
+fn man_pages(dir: &std::path::Path) -> Result<usize> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = 0;
+    let mut pending = vec![(
+        "onit".to_string(),
+        Cli::command().version(env!("CARGO_PKG_VERSION")),
+    )];
+    while let Some((name, cmd)) = pending.pop() {
+        if cmd.is_hide_set() {
+            continue;
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_name() != "help" {
+                let full = format!("{name}-{}", sub.get_name());
+                // clap names are &'static str (no `string` feature): one leak per page, once.
+                let leaked: &'static str = Box::leak(full.clone().into_boxed_str());
+                pending.push((full, sub.clone().name(leaked)));
+            }
+        }
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut out)?;
+        std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// A private folder for the dry run's throw-away database, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir() -> Result<ScratchDir> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!(
+        "onit-dry-run-{}-{:x}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    Ok(ScratchDir(dir))
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -370,7 +493,22 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 
 async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
     match cmd {
-        Command::Run { once } => crate::daemon::run(rt, once).await,
+        Command::Run {
+            dry_run: true,
+            json,
+            ..
+        } => {
+            let scratch = tempfile_dir()?;
+            let plan = crate::dry_run::plan(&rt, chrono::Utc::now(), scratch.path()).await;
+            let plan = plan?;
+            if json {
+                print_json(&plan)
+            } else {
+                print!("{}", crate::dry_run::plan_text(&plan));
+                Ok(())
+            }
+        }
+        Command::Run { once, .. } => crate::daemon::run(rt, once).await,
         Command::Compliance { at, since, json } => {
             let at = match at {
                 Some(t) => crate::compliance::parse_time(&t, &rt).context("--at")?,
@@ -380,7 +518,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 .map(|s| crate::compliance::parse_time(&s, &rt))
                 .transpose()
                 .context("--since")?;
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let report = crate::compliance::compliance(&store, &rt, at, since).await?;
             store.close().await;
             if json {
@@ -397,15 +535,22 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             print: _,
             html,
         } => crate::digest::command(&rt, kind, at.as_deref(), pm.as_deref(), html.as_deref()).await,
-        Command::Migrate => {
+        Command::Migrate { json } => {
             let store = Store::connect(&rt.database_url, rt.max_connections).await?;
             store.migrate().await?;
-            println!("migrations applied ({})", store.kind());
+            if json {
+                print_json(&serde_json::json!({"ok": true, "database": store.kind()}))?;
+            } else {
+                println!("migrations applied ({})", store.kind());
+            }
             store.close().await;
             Ok(())
         }
-        Command::Backup { path } => {
+        Command::Backup { path, json } => {
             let r = crate::backup::command(&rt, &path).await?;
+            if json {
+                return print_json(&r);
+            }
             println!(
                 "backup written to {}: {} bytes, integrity check ok, {} tickets",
                 r.path.display(),
@@ -442,7 +587,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             pm,
             priority,
         } => {
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let pm = pm.map(|p| p.trim().to_lowercase());
             // Due times that passed since the daemon's last pass are brought up to
             // date first (the same pass, by the same rules), so the list is the rules'.
@@ -465,17 +610,17 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             if json {
                 print_json(&views)
             } else {
-                print!("{}", tickets_table(&views));
+                print!("{}", tickets_table(&views, rt.calendar.tz()));
                 Ok(())
             }
         }
         Command::Ticket {
             id,
+            json,
             action: Some(action),
-            ..
         } => {
             let number = parse_ticket_id(&id, &rt)?;
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let action = match action {
                 TicketAction::Set { field, value } => crate::commands::CliAction::Set {
                     field,
@@ -490,12 +635,17 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             let result =
                 crate::commands::run_cli(&store, &rt, number, action, chrono::Utc::now()).await;
             store.close().await;
-            println!("{}", result?);
-            Ok(())
+            let said = result?;
+            if json {
+                print_json(&serde_json::json!({"ok": true, "message": said.to_string()}))
+            } else {
+                println!("{said}");
+                Ok(())
+            }
         }
         Command::Report { id, html, .. } => {
             let number = parse_ticket_id(&id, &rt)?;
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let t = store
                 .ticket_by_number(number)
                 .await?
@@ -513,7 +663,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
         }
         Command::Ticket { id, json, .. } => {
             let number = parse_ticket_id(&id, &rt)?;
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             crate::ticket::lifecycle::settle_dues(&store, &rt, chrono::Utc::now()).await?;
             let t = store
                 .ticket_by_number(number)
@@ -534,13 +684,13 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             if json {
                 print_json(&detail)
             } else {
-                print!("{}", ticket_text(&detail));
+                print!("{}", ticket_text(&detail, rt.calendar.tz()));
                 print!("{}", crate::commands::closing_text(&t, &facts));
                 Ok(())
             }
         }
         Command::Status { json } => {
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let view =
                 crate::views::StatusView::load(&store, chrono::Utc::now(), rt.ops.takeover).await;
             store.close().await;
@@ -554,7 +704,15 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             }
         }
         Command::Oauth { action } => {
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            // Signing in stores the grant (a database is made for it); status only reads.
+            let store = match action {
+                OauthAction::Login { .. } => {
+                    Store::open(&rt.database_url, rt.max_connections).await?
+                }
+                OauthAction::Status { .. } => {
+                    Store::open_existing(&rt.database_url, rt.max_connections).await?
+                }
+            };
             let result = match action {
                 OauthAction::Login { provider } => {
                     crate::oauth::device::login(&store, &rt, provider, &mut std::io::stdout()).await
@@ -577,11 +735,16 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             result
         }
         Command::Mail { kind, json, action } => {
-            let store = Store::open(&rt.database_url, rt.max_connections).await?;
+            let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let result = mail(&store, &rt, kind, json, action).await;
             store.close().await;
             result
         }
-        Command::CheckConfig { .. } => unreachable!("handled before the runtime starts"),
+        Command::CheckConfig { .. }
+        | Command::Doctor { .. }
+        | Command::Completions { .. }
+        | Command::ManPages { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }

@@ -27,14 +27,14 @@ pub fn outbox_for(rt: &Runtime, store: &Store) -> Result<Outbox> {
             FileTransport::new(&rt.outgoing_dir)
                 .with_context(|| format!("creating outgoing.dir {}", rt.outgoing_dir.display()))?,
         ),
-        TransportKind::Smtp => Transport::Smtp(
+        TransportKind::Smtp => Transport::Smtp(Box::new(
             crate::outgoing::smtp::SmtpTransport::new(
                 rt.smtp
                     .as_ref()
                     .context("outgoing.transport = \"smtp\" needs the [smtp] settings")?,
             )
             .context("setting up the SMTP transport")?,
-        ),
+        )),
     };
     Ok(Outbox::new(store.clone(), transport, Arc::new(rt.clone())))
 }

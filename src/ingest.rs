@@ -4,7 +4,7 @@
 //! [`receive_in`], so they all behave the same.
 
 use anyhow::Result;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use tracing::{debug, info_span, Instrument};
 
 use crate::address::EmailAddress;
@@ -65,14 +65,11 @@ impl Outcome {
     }
 }
 
-/// How long after its arrival a new ticket is still acknowledged. A mailbox
-/// watched for the first time (or after a long outage) holds old mail: it is
-/// recorded as history, not answered months late.
-pub const ACK_MAX_AGE_HOURS: i64 = 24;
-
-/// Live for mail that arrived recently, Import (history, nothing sent) for older mail.
-pub fn mode_for_arrival(_rt: &Runtime, arrival: DateTime<Utc>, now: DateTime<Utc>) -> Mode {
-    if now - arrival > Duration::hours(ACK_MAX_AGE_HOURS) {
+/// Live for mail that arrived recently, Import (history, nothing sent) for mail
+/// older than `mailbox.ack_max_age`: a mailbox watched for the first time (or
+/// after a long outage) holds old mail, recorded as history, not answered months late.
+pub fn mode_for_arrival(rt: &Runtime, arrival: DateTime<Utc>, now: DateTime<Utc>) -> Mode {
+    if now - arrival > rt.ack_max_age {
         Mode::Import
     } else {
         Mode::Live

@@ -131,7 +131,8 @@ pub fn init(format: LogFormat) {
     let no_credentials =
         filter::filter_fn(|meta| !prints_credentials(meta.target(), *meta.level()));
     let layer = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::stderr().is_terminal())
+        // Colour only for a person at a terminal (and never with NO_COLOR set).
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .log_internal_errors(false)
         .with_writer(sink);
     let registry = tracing_subscriber::registry()

@@ -106,29 +106,41 @@ pub struct TicketDetail {
     pub messages: Vec<MessageView>,
 }
 
-/// A table of tickets for people.
-pub fn tickets_table(ts: &[TicketView]) -> String {
+/// An RFC 3339 instant shown in the calendar's zone, the zone's abbreviation
+/// after it (`2026-11-26 17:00 GMT`); text that does not parse is shown as it is.
+pub fn local_time(rfc3339: &str, tz: chrono_tz::Tz) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+        Err(_) => rfc3339.to_string(),
+    }
+}
+
+/// A table of tickets for people, times in the calendar's zone `tz` (named in the header).
+pub fn tickets_table(ts: &[TicketView], tz: chrono_tz::Tz) -> String {
+    let due_header = format!("NEXT DUE ({tz})");
+    let width = due_header.len().max(22);
     let mut out = format!(
-        "{:<9} {:<8} {:<9} {:<22} {:<26} {}\n",
-        "ID", "PRIO", "STATUS", "NEXT DUE (UTC)", "REPORTER", "SUBJECT"
+        "{:<9} {:<8} {:<9} {:<width$} {:<26} {}\n",
+        "ID", "PRIO", "STATUS", due_header, "REPORTER", "SUBJECT"
     );
     for t in ts {
         let due = t
             .next_due_at
             .as_deref()
-            .map(|d| d.replace('T', " ").trim_end_matches('Z').to_string())
+            .map(|d| local_time(d, tz))
             .unwrap_or_else(|| "-".into());
         out.push_str(&format!(
-            "{:<9} {:<8} {:<9} {:<22} {:<26} {}\n",
+            "{:<9} {:<8} {:<9} {:<width$} {:<26} {}\n",
             t.id, t.priority, t.status, due, t.reporter, t.subject
         ));
     }
     out
 }
 
-/// One ticket for people.
-pub fn ticket_text(d: &TicketDetail) -> String {
+/// One ticket for people, times in the calendar's zone `tz`.
+pub fn ticket_text(d: &TicketDetail, tz: chrono_tz::Tz) -> String {
     let t = &d.ticket;
+    let local = |s: &str| local_time(s, tz);
     let mut out = format!(
         "{} {}\n  reporter  {}\n  project   {} (PM {})\n  priority  {} ({})\n  status    {}\n  opened    {}\n  last contact {}\n  next due  {}{}\n\nTimeline:\n",
         t.id,
@@ -139,15 +151,15 @@ pub fn ticket_text(d: &TicketDetail) -> String {
         t.priority,
         t.priority_reason,
         t.status,
-        t.opened_at,
-        t.last_contact_at.as_deref().unwrap_or("-"),
-        t.next_due_at.as_deref().unwrap_or("-"),
+        local(&t.opened_at),
+        t.last_contact_at.as_deref().map(local).unwrap_or_else(|| "-".into()),
+        t.next_due_at.as_deref().map(local).unwrap_or_else(|| "-".into()),
         t.next_due_rule.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
     );
     for e in &d.events {
         out.push_str(&format!(
             "  {}  {:<18} {}{}\n",
-            rfc3339(e.at),
+            local(&rfc3339(e.at)),
             e.kind,
             e.detail,
             e.actor

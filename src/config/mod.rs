@@ -3,6 +3,8 @@
 //! variables. [`Settings`] is the raw, serde-shaped form; [`Settings::validate`]
 //! turns it into a [`Runtime`] of parsed domain types, naming the key in every error.
 
+pub mod env_file;
+mod keys;
 mod oauth;
 mod servers;
 mod settings;
@@ -86,6 +88,8 @@ pub struct Runtime {
     pub poll_interval: std::time::Duration,
     /// `mailbox.max_recipients`: To/Cc addresses recorded per message.
     pub max_recipients: usize,
+    /// `mailbox.ack_max_age`: mail older than this on arrival is history, not acknowledged.
+    pub ack_max_age: chrono::Duration,
     pub transport: TransportKind,
     pub outgoing_dir: PathBuf,
     pub retry_base: std::time::Duration,
@@ -162,9 +166,44 @@ fn default_instance_name() -> String {
 }
 
 impl Runtime {
+    /// One line: the mailbox actually read, and where mail goes out.
+    pub fn summary(&self) -> String {
+        let tls = |t: TlsMode| match t {
+            TlsMode::Implicit => "implicit TLS",
+            TlsMode::Starttls => "STARTTLS",
+            TlsMode::None => "no TLS",
+        };
+        let mailbox = match (&self.source, &self.imap) {
+            (SourceKind::Imap, Some(i)) => format!(
+                "IMAP {} at {}:{} ({}), folders {}",
+                i.username,
+                i.host,
+                i.port,
+                tls(i.tls),
+                i.folders.join(", ")
+            ),
+            _ => format!("Maildir {}", self.maildir.display()),
+        };
+        let out = match (&self.transport, &self.smtp) {
+            (TransportKind::Smtp, Some(s)) => {
+                format!("SMTP {}:{} ({})", s.host, s.port, tls(s.tls))
+            }
+            _ => format!("files in {}", self.outgoing_dir.display()),
+        };
+        format!(
+            "mailbox {mailbox}; outgoing {out}; database {}; {} project(s); calendar {}",
+            crate::store::redact(&self.database_url),
+            self.team.projects.len(),
+            self.calendar.tz()
+        )
+    }
+}
+
+impl Runtime {
     /// Loads and validates in one step.
+    /// Every issue of the file and its values at once, in the file's order.
     pub fn load(file: Option<&Path>) -> Result<Runtime, ConfigError> {
-        Settings::load(file)?.validate()
+        Settings::load_and_validate(file)
     }
 }
 

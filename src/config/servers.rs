@@ -23,6 +23,8 @@ pub struct ImapRuntime {
     pub port: u16,
     pub tls: TlsMode,
     pub ca_file: Option<PathBuf>,
+    /// `imap.tls_fingerprint`: only the certificate with this SHA-256 is accepted.
+    pub tls_fingerprint: Option<crate::tls::Fingerprint>,
     /// LOGIN with `password`, or AUTHENTICATE XOAUTH2 with a token from `tokens`.
     pub auth: AuthMethod,
     pub username: String,
@@ -46,6 +48,8 @@ pub struct SmtpRuntime {
     pub port: u16,
     pub tls: TlsMode,
     pub ca_file: Option<PathBuf>,
+    /// `smtp.tls_fingerprint`: only the certificate with this SHA-256 is accepted.
+    pub tls_fingerprint: Option<crate::tls::Fingerprint>,
     /// AUTH with `password` (PLAIN/LOGIN), or XOAUTH2 with a token from `tokens`.
     pub auth: AuthMethod,
     /// Required with `auth = Xoauth2`; with a password, empty means no AUTH at all.
@@ -96,6 +100,24 @@ pub(super) fn ca_path(key: &str, value: &str, issues: &mut Vec<ConfigIssue>) -> 
         });
     }
     Some(p)
+}
+
+pub(super) fn fingerprint(
+    key: &str,
+    value: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<crate::tls::Fingerprint> {
+    if value.trim().is_empty() {
+        return None;
+    }
+    crate::tls::Fingerprint::parse(value)
+        .map_err(|message| {
+            issues.push(ConfigIssue {
+                key: key.into(),
+                message,
+            })
+        })
+        .ok()
 }
 
 /// `<section>.host` is set (it is `needed_by` something) and `<section>.port` is a port.
@@ -180,6 +202,7 @@ impl ImapSettings {
             });
         }
         let ca_file = ca_path("imap.ca_file", &self.ca_file, issues);
+        let tls_fingerprint = fingerprint("imap.tls_fingerprint", &self.tls_fingerprint, issues);
         if issues.len() > before {
             return None;
         }
@@ -188,6 +211,7 @@ impl ImapSettings {
             port: self.port,
             tls: self.tls,
             ca_file,
+            tls_fingerprint,
             auth: self.auth,
             username: self.username.clone(),
             password,
@@ -230,6 +254,7 @@ impl SmtpSettings {
             issues.push(ConfigIssue { key: "smtp.password".into(), message: "smtp.username is set but no password (or smtp.password_file, or ONIT__SMTP__PASSWORD)".into() });
         }
         let ca_file = ca_path("smtp.ca_file", &self.ca_file, issues);
+        let tls_fingerprint = fingerprint("smtp.tls_fingerprint", &self.tls_fingerprint, issues);
         if issues.len() > before {
             return None;
         }
@@ -238,6 +263,7 @@ impl SmtpSettings {
             port: self.port,
             tls: self.tls,
             ca_file,
+            tls_fingerprint,
             auth: self.auth,
             username,
             password,

@@ -72,6 +72,7 @@ pub struct ImapSettings {
     pub port: u16,
     pub tls: TlsMode,
     pub ca_file: String,
+    pub tls_fingerprint: String,
     pub auth: AuthMethod,
     pub username: String,
     pub password: Secret,
@@ -92,6 +93,7 @@ pub struct SmtpSettings {
     pub port: u16,
     pub tls: TlsMode,
     pub ca_file: String,
+    pub tls_fingerprint: String,
     pub auth: AuthMethod,
     pub username: String,
     pub password: Secret,
@@ -124,6 +126,7 @@ pub struct MailboxSettings {
     pub poll_interval_secs: u64,
     /// At most this many To/Cc addresses of one message are recorded.
     pub max_recipients: usize,
+    pub ack_max_age: String,
 }
 
 /// How outgoing mail leaves.

@@ -13,18 +13,67 @@ use super::*;
 impl Settings {
     /// Loads defaults, then `file` (if any), then `ONIT__…` environment overrides.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let (settings, mut issues, text) = Settings::load_all(file);
+        match settings {
+            Some(s) if issues.is_empty() => Ok(s),
+            _ => {
+                super::keys::in_file_order(&text, &mut issues);
+                Err(ConfigError(issues))
+            }
+        }
+    }
+
+    /// Loads and validates, with every issue of the file and of the values at
+    /// once, in the order of the file's lines.
+    pub(super) fn load_and_validate(file: Option<&Path>) -> Result<Runtime, ConfigError> {
+        let (settings, mut issues, text) = Settings::load_all(file);
+        match settings.map(|s| s.validate()) {
+            Some(Ok(mut rt)) if issues.is_empty() => {
+                if let Some(dir) = file.and_then(Path::parent) {
+                    rt.database_url = sqlite_url_from(&rt.database_url, dir);
+                }
+                return Ok(rt);
+            }
+            Some(Err(e)) => issues.extend(e.0),
+            _ => {}
+        }
+        super::keys::in_file_order(&text, &mut issues);
+        Err(ConfigError(issues))
+    }
+
+    /// The settings from what could be read (keys found wrong left out), the
+    /// issues found on the way, and the file's text.
+    fn load_all(file: Option<&Path>) -> (Option<Settings>, Vec<ConfigIssue>, String) {
         let mut builder = config::Config::builder().add_source(config::File::from_str(
             DEFAULT_TOML,
             config::FileFormat::Toml,
         ));
+        let mut issues = Vec::new();
+        let mut text = String::new();
         if let Some(path) = file {
-            if !path.exists() {
-                return Err(ConfigError(vec![ConfigIssue {
-                    key: "--config".into(),
-                    message: format!("file {} does not exist", path.display()),
-                }]));
+            text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    let message = if path.exists() {
+                        format!("cannot read {}: {e}", path.display())
+                    } else {
+                        format!("file {} does not exist", path.display())
+                    };
+                    let issue = ConfigIssue {
+                        key: "--config".into(),
+                        message,
+                    };
+                    return (None, vec![issue], text);
+                }
+            };
+            match super::keys::check(&text) {
+                Ok((found, cleaned)) => {
+                    issues = found;
+                    builder = builder
+                        .add_source(config::File::from_str(&cleaned, config::FileFormat::Toml));
+                }
+                Err(issue) => return (None, vec![issue], text),
             }
-            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
         let mut env = config::Environment::with_prefix("ONIT")
             .prefix_separator("__")
@@ -35,25 +84,33 @@ impl Settings {
             env = env.with_list_parse_key(key);
         }
         builder = builder.add_source(env);
-        let cfg = builder.build().map_err(|e| {
-            ConfigError(vec![ConfigIssue {
-                key: "(file)".into(),
-                message: e.to_string(),
-            }])
-        })?;
-        serde_path_to_error::deserialize::<_, Settings>(cfg).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            let (key, message) = match unknown_field_name(&inner) {
-                Some(field) if path == "." || path.is_empty() => {
-                    (field.clone(), "unknown key".to_string())
-                }
-                Some(field) if path.ends_with(&field) => (path, "unknown key".to_string()),
-                Some(field) => (format!("{path}.{field}"), "unknown key".to_string()),
-                None => (if path == "." { "(root)".into() } else { path }, inner),
-            };
-            ConfigError(vec![ConfigIssue { key, message }])
-        })
+        let cfg = match builder.build() {
+            Ok(c) => c,
+            Err(e) => {
+                issues.push(ConfigIssue {
+                    key: "(file)".into(),
+                    message: e.to_string(),
+                });
+                return (None, issues, text);
+            }
+        };
+        match serde_path_to_error::deserialize::<_, Settings>(cfg) {
+            Ok(s) => (Some(s), issues, text),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                let (key, message) = match unknown_field_name(&inner) {
+                    Some(field) if path == "." || path.is_empty() => {
+                        (field.clone(), "unknown key".to_string())
+                    }
+                    Some(field) if path.ends_with(&field) => (path, "unknown key".to_string()),
+                    Some(field) => (format!("{path}.{field}"), "unknown key".to_string()),
+                    None => (if path == "." { "(root)".into() } else { path }, inner),
+                };
+                issues.push(ConfigIssue { key, message });
+                (None, issues, text)
+            }
+        }
     }
 
     /// Checks every value and builds the parsed runtime form; collects all problems, not just the first.
@@ -95,6 +152,19 @@ impl Settings {
                 ),
             );
         }
+        let ack_max_age = match parse_age(&self.mailbox.ack_max_age) {
+            Some(d) => d,
+            None => {
+                issue(
+                    "mailbox.ack_max_age",
+                    format!(
+                        "`{}` is not a duration like 24h, 90m or 2d",
+                        self.mailbox.ack_max_age
+                    ),
+                );
+                chrono::Duration::zero()
+            }
+        };
         if self.database.max_connections == 0 {
             issue("database.max_connections", "must be at least 1".into());
         }
@@ -352,6 +422,7 @@ impl Settings {
             maildir: self.mailbox.maildir.clone(),
             poll_interval: std::time::Duration::from_secs(self.mailbox.poll_interval_secs.max(1)),
             max_recipients: self.mailbox.max_recipients,
+            ack_max_age,
             transport: self.outgoing.transport,
             outgoing_dir: self.outgoing.dir.clone(),
             retry_base: std::time::Duration::from_secs(self.outgoing.retry_base_secs),
@@ -528,5 +599,85 @@ impl TrustSettings {
             team: self.team,
             acknowledge: self.acknowledge,
         }
+    }
+}
+
+/// `24h`, `90m`, `2d`, `30s`, `0`: a duration of whole units.
+pub(super) fn parse_age(text: &str) -> Option<chrono::Duration> {
+    let t = text.trim();
+    if t == "0" {
+        return Some(chrono::Duration::zero());
+    }
+    let unit = t.chars().last()?;
+    let n: i64 = t[..t.len() - unit.len_utf8()].trim().parse().ok()?;
+    if n < 0 {
+        return None;
+    }
+    match unit {
+        's' => Some(chrono::Duration::seconds(n)),
+        'm' => Some(chrono::Duration::minutes(n)),
+        'h' => Some(chrono::Duration::hours(n)),
+        'd' => Some(chrono::Duration::days(n)),
+        _ => None,
+    }
+}
+
+/// A `sqlite:` URL whose relative path is read from `dir` (the configuration
+/// file's folder), so a command run from another folder opens the same file.
+/// Absolute paths, in-memory databases and other URLs are left as they are.
+pub(super) fn sqlite_url_from(url: &str, dir: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_string();
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path.starts_with('/') || path.contains(":memory:") {
+        return url.to_string();
+    }
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let joined = dir.join(path);
+    match query {
+        Some(q) => format!("sqlite://{}?{q}", joined.display()),
+        None => format!("sqlite://{}", joined.display()),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn ages_are_whole_units() {
+        assert_eq!(parse_age("24h"), Some(chrono::Duration::hours(24)));
+        assert_eq!(parse_age("90m"), Some(chrono::Duration::minutes(90)));
+        assert_eq!(parse_age("2d"), Some(chrono::Duration::days(2)));
+        assert_eq!(parse_age("0"), Some(chrono::Duration::zero()));
+        assert_eq!(parse_age("24"), None);
+        assert_eq!(parse_age("-1h"), None);
+        assert_eq!(parse_age("1w"), None);
+    }
+
+    #[test]
+    fn a_relative_sqlite_path_is_read_from_the_config_folder() {
+        let d = Path::new("/etc/onit");
+        assert_eq!(
+            sqlite_url_from("sqlite://onit.db", d),
+            "sqlite:///etc/onit/onit.db"
+        );
+        assert_eq!(
+            sqlite_url_from("sqlite:data/onit.db?mode=rwc", d),
+            "sqlite:///etc/onit/data/onit.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_from("sqlite:///var/lib/onit/onit.db", d),
+            "sqlite:///var/lib/onit/onit.db"
+        );
+        assert_eq!(sqlite_url_from("sqlite::memory:", d), "sqlite::memory:");
+        assert_eq!(sqlite_url_from("postgres://h/db", d), "postgres://h/db");
     }
 }

@@ -259,7 +259,7 @@ pub async fn command(
     let since = previous_period(rt, kind, at)
         .map(|p| p.at)
         .unwrap_or(at - Duration::days(7));
-    let store = Store::open(&rt.database_url, rt.max_connections).await?;
+    let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
     let inputs = Inputs::load(&store, rt, since, at).await;
     store.close().await;
     let inputs = inputs?;

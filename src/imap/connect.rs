@@ -93,8 +93,18 @@ pub async fn timed<T, E: Into<anyhow::Error>>(
     }
 }
 
-async fn tls_wrap(cfg: &ImapRuntime, tcp: TcpStream) -> Result<ImapStream> {
-    let config = crate::tls::client_config(cfg.ca_file.as_deref())?;
+/// Wraps `tcp` in TLS for `cfg.host`, trusting `cfg`'s CA file or pinned
+/// fingerprint; the certificate the server presented lands in `seen`.
+pub async fn tls_wrap(
+    cfg: &ImapRuntime,
+    tcp: TcpStream,
+    seen: &crate::tls::SeenCertificate,
+) -> Result<ImapStream> {
+    let trust = crate::tls::Trust {
+        ca_file: cfg.ca_file.as_deref(),
+        pin: cfg.tls_fingerprint,
+    };
+    let config = crate::tls::server_config(trust, seen)?;
     let name = rustls::pki_types::ServerName::try_from(cfg.host.clone())
         .with_context(|| format!("`{}` is not a valid TLS server name", cfg.host))?;
     let tls = timed(
@@ -106,17 +116,26 @@ async fn tls_wrap(cfg: &ImapRuntime, tcp: TcpStream) -> Result<ImapStream> {
     Ok(ImapStream::Tls(Box::new(tls)))
 }
 
-/// Connects and signs in. The password is only ever handed to LOGIN, the
-/// access token only to AUTHENTICATE.
-pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
-    let t = cfg.command_timeout;
+/// The TCP connection to `imap.host:imap.port`.
+pub async fn tcp(cfg: &ImapRuntime) -> Result<TcpStream> {
     let addr = format!("{}:{}", cfg.host, cfg.port);
-    let tcp = timed(t, "connect", TcpStream::connect(&addr))
+    let tcp = timed(cfg.command_timeout, "connect", TcpStream::connect(&addr))
         .await
         .with_context(|| format!("connecting to {addr}"))?;
     let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+/// TLS as `imap.tls` says (implicit, or STARTTLS after the greeting), up to
+/// the point where the client may sign in.
+pub async fn secure(
+    cfg: &ImapRuntime,
+    tcp: TcpStream,
+    seen: &crate::tls::SeenCertificate,
+) -> Result<Client<ImapStream>> {
+    let t = cfg.command_timeout;
     let stream = match cfg.tls {
-        TlsMode::Implicit => tls_wrap(cfg, tcp).await?,
+        TlsMode::Implicit => tls_wrap(cfg, tcp, seen).await?,
         TlsMode::None | TlsMode::Starttls => ImapStream::Plain(tcp),
     };
     let mut client = Client::new(stream);
@@ -125,7 +144,7 @@ pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
         greeting.is_some(),
         "IMAP server closed the connection before its greeting"
     );
-    let client = if cfg.tls == TlsMode::Starttls {
+    if cfg.tls == TlsMode::Starttls {
         timed(
             t,
             "STARTTLS",
@@ -135,10 +154,22 @@ pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
         let ImapStream::Plain(tcp) = client.into_inner() else {
             return Err(anyhow!("STARTTLS on a connection that is already TLS"));
         };
-        Client::new(tls_wrap(cfg, tcp).await?)
-    } else {
-        client
-    };
+        return Ok(Client::new(tls_wrap(cfg, tcp, seen).await?));
+    }
+    Ok(client)
+}
+
+/// Connects and signs in. The password is only ever handed to LOGIN, the
+/// access token only to AUTHENTICATE.
+pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
+    let tcp = tcp(cfg).await?;
+    let client = secure(cfg, tcp, &crate::tls::SeenCertificate::default()).await?;
+    sign_in(cfg, client).await
+}
+
+/// LOGIN or AUTHENTICATE XOAUTH2 (`imap.auth`) on a secured connection.
+pub async fn sign_in(cfg: &ImapRuntime, client: Client<ImapStream>) -> Result<ImapSession> {
+    let t = cfg.command_timeout;
     if cfg.auth == AuthMethod::Xoauth2 {
         return authenticate_xoauth2(cfg, client).await;
     }
@@ -155,6 +186,18 @@ pub async fn connect(cfg: &ImapRuntime) -> Result<ImapSession> {
             Err(_) => return Err(anyhow!("IMAP login timed out after {}s", t.as_secs())),
         };
     Ok(session)
+}
+
+/// The known cause of an IMAP error with this account, and its fix.
+pub fn diagnose(cfg: &ImapRuntime, e: &anyhow::Error) -> Option<crate::diagnosis::Diagnosis> {
+    crate::diagnosis::diagnose(
+        crate::diagnosis::Server {
+            service: crate::diagnosis::Service::Imap,
+            host: &cfg.host,
+            port: cfg.port,
+        },
+        &format!("{e:#}"),
+    )
 }
 
 /// AUTHENTICATE XOAUTH2 with a token from the configuration's token source. No

@@ -150,7 +150,10 @@ async fn folder_worker(
                 metrics::imap_connected(&folder, false);
                 failures += 1;
                 let delay = reconnect_delay(failures, cfg.reconnect_max);
-                let msg = format!("{e:#}");
+                let msg = match connect::diagnose(&cfg, &e) {
+                    Some(h) => format!("{e:#} (hint: {h})"),
+                    None => format!("{e:#}"),
+                };
                 error!(error = %msg, retry_in = ?delay, "IMAP session failed; reconnecting");
                 if connect::is_sign_in_error(&e) {
                     let subject = format!("imap:{account}");
@@ -276,6 +279,10 @@ pub async fn sync_once(
         }
         .await;
         leadership.release(lease).await;
+        let result = result.map_err(|e| match connect::diagnose(cfg, &e) {
+            Some(h) => e.context(format!("IMAP folder {folder} (hint: {h})")),
+            None => e,
+        });
         fetched += result?.fetched;
     }
     Ok(fetched)

@@ -36,7 +36,7 @@ pub enum SendError {
 /// A way for mail to leave.
 pub enum Transport {
     File(file::FileTransport),
-    Smtp(smtp::SmtpTransport),
+    Smtp(Box<smtp::SmtpTransport>),
 }
 
 impl Transport {

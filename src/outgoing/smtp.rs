@@ -85,6 +85,8 @@ pub struct SmtpTransport {
     timeout: Duration,
     /// `host:port` for messages.
     server: String,
+    /// `smtp.tls_fingerprint`: the only certificate accepted.
+    pin: Option<crate::tls::Fingerprint>,
 }
 
 impl std::fmt::Debug for SmtpTransport {
@@ -99,10 +101,20 @@ impl std::fmt::Debug for SmtpTransport {
     }
 }
 
-/// The TLS parameters for `host`: the roots of `ca_file` only, or the system's roots.
-fn tls_parameters(host: &str, ca_file: Option<&Path>) -> Result<TlsParameters> {
+/// The TLS parameters for `host`: the roots of `ca_file` only, or the system's
+/// roots; with a pinned fingerprint, any certificate at this stage (the session
+/// compares the certificate with the pin before it sends anything but EHLO).
+pub fn tls_parameters(
+    host: &str,
+    ca_file: Option<&Path>,
+    pin: Option<crate::tls::Fingerprint>,
+) -> Result<TlsParameters> {
     let mut builder = TlsParameters::builder(host.to_string());
-    if let Some(path) = ca_file {
+    if pin.is_some() {
+        builder = builder
+            .dangerous_accept_invalid_certs(true)
+            .dangerous_accept_invalid_hostnames(true);
+    } else if let Some(path) = ca_file {
         let pem = std::fs::read(path)
             .with_context(|| format!("reading smtp.ca_file {}", path.display()))?;
         let count = CertificateDer::pem_slice_iter(&pem)
@@ -147,15 +159,40 @@ enum Failure {
     Session(&'static str, SmtpError),
     /// MAIL FROM, RCPT TO, DATA: the server's answer to this message.
     Transaction(SmtpError),
+    /// The server's certificate is not the pinned one (or could not be read).
+    Pin(String),
+}
+
+/// Checks the session's certificate against `smtp.tls_fingerprint`.
+pub fn check_pin(conn: &AsyncSmtpConnection, pin: crate::tls::Fingerprint) -> Result<(), String> {
+    let der = conn
+        .peer_certificate()
+        .map_err(|e| format!("cannot read the server's certificate: {e}"))?;
+    let seen = crate::tls::Fingerprint::of(&der);
+    if seen == pin {
+        Ok(())
+    } else {
+        Err(format!(
+            "the server's certificate (SHA-256 {seen}) is not the pinned tls_fingerprint {pin}"
+        ))
+    }
 }
 
 impl SmtpTransport {
     /// A transport for the `[smtp]` settings. Nothing is connected yet.
     pub fn new(cfg: &SmtpRuntime) -> Result<SmtpTransport> {
         let tls = match cfg.tls {
-            TlsMode::Implicit => Tls::Wrapper(tls_parameters(&cfg.host, cfg.ca_file.as_deref())?),
+            TlsMode::Implicit => Tls::Wrapper(tls_parameters(
+                &cfg.host,
+                cfg.ca_file.as_deref(),
+                cfg.tls_fingerprint,
+            )?),
             // Required: STARTTLS or no session at all, never a fallback to plain text.
-            TlsMode::Starttls => Tls::Required(tls_parameters(&cfg.host, cfg.ca_file.as_deref())?),
+            TlsMode::Starttls => Tls::Required(tls_parameters(
+                &cfg.host,
+                cfg.ca_file.as_deref(),
+                cfg.tls_fingerprint,
+            )?),
             TlsMode::None => Tls::None,
         };
         let (credentials, oauth) = match cfg.auth {
@@ -187,6 +224,7 @@ impl SmtpTransport {
             hello: ClientId::default(),
             timeout: cfg.timeout,
             server: format!("{}:{}", cfg.host, cfg.port),
+            pin: cfg.tls_fingerprint,
         })
     }
 
@@ -218,7 +256,21 @@ impl SmtpTransport {
                 tokens.rejected(token).await;
             }
         }
+        let hinted = |text: String| {
+            crate::diagnosis::with_hint(
+                crate::diagnosis::Server {
+                    service: crate::diagnosis::Service::Smtp,
+                    host: &self.host,
+                    port: self.port,
+                },
+                &text,
+            )
+        };
         match result {
+            Ok(Err(Failure::Pin(e))) => Err(SendError::Transient(hinted(format!(
+                "SMTP session with {}: {e}",
+                self.server
+            )))),
             Err(_) => Err(SendError::Transient(format!(
                 "SMTP session with {} timed out after {:?}",
                 self.server, self.timeout
@@ -232,14 +284,18 @@ impl SmtpTransport {
                 self.server,
                 describe(&e)
             ))),
-            Ok(Err(Failure::Session("AUTH", e))) if e.is_permanent() => Err(SendError::SignIn(
-                format!("{} refused the credentials: {}", self.server, describe(&e)),
-            )),
-            Ok(Err(Failure::Session(step, e))) => Err(SendError::Transient(format!(
+            Ok(Err(Failure::Session("AUTH", e))) if e.is_permanent() => {
+                Err(SendError::SignIn(hinted(format!(
+                    "{} refused the credentials: {}",
+                    self.server,
+                    describe(&e)
+                ))))
+            }
+            Ok(Err(Failure::Session(step, e))) => Err(SendError::Transient(hinted(format!(
                 "SMTP session with {} failed at {step}: {}",
                 self.server,
                 describe(&e)
-            ))),
+            )))),
         }
     }
 
@@ -269,6 +325,12 @@ impl SmtpTransport {
                 .await
                 .map_err(|e| Failure::Session("STARTTLS", e))?;
         }
+        if let Some(pin) = self.pin {
+            if let Err(e) = check_pin(&conn, pin) {
+                conn.abort().await;
+                return Err(Failure::Pin(e));
+            }
+        }
         if let Some(credentials) = &self.credentials {
             conn.auth(DEFAULT_MECHANISMS, credentials)
                 .await
@@ -293,7 +355,7 @@ impl SmtpTransport {
 /// empty line, which loses the server's final `535`. Answering it makes a
 /// refused token end in that `535`: a sign-in failure with the server's words,
 /// not a broken session.
-async fn auth_xoauth2(
+pub async fn auth_xoauth2(
     conn: &mut AsyncSmtpConnection,
     user: &str,
     token: &Secret,
@@ -344,7 +406,7 @@ fn envelope(item: &OutboxRow) -> Result<Envelope, String> {
 /// An SMTP error on one line: a server reply as its code and text
 /// (`554 5.7.1 <x@y>: Recipient address rejected: Access denied`), anything
 /// else as the error and its causes.
-fn describe(e: &SmtpError) -> String {
+pub fn describe(e: &SmtpError) -> String {
     use std::error::Error as _;
     match (e.status(), e.source()) {
         (Some(code), Some(text)) => format!("{code} {text}"),

@@ -23,6 +23,7 @@ mod messages;
 mod outbox;
 mod outbox_recovery;
 mod policy_rows;
+pub mod probe;
 pub mod sqlite_open;
 mod tickets;
 

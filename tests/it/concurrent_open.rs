@@ -1,6 +1,9 @@
 //! Issue 14, item 6: any number of onit processes may open a SQLite path that
 //! has no database yet. `run --once`, `migrate` and three `status` start at the
 //! same moment on a fresh path, 50 times; every one of them must succeed.
+//! Since issue 15 (read commands never create a database) a `status` that
+//! starts before `run` or `migrate` has made the file refuses cleanly, naming
+//! the path; anything else (a lock error, a half-made database) is a failure.
 
 use std::process::Stdio;
 
@@ -35,7 +38,9 @@ fn run_migrate_and_status_together_on_a_new_sqlite_path() {
             .collect();
         for (args, child) in children {
             let out = child.wait_with_output().expect("wait for onit");
-            if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let refused_cleanly = args[0] == "status" && stderr.contains("no database file");
+            if !out.status.success() && !refused_cleanly {
                 failures.push(format!(
                     "round {round}: onit {args:?}: {}",
                     String::from_utf8_lossy(&out.stderr).trim()
