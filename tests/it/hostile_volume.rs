@@ -303,5 +303,21 @@ async fn floods_are_held_not_ticketed_and_released_by_command() {
             .unwrap();
         let text = crate::common::expect_ok(&["mail", "show"], out);
         assert!(text.contains("Subject: Alarm 12"), "{db:?}: {text}");
+
+        // The PM's digest lists what is still held.
+        let args = [
+            "digest",
+            "daily",
+            "--at",
+            "2026-11-26T17:00:00Z",
+            "--pm",
+            "pm@jac.example",
+            "--print",
+        ];
+        let out = crate::common::onit_command(&env, &args).output().unwrap();
+        let text = crate::common::expect_ok(&args, out);
+        assert!(text.contains("HELD MAIL (8)"), "{db:?}: {text}");
+        assert!(text.contains("bot14@flood.example"), "{db:?}: {text}");
+        assert!(!text.contains("bot10@flood.example"), "{db:?}: released");
     }
 }
