@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod notices;
 pub mod oauth;
 pub mod outgoing;
+pub mod oversize;
 pub mod policy;
 pub mod private_files;
 pub mod reminders;

@@ -77,6 +77,8 @@ pub struct Runtime {
     pub poll_interval: std::time::Duration,
     /// `mailbox.max_recipients`: To/Cc addresses recorded per message.
     pub max_recipients: usize,
+    /// `mailbox.max_message_bytes`: larger messages are read from their header only.
+    pub max_message_bytes: u64,
     pub transport: TransportKind,
     pub outgoing_dir: PathBuf,
     pub retry_base: std::time::Duration,

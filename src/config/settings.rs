@@ -112,6 +112,8 @@ pub struct MailboxSettings {
     pub poll_interval_secs: u64,
     /// At most this many To/Cc addresses of one message are recorded.
     pub max_recipients: usize,
+    /// A message larger than this is read from its header only (src/oversize.rs).
+    pub max_message_bytes: u64,
 }
 
 /// How outgoing mail leaves.

@@ -219,6 +219,8 @@ pub struct AckRequest<'a> {
     pub subject: &'a str,
     pub message_id: &'a str,
     pub references: &'a [String],
+    /// The message was too large to read whole (its size): the acknowledgment says so.
+    pub too_large: Option<u64>,
 }
 
 /// Queues the acknowledgment of new ticket `t` (POLICY Standard 1) at `now`:
@@ -266,6 +268,7 @@ pub async fn acknowledge(
             pm: &pm,
             team_name: &rt.team.from_name,
             now,
+            too_large: req.too_large,
         },
     );
     let subject = crate::acknowledgment::ack_subject(req.subject, &reference);

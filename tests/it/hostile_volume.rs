@@ -321,3 +321,91 @@ async fn floods_are_held_not_ticketed_and_released_by_command() {
         assert!(!text.contains("bot10@flood.example"), "{db:?}: released");
     }
 }
+
+/// Peak resident memory (VmHWM, kB) of `onit ARGS`, measured by `/usr/bin/time -v`
+/// around the child (None when that tool is missing).
+pub fn peak_rss_kb(env: &Env, args: &[&str]) -> Option<u64> {
+    if !std::path::Path::new("/usr/bin/time").exists() {
+        return None;
+    }
+    let mut c = std::process::Command::new("/usr/bin/time");
+    c.arg("-v")
+        .arg(crate::common::onit_bin())
+        .arg("--config")
+        .arg(&env.config_path)
+        .args(args)
+        .current_dir(env.dir.path())
+        .env("RUST_LOG", "warn");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ONIT__") || k == "ONIT_FAULT" {
+            c.env_remove(k);
+        }
+    }
+    let out = c.output().expect("run onit under /usr/bin/time");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "onit {args:?}: {err}");
+    err.lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A client mail of about `mb` megabytes (a base64 attachment).
+fn big_mail(mb: usize, id: &str) -> Vec<u8> {
+    let mut raw = format!(
+        "From: Bob <bob@acme.example>\r\nTo: support@jac.example\r\nSubject: Logs attached\r\n\
+         Message-ID: <{id}>\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+         The checkout is down, logs attached.\r\n--b\r\nContent-Type: application/octet-stream\r\n\
+         Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"logs.bin\"\r\n\r\n"
+    )
+    .into_bytes();
+    let line = [b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3".as_slice(), b"\r\n"].concat();
+    while raw.len() < mb * 1024 * 1024 {
+        raw.extend_from_slice(&line);
+    }
+    raw.extend_from_slice(b"--b--\r\n");
+    raw
+}
+
+/// Item 1 from the Maildir: a 30 MB mail (over the 25 MB default) is read from
+/// its header only: one ticket with a `too_large` event, an acknowledgment that
+/// says so, the PM told, the file kept, and `onit run --once` stays small.
+#[tokio::test]
+async fn an_oversized_maildir_message_is_read_from_its_header_and_kept() {
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let md = onit::mailstore::Maildir::open(&env.maildir()).unwrap();
+        let raw = big_mail(30, "big@acme.example");
+        let path = md.deliver(&raw).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let peak = peak_rss_kb(&env, &["run", "--once"]);
+        eprintln!("{db:?}: peak RSS of onit run --once with a 30 MB mail: {peak:?} kB");
+        if let Some(kb) = peak {
+            assert!(kb < 80 * 1024, "{db:?}: {kb} kB");
+        }
+        let store = env.store().await;
+        let tickets = store.tickets().await.unwrap();
+        assert_eq!(tickets.len(), 1, "{db:?}");
+        let events = store.events(tickets[0].id).await.unwrap();
+        assert!(
+            events.iter().any(|e| e.kind.as_str() == "too_large"),
+            "{db:?}: {events:?}"
+        );
+        let ack = &acks(&store).await[0];
+        let text = String::from_utf8_lossy(&ack.raw);
+        assert!(text.contains("too large for us to process"), "{db:?}: {text}");
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM outbox WHERE kind = 'delivery_notice'").await,
+            1,
+            "{db:?}: the PM is told"
+        );
+        assert!(
+            count(&store, "SELECT CAST(LENGTH(raw) AS BIGINT) FROM messages WHERE message_id = 'big@acme.example'").await
+                < 64 * 1024,
+            "{db:?}: the header is stored, not 30 MB"
+        );
+        // The message itself is kept whole in the Maildir (moved to cur/).
+        let kept = std::fs::read(env.maildir().join("cur").join(format!("{name}:2,"))).unwrap();
+        assert_eq!(kept.len(), raw.len(), "{db:?}");
+    }
+}
