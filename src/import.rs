@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::classify::MailClass;
 use crate::config::Runtime;
 use crate::ingest::{receive_parsed, Disposition, Mode};
-use crate::mailstore::read_import_path;
+use crate::mailstore::read_import_path_within;
 use crate::message::MailView;
 use crate::policy::archive_time::{archive_time, ArrivalEvidence};
 use crate::store::Store;
@@ -39,13 +39,24 @@ pub struct ImportCounts {
 pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<ImportCounts> {
     let mut raws = Vec::new();
     for p in paths {
-        raws.extend(read_import_path(p).with_context(|| format!("reading {}", p.display()))?);
+        raws.extend(
+            read_import_path_within(p, rt.max_message_bytes)
+                .with_context(|| format!("reading {}", p.display()))?,
+        );
     }
     let now = Utc::now();
     let mut items: Vec<_> = raws
         .into_iter()
-        .map(|m| {
-            let parsed = MailView::parse(&m.bytes);
+        .map(|mut m| {
+            // Over mailbox.max_message_bytes: recorded from its header only, like
+            // the Maildir and IMAP (src/oversize.rs); never parsed or stored whole.
+            let parsed = match m.too_large.unwrap_or(m.bytes.len() as u64) {
+                size if size > rt.max_message_bytes => {
+                    m.bytes = crate::oversize::header_block(&m.bytes).to_vec();
+                    crate::oversize::view_of_header(rt, &m.bytes, size, &m.origin)
+                }
+                _ => MailView::parse(&m.bytes),
+            };
             let view = parsed.as_ref().ok();
             let (container, file_time) = match m.arrival_is_file_time {
                 true => (None, m.arrival),

@@ -106,6 +106,7 @@ impl Maildir {
             arrival: mtime,
             arrival_is_file_time: true,
             origin: entry.path.display().to_string(),
+            too_large: None,
         })
     }
 

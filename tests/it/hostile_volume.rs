@@ -324,7 +324,7 @@ async fn floods_are_held_not_ticketed_and_released_by_command() {
 
 /// Peak resident memory (VmHWM, kB) of `onit ARGS`, measured by `/usr/bin/time -v`
 /// around the child (None when that tool is missing).
-pub fn peak_rss_kb(env: &Env, args: &[&str]) -> Option<u64> {
+pub fn peak_rss_kb(env: &Env, args: &[&str], envs: &[(&str, &str)]) -> Option<u64> {
     if !std::path::Path::new("/usr/bin/time").exists() {
         return None;
     }
@@ -341,11 +341,15 @@ pub fn peak_rss_kb(env: &Env, args: &[&str]) -> Option<u64> {
             c.env_remove(k);
         }
     }
+    c.envs(envs.iter().copied());
     let out = c.output().expect("run onit under /usr/bin/time");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "onit {args:?}: {err}");
     err.lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
         .and_then(|v| v.trim().parse().ok())
 }
 
@@ -359,7 +363,12 @@ fn big_mail(mb: usize, id: &str) -> Vec<u8> {
          Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"logs.bin\"\r\n\r\n"
     )
     .into_bytes();
-    let line = [b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3".as_slice(), b"\r\n"].concat();
+    let line = [
+        b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3"
+            .as_slice(),
+        b"\r\n",
+    ]
+    .concat();
     while raw.len() < mb * 1024 * 1024 {
         raw.extend_from_slice(&line);
     }
@@ -378,7 +387,7 @@ async fn an_oversized_maildir_message_is_read_from_its_header_and_kept() {
         let raw = big_mail(30, "big@acme.example");
         let path = md.deliver(&raw).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let peak = peak_rss_kb(&env, &["run", "--once"]);
+        let peak = peak_rss_kb(&env, &["run", "--once"], &[]);
         eprintln!("{db:?}: peak RSS of onit run --once with a 30 MB mail: {peak:?} kB");
         if let Some(kb) = peak {
             assert!(kb < 80 * 1024, "{db:?}: {kb} kB");
@@ -393,9 +402,16 @@ async fn an_oversized_maildir_message_is_read_from_its_header_and_kept() {
         );
         let ack = &acks(&store).await[0];
         let text = String::from_utf8_lossy(&ack.raw);
-        assert!(text.contains("too large for us to process"), "{db:?}: {text}");
+        assert!(
+            text.contains("too large for us to process"),
+            "{db:?}: {text}"
+        );
         assert_eq!(
-            count(&store, "SELECT COUNT(*) FROM outbox WHERE kind = 'delivery_notice'").await,
+            count(
+                &store,
+                "SELECT COUNT(*) FROM outbox WHERE kind = 'delivery_notice'"
+            )
+            .await,
             1,
             "{db:?}: the PM is told"
         );
@@ -407,5 +423,87 @@ async fn an_oversized_maildir_message_is_read_from_its_header_and_kept() {
         // The message itself is kept whole in the Maildir (moved to cur/).
         let kept = std::fs::read(env.maildir().join("cur").join(format!("{name}:2,"))).unwrap();
         assert_eq!(kept.len(), raw.len(), "{db:?}");
+    }
+}
+
+/// Item 1 over IMAP: a 30 MB message (over the 25 MB default) is sized with
+/// RFC822.SIZE and fetched as its header only: a ticket with a `too_large`
+/// event, the acknowledgment says so, the message stays on the server, and
+/// `onit run --once` stays small.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_imap_message_is_fetched_as_its_header_and_left_on_the_server() {
+    let stack = crate::mailstack::shared();
+    for db in BOTH {
+        let live = crate::imap::Live::new(stack, db, &["INBOX"], false);
+        let id = format!("{:x}@acme.example", fastrand::u64(..));
+        let raw = big_mail(30, &id);
+        let mut s = crate::imap_read::login(stack, &live.support).await;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            s.append("INBOX", None, None, &raw),
+        )
+        .await
+        .expect("APPEND in time")
+        .expect("APPEND");
+        crate::imap_read::logout(s).await;
+        let peak = peak_rss_kb(
+            &live.env,
+            &["run", "--once"],
+            &[
+                ("ONIT__MAILBOX__SOURCE", "imap"),
+                ("ONIT__IMAP__PASSWORD", &stack.password),
+            ],
+        );
+        eprintln!("{db:?}: peak RSS of onit run --once, IMAP, a 30 MB mail: {peak:?} kB");
+        if let Some(kb) = peak {
+            assert!(kb < 80 * 1024, "{db:?}: {kb} kB");
+        }
+        let store = live.store().await;
+        let tickets = store.tickets().await.unwrap();
+        assert_eq!(tickets.len(), 1, "{db:?}");
+        let events = store.events(tickets[0].id).await.unwrap();
+        assert!(
+            events.iter().any(|e| e.kind.as_str() == "too_large"),
+            "{db:?}: {events:?}"
+        );
+        let ack = &acks(&store).await[0];
+        assert!(String::from_utf8_lossy(&ack.raw).contains("too large for us to process"));
+        // Still on the server, whole.
+        let on_server = crate::imap_read::fetch_all(stack, &live.support, "INBOX").await;
+        assert_eq!(on_server.len(), 1, "{db:?}");
+        assert!(on_server[0].len() >= raw.len(), "{db:?}");
+    }
+}
+
+/// Item 1 in `onit import`: a 30 MB .eml is recorded from its header (a
+/// `too_large` event; history, so nothing is sent).
+#[tokio::test]
+async fn an_oversized_imported_message_is_recorded_from_its_header() {
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let eml = env.dir.path().join("big.eml");
+        std::fs::write(&eml, big_mail(30, "imported-big@acme.example")).unwrap();
+        let peak = peak_rss_kb(&env, &["import", eml.to_str().unwrap()], &[]);
+        eprintln!("{db:?}: peak RSS of onit import of a 30 MB .eml: {peak:?} kB");
+        if let Some(kb) = peak {
+            assert!(kb < 80 * 1024, "{db:?}: {kb} kB");
+        }
+        let store = env.store().await;
+        let tickets = store.tickets().await.unwrap();
+        assert_eq!(tickets.len(), 1, "{db:?}");
+        let events = store.events(tickets[0].id).await.unwrap();
+        assert!(
+            events.iter().any(|e| e.kind.as_str() == "too_large"),
+            "{db:?}"
+        );
+        assert!(
+            acks(&store).await.is_empty(),
+            "{db:?}: history sends nothing"
+        );
+        assert!(
+            count(&store, "SELECT CAST(LENGTH(raw) AS BIGINT) FROM messages WHERE message_id = 'imported-big@acme.example'").await
+                < 64 * 1024,
+            "{db:?}"
+        );
     }
 }
