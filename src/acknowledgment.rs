@@ -19,6 +19,8 @@ pub struct AckText<'a> {
     pub pm: &'a EmailAddress,
     pub team_name: &'a str,
     pub now: DateTime<Utc>,
+    /// The client's message was this large, over what onit reads (`mailbox.max_message_bytes`).
+    pub too_large: Option<u64>,
 }
 
 /// "Thursday 26 November 2026 at 13:30 GMT", or "today at 13:30 GMT" when it is the same local day.
@@ -115,6 +117,7 @@ pub fn ack_body(cal: &BusinessCalendar, a: &AckText<'_>) -> String {
          Thank you for letting us know. We're on it.\n\n\
          Your request{subject} is logged as ticket {ticket}, and an engineer is looking at it.\n\
          {cadence}\n\n\
+         {too_large}\
          Next update: by {next}.\n\n\
          Your project manager ({pm}) is copied on this message and on every update we send.\n\
          If anything changes or you have more details, simply reply to this email and keep\n\
@@ -128,6 +131,14 @@ pub fn ack_body(cal: &BusinessCalendar, a: &AckText<'_>) -> String {
         },
         ticket = a.ticket,
         next = human_time(cal, a.next_update, a.now),
+        too_large = match a.too_large {
+            Some(bytes) => format!(
+                "Your message ({} MB) was too large for us to process, so its attachments did\n\
+                 not reach the team. Please send them as a download link, or in smaller parts.\n\n",
+                bytes.div_ceil(1024 * 1024)
+            ),
+            None => String::new(),
+        },
         pm = a.pm,
         team = a.team_name,
     )

@@ -14,7 +14,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 
 use crate::config::{Runtime, SourceKind, TransportKind};
 use crate::health::MAILDIR_ACCOUNT;
-use crate::ingest::{mode_for_arrival, receive_imf};
+use crate::ingest::{mode_for_arrival, receive_imf, receive_view};
 use crate::leadership::{Leadership, SCHEDULER};
 use crate::mailstore::Maildir;
 use crate::outgoing::{file::FileTransport, Outbox, Transport};
@@ -63,7 +63,7 @@ pub async fn maildir_pass(
         if crate::stop::is_requested(stop) {
             break;
         }
-        let msg = match md.read(&entry) {
+        let msg = match md.read_bounded(&entry, rt.max_message_bytes) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
@@ -74,16 +74,15 @@ pub async fn maildir_pass(
         };
         let now = Utc::now();
         let arrival = msg.arrival.unwrap_or(now).min(now);
-        match receive_imf(
-            store,
-            rt,
-            &msg.bytes,
-            arrival,
-            &msg.origin,
-            mode_for_arrival(rt, arrival, now),
-        )
-        .await
-        {
+        let mode = mode_for_arrival(rt, arrival, now);
+        let received = match msg.too_large {
+            Some(size) => {
+                let view = crate::oversize::view_of_header(rt, &msg.bytes, size, &msg.origin);
+                receive_view(store, rt, &msg.bytes, view, arrival, &msg.origin, mode).await
+            }
+            None => receive_imf(store, rt, &msg.bytes, arrival, &msg.origin, mode).await,
+        };
+        match received {
             Ok(_) => {
                 crate::fault::point("maildir-after-commit");
                 md.mark_processed(&entry)

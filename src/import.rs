@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::classify::MailClass;
 use crate::config::Runtime;
 use crate::ingest::{receive_parsed, Disposition, Mode};
-use crate::mailstore::read_import_path;
+use crate::mailstore::read_import_path_within;
 use crate::message::MailView;
 use crate::policy::archive_time::{archive_time, ArrivalEvidence};
 use crate::store::Store;
@@ -39,12 +39,22 @@ pub struct ImportCounts {
 pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<ImportCounts> {
     let mut raws = Vec::new();
     for p in paths {
-        raws.extend(read_import_path(p).with_context(|| format!("reading {}", p.display()))?);
+        raws.extend(
+            read_import_path_within(p, rt.max_message_bytes)
+                .with_context(|| format!("reading {}", p.display()))?,
+        );
     }
     let now = Utc::now();
     let mut items: Vec<_> = raws
         .into_iter()
-        .map(|m| {
+        .map(|mut m| {
+            // Over mailbox.max_message_bytes: recorded from its header only, like
+            // the Maildir and IMAP (src/oversize.rs); never parsed or stored whole.
+            let size = m.too_large.unwrap_or(m.bytes.len() as u64);
+            let oversize = (size > rt.max_message_bytes).then_some(size);
+            if oversize.is_some() {
+                m.bytes = crate::oversize::header_block(&m.bytes).to_vec();
+            }
             // Headers only to order the archive: each message is read whole when it
             // is stored, so the whole archive is never held parsed at once.
             let parsed = MailView::parse_headers(&m.bytes);
@@ -64,7 +74,7 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
                 .unwrap_or(now);
             let date = view.and_then(|v| v.date);
             let at = archive_time(date, arrival, rt.policy.date_skew_future);
-            (at, arrival, m)
+            (at, arrival, m, oversize)
         })
         .collect();
     items.sort_by_key(|(at, ..)| *at);
@@ -73,9 +83,12 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
     let mut it = items.into_iter().peekable();
     while it.peek().is_some() {
         let mut tx = store.begin().await?;
-        for (_, arrival, m) in it.by_ref().take(BATCH) {
+        for (_, arrival, m, oversize) in it.by_ref().take(BATCH) {
             counts.messages += 1;
-            let parsed = MailView::parse(&m.bytes);
+            let parsed = match oversize {
+                Some(size) => crate::oversize::view_of_header(rt, &m.bytes, size, &m.origin),
+                None => MailView::parse(&m.bytes),
+            };
             let mut sp = tx.savepoint().await?;
             match receive_parsed(
                 &mut sp,

@@ -87,7 +87,20 @@ pub async fn receive_imf(
     mode: Mode,
 ) -> Result<Outcome> {
     // Parsed before the transaction begins: parsing a large message must not hold the writer.
-    let parsed = MailView::parse(raw);
+    receive_view(store, rt, raw, MailView::parse(raw), arrival, origin, mode).await
+}
+
+/// As [`receive_imf`], for a source that parsed the message (an oversized one's
+/// header, `crate::oversize`).
+pub async fn receive_view(
+    store: &Store,
+    rt: &Runtime,
+    raw: &[u8],
+    parsed: Result<MailView, crate::message::Unparseable>,
+    arrival: DateTime<Utc>,
+    origin: &str,
+    mode: Mode,
+) -> Result<Outcome> {
     let mut tx = store.begin().await?;
     let out = receive_parsed(&mut tx, rt, raw, parsed, arrival, origin, mode).await?;
     tx.commit().await?;
@@ -610,6 +623,8 @@ impl Ingest<'_, '_, '_> {
             if !lifecycle::closed_too_long(self.rt, &t, at) {
                 self.store(Some(t.id), MailClass::Client, None, at).await?;
                 self.add_client_participants(&t).await?;
+                let live = self.mode == Mode::Live;
+                crate::oversize::record(self.tx, self.rt, &t, v, at, live).await?;
                 let by = By {
                     actor: Some(from.as_str()),
                     message_id: Some(&v.message_id),
@@ -730,6 +745,8 @@ impl Ingest<'_, '_, '_> {
         self.store(Some(t.id), MailClass::Client, None, at).await?;
         self.add_client_participants(&t).await?;
         self.flag_frustration(&t, &frustration, at).await?;
+        let live = self.mode == Mode::Live;
+        crate::oversize::record(self.tx, rt, &t, v, at, live).await?;
         let mut ack = false;
         if self.mode == Mode::Live {
             // The ack leaves now-ish; its clock starts at the later of arrival and the message time.
@@ -742,6 +759,7 @@ impl Ingest<'_, '_, '_> {
                 references: &v.references,
                 verified: self.auth.allows_acknowledgment(),
                 released_by: None,
+                too_large: v.too_large,
             };
             ack = lifecycle::acknowledge(self.tx, rt, &t, &req, now).await?;
         }

@@ -38,6 +38,7 @@ pub mod notices;
 pub mod oauth;
 pub mod origin;
 pub mod outgoing;
+pub mod oversize;
 pub mod policy;
 pub mod private_files;
 pub mod reminders;

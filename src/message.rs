@@ -26,6 +26,9 @@ pub struct MailView {
     pub cc: Vec<EmailAddress>,
     /// To/Cc addresses left out by [`MailView::keep_recipients`].
     pub recipients_omitted: usize,
+    /// The size of the whole message when it was over `mailbox.max_message_bytes`
+    /// and only its header was read (src/oversize.rs); set by the source, never parsed.
+    pub too_large: Option<u64>,
     /// Decoded subject with control characters (CR, LF, TAB…) folded to spaces.
     pub subject: String,
     pub date: Option<DateTime<Utc>>,
@@ -415,6 +418,7 @@ impl MailView {
             to: addresses(m.to()),
             cc: addresses(m.cc()),
             recipients_omitted: 0,
+            too_large: None,
             subject,
             date,
             received_at,

@@ -90,6 +90,8 @@ pub struct Runtime {
     pub max_recipients: usize,
     /// `mailbox.ack_max_age`: mail older than this on arrival is history, not acknowledged.
     pub ack_max_age: chrono::Duration,
+    /// `mailbox.max_message_bytes`: larger messages are read from their header only.
+    pub max_message_bytes: u64,
     pub transport: TransportKind,
     pub outgoing_dir: PathBuf,
     pub retry_base: std::time::Duration,

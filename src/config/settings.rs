@@ -127,6 +127,8 @@ pub struct MailboxSettings {
     /// At most this many To/Cc addresses of one message are recorded.
     pub max_recipients: usize,
     pub ack_max_age: String,
+    /// A message larger than this is read from its header only (src/oversize.rs).
+    pub max_message_bytes: u64,
 }
 
 /// How outgoing mail leaves.

@@ -394,6 +394,9 @@ impl Settings {
                 issue(key, "must be at least 1".into());
             }
         }
+        if self.mailbox.max_message_bytes < 64 * 1024 {
+            issue("mailbox.max_message_bytes", "must be at least 65536".into());
+        }
         if self.mailbox.max_recipients == 0 {
             issue("mailbox.max_recipients", "must be at least 1".into());
         }
@@ -423,6 +426,7 @@ impl Settings {
             poll_interval: std::time::Duration::from_secs(self.mailbox.poll_interval_secs.max(1)),
             max_recipients: self.mailbox.max_recipients,
             ack_max_age,
+            max_message_bytes: self.mailbox.max_message_bytes,
             transport: self.outgoing.transport,
             outgoing_dir: self.outgoing.dir.clone(),
             retry_base: std::time::Duration::from_secs(self.outgoing.retry_base_secs),

@@ -113,7 +113,23 @@ pub struct Digest {
     pub onit_alerts: Vec<OnitAlert>,
     /// Set while the team is trusted by header (`trust.team = "header"`): the risk, in words.
     pub trust_warning: Option<&'static str>,
+    /// Mail of this PM's clients held by a flood limit in the period, still held
+    /// (src/flood.rs): no ticket, no acknowledgment until released.
+    pub held_mail: Vec<HeldMail>,
 }
+
+/// One held message, as the digest shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HeldMail {
+    /// The Message-ID, for `onit mail release ID`.
+    pub id: String,
+    pub from: String,
+    pub subject: String,
+    pub at: String,
+}
+
+/// At most this many held messages are listed in one digest (the rest are counted).
+const HELD_LISTED: i64 = 50;
 
 /// One alert about onit itself, as the digest shows it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -135,6 +151,7 @@ impl Digest {
             && self.broken.is_empty()
             && self.needs_person.is_empty()
             && self.onit_alerts.is_empty()
+            && self.held_mail.is_empty()
     }
 }
 
@@ -145,6 +162,7 @@ pub struct Inputs {
     pub(super) events: Vec<DigestEventRow>,
     pub(super) unthreaded: Vec<UnthreadedRow>,
     pub(super) alerts: Vec<crate::alerts::AlertRow>,
+    pub(super) held: Vec<crate::store::ListedMail>,
 }
 
 impl Inputs {
@@ -170,6 +188,7 @@ impl Inputs {
             events: store.digest_events(after, until).await?,
             unthreaded: store.unthreaded_team_mail(after, until).await?,
             alerts: crate::alerts::during(store, after, until).await?,
+            held: store.held_since(after, HELD_LISTED * 10).await?,
         })
     }
 
@@ -530,6 +549,26 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
             plural(needs_person.len(), "mail", "mails")
         ));
     }
+    let held_mail = inputs
+        .held
+        .iter()
+        .filter(|h| h.at < crate::store::to_ms(at))
+        .filter(|h| {
+            let sender = h.from_addr.as_deref().map(EmailAddress::parse);
+            let their_pm = match &sender {
+                Some(Ok(a)) => rt.team.project_for(a).1.as_str().to_lowercase(),
+                _ => rt.team.default_pm.as_str().to_lowercase(),
+            };
+            their_pm == pm
+        })
+        .take(HELD_LISTED as usize)
+        .map(|h| HeldMail {
+            id: h.id.clone(),
+            from: h.from_addr.clone().unwrap_or_default(),
+            subject: crate::message::subject_text(&h.subject),
+            at: short(rt, crate::store::from_ms(h.at)),
+        })
+        .collect();
     Digest {
         kind: req.kind.as_str(),
         title: req.kind.title(),
@@ -562,5 +601,6 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
             })
             .collect(),
         trust_warning: rt.trust.header_trust_warning(),
+        held_mail,
     }
 }

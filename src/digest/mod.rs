@@ -461,6 +461,13 @@ mod tests {
                 last_seen_at: crate::store::to_ms(at - Duration::hours(1)),
                 resolved_at: None,
             }],
+            held: vec![crate::store::ListedMail {
+                id: "bot1@flood.example".into(),
+                from_addr: Some("bot@flood.example".into()),
+                subject: "<b>held</b>".into(),
+                at: crate::store::to_ms(at - Duration::hours(2)),
+                reason: "sender".into(),
+            }],
         };
         let d = build(
             &inputs,
@@ -484,6 +491,11 @@ mod tests {
         assert!(text.contains("sign-in-failed"), "{text}");
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("still open"), "{html}");
+        // Held mail of the PM's clients is listed, escaped.
+        assert_eq!(d.held_mail.len(), 1);
+        assert!(text.contains("HELD MAIL (1)"), "{text}");
+        assert!(html.contains("bot1@flood.example"), "{html}");
+        assert!(!html.contains("<b>held"), "{html}");
     }
 
     #[test]

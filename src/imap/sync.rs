@@ -10,8 +10,9 @@ use tracing::{debug, info, warn};
 
 use super::connect::{timed, ImapSession};
 use crate::config::{AfterProcessing, ImapRuntime, Runtime};
-use crate::ingest::{mode_for_arrival, receive_in};
+use crate::ingest::{mode_for_arrival, receive_parsed};
 use crate::leadership::Fence;
+use crate::message::MailView;
 use crate::store::Store;
 
 /// What one sync pass did.
@@ -108,89 +109,78 @@ pub async fn sync_folder(
     uids.sort_unstable();
     drain_unsolicited(session);
     for chunk in uids.chunks(cfg.batch_size.max(1) as usize) {
-        let set = chunk
+        let set = uid_set(chunk);
+        // The sizes first (issue 12): a message over mailbox.max_message_bytes is
+        // fetched as its header only, so no message can take more memory than
+        // the limit, and one larger than memory cannot stop the folder forever.
+        let sizes: Vec<(u32, u64)> = fetch_all(session, t, &set, "(UID RFC822.SIZE)")
+            .await?
             .iter()
-            .map(|u| u.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        // Drain the whole response stream before the next command: async-imap
-        // cannot interleave commands, and a half-read stream corrupts the session.
-        let fetches: Vec<async_imap::types::Fetch> = timed(t, "UID FETCH", async {
-            let stream = session
-                .uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])")
-                .await?;
-            stream.try_collect::<Vec<_>>().await
-        })
-        .await?;
-        let mut by_uid: Vec<(u32, Option<DateTime<Utc>>, Vec<u8>)> = fetches
-            .iter()
-            .filter_map(|f| {
-                Some((
-                    f.uid?,
-                    parse_internal_date(f),
-                    f.body().map(|b| b.to_vec()).unwrap_or_default(),
-                ))
-            })
+            .filter_map(|f| Some((f.uid?, u64::from(f.size?))))
             .collect();
-        drop(fetches);
-        by_uid.sort_by_key(|(u, ..)| *u);
-        for (uid, internal, raw) in by_uid {
-            if i64::from(uid) < next_uid {
-                continue;
-            }
-            if crate::stop::is_requested(stop) {
-                // Stopping: the messages not yet stored are fetched again next time.
-                return Ok(report);
-            }
-            let now = Utc::now();
-            let arrival = internal.unwrap_or(now).min(now);
-            let msg = Fetched {
-                account,
-                folder,
-                uidvalidity,
-                uid,
-                raw: &raw,
-                arrival,
-                origin: crate::origin::imap(folder, uidvalidity, uid),
-                mode: mode_for_arrival(rt, arrival, now),
-            };
-            // Try twice, then set the message aside so it never blocks the folder;
-            // a lost leadership is not the message's fault: give the folder up.
-            let mut stored = store_one(store, rt, &msg, fence).await;
-            if let Err(first) = &stored {
-                if !is_lost_leadership(first) {
-                    warn!(
-                        uid,
-                        error = format!("{first:#}"),
-                        "storing message failed; retrying once"
-                    );
-                    stored = store_one(store, rt, &msg, fence).await;
+        for group in fetch_groups(chunk, &sizes, rt.max_message_bytes) {
+            let by_uid = fetch_group(session, t, &group).await?;
+            for (uid, internal, raw, oversized) in by_uid {
+                if i64::from(uid) < next_uid {
+                    continue;
+                }
+                if crate::stop::is_requested(stop) {
+                    // Stopping: the messages not yet stored are fetched again next time.
+                    return Ok(report);
+                }
+                let now = Utc::now();
+                let arrival = internal.unwrap_or(now).min(now);
+                let msg = Fetched {
+                    account,
+                    folder,
+                    uidvalidity,
+                    uid,
+                    raw: &raw,
+                    arrival,
+                    origin: crate::origin::imap(folder, uidvalidity, uid),
+                    mode: mode_for_arrival(rt, arrival, now),
+                    too_large: oversized,
+                };
+                // Try twice, then set the message aside so it never blocks the folder;
+                // a lost leadership is not the message's fault: give the folder up.
+                let mut stored = store_one(store, rt, &msg, fence).await;
+                if let Err(first) = &stored {
+                    if !is_lost_leadership(first) {
+                        warn!(
+                            uid,
+                            error = format!("{first:#}"),
+                            "storing message failed; retrying once"
+                        );
+                        stored = store_one(store, rt, &msg, fence).await;
+                    }
+                }
+                match stored {
+                    Ok(()) => report.fetched += 1,
+                    Err(e) if is_lost_leadership(&e) => return Err(e),
+                    Err(e) => {
+                        let mut tx = store
+                            .begin()
+                            .await
+                            .context("recording an unstorable message")?;
+                        tx.insert_ingest_failure(&msg.origin, now, &format!("{e:#}"), &raw)
+                            .await?;
+                        tx.set_folder_position(account, folder, uidvalidity, i64::from(uid) + 1)
+                            .await?;
+                        fence.check(&mut tx).await?;
+                        tx.commit().await?;
+                        warn!(
+                            uid,
+                            error = format!("{e:#}"),
+                            "message set aside (see onit status)"
+                        );
+                        report.failed += 1;
+                    }
+                }
+                next_uid = i64::from(uid) + 1;
+                if oversized.is_none() {
+                    after_processing(session, cfg, uid).await;
                 }
             }
-            match stored {
-                Ok(()) => report.fetched += 1,
-                Err(e) if is_lost_leadership(&e) => return Err(e),
-                Err(e) => {
-                    let mut tx = store
-                        .begin()
-                        .await
-                        .context("recording an unstorable message")?;
-                    tx.insert_ingest_failure(&msg.origin, now, &format!("{e:#}"), &raw)
-                        .await?;
-                    tx.set_folder_position(account, folder, uidvalidity, i64::from(uid) + 1)
-                        .await?;
-                    fence.check(&mut tx).await?;
-                    tx.commit().await?;
-                    warn!(
-                        uid,
-                        error = format!("{e:#}"),
-                        "message set aside (see onit status)"
-                    );
-                    report.failed += 1;
-                }
-            }
-            next_uid = i64::from(uid) + 1;
-            after_processing(session, cfg, uid).await;
         }
     }
     mark_synced(store, account, folder, fence).await?;
@@ -217,6 +207,116 @@ struct Fetched<'a> {
     arrival: DateTime<Utc>,
     origin: String,
     mode: crate::ingest::Mode,
+    /// The message's size when it was over the limit and `raw` is its header only.
+    too_large: Option<u64>,
+}
+
+/// What one FETCH asks for: messages within the size limit together, as long
+/// as their sum stays within it (so one batch holds at most about one limit of
+/// mail in memory), or one oversized message, by its header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FetchGroup {
+    Whole(Vec<u32>),
+    Header(u32, u64),
+}
+
+/// `chunk` (ascending UIDs) in fetch groups, in UID order; `sizes` from RFC822.SIZE
+/// (a UID the server gave no size for is fetched whole, alone).
+fn fetch_groups(chunk: &[u32], sizes: &[(u32, u64)], limit: u64) -> Vec<FetchGroup> {
+    let mut groups = Vec::new();
+    let mut current: Vec<u32> = Vec::new();
+    let mut sum = 0u64;
+    for &uid in chunk {
+        let size = sizes.iter().find(|(u, _)| *u == uid).map(|(_, s)| *s);
+        match size {
+            Some(s) if s > limit => {
+                if !current.is_empty() {
+                    groups.push(FetchGroup::Whole(std::mem::take(&mut current)));
+                }
+                groups.push(FetchGroup::Header(uid, s));
+                sum = 0;
+            }
+            _ => {
+                let s = size.unwrap_or(limit);
+                if !current.is_empty() && sum + s > limit {
+                    groups.push(FetchGroup::Whole(std::mem::take(&mut current)));
+                    sum = 0;
+                }
+                current.push(uid);
+                sum += s;
+            }
+        }
+    }
+    if !current.is_empty() {
+        groups.push(FetchGroup::Whole(current));
+    }
+    groups
+}
+
+/// Fetches one group: (UID, INTERNALDATE, bytes, the size when only the header was fetched), by UID.
+async fn fetch_group(
+    session: &mut ImapSession,
+    t: std::time::Duration,
+    group: &FetchGroup,
+) -> Result<Vec<(u32, Option<DateTime<Utc>>, Vec<u8>, Option<u64>)>> {
+    let mut by_uid: Vec<_> = match group {
+        FetchGroup::Whole(uids) => {
+            fetch_all(session, t, &uid_set(uids), "(UID INTERNALDATE BODY.PEEK[])")
+                .await?
+                .iter()
+                .filter_map(|f| {
+                    Some((
+                        f.uid?,
+                        parse_internal_date(f),
+                        f.body().map(|b| b.to_vec()).unwrap_or_default(),
+                        None,
+                    ))
+                })
+                .collect()
+        }
+        FetchGroup::Header(uid, size) => fetch_all(
+            session,
+            t,
+            &uid.to_string(),
+            "(UID INTERNALDATE BODY.PEEK[HEADER])",
+        )
+        .await?
+        .iter()
+        .filter_map(|f| {
+            Some((
+                f.uid?,
+                parse_internal_date(f),
+                f.header().map(|b| b.to_vec()).unwrap_or_default(),
+                Some(*size),
+            ))
+        })
+        .collect(),
+    };
+    by_uid.sort_by_key(|(u, ..)| *u);
+    Ok(by_uid)
+}
+
+/// `1,5,7`: a UID set.
+fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(|u| u.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One UID FETCH, its whole response stream drained before the next command:
+/// async-imap cannot interleave commands, and a half-read stream corrupts the session.
+async fn fetch_all(
+    session: &mut ImapSession,
+    t: std::time::Duration,
+    set: &str,
+    query: &str,
+) -> Result<Vec<async_imap::types::Fetch>> {
+    timed(t, "UID FETCH", async {
+        let stream = session.uid_fetch(set, query).await?;
+        stream.try_collect::<Vec<_>>().await
+    })
+    .await
 }
 
 fn is_lost_leadership(e: &anyhow::Error) -> bool {
@@ -228,8 +328,13 @@ fn is_lost_leadership(e: &anyhow::Error) -> bool {
 
 /// Stores one message and moves the folder's next UID past it, in one transaction.
 async fn store_one(store: &Store, rt: &Runtime, m: &Fetched<'_>, fence: &Fence) -> Result<()> {
+    // Parsed before the transaction begins: parsing must not hold the writer.
+    let parsed = match m.too_large {
+        Some(size) => crate::oversize::view_of_header(rt, m.raw, size, &m.origin),
+        None => MailView::parse(m.raw),
+    };
     let mut tx = store.begin().await?;
-    let out = receive_in(&mut tx, rt, m.raw, m.arrival, &m.origin, m.mode).await?;
+    let out = receive_parsed(&mut tx, rt, m.raw, parsed, m.arrival, &m.origin, m.mode).await?;
     tx.set_folder_position(m.account, m.folder, m.uidvalidity, i64::from(m.uid) + 1)
         .await?;
     crate::fault::point("imap-before-commit");
@@ -270,6 +375,26 @@ async fn after_processing(session: &mut ImapSession, cfg: &ImapRuntime, uid: u32
             uid,
             error = format!("{e:#}"),
             "imap.after action failed (the message is stored)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_groups_keep_each_fetch_within_the_limit_and_uid_order() {
+        let sizes = [(1, 10), (2, 60), (3, 500), (4, 50), (5, 45), (6, 10)];
+        assert_eq!(
+            fetch_groups(&[1, 2, 3, 4, 5, 6, 7], &sizes, 100),
+            vec![
+                FetchGroup::Whole(vec![1, 2]),
+                FetchGroup::Header(3, 500),
+                FetchGroup::Whole(vec![4, 5]),
+                FetchGroup::Whole(vec![6]),
+                FetchGroup::Whole(vec![7]),
+            ]
         );
     }
 }

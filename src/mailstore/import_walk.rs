@@ -28,13 +28,21 @@ use super::*;
 /// A file that cannot be read fails the whole call with an error naming it:
 /// an import must not quietly come back short.
 pub fn read_import_path(path: &Path) -> anyhow::Result<Vec<RawMessage>> {
+    read_import_path_within(path, u64::MAX)
+}
+
+/// As [`read_import_path`], a single-message file larger than `max` bytes
+/// (`mailbox.max_message_bytes`) read from its header only, its size in
+/// [`RawMessage::too_large`] (src/oversize.rs). The file size decides, before
+/// anything is read.
+pub fn read_import_path_within(path: &Path, max: u64) -> anyhow::Result<Vec<RawMessage>> {
     let meta = fs::metadata(path)
         .with_context(|| format!("cannot access import path {}", path.display()))?;
     let mut out = Vec::new();
     if meta.is_dir() {
-        read_dir_into(path, &mut out)?;
+        read_dir_into(path, &mut out, max)?;
     } else {
-        read_file_into(path, &mut out)?;
+        read_file_into(path, &mut out, max)?;
     }
     Ok(out)
 }
@@ -64,29 +72,33 @@ pub(super) fn sorted_entries(dir: &Path) -> anyhow::Result<Vec<(OsString, PathBu
     Ok(entries)
 }
 
-pub(super) fn read_dir_into(dir: &Path, out: &mut Vec<RawMessage>) -> anyhow::Result<()> {
+pub(super) fn read_dir_into(dir: &Path, out: &mut Vec<RawMessage>, max: u64) -> anyhow::Result<()> {
     if is_maildir(dir) {
-        return read_maildir_into(dir, out);
+        return read_maildir_into(dir, out, max);
     }
     for (_, path) in sorted_entries(dir)? {
-        read_entry_into(&path, out)?;
+        read_entry_into(&path, out, max)?;
     }
     Ok(())
 }
 
 /// One entry of a walked directory: recurse into real directories, read files.
-pub(super) fn read_entry_into(path: &Path, out: &mut Vec<RawMessage>) -> anyhow::Result<()> {
+pub(super) fn read_entry_into(
+    path: &Path,
+    out: &mut Vec<RawMessage>,
+    max: u64,
+) -> anyhow::Result<()> {
     let lmeta =
         fs::symlink_metadata(path).with_context(|| format!("cannot access {}", path.display()))?;
     if lmeta.is_dir() {
-        return read_dir_into(path, out);
+        return read_dir_into(path, out, max);
     }
     let meta = fs::metadata(path).with_context(|| format!("cannot access {}", path.display()))?;
     if meta.is_dir() {
         // Following directory symlinks can loop forever; name it instead.
         warn!(path = %path.display(), "not following symlink to a directory during import");
     } else if meta.is_file() {
-        read_file_into(path, out)?;
+        read_file_into(path, out, max)?;
     } else {
         // Reading a FIFO or device could block or never end.
         warn!(path = %path.display(), "skipping special file (not a regular file) during import");
@@ -94,7 +106,11 @@ pub(super) fn read_entry_into(path: &Path, out: &mut Vec<RawMessage>) -> anyhow:
     Ok(())
 }
 
-pub(super) fn read_maildir_into(dir: &Path, out: &mut Vec<RawMessage>) -> anyhow::Result<()> {
+pub(super) fn read_maildir_into(
+    dir: &Path,
+    out: &mut Vec<RawMessage>,
+    max: u64,
+) -> anyhow::Result<()> {
     report_hidden_subfolders(dir);
     // new/ before cur/: unprocessed mail first, the order a mail client sees it.
     let mut entries = sorted_entries(dir)?;
@@ -113,7 +129,7 @@ pub(super) fn read_maildir_into(dir: &Path, out: &mut Vec<RawMessage>) -> anyhow
                     if meta.is_file() {
                         // Inside a Maildir every file is exactly one message, even
                         // if it happens to begin with a `From ` envelope line.
-                        out.push(read_single(&file)?);
+                        out.push(read_single(&file, max)?);
                     } else {
                         warn!(path = %file.display(), "skipping non-file entry in Maildir folder");
                     }
@@ -125,7 +141,7 @@ pub(super) fn read_maildir_into(dir: &Path, out: &mut Vec<RawMessage>) -> anyhow
                     info!(path = %path.display(), pending, "not importing Maildir tmp/ (deliveries in progress)");
                 }
             }
-            _ if path.is_dir() => read_dir_into(&path, out)?,
+            _ if path.is_dir() => read_dir_into(&path, out, max)?,
             _ if is_maildir_metadata(&name) => {
                 debug!(path = %path.display(), "skipping Maildir metadata file");
             }
@@ -171,7 +187,10 @@ pub(super) fn mtime_of(meta: &fs::Metadata) -> Option<DateTime<Utc>> {
 }
 
 /// Read a file as exactly one message, with its mtime as arrival.
-pub(super) fn read_single(path: &Path) -> anyhow::Result<RawMessage> {
+pub(super) fn read_single(path: &Path, max: u64) -> anyhow::Result<RawMessage> {
+    if let Some(m) = read_oversized(path, max)? {
+        return Ok(m);
+    }
     let (bytes, mtime) =
         read_with_mtime(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(RawMessage {
@@ -179,10 +198,39 @@ pub(super) fn read_single(path: &Path) -> anyhow::Result<RawMessage> {
         arrival: mtime,
         arrival_is_file_time: true,
         origin: path.display().to_string(),
+        too_large: None,
     })
 }
 
-pub(super) fn read_file_into(path: &Path, out: &mut Vec<RawMessage>) -> anyhow::Result<()> {
+/// A file larger than `max` that is not an mbox: its header block only.
+fn read_oversized(path: &Path, max: u64) -> anyhow::Result<Option<RawMessage>> {
+    let meta = fs::metadata(path).with_context(|| format!("cannot access {}", path.display()))?;
+    if meta.len() <= max {
+        return Ok(None);
+    }
+    let header = crate::oversize::read_header(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if looks_like_mbox(&header) {
+        return Ok(None);
+    }
+    Ok(Some(RawMessage {
+        bytes: header,
+        arrival: mtime_of(&meta),
+        arrival_is_file_time: true,
+        origin: path.display().to_string(),
+        too_large: Some(meta.len()),
+    }))
+}
+
+pub(super) fn read_file_into(
+    path: &Path,
+    out: &mut Vec<RawMessage>,
+    max: u64,
+) -> anyhow::Result<()> {
+    if let Some(m) = read_oversized(path, max)? {
+        out.push(m);
+        return Ok(());
+    }
     let (bytes, mtime) =
         read_with_mtime(path).with_context(|| format!("cannot read {}", path.display()))?;
     if looks_like_mbox(&bytes) {
@@ -195,6 +243,7 @@ pub(super) fn read_file_into(path: &Path, out: &mut Vec<RawMessage>) -> anyhow::
             arrival: mtime,
             arrival_is_file_time: true,
             origin: path.display().to_string(),
+            too_large: None,
         });
     }
     Ok(())

@@ -19,6 +19,18 @@ pub struct Maildir {
     root: PathBuf,
 }
 
+/// A message read from new/ by [`Maildir::read_bounded`].
+#[derive(Debug, Clone)]
+pub struct BoundedMessage {
+    /// The whole message, or its header block when `too_large`.
+    pub bytes: Vec<u8>,
+    /// The file's modification time.
+    pub arrival: Option<DateTime<Utc>>,
+    pub origin: String,
+    /// The file's size when it was over the limit and only its header was read.
+    pub too_large: Option<u64>,
+}
+
 /// A message waiting in a Maildir's new/ folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaildirEntry {
@@ -94,6 +106,29 @@ impl Maildir {
             arrival: mtime,
             arrival_is_file_time: true,
             origin: entry.path.display().to_string(),
+            too_large: None,
+        })
+    }
+
+    /// Reads a message, or only its header block when the file is larger than
+    /// `max_bytes` (`mailbox.max_message_bytes`, src/oversize.rs): the file size
+    /// decides, so a huge file is never read into memory.
+    pub fn read_bounded(&self, entry: &MaildirEntry, max_bytes: u64) -> io::Result<BoundedMessage> {
+        let size = fs::metadata(&entry.path)?.len();
+        if size <= max_bytes {
+            let m = self.read(entry)?;
+            return Ok(BoundedMessage {
+                bytes: m.bytes,
+                arrival: m.arrival,
+                origin: m.origin,
+                too_large: None,
+            });
+        }
+        Ok(BoundedMessage {
+            bytes: crate::oversize::read_header(&entry.path)?,
+            arrival: entry.mtime,
+            origin: entry.path.display().to_string(),
+            too_large: Some(size),
         })
     }
 

@@ -371,6 +371,7 @@ pub fn split_mbox(content: &[u8], origin: &str) -> Vec<RawMessage> {
             arrival,
             arrival_is_file_time: false,
             origin: format!("{origin}#{n}"),
+            too_large: None,
         });
     };
 

@@ -29,6 +29,9 @@ pub struct RawMessage {
     pub arrival_is_file_time: bool,
     /// Human-readable origin for logs and counts, e.g. "archive.mbox#17" or "/path/Maildir/new/123.host".
     pub origin: String,
+    /// The size of the whole message when it was over the limit and `bytes`
+    /// is its header block only (`read_import_path_within`).
+    pub too_large: Option<u64>,
 }
 
 #[cfg(test)]

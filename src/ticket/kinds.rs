@@ -126,11 +126,13 @@ pub enum EventKind {
     ReportStored,
     ReportQueued,
     ReportFailed,
+    /// The client's message was over `mailbox.max_message_bytes`: only its header was read.
+    TooLarge,
     /// The outbox sent our mail of this kind.
     Sent(OutboxKind),
 }
 
-const SIMPLE: [(EventKind, &str); 28] = [
+const SIMPLE: [(EventKind, &str); 29] = [
     (EventKind::Opened, "opened"),
     (EventKind::PriorityProposed, "priority_proposed"),
     (EventKind::ClientMessage, "client_message"),
@@ -159,6 +161,7 @@ const SIMPLE: [(EventKind, &str); 28] = [
     (EventKind::ReportStored, "report_stored"),
     (EventKind::ReportQueued, "report_queued"),
     (EventKind::ReportFailed, "report_failed"),
+    (EventKind::TooLarge, "too_large"),
 ];
 
 const FACTS: [(ClosingField, &str); 4] = [

@@ -314,6 +314,8 @@ pub struct AckRequest<'a> {
     /// A person released a held acknowledgment (`onit ticket ID ack`): neither
     /// the trust gate nor the rate caps apply.
     pub released_by: Option<&'a str>,
+    /// The message was too large to read whole (its size): the acknowledgment says so.
+    pub too_large: Option<u64>,
 }
 
 /// Queues the acknowledgment of new ticket `t` (POLICY Standard 1) at `now`:
@@ -379,6 +381,7 @@ pub async fn acknowledge(
             pm: &pm,
             team_name: &rt.team.from_name,
             now,
+            too_large: req.too_large,
         },
     );
     let subject = crate::acknowledgment::ack_subject(

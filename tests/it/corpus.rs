@@ -64,7 +64,13 @@ async fn corpus_is_ingested_without_panic_or_acknowledging_robots() {
         return;
     };
     // The rate limit would hide a misclassified bounce: lift it so every verdict shows.
-    let env = Env::new(Db::Sqlite, "[policy]\nack_rate_per_hour = 1000000\n");
+    // No flood limits: the corpus is one mailbox's worth of senders read at once
+    // (tests/it/hostile_volume.rs tests floods).
+    let env = Env::new(
+        Db::Sqlite,
+        "[policy]\nack_rate_per_hour = 1000000\nmax_new_tickets_per_sender_per_hour = 1000000\n\
+         max_new_tickets_per_domain_per_hour = 1000000\n",
+    );
     let rt = env.runtime();
     let store = env.store().await;
     let mut folders: Vec<_> = std::fs::read_dir(&corpus)

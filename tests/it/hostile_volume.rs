@@ -306,5 +306,207 @@ async fn floods_are_held_not_ticketed_and_released_by_command() {
             .unwrap();
         let text = crate::common::expect_ok(&["mail", "show"], out);
         assert!(text.contains("Subject: Alarm 12"), "{db:?}: {text}");
+
+        // The PM's digest lists what is still held.
+        let args = [
+            "digest",
+            "daily",
+            "--at",
+            "2026-11-26T17:00:00Z",
+            "--pm",
+            "pm@jac.example",
+            "--print",
+        ];
+        let out = crate::common::onit_command(&env, &args).output().unwrap();
+        let text = crate::common::expect_ok(&args, out);
+        assert!(text.contains("HELD MAIL (8)"), "{db:?}: {text}");
+        assert!(text.contains("bot14@flood.example"), "{db:?}: {text}");
+        assert!(!text.contains("bot10@flood.example"), "{db:?}: released");
+    }
+}
+
+/// Peak resident memory (VmHWM, kB) of `onit ARGS`, measured by `/usr/bin/time -v`
+/// around the child (None when that tool is missing).
+pub fn peak_rss_kb(env: &Env, args: &[&str], envs: &[(&str, &str)]) -> Option<u64> {
+    if !std::path::Path::new("/usr/bin/time").exists() {
+        return None;
+    }
+    let mut c = std::process::Command::new("/usr/bin/time");
+    c.arg("-v")
+        .arg(crate::common::onit_bin())
+        .arg("--config")
+        .arg(&env.config_path)
+        .args(args)
+        .current_dir(env.dir.path())
+        .env("RUST_LOG", "warn");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ONIT__") || k == "ONIT_FAULT" {
+            c.env_remove(k);
+        }
+    }
+    c.envs(envs.iter().copied());
+    let out = c.output().expect("run onit under /usr/bin/time");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "onit {args:?}: {err}");
+    err.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A client mail of about `mb` megabytes (a base64 attachment).
+fn big_mail(mb: usize, id: &str) -> Vec<u8> {
+    let mut raw = format!(
+        "From: Bob <bob@acme.example>\r\nTo: support@jac.example\r\nSubject: Logs attached\r\n\
+         Message-ID: <{id}>\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+         The checkout is down, logs attached.\r\n--b\r\nContent-Type: application/octet-stream\r\n\
+         Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"logs.bin\"\r\n\r\n"
+    )
+    .into_bytes();
+    let line = [
+        b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3"
+            .as_slice(),
+        b"\r\n",
+    ]
+    .concat();
+    while raw.len() < mb * 1024 * 1024 {
+        raw.extend_from_slice(&line);
+    }
+    raw.extend_from_slice(b"--b--\r\n");
+    raw
+}
+
+/// Item 1 from the Maildir: a 30 MB mail (over the 25 MB default) is read from
+/// its header only: one ticket with a `too_large` event, an acknowledgment that
+/// says so, the PM told, the file kept, and `onit run --once` stays small.
+#[tokio::test]
+async fn an_oversized_maildir_message_is_read_from_its_header_and_kept() {
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let md = onit::mailstore::Maildir::open(&env.maildir()).unwrap();
+        let raw = big_mail(30, "big@acme.example");
+        let path = md.deliver(&raw).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let peak = peak_rss_kb(&env, &["run", "--once"], &[]);
+        eprintln!("{db:?}: peak RSS of onit run --once with a 30 MB mail: {peak:?} kB");
+        if let Some(kb) = peak {
+            assert!(kb < 80 * 1024, "{db:?}: {kb} kB");
+        }
+        let store = env.store().await;
+        let tickets = store.tickets().await.unwrap();
+        assert_eq!(tickets.len(), 1, "{db:?}");
+        let events = store.events(tickets[0].id).await.unwrap();
+        assert!(
+            events.iter().any(|e| e.kind.as_str() == "too_large"),
+            "{db:?}: {events:?}"
+        );
+        let ack = &acks(&store).await[0];
+        let text = String::from_utf8_lossy(&ack.raw);
+        assert!(
+            text.contains("too large for us to process"),
+            "{db:?}: {text}"
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM outbox WHERE kind = 'delivery_notice'"
+            )
+            .await,
+            1,
+            "{db:?}: the PM is told"
+        );
+        assert!(
+            count(&store, "SELECT CAST(LENGTH(raw) AS BIGINT) FROM messages WHERE message_id = 'big@acme.example'").await
+                < 64 * 1024,
+            "{db:?}: the header is stored, not 30 MB"
+        );
+        // The message itself is kept whole in the Maildir (moved to cur/).
+        let kept = std::fs::read(env.maildir().join("cur").join(format!("{name}:2,"))).unwrap();
+        assert_eq!(kept.len(), raw.len(), "{db:?}");
+    }
+}
+
+/// Item 1 over IMAP: a 30 MB message (over the 25 MB default) is sized with
+/// RFC822.SIZE and fetched as its header only: a ticket with a `too_large`
+/// event, the acknowledgment says so, the message stays on the server, and
+/// `onit run --once` stays small.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_imap_message_is_fetched_as_its_header_and_left_on_the_server() {
+    let stack = crate::mailstack::shared();
+    for db in BOTH {
+        let live = crate::imap::Live::new(stack, db, &["INBOX"], false);
+        let id = format!("{:x}@acme.example", fastrand::u64(..));
+        let raw = big_mail(30, &id);
+        let mut s = crate::imap_read::login(stack, &live.support).await;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            s.append("INBOX", None, None, &raw),
+        )
+        .await
+        .expect("APPEND in time")
+        .expect("APPEND");
+        crate::imap_read::logout(s).await;
+        let peak = peak_rss_kb(
+            &live.env,
+            &["run", "--once"],
+            &[
+                ("ONIT__MAILBOX__SOURCE", "imap"),
+                ("ONIT__IMAP__PASSWORD", &stack.password),
+            ],
+        );
+        eprintln!("{db:?}: peak RSS of onit run --once, IMAP, a 30 MB mail: {peak:?} kB");
+        if let Some(kb) = peak {
+            assert!(kb < 80 * 1024, "{db:?}: {kb} kB");
+        }
+        let store = live.store().await;
+        let tickets = store.tickets().await.unwrap();
+        assert_eq!(tickets.len(), 1, "{db:?}");
+        let events = store.events(tickets[0].id).await.unwrap();
+        assert!(
+            events.iter().any(|e| e.kind.as_str() == "too_large"),
+            "{db:?}: {events:?}"
+        );
+        let ack = &acks(&store).await[0];
+        assert!(String::from_utf8_lossy(&ack.raw).contains("too large for us to process"));
+        // Still on the server, whole.
+        let on_server = crate::imap_read::fetch_all(stack, &live.support, "INBOX").await;
+        assert_eq!(on_server.len(), 1, "{db:?}");
+        assert!(on_server[0].len() >= raw.len(), "{db:?}");
+    }
+}
+
+/// Item 1 in `onit import`: a 30 MB .eml is recorded from its header (a
+/// `too_large` event; history, so nothing is sent).
+#[tokio::test]
+async fn an_oversized_imported_message_is_recorded_from_its_header() {
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let eml = env.dir.path().join("big.eml");
+        std::fs::write(&eml, big_mail(30, "imported-big@acme.example")).unwrap();
+        let peak = peak_rss_kb(&env, &["import", eml.to_str().unwrap()], &[]);
+        eprintln!("{db:?}: peak RSS of onit import of a 30 MB .eml: {peak:?} kB");
+        if let Some(kb) = peak {
+            assert!(kb < 80 * 1024, "{db:?}: {kb} kB");
+        }
+        let store = env.store().await;
+        let tickets = store.tickets().await.unwrap();
+        assert_eq!(tickets.len(), 1, "{db:?}");
+        let events = store.events(tickets[0].id).await.unwrap();
+        assert!(
+            events.iter().any(|e| e.kind.as_str() == "too_large"),
+            "{db:?}"
+        );
+        assert!(
+            acks(&store).await.is_empty(),
+            "{db:?}: history sends nothing"
+        );
+        assert!(
+            count(&store, "SELECT CAST(LENGTH(raw) AS BIGINT) FROM messages WHERE message_id = 'imported-big@acme.example'").await
+                < 64 * 1024,
+            "{db:?}"
+        );
     }
 }

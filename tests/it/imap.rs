@@ -123,9 +123,18 @@ impl Live {
         // (without `+tag`), so they are raised.
         let env = Env::with(db, &base, &extra);
         // The password and the source come from the environment, as an operator would set them.
+        // Bursts come from one client (`client+N@`): no flood limit here (hostile_volume.rs tests floods).
         let envs = vec![
             ("ONIT__MAILBOX__SOURCE".to_string(), "imap".to_string()),
             ("ONIT__IMAP__PASSWORD".to_string(), stack.password.clone()),
+            (
+                "ONIT__POLICY__MAX_NEW_TICKETS_PER_SENDER_PER_HOUR".to_string(),
+                "1000000".to_string(),
+            ),
+            (
+                "ONIT__POLICY__MAX_NEW_TICKETS_PER_DOMAIN_PER_HOUR".to_string(),
+                "1000000".to_string(),
+            ),
         ];
         Live {
             env,

@@ -472,6 +472,7 @@ mod tests {
                         pm: &pm,
                         team_name: "The JAC support team",
                         now,
+                        too_large: None,
                     },
                 );
                 assert!(body.contains(words), "{body}");
@@ -500,6 +501,7 @@ mod tests {
                 pm: &pm,
                 team_name: "JAC",
                 now,
+                too_large: None,
             },
         );
         assert!(body.contains("at 10:00 BST"), "{body}");
