@@ -131,7 +131,13 @@ pub fn tickets_table(ts: &[TicketView], tz: chrono_tz::Tz) -> String {
             .unwrap_or_else(|| "-".into());
         out.push_str(&format!(
             "{:<9} {:<8} {:<9} {:<width$} {:<26} {}\n",
-            t.id, t.priority, t.status, due, t.reporter, t.subject
+            t.id,
+            // Display impls ignore width: pad their text.
+            t.priority.to_string(),
+            t.status.to_string(),
+            due,
+            t.reporter,
+            t.subject
         ));
     }
     out
