@@ -16,7 +16,7 @@
 //! - the old reminder pass's core for comparison: every open history evaluated;
 //! - `onit import` of further mails (one new ticket each, multipart text + HTML);
 //! - acknowledgment latency of one new mail through `onit run` with the Maildir
-//!   source (median of five), then the idle `onit run`'s resident memory and CPU
+//!   source (median of nine; the source polls every second), then the idle `onit run`'s resident memory and CPU
 //!   over `ONIT_SCALE_IDLE_SECS` (300 by default).
 //!
 //! Knobs: `ONIT_SCALE_SIZES=10000,100000`, `ONIT_SCALE_DBS=sqlite,postgres`,
@@ -207,7 +207,7 @@ fn onit_bin() -> PathBuf {
 }
 
 /// Acknowledgment latency of one new mail through `onit run` (Maildir source,
-/// file transport), five times; then idle RSS and CPU over `idle` seconds.
+/// file transport), nine times; then idle RSS and CPU over `idle` seconds.
 fn live(dir: &Path, cfg: &Path, idle: u64) -> (f64, f64, f64, f64) {
     let mut child = std::process::Command::new(onit_bin())
         .arg("--config")
@@ -225,7 +225,7 @@ fn live(dir: &Path, cfg: &Path, idle: u64) -> (f64, f64, f64, f64) {
     std::thread::sleep(StdDuration::from_secs(10));
     let start_rss = proc_stat(pid).map(|s| s.0).unwrap_or(f64::NAN);
     let mut lat = Vec::new();
-    for k in 0..5 {
+    for k in 0..9 {
         let before = count();
         let now = Utc::now();
         let raw = format!(
@@ -241,7 +241,9 @@ fn live(dir: &Path, cfg: &Path, idle: u64) -> (f64, f64, f64, f64) {
             std::thread::sleep(StdDuration::from_millis(5));
         }
         lat.push(ms(t.elapsed()));
-        std::thread::sleep(StdDuration::from_secs(2));
+        // The Maildir source polls (`poll_interval_secs`): a random pause between
+        // probes, so they do not all land at one phase of the poll.
+        std::thread::sleep(StdDuration::from_millis(2_000 + fastrand::u64(..1_000)));
     }
     let (_, cpu0) = proc_stat(pid).unwrap_or((0.0, 0.0));
     let t0 = Instant::now();
