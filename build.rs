@@ -27,12 +27,12 @@ fn main() {
             })
         })
         .unwrap_or_else(|| "unknown commit".into());
-    // Rebuild when HEAD moves: the HEAD file, and the branch it points to.
+    // Rebuild when HEAD moves: the HEAD file, and the branch it points to. (Not
+    // on every change of the index: "-modified" is as of the last commit's build.)
     for path in [
         git(&["rev-parse", "--git-path", "HEAD"]),
         git(&["symbolic-ref", "-q", "HEAD"]).and_then(|r| git(&["rev-parse", "--git-path", &r])),
         git(&["rev-parse", "--git-path", "packed-refs"]),
-        git(&["rev-parse", "--git-path", "index"]),
     ]
     .into_iter()
     .flatten()

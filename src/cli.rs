@@ -89,6 +89,9 @@ pub enum Command {
         /// Print the HTML.
         #[arg(long)]
         html: bool,
+        /// Print both as JSON: {"ticket", "markdown", "html"}.
+        #[arg(long, conflicts_with_all = ["html", "markdown"])]
+        json: bool,
     },
     /// Every rule broken up to --at, and each open ticket's next due time.
     Compliance {
@@ -643,7 +646,7 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 Ok(())
             }
         }
-        Command::Report { id, html, .. } => {
+        Command::Report { id, html, json, .. } => {
             let number = parse_ticket_id(&id, &rt)?;
             let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let t = store
@@ -658,6 +661,13 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                     t.reference()
                 )
             })?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "ticket": t.reference().to_string(),
+                    "markdown": report.markdown,
+                    "html": report.html,
+                }));
+            }
             print!("{}", if html { report.html } else { report.markdown });
             Ok(())
         }

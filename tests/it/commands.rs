@@ -547,6 +547,11 @@ async fn close_is_refused_until_prevention_then_the_report_goes_out() {
         let out = onit(&env, &["report", "1", "--html"]);
         assert!(out.status.success());
         assert_eq!(String::from_utf8(out.stdout).unwrap(), report.html);
+        let out = onit(&env, &["report", "JAC-1", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["ticket"], "JAC-1");
+        assert_eq!(v["markdown"].as_str(), Some(md.as_str()));
+        assert_eq!(v["html"].as_str(), Some(report.html.as_str()));
 
         // The client answers the report within reopen_days: reopened, facts kept.
         let reply = Mail::new(
