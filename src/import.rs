@@ -5,14 +5,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::Utc;
 use serde::Serialize;
 
 use crate::classify::MailClass;
 use crate::config::Runtime;
 use crate::ingest::{receive_parsed, Disposition, Mode};
-use crate::mailstore::read_import_path_within;
+use crate::mailstore::ImportPlan;
 use crate::message::MailView;
 use crate::policy::archive_time::{archive_time, ArrivalEvidence};
 use crate::store::Store;
@@ -35,57 +35,54 @@ pub struct ImportCounts {
     pub failed: usize,
 }
 
-/// Imports every message found under `paths`.
+/// Imports every message found under `paths`, as a stream: the archive is
+/// walked once to order it (its place and time per message), then read again
+/// one message at a time (src/mailstore/import_plan.rs), so memory does not
+/// grow with the archive's size.
 pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<ImportCounts> {
-    let mut raws = Vec::new();
-    for p in paths {
-        raws.extend(
-            read_import_path_within(p, rt.max_message_bytes)
-                .with_context(|| format!("reading {}", p.display()))?,
-        );
-    }
     let now = Utc::now();
-    let mut items: Vec<_> = raws
-        .into_iter()
-        .map(|mut m| {
-            // Over mailbox.max_message_bytes: recorded from its header only, like
-            // the Maildir and IMAP (src/oversize.rs); never parsed or stored whole.
-            let size = m.too_large.unwrap_or(m.bytes.len() as u64);
-            let oversize = (size > rt.max_message_bytes).then_some(size);
-            if oversize.is_some() {
-                m.bytes = crate::oversize::header_block(&m.bytes).to_vec();
-            }
-            // Headers only to order the archive: each message is read whole when it
-            // is stored, so the whole archive is never held parsed at once.
-            let parsed = MailView::parse_headers(&m.bytes);
-            let view = parsed.as_ref().ok();
-            let (container, file_time) = match m.arrival_is_file_time {
-                true => (None, m.arrival),
-                false => (m.arrival, None),
-            };
-            let evidence = ArrivalEvidence {
-                separator: container,
-                received: view.and_then(|v| v.received_at),
-                file_time,
-            };
-            let arrival = evidence
-                .best()
-                .or_else(|| view.and_then(|v| v.date))
-                .unwrap_or(now);
-            let date = view.and_then(|v| v.date);
-            let at = archive_time(date, arrival, rt.policy.date_skew_future);
-            (at, arrival, m, oversize)
-        })
-        .collect();
-    items.sort_by_key(|(at, ..)| *at);
+    let mut plan = ImportPlan::walk(paths, |m| {
+        // Headers only to order the archive: each message is read whole when it
+        // is stored, so the whole archive is never held at once.
+        let parsed = MailView::parse_headers(&m.bytes);
+        let view = parsed.as_ref().ok();
+        let (container, file_time) = match m.arrival_is_file_time {
+            true => (None, m.arrival),
+            false => (m.arrival, None),
+        };
+        let evidence = ArrivalEvidence {
+            separator: container,
+            received: view.and_then(|v| v.received_at),
+            file_time,
+        };
+        let arrival = evidence
+            .best()
+            .or_else(|| view.and_then(|v| v.date))
+            .unwrap_or(now);
+        let date = view.and_then(|v| v.date);
+        let at = archive_time(date, arrival, rt.policy.date_skew_future);
+        (at, arrival)
+    })?;
+    plan.sort();
 
     let mut counts = ImportCounts::default();
-    let mut it = items.into_iter().peekable();
+    let mut it = plan.messages().iter().peekable();
     while it.peek().is_some() {
         let mut tx = store.begin().await?;
-        for (_, arrival, m, oversize) in it.by_ref().take(BATCH) {
+        for planned in it.by_ref().take(BATCH) {
             counts.messages += 1;
-            let parsed = match oversize {
+            let arrival = planned.arrival;
+            let m = match plan.read(planned, rt.max_message_bytes) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(origin = %plan.origin(planned), error = format!("{e:#}"), "message could not be read");
+                    counts.failed += 1;
+                    continue;
+                }
+            };
+            // Over mailbox.max_message_bytes: recorded from its header only, like
+            // the Maildir and IMAP (src/oversize.rs); never read or stored whole.
+            let parsed = match m.too_large {
                 Some(size) => crate::oversize::view_of_header(rt, &m.bytes, size, &m.origin),
                 None => MailView::parse(&m.bytes),
             };

@@ -36,15 +36,41 @@ pub fn read_import_path(path: &Path) -> anyhow::Result<Vec<RawMessage>> {
 /// [`RawMessage::too_large`] (src/oversize.rs). The file size decides, before
 /// anything is read.
 pub fn read_import_path_within(path: &Path, max: u64) -> anyhow::Result<Vec<RawMessage>> {
+    let mut out = Vec::new();
+    walk_import_path(path, &mut |file, role| {
+        match role {
+            FileRole::MaildirMessage => out.push(read_single(file, max)?),
+            FileRole::File => read_file_into(file, &mut out, max)?,
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// What a file found by [`walk_import_path`] is to an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRole {
+    /// A file in a Maildir's `new/` or `cur/`: exactly one message, even if it
+    /// happens to begin with a `From ` envelope line.
+    MaildirMessage,
+    /// Any other file: an mbox when its first non-empty bytes are `From `,
+    /// otherwise one message.
+    File,
+}
+
+/// Walks a path given to `onit import` as [`read_import_path`] describes,
+/// calling `visit` with each file to read, in the stable order given there.
+pub fn walk_import_path(
+    path: &Path,
+    visit: &mut dyn FnMut(&Path, FileRole) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let meta = fs::metadata(path)
         .with_context(|| format!("cannot access import path {}", path.display()))?;
-    let mut out = Vec::new();
     if meta.is_dir() {
-        read_dir_into(path, &mut out, max)?;
+        walk_dir(path, visit)
     } else {
-        read_file_into(path, &mut out, max)?;
+        visit(path, FileRole::File)
     }
-    Ok(out)
 }
 
 pub(super) fn is_hidden(name: &std::ffi::OsStr) -> bool {
@@ -72,33 +98,31 @@ pub(super) fn sorted_entries(dir: &Path) -> anyhow::Result<Vec<(OsString, PathBu
     Ok(entries)
 }
 
-pub(super) fn read_dir_into(dir: &Path, out: &mut Vec<RawMessage>, max: u64) -> anyhow::Result<()> {
+type Visit<'a> = dyn FnMut(&Path, FileRole) -> anyhow::Result<()> + 'a;
+
+fn walk_dir(dir: &Path, visit: &mut Visit<'_>) -> anyhow::Result<()> {
     if is_maildir(dir) {
-        return read_maildir_into(dir, out, max);
+        return walk_maildir(dir, visit);
     }
     for (_, path) in sorted_entries(dir)? {
-        read_entry_into(&path, out, max)?;
+        walk_entry(&path, visit)?;
     }
     Ok(())
 }
 
 /// One entry of a walked directory: recurse into real directories, read files.
-pub(super) fn read_entry_into(
-    path: &Path,
-    out: &mut Vec<RawMessage>,
-    max: u64,
-) -> anyhow::Result<()> {
+fn walk_entry(path: &Path, visit: &mut Visit<'_>) -> anyhow::Result<()> {
     let lmeta =
         fs::symlink_metadata(path).with_context(|| format!("cannot access {}", path.display()))?;
     if lmeta.is_dir() {
-        return read_dir_into(path, out, max);
+        return walk_dir(path, visit);
     }
     let meta = fs::metadata(path).with_context(|| format!("cannot access {}", path.display()))?;
     if meta.is_dir() {
         // Following directory symlinks can loop forever; name it instead.
         warn!(path = %path.display(), "not following symlink to a directory during import");
     } else if meta.is_file() {
-        read_file_into(path, out, max)?;
+        visit(path, FileRole::File)?;
     } else {
         // Reading a FIFO or device could block or never end.
         warn!(path = %path.display(), "skipping special file (not a regular file) during import");
@@ -106,11 +130,7 @@ pub(super) fn read_entry_into(
     Ok(())
 }
 
-pub(super) fn read_maildir_into(
-    dir: &Path,
-    out: &mut Vec<RawMessage>,
-    max: u64,
-) -> anyhow::Result<()> {
+fn walk_maildir(dir: &Path, visit: &mut Visit<'_>) -> anyhow::Result<()> {
     report_hidden_subfolders(dir);
     // new/ before cur/: unprocessed mail first, the order a mail client sees it.
     let mut entries = sorted_entries(dir)?;
@@ -127,9 +147,7 @@ pub(super) fn read_maildir_into(
                     let meta = fs::metadata(&file)
                         .with_context(|| format!("cannot access {}", file.display()))?;
                     if meta.is_file() {
-                        // Inside a Maildir every file is exactly one message, even
-                        // if it happens to begin with a `From ` envelope line.
-                        out.push(read_single(&file, max)?);
+                        visit(&file, FileRole::MaildirMessage)?;
                     } else {
                         warn!(path = %file.display(), "skipping non-file entry in Maildir folder");
                     }
@@ -141,7 +159,7 @@ pub(super) fn read_maildir_into(
                     info!(path = %path.display(), pending, "not importing Maildir tmp/ (deliveries in progress)");
                 }
             }
-            _ if path.is_dir() => read_dir_into(&path, out, max)?,
+            _ if path.is_dir() => walk_dir(&path, visit)?,
             _ if is_maildir_metadata(&name) => {
                 debug!(path = %path.display(), "skipping Maildir metadata file");
             }

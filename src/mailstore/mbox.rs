@@ -351,6 +351,37 @@ pub(super) fn unescape_from(bytes: &[u8], eol: Eol) -> Vec<u8> {
     out
 }
 
+/// Where one message of an mbox lies: `start..end` in the file's bytes (the
+/// mbox framing and the newline before the next separator left out), whether
+/// mboxrd quoting (`>From `) must be undone, and the separator line's date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MboxSpan {
+    pub start: usize,
+    pub end: usize,
+    pub quoted: bool,
+    pub cr_only: bool,
+    pub arrival: Option<DateTime<Utc>>,
+}
+
+impl MboxSpan {
+    /// The message's bytes, quoting undone, given the bytes of `start..end`.
+    pub fn message(&self, span_bytes: &[u8]) -> Vec<u8> {
+        if self.quoted {
+            unescape_from(span_bytes, self.eol())
+        } else {
+            span_bytes.to_vec()
+        }
+    }
+
+    fn eol(&self) -> Eol {
+        if self.cr_only {
+            Eol::Cr
+        } else {
+            Eol::Lf
+        }
+    }
+}
+
 /// Split an mbox file's content into messages.
 ///
 /// Handles mboxo/mboxrd (`>From ` unquoting), Content-Length mboxes (a length
@@ -361,18 +392,41 @@ pub(super) fn unescape_from(bytes: &[u8], eol: Eol) -> Vec<u8> {
 /// separator (content that is not an mbox at all) is returned as a message
 /// rather than dropped.
 pub fn split_mbox(content: &[u8], origin: &str) -> Vec<RawMessage> {
-    let buf = content.strip_prefix(UTF8_BOM).unwrap_or(content);
-    let eol = Eol::detect(buf);
     let mut out = Vec::new();
-    let push = |bytes: Vec<u8>, arrival: Option<DateTime<Utc>>, out: &mut Vec<RawMessage>| {
+    mbox_spans(content, origin, |span| {
         let n = out.len() + 1;
         out.push(RawMessage {
-            bytes,
-            arrival,
+            bytes: span.message(&content[span.start..span.end]),
+            arrival: span.arrival,
             arrival_is_file_time: false,
             origin: format!("{origin}#{n}"),
             too_large: None,
         });
+    });
+    out
+}
+
+/// The messages of an mbox file's content, as [`split_mbox`] reads them, but
+/// handed to `each` as spans in file order without copying them: `onit import`
+/// walks a file of any size this way and reads each message again only when it
+/// stores it (src/mailstore/import_plan.rs). Each span starts after the
+/// previous one ends, so the caller may release what lies before it.
+pub fn mbox_spans(content: &[u8], origin: &str, mut each: impl FnMut(MboxSpan)) {
+    let bom = if content.starts_with(UTF8_BOM) {
+        UTF8_BOM.len()
+    } else {
+        0
+    };
+    let buf = &content[bom..];
+    let eol = Eol::detect(buf);
+    let mut emit = |start: usize, bytes: &[u8], quoted: bool, arrival| {
+        each(MboxSpan {
+            start: bom + start,
+            end: bom + start + bytes.len(),
+            quoted,
+            cr_only: eol == Eol::Cr,
+            arrival,
+        })
     };
 
     let mut pos = 0;
@@ -383,7 +437,7 @@ pub fn split_mbox(content: &[u8], origin: &str) -> Vec<RawMessage> {
         pos = line.next;
     }
     if pos >= buf.len() {
-        return out;
+        return;
     }
 
     let first_sep = if buf[pos..].starts_with(FROM_) {
@@ -399,10 +453,11 @@ pub fn split_mbox(content: &[u8], origin: &str) -> Vec<RawMessage> {
             bytes = end - pos,
             "mbox content before the first `From ` separator kept as a message"
         );
-        push(
-            strip_separator_newline(&buf[pos..end], eol).to_vec(),
+        emit(
+            pos,
+            strip_separator_newline(&buf[pos..end], eol),
+            false,
             None,
-            &mut out,
         );
     }
 
@@ -413,7 +468,7 @@ pub fn split_mbox(content: &[u8], origin: &str) -> Vec<RawMessage> {
         };
         let arrival = parse_separator_date(&buf[line.start + FROM_.len()..line.end]);
         let msg_start = line.next;
-        let bytes = match content_length_end(buf, msg_start, eol) {
+        match content_length_end(buf, msg_start, eol) {
             Some((end, next, strip)) => {
                 sep = next;
                 let body = &buf[msg_start..end];
@@ -424,17 +479,16 @@ pub fn split_mbox(content: &[u8], origin: &str) -> Vec<RawMessage> {
                 };
                 // A Content-Length (mboxcl2) body is stored verbatim: the length
                 // counts its bytes, so there is no quoting to undo.
-                body.to_vec()
+                emit(msg_start, body, false, arrival);
             }
             None => {
                 sep = find_message_end(buf, msg_start, eol);
                 let end = sep.unwrap_or(buf.len());
-                unescape_from(strip_separator_newline(&buf[msg_start..end], eol), eol)
+                let body = strip_separator_newline(&buf[msg_start..end], eol);
+                emit(msg_start, body, true, arrival);
             }
-        };
-        push(bytes, arrival, &mut out);
+        }
     }
-    out
 }
 
 /// Parse the date on a separator line (the text after `From `), e.g.

@@ -6,6 +6,7 @@
 //! silently dropped: an unreadable file is an error, an empty file is still a
 //! message (with empty bytes) so the caller can count it as unparseable.
 
+mod import_plan;
 mod import_walk;
 mod maildir;
 mod mbox;
@@ -13,6 +14,7 @@ mod mbox_date;
 
 use chrono::{DateTime, Utc};
 
+pub use import_plan::*;
 pub use import_walk::*;
 pub use maildir::*;
 pub use mbox::*;

@@ -22,6 +22,7 @@ mod ha;
 mod hostile_volume;
 mod imap;
 mod imap_read;
+mod import_stream;
 mod ingest;
 mod mailstack;
 mod missing_db;
