@@ -209,6 +209,24 @@ pub enum MailAction {
     Show { id: String },
     /// Let held mail through: it opens its ticket (and is acknowledged) as if it arrived now.
     Release { id: String },
+    /// Take mail on no ticket (or a set-aside message, by number) through ingest again
+    /// with the current configuration; mail older than mailbox.ack_max_age is history
+    /// (never acknowledged). A message already on a ticket is left as it is.
+    Reprocess {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Thread a stored message that is on no ticket onto TICKET (as a team update,
+    /// a client message… as ingest classifies it), counted at its own time.
+    Attach {
+        /// The Message-ID.
+        id: String,
+        /// JAC-7 or 7.
+        ticket: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// What `onit ticket ID …` does besides showing it (the commands of POLICY
@@ -407,6 +425,29 @@ async fn mail(
                 .with_context(|| format!("no stored message {id}"))?;
             use std::io::Write;
             std::io::stdout().write_all(&raw)?;
+            Ok(())
+        }
+        Some(MailAction::Reprocess { id, json: j }) => {
+            let r = crate::mail_reprocess::reprocess(store, rt, &id, chrono::Utc::now()).await?;
+            if json || j {
+                return print_json(&r);
+            }
+            println!("{}", r.text(rt.team.prefix.as_str()));
+            Ok(())
+        }
+        Some(MailAction::Attach {
+            id,
+            ticket,
+            json: j,
+        }) => {
+            let number = parse_ticket_id(&ticket, rt)?;
+            let actor = crate::commands::cli_actor();
+            let now = chrono::Utc::now();
+            let r = crate::mail_attach::attach(store, rt, &id, number, &actor, now).await?;
+            if json || j {
+                return print_json(&r);
+            }
+            println!("{}", r.text(rt.calendar.tz()));
             Ok(())
         }
         Some(MailAction::Release { id }) => {

@@ -23,6 +23,7 @@ mod hostile_volume;
 mod imap;
 mod imap_read;
 mod ingest;
+mod mail_cmds;
 mod mailstack;
 mod missing_db;
 mod oauth;
