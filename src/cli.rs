@@ -209,21 +209,31 @@ pub enum MailAction {
     Show { id: String },
     /// Let held mail through: it opens its ticket (and is acknowledged) as if it arrived now.
     Release { id: String },
-    /// Take mail on no ticket (or a set-aside message, by number) through ingest again
-    /// with the current configuration; mail older than mailbox.ack_max_age is history
-    /// (never acknowledged). A message already on a ticket is left as it is.
+    /// Take mail that is on no ticket through ingest again, with the current configuration.
+    ///
+    /// In one transaction, replacing its earlier record. Mail that arrived within
+    /// mailbox.ack_max_age is taken as arriving now (a ticket it opens is
+    /// acknowledged); older mail is history and never acknowledged. A message
+    /// already on a ticket is left as it is; held mail is for `release`.
     Reprocess {
+        /// A Message-ID, or a set-aside message's number.
         id: String,
+        /// Print what happened as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Thread a stored message that is on no ticket onto TICKET (as a team update,
-    /// a client message… as ingest classifies it), counted at its own time.
+    /// Thread a stored message that is on no ticket onto a ticket, where it counts.
+    ///
+    /// It counts as ingest classifies it (team mail to the client: a team update;
+    /// a client's: a client message…), at its own time; nothing is sent. Refused,
+    /// changing nothing: a closed or merged ticket, a message already on a ticket,
+    /// held, own or unproven mail.
     Attach {
         /// The Message-ID.
         id: String,
         /// JAC-7 or 7.
         ticket: String,
+        /// Print what happened as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -84,9 +84,15 @@ impl Reprocessed {
             "threaded" => format!("threaded onto {ticket} as {class}"),
             "held" => format!("held by a flood limit{note}"),
             "unparseable" => "still unparseable".to_string(),
-            _ => format!(
-                "still on no ticket ({class}{note}); `onit mail attach {id} {prefix}-n` threads it onto one"
-            ),
+            _ => match self.class {
+                Some("impersonation") => format!(
+                    "still on no ticket ({class}{note}): its sender is still not proven (see `trust`)"
+                ),
+                Some("own") => format!("still on no ticket ({class}{note})"),
+                _ => format!(
+                    "still on no ticket ({class}{note}); `onit mail attach {id} {prefix}-n` threads it onto one"
+                ),
+            },
         };
         format!("reprocessed {id} (was {}): {what}", self.was)
     }
@@ -211,4 +217,37 @@ async fn set_aside(
         .with_context(|| format!("set-aside message {n} still cannot be stored"))?;
     tx.remove_set_aside(n).await?;
     Ok((out, mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn recent_mail_is_live_and_arrives_now_older_mail_keeps_its_arrival() {
+        let rt = Runtime::load(None).expect("default config");
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+        let recent = now - Duration::hours(2);
+        assert_eq!(reading(&rt, recent, Mode::Import, now), (Mode::Live, now));
+        let old = now - rt.ack_max_age - Duration::minutes(1);
+        assert_eq!(reading(&rt, old, Mode::Import, now), (Mode::Import, old));
+        assert_eq!(reading(&rt, old, Mode::Archive, now), (Mode::Archive, old));
+    }
+
+    #[test]
+    fn the_archive_reading_is_kept_only_where_it_was_used() {
+        let rt = Runtime::load(None).expect("default config");
+        let arrival = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+        let written = arrival - Duration::days(10);
+        // Live and imported mail counts at its arrival when its Date is that old;
+        // only `onit import` believes the Date.
+        let h = |stored| history_mode(&rt, Some(written), arrival, stored);
+        assert_eq!(h(arrival), Mode::Import);
+        assert_eq!(h(written), Mode::Archive);
+        // A Date within the window reads the same either way: Import.
+        let fresh = arrival - Duration::hours(1);
+        assert_eq!(history_mode(&rt, Some(fresh), arrival, fresh), Mode::Import);
+        assert_eq!(history_mode(&rt, None, arrival, arrival), Mode::Import);
+    }
 }

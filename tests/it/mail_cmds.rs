@@ -469,8 +469,20 @@ async fn reprocess_acknowledges_recent_mail_only() {
             at(2026, 11, 26, 10, 0),
             "{db:?}: it opened when the client wrote"
         );
-        let acks = count(&store, "SELECT COUNT(*) FROM outbox WHERE kind = 'ack'").await;
-        assert_eq!(acks, 1, "{db:?}: only the recent one is acknowledged");
+        let acks: Vec<_> = store
+            .outbox_all()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.kind.as_str() == "ack")
+            .collect();
+        assert_eq!(acks.len(), 1, "{db:?}: only the recent one is acknowledged");
+        assert_eq!(acks[0].ticket_id, Some(t.id));
+        assert_eq!(
+            from_ms(acks[0].created_at),
+            now,
+            "{db:?}: acknowledged now, its next update counted from now"
+        );
         // Twice: nothing more.
         for id in ["r0@acme.example", "r1@acme.example"] {
             let r = onit::mail_reprocess::reprocess(&store, &fixed, id, now)
@@ -538,5 +550,41 @@ async fn reprocess_stores_a_set_aside_message() {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no set-aside message"), "{db:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn held_mail_is_released_not_reprocessed_or_attached() {
+    for db in BOTH {
+        let env = Env::new(db, "[policy]\nmax_new_tickets_per_sender_per_hour = 1\n");
+        let rt = env.runtime();
+        let store = env.store().await;
+        let t0 = at(2026, 11, 26, 10, 0);
+        for (i, id) in ["h1@acme.example", "h2@acme.example"].iter().enumerate() {
+            let subject = format!("Alarm {i}");
+            let m = Mail::new(CLIENT, "support@jac.example", &subject, id);
+            feed(&store, &rt, &m, t0 + Duration::minutes(i as i64)).await;
+        }
+        assert_eq!(store.held_mail().await.unwrap().len(), 1, "{db:?}");
+        let now = t0 + Duration::minutes(5);
+        let err = onit::mail_reprocess::reprocess(&store, &rt, "h2@acme.example", now)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("onit mail release h2@acme.example"),
+            "{db:?}: {err}"
+        );
+        let err = onit::mail_attach::attach(&store, &rt, "h2@acme.example", 1, "ops", now)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("held by a flood limit"), "{db:?}: {err}");
+        assert_eq!(
+            store.held_mail().await.unwrap().len(),
+            1,
+            "{db:?}: still held"
+        );
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM tickets").await, 1);
     }
 }
