@@ -209,6 +209,34 @@ pub enum MailAction {
     Show { id: String },
     /// Let held mail through: it opens its ticket (and is acknowledged) as if it arrived now.
     Release { id: String },
+    /// Take mail that is on no ticket through ingest again, with the current configuration.
+    ///
+    /// In one transaction, replacing its earlier record. Mail that arrived within
+    /// mailbox.ack_max_age is taken as arriving now (a ticket it opens is
+    /// acknowledged); older mail is history and never acknowledged. A message
+    /// already on a ticket is left as it is; held mail is for `release`.
+    Reprocess {
+        /// A Message-ID, or a set-aside message's number.
+        id: String,
+        /// Print what happened as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Thread a stored message that is on no ticket onto a ticket, where it counts.
+    ///
+    /// It counts as ingest classifies it (team mail to the client: a team update;
+    /// a client's: a client message…), at its own time; nothing is sent. Refused,
+    /// changing nothing: a closed or merged ticket, a message already on a ticket,
+    /// held, own or unproven mail.
+    Attach {
+        /// The Message-ID.
+        id: String,
+        /// JAC-7 or 7.
+        ticket: String,
+        /// Print what happened as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// What `onit ticket ID …` does besides showing it (the commands of POLICY
@@ -407,6 +435,29 @@ async fn mail(
                 .with_context(|| format!("no stored message {id}"))?;
             use std::io::Write;
             std::io::stdout().write_all(&raw)?;
+            Ok(())
+        }
+        Some(MailAction::Reprocess { id, json: j }) => {
+            let r = crate::mail_reprocess::reprocess(store, rt, &id, chrono::Utc::now()).await?;
+            if json || j {
+                return print_json(&r);
+            }
+            println!("{}", r.text(rt.team.prefix.as_str()));
+            Ok(())
+        }
+        Some(MailAction::Attach {
+            id,
+            ticket,
+            json: j,
+        }) => {
+            let number = parse_ticket_id(&ticket, rt)?;
+            let actor = crate::commands::cli_actor();
+            let now = chrono::Utc::now();
+            let r = crate::mail_attach::attach(store, rt, &id, number, &actor, now).await?;
+            if json || j {
+                return print_json(&r);
+            }
+            println!("{}", r.text(rt.calendar.tz()));
             Ok(())
         }
         Some(MailAction::Release { id }) => {

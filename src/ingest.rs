@@ -131,6 +131,79 @@ pub async fn receive_parsed(
     origin: &str,
     mode: Mode,
 ) -> Result<Outcome> {
+    let arrived = Arrived {
+        raw,
+        arrival,
+        origin,
+        mode,
+    };
+    receive_arrived(tx, rt, &arrived, parsed, None).await
+}
+
+/// As [`receive_in`], with the ticket a person names in place of threading's own
+/// answer (`onit mail attach`): the message is classified as ingest classifies it
+/// and counts on `ticket` as it would had it threaded there.
+pub async fn receive_onto(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    raw: &[u8],
+    arrival: DateTime<Utc>,
+    origin: &str,
+    mode: Mode,
+    ticket: TicketRow,
+) -> Result<Outcome> {
+    let arrived = Arrived {
+        raw,
+        arrival,
+        origin,
+        mode,
+    };
+    receive_arrived(tx, rt, &arrived, MailView::parse(raw), Some(ticket)).await
+}
+
+/// The mode a stored message is taken again in as history (`onit mail
+/// reprocess`, `attach`): `Archive` when it was stored with the archive's time
+/// reading (its stored time is the one only `onit import` gives), else `Import`,
+/// so it keeps counting at the time it was first stored at.
+pub fn history_mode(
+    rt: &Runtime,
+    date: Option<DateTime<Utc>>,
+    arrival: DateTime<Utc>,
+    stored_at: DateTime<Utc>,
+) -> Mode {
+    let p = &rt.policy;
+    let live_reading = effective_time(date, arrival, p.date_skew_past, p.date_skew_future);
+    let archive_reading =
+        crate::policy::archive_time::archive_time(date, arrival, p.date_skew_future);
+    if stored_at != live_reading && stored_at == archive_reading {
+        Mode::Archive
+    } else {
+        Mode::Import
+    }
+}
+
+/// One message as its source hands it over.
+#[derive(Clone, Copy)]
+struct Arrived<'a> {
+    raw: &'a [u8],
+    arrival: DateTime<Utc>,
+    origin: &'a str,
+    mode: Mode,
+}
+
+async fn receive_arrived(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    a: &Arrived<'_>,
+    parsed: Result<MailView, crate::message::Unparseable>,
+    onto: Option<TicketRow>,
+) -> Result<Outcome> {
+    let Arrived {
+        raw,
+        arrival,
+        origin,
+        mode,
+    } = *a;
     let v = match parsed {
         Ok(mut v) => {
             v.keep_recipients(rt.max_recipients);
@@ -154,6 +227,7 @@ pub async fn receive_parsed(
         arrival,
         origin,
         mode,
+        onto,
     }
     .run()
     .instrument(span)
@@ -222,6 +296,8 @@ struct Ingest<'t, 'c, 'a> {
     arrival: DateTime<Utc>,
     origin: &'a str,
     mode: Mode,
+    /// The ticket a person named (`onit mail attach`): threading is not asked.
+    onto: Option<TicketRow>,
 }
 
 fn from_of(v: &MailView) -> Option<&str> {
@@ -261,7 +337,13 @@ impl Ingest<'_, '_, '_> {
                 self.rt.policy.date_skew_future,
             ),
         };
-        let Threading { ticket, link } = self.thread(class).await?;
+        let Threading { ticket, link } = match self.onto.take() {
+            Some(t) => Threading {
+                ticket: Some(t),
+                link: None,
+            },
+            None => self.thread(class).await?,
+        };
         let proven = self.auth.is_pass();
         match class {
             MailClass::Impersonation => self.impersonation(ticket, at).await,

@@ -497,9 +497,11 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
                 ticket: None,
                 subject: u.subject.clone(),
                 detail: format!(
-                    "Mail to {} matches no ticket (Message-ID <{}>): thread it onto its ticket, or tell the client.",
+                    "Mail to {} matches no ticket (Message-ID <{}>): thread it onto its ticket (`onit mail attach {} {}-n`), or tell the client.",
                     if clients.is_empty() { "a client".to_string() } else { clients.join(", ") },
-                    u.message_id
+                    u.message_id,
+                    u.message_id,
+                    rt.team.prefix.as_str()
                 ),
                 sort: t,
             });

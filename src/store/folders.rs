@@ -46,6 +46,31 @@ impl Tx<'_> {
     }
 }
 
+/// A set-aside message, whole (`onit mail reprocess N`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SetAside {
+    pub id: i64,
+    pub source: String,
+    /// When it was set aside (its arrival was at or before).
+    pub at: i64,
+    pub raw: Vec<u8>,
+}
+
+impl Tx<'_> {
+    /// A set-aside message by its number.
+    pub async fn set_aside(&mut self, id: i64) -> Result<Option<SetAside>> {
+        with_tx!(self, c => sqlx::query_as::<_, SetAside>("SELECT id, source, at, raw FROM ingest_failures WHERE id = $1")
+            .bind(id).fetch_optional(&mut *c).await.context("reading a set-aside message"))
+    }
+
+    /// Removes a set-aside message once it is stored.
+    pub async fn remove_set_aside(&mut self, id: i64) -> Result<()> {
+        with_tx!(self, c => sqlx::query("DELETE FROM ingest_failures WHERE id = $1")
+            .bind(id).execute(&mut *c).await.map(|r| r.rows_affected()).context("removing a set-aside message"))?;
+        Ok(())
+    }
+}
+
 impl Store {
     /// Messages that could not be stored, newest first.
     pub async fn ingest_failures(&self) -> Result<Vec<IngestFailure>> {

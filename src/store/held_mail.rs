@@ -60,6 +60,12 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// True when `message_id` is held and not released.
+    pub async fn is_held(&mut self, message_id: &str) -> Result<bool> {
+        with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM held_mail WHERE message_id = $1 AND released_at IS NULL")
+            .bind(message_id).fetch_one(&mut *c).await.map(|n| n > 0).context("checking a hold"))
+    }
+
     /// True when `message_id` was held and released (it passes the flood check).
     pub async fn is_released(&mut self, message_id: &str) -> Result<bool> {
         with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM held_mail WHERE message_id = $1 AND released_at IS NOT NULL")

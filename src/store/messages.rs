@@ -56,7 +56,35 @@ pub struct MessageRow {
     pub effective_at: i64,
 }
 
+/// A stored message as `onit mail reprocess` and `attach` take it again: its
+/// bytes, where it came from, and the times it was stored with.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredMail {
+    pub message_id: String,
+    pub ticket_id: Option<i64>,
+    pub class: String,
+    pub raw: Option<Vec<u8>>,
+    pub origin: String,
+    pub date_header: Option<i64>,
+    pub arrived_at: i64,
+    pub effective_at: i64,
+}
+
 impl Tx<'_> {
+    /// A stored message, whole, by Message-ID.
+    pub async fn stored_mail(&mut self, message_id: &str) -> Result<Option<StoredMail>> {
+        with_tx!(self, c => sqlx::query_as::<_, StoredMail>("SELECT message_id, ticket_id, class, raw, origin, date_header, arrived_at, effective_at FROM messages WHERE message_id = $1")
+            .bind(message_id).fetch_optional(&mut *c).await.context("reading a stored message"))
+    }
+
+    /// Removes the record of a message on no ticket, so that ingest can take it
+    /// again; a message on a ticket is never removed (false).
+    pub async fn forget_unticketed(&mut self, message_id: &str) -> Result<bool> {
+        let n = with_tx!(self, c => sqlx::query("DELETE FROM messages WHERE message_id = $1 AND ticket_id IS NULL")
+            .bind(message_id).execute(&mut *c).await.map(|r| r.rows_affected()).context("removing a message's record"))?;
+        Ok(n > 0)
+    }
+
     /// Looks a Message-ID up among stored messages.
     pub async fn known_message(&mut self, message_id: &str) -> Result<Option<KnownMessage>> {
         with_tx!(self, c => sqlx::query_as::<_, KnownMessage>("SELECT class, ticket_id FROM messages WHERE message_id = $1")

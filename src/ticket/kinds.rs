@@ -98,6 +98,9 @@ pub enum EventKind {
     /// Client mail that signals frustration (the words that matched): focus on the
     /// problem and the questions, not the tone.
     Frustration,
+    /// A person threaded a stored message onto the ticket (`onit mail attach`);
+    /// the message itself counts by its own event (a contact, a client message…).
+    Attached,
     /// The ticket was merged: on the one that stays, "JAC-3 merged into this";
     /// on the other (closed as merged), "merged into JAC-2".
     Merged,
@@ -132,7 +135,7 @@ pub enum EventKind {
     Sent(OutboxKind),
 }
 
-const SIMPLE: [(EventKind, &str); 29] = [
+const SIMPLE: [(EventKind, &str); 30] = [
     (EventKind::Opened, "opened"),
     (EventKind::PriorityProposed, "priority_proposed"),
     (EventKind::ClientMessage, "client_message"),
@@ -143,6 +146,7 @@ const SIMPLE: [(EventKind, &str); 29] = [
     (EventKind::Impersonation, "impersonation"),
     (EventKind::AdditionalIssue, "additional_issue"),
     (EventKind::Merged, "merged"),
+    (EventKind::Attached, "attached"),
     (EventKind::Frustration, "frustration"),
     (EventKind::AckFailed, "ack_failed"),
     (EventKind::Contact, "contact"),

@@ -459,7 +459,9 @@ pub async fn acknowledge(
 
 pub use super::pm_of;
 
+mod attach;
 mod merge;
+pub use attach::attached;
 pub use merge::{merge, reopen, Merge};
 
 /// Why no more acknowledgments may go to `to` now, if a rate cap is reached.

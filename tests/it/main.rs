@@ -24,6 +24,7 @@ mod imap;
 mod imap_read;
 mod import_stream;
 mod ingest;
+mod mail_cmds;
 mod mailstack;
 mod missing_db;
 mod oauth;
