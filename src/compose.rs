@@ -187,15 +187,44 @@ pub fn render_plain(m: &PlainMail<'_>) -> Result<Vec<u8>> {
     Ok(msg.formatted())
 }
 
+/// An image shown inside the HTML part, which names it `<img src="cid:ID">`
+/// (RFC 2392): the weekly digest's trend charts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineImage {
+    /// The Content-ID without angle brackets (`trend-1.abc@jac.example`).
+    pub content_id: String,
+    /// `image/png`.
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
 /// Renders a `multipart/alternative` message: `m.body` as the text/plain part and
-/// `html` as the text/html part (the PM digests). Headers as for [`render_plain`].
-pub fn render_alternative(m: &PlainMail<'_>, html: String) -> Result<Vec<u8>> {
-    let msg = headers(m)?
-        .multipart(lettre::message::MultiPart::alternative_plain_html(
-            crlf(&m.body),
-            crlf(&html),
-        ))
-        .context("building message")?;
+/// `html` as the text/html part (the PM digests). With `inline` images the HTML
+/// part becomes `multipart/related` (RFC 2387): the HTML first, then each image
+/// with its `Content-ID`, so a text-only reader never sees them as attachments.
+/// Headers as for [`render_plain`].
+pub fn render_alternative(
+    m: &PlainMail<'_>,
+    html: String,
+    inline: &[InlineImage],
+) -> Result<Vec<u8>> {
+    use lettre::message::{Attachment, MultiPart, SinglePart};
+    let body = if inline.is_empty() {
+        MultiPart::alternative_plain_html(crlf(&m.body), crlf(&html))
+    } else {
+        let mut related = MultiPart::related().singlepart(SinglePart::html(crlf(&html)));
+        for image in inline {
+            let kind = ContentType::parse(image.content_type)
+                .with_context(|| format!("content type {}", image.content_type))?;
+            related = related.singlepart(
+                Attachment::new_inline(image.content_id.clone()).body(image.bytes.clone(), kind),
+            );
+        }
+        MultiPart::alternative()
+            .singlepart(SinglePart::plain(crlf(&m.body)))
+            .multipart(related)
+    };
+    let msg = headers(m)?.multipart(body).context("building message")?;
     Ok(msg.formatted())
 }
 

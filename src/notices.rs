@@ -56,6 +56,7 @@ pub async fn queue(
             auto_submitted: "auto-generated",
             text: n.body.clone(),
             html: None,
+            inline: &[],
             at: now,
             keep: None,
             event: None,

@@ -449,6 +449,7 @@ pub async fn make(
             auto_submitted: "auto-generated",
             text,
             html: Some(html_mail),
+            inline: &[],
             at,
             keep: Some(Keep {
                 detail: "incident response report",

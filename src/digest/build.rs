@@ -15,6 +15,9 @@ use crate::policy::dismissive::respectful_suggestion;
 use crate::policy::history::{Status, TicketHistory, Violation};
 use crate::store::{from_ms, DigestEventRow, Store, TicketRow, UnthreadedRow};
 
+use super::attention::{roll_up, ProjectAttention, TicketFacts};
+use super::compliance_rate::{rates, Rate, Rates, Window};
+use super::mailto::{mailto, Reply};
 use super::*;
 
 /// One ticket not closed, as a digest lists it.
@@ -116,6 +119,91 @@ pub struct Digest {
     /// Mail of this PM's clients held by a flood limit in the period, still held
     /// (src/flood.rs): no ticket, no acknowledgment until released.
     pub held_mail: Vec<HeldMail>,
+    /// The period's compliance rate, overall and per project, with the same
+    /// window a week earlier (see `compliance_rate`).
+    pub compliance: Compliance,
+    /// Per client project, one line per ticket, most urgent first (see `attention`).
+    pub attention: Vec<ProjectAttention>,
+    /// Weekly only: each project's rate over the last [`TREND_WEEKS`] weeks.
+    pub trends: Vec<Trend>,
+    /// The images the HTML shows by `cid:` (the trend charts), sent as inline parts.
+    #[serde(skip)]
+    pub inline: Vec<crate::compose::InlineImage>,
+}
+
+/// How many weeks the weekly status's trend chart shows.
+pub const TREND_WEEKS: usize = 8;
+
+/// One rate as a digest shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateCell {
+    /// `80%`, or `—` when nothing was due.
+    pub label: String,
+    pub kept: usize,
+    pub due: usize,
+}
+
+impl From<Rate> for RateCell {
+    fn from(r: Rate) -> RateCell {
+        RateCell {
+            label: r.label(),
+            kept: r.kept,
+            due: r.due,
+        }
+    }
+}
+
+/// A rate and the same window's a week earlier.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateRow {
+    /// The project (`Overall` for the total).
+    pub name: String,
+    pub now: RateCell,
+    pub last_week: RateCell,
+}
+
+/// The compliance rates at a digest's top.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compliance {
+    pub overall: RateRow,
+    pub projects: Vec<RateRow>,
+}
+
+/// One week of a trend.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendWeek {
+    /// The week's last day ("27 Nov").
+    pub ending: String,
+    pub rate: RateCell,
+}
+
+/// One project's trend chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trend {
+    pub project: String,
+    /// `cid:…` in the mail; a `data:` URI in `onit digest --html`.
+    pub src: String,
+    /// The weeks, oldest first.
+    pub weeks: Vec<TrendWeek>,
+    /// The weeks in words, for the plain text and the image's alt text:
+    /// "2 Oct 50% · 9 Oct — · …".
+    pub summary: String,
+    #[serde(skip)]
+    png: Vec<u8>,
+}
+
+impl Digest {
+    /// The trend charts as `data:` URIs instead of `cid:` references: a page
+    /// that shows them on its own (`onit digest --html`).
+    pub fn embed_images(&mut self) {
+        use base64::Engine;
+        for t in &mut self.trends {
+            t.src = format!(
+                "data:image/png;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(&t.png)
+            );
+        }
+    }
 }
 
 /// One held message, as the digest shows it.
@@ -163,6 +251,10 @@ pub struct Inputs {
     pub(super) unthreaded: Vec<UnthreadedRow>,
     pub(super) alerts: Vec<crate::alerts::AlertRow>,
     pub(super) held: Vec<crate::store::ListedMail>,
+    /// Ticket id → the Message-ID of its thread's last message (the reply links).
+    pub(super) thread_last: HashMap<i64, String>,
+    /// Where the period starts (`after`): which histories [`Inputs::pms`] counts.
+    pub(super) after: DateTime<Utc>,
 }
 
 impl Inputs {
@@ -176,7 +268,9 @@ impl Inputs {
         after: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Inputs> {
-        let from = after - rt.policy.promise_grace;
+        // The compliance rates look back: last week's window, and the weekly
+        // status's trend over TREND_WEEKS weeks.
+        let from = after.min(until - Duration::weeks(TREND_WEEKS as i64)) - rt.policy.promise_grace;
         Ok(Inputs {
             histories: load_histories_since(store, from).await?,
             tickets: store
@@ -189,13 +283,24 @@ impl Inputs {
             unthreaded: store.unthreaded_team_mail(after, until).await?,
             alerts: crate::alerts::during(store, after, until).await?,
             held: store.held_since(after, HELD_LISTED * 10).await?,
+            thread_last: store.thread_last_messages(from, until).await?,
+            after,
         })
     }
 
-    /// Every PM that has tickets (lower case, sorted).
+    /// Every PM that has tickets in the period (not closed, or with a contact or
+    /// status change since its start), lower case, sorted.
     pub fn pms(&self) -> Vec<String> {
+        let from = self.after - Duration::minutes(5);
         self.histories
             .iter()
+            .filter(|h| {
+                h.status_changes
+                    .last()
+                    .is_none_or(|c| c.status != Status::Closed)
+                    || h.contacts.iter().any(|c| c.at >= from)
+                    || h.status_changes.iter().any(|c| c.at >= from)
+            })
             .map(|h| h.pm.clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -571,6 +676,13 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
             at: short(rt, crate::store::from_ms(h.at)),
         })
         .collect();
+    let compliance = compliance_of(inputs, rt, &mine, since, at);
+    let attention = attention_of(inputs, rt, &pm, &fresh, &open_tickets, &dues, at);
+    let (trends, inline) = if req.kind == Kind::Weekly {
+        trends_of(inputs, rt, &mine, at)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Digest {
         kind: req.kind.as_str(),
         title: req.kind.title(),
@@ -604,5 +716,186 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
             .collect(),
         trust_warning: rt.trust.header_trust_warning(),
         held_mail,
+        compliance,
+        attention,
+        trends,
+        inline,
     }
+}
+
+/// A ticket's client project (the default project when its row is not loaded).
+fn project_of(inputs: &Inputs, h: &TicketHistory) -> String {
+    inputs.tickets.get(&h.id).map_or_else(
+        || crate::team::DEFAULT_PROJECT.to_string(),
+        |t| t.project.clone(),
+    )
+}
+
+/// The rates of the period `(since, at]` and of the same window a week earlier.
+fn compliance_of(
+    inputs: &Inputs,
+    rt: &Runtime,
+    mine: &[TicketHistory],
+    since: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Compliance {
+    let rules = crate::compliance::Rules::new(rt);
+    let cx = rules.context(rt, at);
+    let window = Window {
+        from: since,
+        to: at,
+    };
+    let now = rates(mine, |h| project_of(inputs, h), &cx, window);
+    let before = rates(
+        mine,
+        |h| project_of(inputs, h),
+        &cx,
+        window.weeks_earlier(1),
+    );
+    let row = |name: &str, a: Rate, b: Rate| RateRow {
+        name: name.to_string(),
+        now: a.into(),
+        last_week: b.into(),
+    };
+    Compliance {
+        overall: row("Overall", now.overall, before.overall),
+        projects: now
+            .by_project
+            .iter()
+            .map(|(p, r)| row(p, *r, before.by_project.get(p).copied().unwrap_or_default()))
+            .collect(),
+    }
+}
+
+/// The attention lists: every ticket not closed, and every ticket with a rule
+/// broken since the last digest, each with its reply link.
+fn attention_of(
+    inputs: &Inputs,
+    rt: &Runtime,
+    pm: &str,
+    fresh: &[&Violation],
+    open_tickets: &[OpenTicket],
+    dues: &HashMap<&str, &crate::compliance::DueView>,
+    at: DateTime<Utc>,
+) -> Vec<ProjectAttention> {
+    let pm_address = recipient(rt, pm);
+    let support = rt.team.support.first().unwrap_or(&rt.team.from);
+    let mut ids: Vec<&str> = open_tickets.iter().map(|t| t.id.as_str()).collect();
+    for v in fresh {
+        if !ids.contains(&v.ticket.as_str()) {
+            ids.push(&v.ticket);
+        }
+    }
+    let facts: Vec<TicketFacts> = ids
+        .into_iter()
+        .map(|id| {
+            let row = inputs.tickets.get(id);
+            let mailto = row.and_then(|t| {
+                let client = EmailAddress::parse(&t.reporter).ok()?;
+                Some(mailto(&Reply {
+                    to: &client,
+                    cc: &[&pm_address, support],
+                    subject: &t.subject,
+                    tag: id,
+                    in_reply_to: inputs.thread_last.get(&t.id).map(String::as_str),
+                }))
+            });
+            let status = open_tickets
+                .iter()
+                .find(|t| t.id == id)
+                .map_or("closed", |t| t.status.as_str());
+            TicketFacts {
+                id: id.to_string(),
+                number: number_of(id),
+                project: row.map_or_else(
+                    || crate::team::DEFAULT_PROJECT.to_string(),
+                    |t| t.project.clone(),
+                ),
+                subject: row.map(|t| t.subject.clone()).unwrap_or_default(),
+                broken: fresh
+                    .iter()
+                    .filter(|v| v.ticket == id)
+                    .map(|v| (v.rule, v.at))
+                    .collect(),
+                next_due: dues
+                    .get(id)
+                    .filter(|_| status == "open")
+                    .and_then(|d| Some((d.next_due_at?, d.rule?.to_string()))),
+                status: status.to_string(),
+                mailto,
+            }
+        })
+        .collect();
+    let next_digest = next_period(rt, Kind::Daily, at)
+        .map(|p| p.at)
+        .unwrap_or(at + Duration::days(1));
+    roll_up(&facts, rt.calendar.tz(), at, next_digest)
+}
+
+/// Each project's weekly rates over the last [`TREND_WEEKS`] weeks up to `at`,
+/// with its chart (a `cid:` image) and the inline parts for the mail.
+fn trends_of(
+    inputs: &Inputs,
+    rt: &Runtime,
+    mine: &[TicketHistory],
+    at: DateTime<Utc>,
+) -> (Vec<Trend>, Vec<crate::compose::InlineImage>) {
+    let rules = crate::compliance::Rules::new(rt);
+    let cx = rules.context(rt, at);
+    let last = Window {
+        from: at - Duration::weeks(1),
+        to: at,
+    };
+    // Oldest first.
+    let weeks: Vec<(Window, Rates)> = (0..TREND_WEEKS as i64)
+        .rev()
+        .map(|k| {
+            let w = last.weeks_earlier(k);
+            (w, rates(mine, |h| project_of(inputs, h), &cx, w))
+        })
+        .collect();
+    let projects: BTreeSet<&String> = weeks
+        .iter()
+        .flat_map(|(_, r)| r.by_project.keys())
+        .collect();
+    let day = at.with_timezone(&rt.calendar.tz()).format("%Y%m%d");
+    let mut trends = Vec::new();
+    let mut inline = Vec::new();
+    for (i, p) in projects.into_iter().enumerate() {
+        let series: Vec<Rate> = weeks
+            .iter()
+            .map(|(_, r)| r.by_project.get(p).copied().unwrap_or_default())
+            .collect();
+        let png = trend_chart::render(&series);
+        let content_id = format!("trend-{}.{day}@{}", i + 1, rt.team.from.domain());
+        inline.push(crate::compose::InlineImage {
+            content_id: content_id.clone(),
+            content_type: "image/png",
+            bytes: png.clone(),
+        });
+        let points: Vec<TrendWeek> = weeks
+            .iter()
+            .zip(&series)
+            .map(|((w, _), r)| TrendWeek {
+                ending: w
+                    .to
+                    .with_timezone(&rt.calendar.tz())
+                    .format("%-d %b")
+                    .to_string(),
+                rate: (*r).into(),
+            })
+            .collect();
+        trends.push(Trend {
+            project: p.clone(),
+            src: format!("cid:{content_id}"),
+            summary: points
+                .iter()
+                .map(|w| format!("{} {}", w.ending, w.rate.label))
+                .collect::<Vec<_>>()
+                .join(" · "),
+            weeks: points,
+            png,
+        });
+    }
+    (trends, inline)
 }

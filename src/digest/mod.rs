@@ -43,9 +43,13 @@
 //!   a team member: not the author of a broken rule's message, not the sender
 //!   of unthreaded team mail.
 
+pub mod attention;
 mod build;
+pub mod compliance_rate;
+pub mod mailto;
 mod render;
 mod schedule;
+pub mod trend_chart;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -95,6 +99,7 @@ async fn queue(
             auto_submitted: "auto-generated",
             text,
             html: Some(html),
+            inline: &d.inline,
             at: now,
             keep: None,
             event: None,
@@ -272,7 +277,7 @@ pub async fn command(
         return Ok(());
     }
     for (i, pm) in pms.iter().enumerate() {
-        let d = build(
+        let mut d = build(
             &inputs,
             rt,
             &Request {
@@ -283,6 +288,7 @@ pub async fn command(
                 sent_late: None,
             },
         );
+        d.embed_images();
         let (text, page) = render(&d)?;
         match html {
             Some(file) => {
@@ -469,6 +475,8 @@ mod tests {
                 at: crate::store::to_ms(at - Duration::hours(2)),
                 reason: "sender".into(),
             }],
+            thread_last: HashMap::new(),
+            after: at - Duration::days(1),
         };
         let d = build(
             &inputs,

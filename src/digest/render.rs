@@ -8,9 +8,11 @@ use super::*;
 pub(super) const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("layout.html")),
     ("tickets.html", include_str!("tickets.html")),
+    ("overview.html", include_str!("overview.html")),
     ("daily.html", include_str!("daily.html")),
     ("weekly.html", include_str!("weekly.html")),
     ("tickets.txt", include_str!("tickets.txt")),
+    ("overview.txt", include_str!("overview.txt")),
     ("daily.txt", include_str!("daily.txt")),
     ("weekly.txt", include_str!("weekly.txt")),
 ];

@@ -143,3 +143,16 @@ pub fn latest_period(rt: &Runtime, kind: Kind, now: DateTime<Utc>) -> Option<Per
 pub fn previous_period(rt: &Runtime, kind: Kind, t: DateTime<Utc>) -> Option<Period> {
     period_until(rt, kind, t, false)
 }
+
+/// The first period of `kind` strictly after `t` (the next daily digest: what
+/// "due soon" in a digest means).
+pub fn next_period(rt: &Runtime, kind: Kind, t: DateTime<Utc>) -> Option<Period> {
+    let mut date = rt.calendar.local_date(t);
+    for _ in 0..400 {
+        if let Some(p) = period_on(rt, kind, date).filter(|p| p.at > t) {
+            return Some(p);
+        }
+        date = date.succ_opt()?;
+    }
+    None
+}

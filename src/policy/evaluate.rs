@@ -21,13 +21,14 @@ pub struct Evaluation {
 }
 
 /// A deadline rule's `next_due`.
-type NextDue = fn(&TicketHistory, &RuleContext) -> Option<chrono::DateTime<chrono::Utc>>;
+pub type NextDue = fn(&TicketHistory, &RuleContext) -> Option<chrono::DateTime<chrono::Utc>>;
 
 /// The deadline rules, in the order that breaks ties between equal due
 /// times: the most specific commitment first (the 60 s acknowledgment, then
 /// what the client was told, then the priority's cadence, then the daily
-/// floor).
-const DEADLINE_RULES: [(&str, NextDue); 5] = [
+/// floor). These are the rules about a contact being due (the compliance rate
+/// counts their deadlines, `digest::compliance_rate`).
+pub const DEADLINE_RULES: [(&str, NextDue); 5] = [
     (first_response::ID, first_response::next_due),
     (promise_kept::ID, promise_kept::next_due),
     (urgent_hourly::ID, urgent_hourly::next_due),

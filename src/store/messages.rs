@@ -152,6 +152,27 @@ impl Store {
             .bind(ticket_id).fetch_all(p).await.context("loading messages"))
     }
 
+    /// The last message of each thread a digest from `$1` lists (the period's
+    /// tickets, as `tickets_since`), as it stood at `until`: ticket id → Message-ID.
+    /// Only mail the client saw counts (theirs, our contacts and our own mail), so a
+    /// reply to it threads in the client's mail program; internal notes do not.
+    pub async fn thread_last_messages(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<i64, String>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT ticket_id, message_id FROM messages WHERE ticket_id IN ({}) \
+             AND class IN ('client', 'contact', 'acknowledgment', 'own') AND effective_at <= $2 \
+             ORDER BY ticket_id, effective_at, id",
+            super::policy_rows::PERIOD_TICKETS
+        ));
+        let rows: Vec<(i64, String)> = with_pool!(self, p => sqlx::query_as::<_, (i64, String)>(sql)
+            .bind(to_ms(since)).bind(to_ms(until)).fetch_all(p).await.context("finding each thread's last message"))?;
+        // Ordered by time: the last row of a ticket is its thread's last message.
+        Ok(rows.into_iter().collect())
+    }
+
     /// Message counts by class (tests, status).
     pub async fn message_counts(&self) -> Result<Vec<(String, i64)>> {
         with_pool!(self, p => sqlx::query_as::<_, (String, i64)>("SELECT class, count(*) FROM messages GROUP BY class ORDER BY class")

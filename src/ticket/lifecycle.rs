@@ -414,6 +414,7 @@ pub async fn acknowledge(
         auto_submitted: "auto-replied",
         text,
         html: None,
+        inline: &[],
         at: now,
         keep: Some(Keep {
             detail: "acknowledgment",

@@ -38,6 +38,8 @@ pub struct OurMail<'a> {
     pub text: String,
     /// With an HTML part: `multipart/alternative`.
     pub html: Option<String>,
+    /// Images the HTML part shows by `cid:` (the HTML part becomes `multipart/related`).
+    pub inline: &'a [crate::compose::InlineImage],
     pub at: DateTime<Utc>,
     /// Kept as a message of the ticket, so replies thread and it counts as a contact.
     pub keep: Option<Keep<'a>>,
@@ -83,7 +85,7 @@ pub fn compose(rt: &Runtime, m: &OurMail<'_>) -> Result<Composed> {
         body: m.text.clone(),
     };
     let raw = match &m.html {
-        Some(html) => render_alternative(&plain, html.clone()),
+        Some(html) => render_alternative(&plain, html.clone(), m.inline),
         None => render_plain(&plain),
     }
     .with_context(|| format!("writing the {} mail", m.kind))?;
