@@ -21,6 +21,8 @@
 //! * `urgent-hourly` allows two skipped hours: a contact inside that allowance
 //!   keeps the hour it was due in; a contact that ends a silence the rule
 //!   already reported broken counts as that one miss, not also as kept.
+//! * A contact made as the ticket is resolved or closed (the closing report)
+//!   meets nothing: cadence stops there, so what was due is no longer due.
 //! * A window is `(from, to]`; "last week" is the same window 7 days earlier.
 //!   A rate with nothing due is no rate: it shows as "—", never as 100 %.
 
@@ -30,7 +32,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::policy::evaluate::{evaluate, DEADLINE_RULES};
-use crate::policy::history::TicketHistory;
+use crate::policy::history::{Status, TicketHistory};
 use crate::policy::rules::{promise_kept, urgent_hourly, RuleContext};
 
 /// A period `(from, to]`.
@@ -108,6 +110,11 @@ pub fn ticket_rate(h: &TicketHistory, cx: &RuleContext, w: Window) -> Rate {
         if !w.contains(c) {
             continue;
         }
+        // A contact as the ticket is resolved or closed (the closing report)
+        // ends what was due rather than meeting it: cadence stops there.
+        if h.status_at(c) != Status::Open {
+            continue;
+        }
         let prev = i.checked_sub(1).map(|j| times[j]);
         let after = cx.with_at(c);
         for (rule, next_due) in DEADLINE_RULES {
@@ -170,7 +177,7 @@ pub fn rates<'h>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::history::{ContactKind, Status};
+    use crate::policy::history::ContactKind;
     use crate::policy::priority::Priority;
     use crate::policy::rules::fixtures::*;
 
@@ -309,6 +316,23 @@ mod tests {
             .upd(lon(2026, 11, 26, 12, 30), None)
             .build();
         assert_eq!(ticket_rate(&h, &cx, thursday()), Rate { kept: 2, due: 4 });
+    }
+
+    #[test]
+    fn the_closing_report_meets_nothing() {
+        let fx = Fx::new();
+        let cx = fx.cx(lon(2026, 11, 26, 17, 0));
+        // Acknowledged on time (first response and the day's 16:30 kept), then
+        // closed at 12:00 with the report sent at that instant: still 2 of 2.
+        let h = ticket(Priority::Medium, lon(2026, 11, 26, 10, 0))
+            .ack(
+                lons(2026, 11, 26, 10, 0, 30),
+                Some(lon(2026, 11, 27, 10, 0)),
+            )
+            .report(lon(2026, 11, 26, 12, 0))
+            .status(lon(2026, 11, 26, 12, 0), Status::Closed)
+            .build();
+        assert_eq!(ticket_rate(&h, &cx, thursday()), Rate { kept: 2, due: 2 });
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod concurrent_open;
 mod conventions;
 mod corpus;
 mod digest;
+mod digest_view;
 mod dkim_stack;
 mod doctor;
 mod dry_run;
