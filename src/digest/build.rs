@@ -186,7 +186,7 @@ pub struct Trend {
     /// The weeks, oldest first.
     pub weeks: Vec<TrendWeek>,
     /// The weeks in words, for the plain text and the image's alt text:
-    /// "2 Oct 50% · 9 Oct — · …".
+    /// "2 Oct 50%, 9 Oct —, …".
     pub summary: String,
     #[serde(skip)]
     png: Vec<u8>,
@@ -892,7 +892,7 @@ fn trends_of(
                 .iter()
                 .map(|w| format!("{} {}", w.ending, w.rate.label))
                 .collect::<Vec<_>>()
-                .join(" · "),
+                .join(", "),
             weeks: points,
             png,
         });

@@ -431,8 +431,15 @@ mod tests {
 
     #[test]
     fn wraps_and_indents() {
-        assert_eq!(wrap("a bb ccc dddd".into(), 8, 2), "  a bb\n  ccc\n  dddd");
-        assert_eq!(wrap("one\ntwo".into(), 72, 0), "one\ntwo");
+        assert_eq!(
+            wrap("a bb ccc dddd".into(), 8, 2, None),
+            "  a bb\n  ccc\n  dddd"
+        );
+        assert_eq!(wrap("one\ntwo".into(), 72, 0, None), "one\ntwo");
+        assert_eq!(
+            wrap("a bb ccc dddd\ne f".into(), 9, 2, Some(4)),
+            "  a bb\n    ccc\n    dddd\n  e f"
+        );
         assert_eq!(age(Duration::minutes(12)), "12m");
         assert_eq!(age(Duration::minutes(125)), "2h 5m");
         assert_eq!(age(Duration::minutes(3 * 1440 + 61)), "3d 1h");

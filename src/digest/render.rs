@@ -17,17 +17,20 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
     ("weekly.txt", include_str!("weekly.txt")),
 ];
 
-/// `text|wrap(width, indent)`: words wrapped to `width` columns, every line indented.
-pub(super) fn wrap(text: String, width: usize, indent: usize) -> String {
-    let pad = " ".repeat(indent);
+/// `text|wrap(width, indent[, hang])`: words wrapped to `width` columns, every
+/// line indented by `indent`, or the lines a paragraph wraps onto by `hang`.
+pub(super) fn wrap(text: String, width: usize, indent: usize, hang: Option<usize>) -> String {
     let mut out: Vec<String> = Vec::new();
     for para in text.lines() {
+        let mut pad = " ".repeat(indent);
         let mut line = String::new();
         for word in para.split_whitespace() {
-            if !line.is_empty() && indent + line.chars().count() + 1 + word.chars().count() > width
+            if !line.is_empty()
+                && pad.len() + line.chars().count() + 1 + word.chars().count() > width
             {
                 out.push(format!("{pad}{line}"));
                 line.clear();
+                pad = " ".repeat(hang.unwrap_or(indent));
             }
             if !line.is_empty() {
                 line.push(' ');

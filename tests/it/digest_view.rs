@@ -415,8 +415,9 @@ async fn the_weekly_status_sends_an_eight_week_trend_chart_inline() {
         // broken Friday 09:55), JAC-9 3 of 4 (the "tomorrow morning" promise,
         // 10:00, missed): 9 of 15 = 60%. beta: nothing due before this week, then
         // JAC-10's 2 of 3.
-        let acme = "acme: 9 Oct 50% · 16 Oct 100% · 23 Oct 50% · 30 Oct 100% · 6 Nov 50% · 13 Nov 100% · 20 Nov 50% · 27 Nov 60%";
-        let beta = "beta: 9 Oct — · 16 Oct — · 23 Oct — · 30 Oct — · 6 Nov — · 13 Nov — · 20 Nov — · 27 Nov 67%";
+        let acme = "acme: 9 Oct 50%, 16 Oct 100%, 23 Oct 50%, 30 Oct 100%, 6 Nov 50%, 13 Nov 100%, 20 Nov 50%, 27 Nov 60%";
+        let beta =
+            "beta: 9 Oct —, 16 Oct —, 23 Oct —, 30 Oct —, 6 Nov —, 13 Nov —, 20 Nov —, 27 Nov 67%";
 
         // The text part has the numbers (for mail programs that block images).
         let text = msg.body_text(0).expect("a text part").to_string();
