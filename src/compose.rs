@@ -295,6 +295,57 @@ mod tests {
     }
 
     #[test]
+    fn inline_images_make_the_html_part_related() {
+        use mail_parser::{MessageParser, MimeHeaders};
+        let from = EmailAddress::parse("support@jac.example").unwrap();
+        let to = vec![(EmailAddress::parse("pm@jac.example").unwrap(), None)];
+        let m = PlainMail {
+            message_id: "onit.digest.abc@jac.example",
+            from: &from,
+            from_name: None,
+            to: &to,
+            cc: &[],
+            subject: "Weekly status",
+            in_reply_to: None,
+            references: &[],
+            date: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 27, 15, 0, 0).unwrap(),
+            auto_submitted: Some("auto-generated"),
+            ticket: None,
+            body: "acme: 9 Oct 50%".into(),
+        };
+        let image = InlineImage {
+            content_id: "trend-1.20261127@jac.example".into(),
+            content_type: "image/png",
+            bytes: vec![0x89, b'P', b'N', b'G', 0, 1, 2, 255],
+        };
+        let html = "<img src=\"cid:trend-1.20261127@jac.example\">".to_string();
+        let raw = render_alternative(&m, html.clone(), std::slice::from_ref(&image)).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        let (alt, related) = (
+            text.find("multipart/alternative").expect("alternative"),
+            text.find("multipart/related").expect("related"),
+        );
+        assert!(alt < related, "{text}");
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(msg.body_text(0).unwrap().trim(), "acme: 9 Oct 50%");
+        assert!(msg
+            .body_html(0)
+            .unwrap()
+            .contains("cid:trend-1.20261127@jac.example"));
+        let part = msg
+            .parts
+            .iter()
+            .find(|p| p.content_type().is_some_and(|c| c.ctype() == "image"))
+            .expect("the image part");
+        assert_eq!(part.content_id(), Some("trend-1.20261127@jac.example"));
+        assert_eq!(part.contents(), &image.bytes[..]);
+        assert!(text.contains("Content-Disposition: inline"), "{text}");
+        // Without images: plain multipart/alternative, as before.
+        let raw = render_alternative(&m, html, &[]).unwrap();
+        assert!(!String::from_utf8_lossy(&raw).contains("multipart/related"));
+    }
+
+    #[test]
     fn our_ids_carry_128_random_bits() {
         let id = new_message_id("JAC-7", "jac.example");
         let random = id

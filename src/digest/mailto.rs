@@ -175,6 +175,22 @@ pub(crate) mod tests {
         );
         assert!(subj.contains("Ünïcødé 日本"), "{subj}");
         assert!(subj.ends_with("[JAC-9]"), "{subj}");
+        // A valid Message-ID may hold `&`, `=`, `?` (RFC 5322 atext): encoded, it
+        // stays one field.
+        let link = mailto(&Reply {
+            to: &client,
+            cc: &[],
+            subject: "x",
+            tag: "JAC-9",
+            in_reply_to: Some("a&bcc=evil?x=1@y.example"),
+        });
+        assert_eq!(
+            parse(&link).1,
+            vec![
+                ("subject".into(), "Re: x [JAC-9]".into()),
+                ("in-reply-to".into(), "<a&bcc=evil?x=1@y.example>".into())
+            ]
+        );
         // A subject already carrying the tag keeps one.
         let link = mailto(&Reply {
             to: &client,

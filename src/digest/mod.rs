@@ -47,6 +47,7 @@ pub mod attention;
 mod build;
 pub mod compliance_rate;
 pub mod mailto;
+mod overview;
 mod render;
 mod schedule;
 pub mod trend_chart;
@@ -64,6 +65,7 @@ use crate::config::Runtime;
 use crate::store::{Store, Tx};
 
 pub use build::*;
+pub use overview::*;
 pub use render::*;
 pub use schedule::*;
 
