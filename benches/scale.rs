@@ -348,7 +348,7 @@ async fn one(db: &str, n: i64) {
         let t = Instant::now();
         let at = now;
         let since = at - Duration::days(1);
-        let inputs = onit::digest::Inputs::load(&store, &rt, since, at)
+        let inputs = onit::digest::Inputs::load(&store, &rt, onit::digest::Kind::Daily, since, at)
             .await
             .expect("inputs");
         for pm in inputs.pms() {

@@ -182,19 +182,26 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// The histories of the tickets digests from `after` report (those not closed,
-    /// and those with a contact or status change since `after` less the promise
-    /// grace: see `compliance::load_histories_since`), and the mail that needs a
-    /// person with a time in `(after, until]`.
+    /// The histories of the tickets digests of `kind` from `after` report (those
+    /// not closed, and those with a contact or status change since `after` less the
+    /// promise grace: see `compliance::load_histories_since`; for the compliance
+    /// rates, from a week earlier, or for the weekly status's trend from
+    /// [`TREND_WEEKS`] weeks before `until`), and the mail that needs a person with
+    /// a time in `(after, until]`.
     pub async fn load(
         store: &Store,
         rt: &Runtime,
+        kind: Kind,
         after: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Inputs> {
-        // The compliance rates look back: last week's window, and the weekly
-        // status's trend over TREND_WEEKS weeks.
-        let from = after.min(until - Duration::weeks(TREND_WEEKS as i64)) - rt.policy.promise_grace;
+        let back = match kind {
+            Kind::Daily => after - Duration::weeks(1),
+            Kind::Weekly => {
+                (after - Duration::weeks(1)).min(until - Duration::weeks(TREND_WEEKS as i64))
+            }
+        };
+        let from = back - rt.policy.promise_grace;
         Ok(Inputs {
             histories: load_histories_since(store, from).await?,
             tickets: store

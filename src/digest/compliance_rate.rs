@@ -83,7 +83,12 @@ impl Rate {
 
 /// The rate of one ticket in `w`. `cx` gives the calendar and limits; its `at` is not used.
 pub fn ticket_rate(h: &TicketHistory, cx: &RuleContext, w: Window) -> Rate {
-    if h.opened_at > w.to {
+    // Nothing can fall due in the window for a ticket opened after it, or one
+    // not open at its start that neither changed status nor had a contact in it.
+    let quiet = h.status_at(w.from) != Status::Open
+        && !h.status_changes.iter().any(|c| w.contains(c.at))
+        && !h.contacts.iter().any(|c| w.contains(c.at));
+    if h.opened_at > w.to || (h.opened_at <= w.from && quiet) {
         return Rate::default();
     }
     let is_deadline_rule = |r: &str| DEADLINE_RULES.iter().any(|(id, _)| *id == r);

@@ -210,7 +210,7 @@ pub async fn digest_tick_fenced(
             continue;
         }
         let earliest = todo.iter().map(|(_, s)| *s).min().unwrap_or(prev);
-        let inputs = Inputs::load(store, rt, earliest, period.at).await?;
+        let inputs = Inputs::load(store, rt, kind, earliest, period.at).await?;
         let sent_late = (now - period.at > late_after()).then_some(now);
         let mut tx = store.begin().await?;
         for (pm, since) in todo {
@@ -267,7 +267,7 @@ pub async fn command(
         .map(|p| p.at)
         .unwrap_or(at - Duration::days(7));
     let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
-    let inputs = Inputs::load(&store, rt, since, at).await;
+    let inputs = Inputs::load(&store, rt, kind, since, at).await;
     store.close().await;
     let inputs = inputs?;
     let pms = match pm {

@@ -99,7 +99,9 @@ async fn daily(env: &Env, store: &Store, pm: &str, at_: DateTime<Utc>) -> Digest
     let since = onit::digest::previous_period(&rt, Kind::Daily, at_)
         .unwrap()
         .at;
-    let inputs = Inputs::load(store, &rt, since, at_).await.unwrap();
+    let inputs = Inputs::load(store, &rt, Kind::Daily, since, at_)
+        .await
+        .unwrap();
     build(
         &inputs,
         &rt,
@@ -473,7 +475,9 @@ async fn the_weekly_status_lists_every_open_ticket() {
         .unwrap()
         .at;
     assert_eq!(since, at(2026, 11, 20, 15, 0));
-    let inputs = Inputs::load(&store, &rt, since, friday).await.unwrap();
+    let inputs = Inputs::load(&store, &rt, Kind::Weekly, since, friday)
+        .await
+        .unwrap();
     let d = build(
         &inputs,
         &rt,

@@ -150,7 +150,7 @@ async fn world(db: Db) -> (Env, Store) {
 async fn digest(env: &Env, store: &Store, kind: Kind, at_: DateTime<Utc>) -> Digest {
     let rt = env.runtime();
     let since = onit::digest::previous_period(&rt, kind, at_).unwrap().at;
-    let inputs = Inputs::load(store, &rt, since, at_).await.unwrap();
+    let inputs = Inputs::load(store, &rt, kind, since, at_).await.unwrap();
     build(
         &inputs,
         &rt,
