@@ -126,19 +126,21 @@ impl TickReport {
     }
 }
 
+/// The PM's address, when it is a team address.
+fn team_pm(rt: &Runtime, pm: &str) -> Option<EmailAddress> {
+    EmailAddress::parse(pm).ok().filter(|a| rt.team.is_team(a))
+}
+
 /// Where a PM's digest goes: the PM, when a team address; else the default PM
 /// (a digest never reaches anyone outside the team).
 fn recipient(rt: &Runtime, pm: &str) -> EmailAddress {
-    match EmailAddress::parse(pm) {
-        Ok(a) if rt.team.is_team(&a) => a,
-        _ => {
-            warn!(
-                pm,
-                "a ticket's PM is not a team address; their digest goes to team.default_pm"
-            );
-            rt.team.default_pm.clone()
-        }
-    }
+    team_pm(rt, pm).unwrap_or_else(|| {
+        warn!(
+            pm,
+            "a ticket's PM is not a team address; their digest goes to team.default_pm"
+        );
+        rt.team.default_pm.clone()
+    })
 }
 
 /// Queues every digest due at `now`: for each kind, the most recent period (sent

@@ -148,7 +148,8 @@ pub(super) fn attention_of(
     dues: &HashMap<&str, &crate::compliance::DueView>,
     at: DateTime<Utc>,
 ) -> Vec<ProjectAttention> {
-    let pm_address = recipient(rt, pm);
+    // The reply copies the PM the digest goes to (warned about once, when queued).
+    let pm_address = team_pm(rt, pm).unwrap_or_else(|| rt.team.default_pm.clone());
     let support = rt.team.support.first().unwrap_or(&rt.team.from);
     let mut ids: Vec<&str> = open_tickets.iter().map(|t| t.id.as_str()).collect();
     for v in fresh {
