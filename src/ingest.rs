@@ -315,12 +315,12 @@ fn join(addrs: &[EmailAddress]) -> String {
 impl Ingest<'_, '_, '_> {
     async fn run(mut self) -> Result<Outcome> {
         let v = self.v;
-        if self.tx.known_message(&v.message_id).await?.is_some() {
+        // Our own mail is what our outbox holds, never an id that merely looks like ours.
+        let (known, ours) = self.tx.message_seen(&v.message_id).await?;
+        if known.is_some() {
             debug!("duplicate Message-ID: nothing to do");
             return Ok(self.outcome(None, Disposition::Duplicate, None, false, None));
         }
-        // Our own mail is what our outbox holds, never an id that merely looks like ours.
-        let ours = self.tx.is_our_message(&v.message_id).await?;
         let team_proven = self.rt.trust.team == TeamTrust::Header || self.auth.is_pass();
         let (class, signal) = classify(v, &self.rt.team, &self.rt.automated, ours, team_proven);
         debug!(class = class.as_str(), auth = self.auth.verdict.as_str(), how = %self.auth.how, "classified");

@@ -56,6 +56,8 @@ pub struct NewTicket<'a> {
     pub opened_at: DateTime<Utc>,
     pub linked_ticket_id: Option<i64>,
     pub opening_message_id: &'a str,
+    /// When the first contact is due, and the rule that sets it.
+    pub next_due: Option<(DateTime<Utc>, &'a str)>,
 }
 
 impl Tx<'_> {
@@ -106,13 +108,17 @@ impl Tx<'_> {
             .fetch_one(&mut *c).await.context("numbering ticket"))
     }
 
-    /// Inserts a ticket (status open) and returns its id.
-    pub async fn insert_ticket(&mut self, t: &NewTicket<'_>) -> Result<i64> {
-        with_tx!(self, c => sqlx::query_scalar::<_, i64>(
-            "INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, linked_ticket_id, opening_message_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12) RETURNING id")
+    /// Inserts a ticket (status open) with its first due time and returns it as
+    /// stored: one statement, as ingest opens a ticket per new client mail.
+    pub async fn insert_ticket(&mut self, t: &NewTicket<'_>) -> Result<TicketRow> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, linked_ticket_id, opening_message_id, next_due_at, next_due_rule) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12, $13, $14) RETURNING {TICKET_COLS}"
+        ));
+        with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql)
             .bind(t.number).bind(t.prefix).bind(t.subject).bind(t.normalized_subject).bind(t.reporter).bind(t.project)
             .bind(t.pm).bind(t.priority.as_str()).bind(t.priority_reason).bind(to_ms(t.opened_at)).bind(t.linked_ticket_id).bind(t.opening_message_id)
+            .bind(t.next_due.map(|d| to_ms(d.0))).bind(t.next_due.map(|d| d.1))
             .fetch_one(&mut *c).await.context("inserting ticket"))
     }
 
