@@ -23,6 +23,7 @@ pub mod fault;
 pub mod flood;
 pub mod footnotes;
 pub mod health;
+pub mod heap;
 pub mod host;
 pub mod http;
 pub mod imap;
