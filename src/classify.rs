@@ -3,6 +3,7 @@
 
 use crate::address::EmailAddress;
 use crate::message::MailView;
+use crate::monitoring::senders::Monitoring;
 use crate::team::Team;
 
 /// The kinds of mail, in the order POLICY checks them.
@@ -20,6 +21,9 @@ pub enum MailClass {
     InternalNote,
     /// Mail from a client.
     Client,
+    /// Mail from a `[monitoring] senders` entry: an alert, on an internal
+    /// ticket of its own (crate::monitoring), never answered.
+    Monitoring,
     /// Mail claiming a team address whose sender is not proven (`trust.team =
     /// "authenticated"`): recorded, applied nowhere, counted for no rule.
     Impersonation,
@@ -36,6 +40,7 @@ impl MailClass {
             MailClass::InternalNote => "internal_note",
             MailClass::Client => "client",
             MailClass::Impersonation => "impersonation",
+            MailClass::Monitoring => "monitoring",
         }
     }
 }
@@ -161,16 +166,26 @@ pub fn automated_signal(v: &MailView, signals: &AutomatedSignals) -> Option<Stri
 
 /// Classifies a parsed message. `is_ours` says whether its Message-ID is one onit
 /// generated; `team_proven` whether a team address in `From:` may be believed
-/// (crate::trust). Returns the class and, for automated mail, the signal that matched.
+/// (crate::trust); `monitoring` the monitoring senders. Returns the class and,
+/// for automated mail, the signal that matched.
+///
+/// Mail from a monitoring sender is `Monitoring` before any other rule but our
+/// own: monitoring systems send with robot signals (no-reply senders,
+/// `Auto-Submitted`), and one at a team subdomain must not count as team mail.
+/// Whether it is proven is judged where it is used (crate::monitoring).
 pub fn classify(
     v: &MailView,
     team: &Team,
     signals: &AutomatedSignals,
+    monitoring: &Monitoring,
     is_ours: bool,
     team_proven: bool,
 ) -> (MailClass, Option<String>) {
     if is_ours {
         return (MailClass::Own, None);
+    }
+    if let Some(source) = v.from.as_ref().and_then(|f| monitoring.source_of(f)) {
+        return (MailClass::Monitoring, Some(source.as_str().to_string()));
     }
     let from_team = v.from.as_ref().is_some_and(|f| team.is_team(f));
     if from_team && !team_proven {
@@ -214,7 +229,14 @@ mod tests {
     }
 
     fn class_of(rt: &Runtime, headers: &str) -> (MailClass, Option<String>) {
-        classify(&view(headers), &rt.team, &rt.automated, false, true)
+        classify(
+            &view(headers),
+            &rt.team,
+            &rt.automated,
+            &rt.monitoring,
+            false,
+            true,
+        )
     }
 
     #[test]
@@ -237,6 +259,7 @@ mod tests {
                 &view("From: bob@client.example\r\nSubject: x"),
                 &rt.team,
                 &rt.automated,
+                &rt.monitoring,
                 true,
                 true
             )

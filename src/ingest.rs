@@ -304,6 +304,32 @@ fn from_of(v: &MailView) -> Option<&str> {
     v.from.as_ref().map(|a| a.as_str())
 }
 
+/// The opening of a new ticket by message `v` from `reporter`, in the reporter's
+/// project, with the proposed priority and why.
+fn opening<'o>(
+    rt: &'o Runtime,
+    v: &'o MailView,
+    reporter: &'o EmailAddress,
+    normalized_subject: &'o str,
+    (priority, priority_reason): (crate::ticket::Priority, &'o str),
+    follows: Option<&'o TicketRow>,
+    at: DateTime<Utc>,
+) -> Opening<'o> {
+    let (project, pm) = rt.team.project_for(reporter);
+    Opening {
+        reporter,
+        subject: &v.subject,
+        normalized_subject,
+        project,
+        pm,
+        priority,
+        priority_reason,
+        message_id: &v.message_id,
+        follows,
+        at,
+    }
+}
+
 fn join(addrs: &[EmailAddress]) -> String {
     addrs
         .iter()
@@ -322,7 +348,14 @@ impl Ingest<'_, '_, '_> {
         // Our own mail is what our outbox holds, never an id that merely looks like ours.
         let ours = self.tx.is_our_message(&v.message_id).await?;
         let team_proven = self.rt.trust.team == TeamTrust::Header || self.auth.is_pass();
-        let (class, signal) = classify(v, &self.rt.team, &self.rt.automated, ours, team_proven);
+        let (class, signal) = classify(
+            v,
+            &self.rt.team,
+            &self.rt.automated,
+            &self.rt.monitoring,
+            ours,
+            team_proven,
+        );
         debug!(class = class.as_str(), auth = self.auth.verdict.as_str(), how = %self.auth.how, "classified");
         let at = match self.mode {
             Mode::Archive => crate::policy::archive_time::archive_time(
@@ -342,6 +375,8 @@ impl Ingest<'_, '_, '_> {
                 ticket: Some(t),
                 link: None,
             },
+            // An alert threads by its own key alone (crate::monitoring).
+            None if class == MailClass::Monitoring => Threading::default(),
             None => self.thread(class).await?,
         };
         let proven = self.auth.is_pass();
@@ -364,6 +399,7 @@ impl Ingest<'_, '_, '_> {
                 ))
             }
             MailClass::Automated => self.automated(ticket, signal, at).await,
+            MailClass::Monitoring => self.monitoring(ticket, signal, at).await,
             MailClass::Client => {
                 let out = self.client(ticket, link, at).await?;
                 // POLICY "Commands from the team": a client's are recorded, never applied.
@@ -609,6 +645,89 @@ impl Ingest<'_, '_, '_> {
         ))
     }
 
+    /// Mail from a monitoring sender (crate::monitoring): recorded on its alert's
+    /// ticket (found by source and key, or a new one for a new firing), never
+    /// answered: no acknowledgment, no reply, no notice.
+    async fn monitoring(
+        &mut self,
+        ticket: Option<TicketRow>,
+        source: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        use crate::monitoring::AlertState;
+        let v = self.v;
+        let rt = self.rt;
+        let source = source.unwrap_or_default();
+        let alert =
+            crate::monitoring::alert::read(&v.subject, &v.body, v.alert_group_key.as_deref());
+        let proven = self.auth.is_pass();
+        let note = Some(format!(
+            "monitoring alert {} ({})",
+            alert.state.as_str(),
+            if proven { "proven" } else { "unproven" }
+        ));
+        let m = lifecycle::AlertMail {
+            alert: &alert,
+            proven,
+            subject: &v.subject,
+        };
+        let by = By {
+            actor: from_of(v),
+            message_id: Some(&v.message_id),
+        };
+        let found = match ticket {
+            Some(t) => Some(t),
+            None => self.tx.open_alert_ticket(&source, &alert.key).await?,
+        };
+        if let Some(mut t) = found {
+            self.store(Some(t.id), MailClass::Monitoring, None, at)
+                .await?;
+            lifecycle::alert_mail(self.tx, rt, &mut t, &m, by, at).await?;
+            return Ok(self.outcome(
+                Some(MailClass::Monitoring),
+                Disposition::Threaded,
+                Some(&t),
+                false,
+                note,
+            ));
+        }
+        let reporter = match (&v.from, alert.state) {
+            (Some(from), AlertState::Firing) => from.clone(),
+            _ => {
+                // A resolved notification for no open alert: kept, nothing to resolve.
+                self.store(
+                    None,
+                    MailClass::Monitoring,
+                    Some("resolved notification of no open alert"),
+                    at,
+                )
+                .await?;
+                return Ok(self.outcome(
+                    Some(MailClass::Monitoring),
+                    Disposition::Unthreaded,
+                    None,
+                    false,
+                    note,
+                ));
+            }
+        };
+        let (priority, reason) = rt.priority.propose(&v.subject, &v.own_words.text());
+        let norm = normalize_subject(&v.subject, &rt.team.prefix);
+        let opening = opening(rt, v, &reporter, &norm, (priority, &reason), None, at);
+        let mut t = lifecycle::open_alert(self.tx, rt, &opening, &source, &alert).await?;
+        self.store(Some(t.id), MailClass::Monitoring, None, at)
+            .await?;
+        lifecycle::alert_mail(self.tx, rt, &mut t, &m, by, at).await?;
+        tracing::info!(ticket = %t.reference(), source = %source, proven, "monitoring alert opened");
+        Ok(self.outcome(
+            Some(MailClass::Monitoring),
+            Disposition::NewTicket,
+            Some(&t),
+            false,
+            note,
+        ))
+    }
+
     async fn automated(
         &mut self,
         ticket: Option<TicketRow>,
@@ -802,25 +921,17 @@ impl Ingest<'_, '_, '_> {
                 frustration.join(", ")
             );
         }
-        let (project, pm) = rt.team.project_for(&reporter);
         let norm = normalize_subject(&v.subject, &rt.team.prefix);
-        let t = lifecycle::open(
-            self.tx,
+        let opening = opening(
             rt,
-            &Opening {
-                reporter: &reporter,
-                subject: &v.subject,
-                normalized_subject: &norm,
-                project,
-                pm,
-                priority,
-                priority_reason: &reason,
-                message_id: &v.message_id,
-                follows: link.as_ref(),
-                at,
-            },
-        )
-        .await?;
+            v,
+            &reporter,
+            &norm,
+            (priority, &reason),
+            link.as_ref(),
+            at,
+        );
+        let t = lifecycle::open(self.tx, rt, &opening).await?;
         let reference = t.reference();
         let span = info_span!("ticket", ticket = %reference);
         let _g = span.enter();

@@ -378,8 +378,10 @@ pub async fn make(
     let reference = t.reference();
 
     // Who it goes to: the reporter and the maintainers, the PM in Cc.
+    // A monitoring alert's reporter is the monitoring system: never mailed (crate::monitoring).
     let mut to: Vec<EmailAddress> = Vec::new();
     match EmailAddress::parse(&t.reporter) {
+        Ok(_) if t.is_monitoring() => {}
         Ok(a) => to.push(a),
         Err(e) => {
             tracing::warn!(reporter = %t.reporter, error = %e, "reporter address unusable for the report")
@@ -391,6 +393,9 @@ pub async fn make(
         }
     }
     let pm = crate::ticket::pm_of(rt, t);
+    if to.is_empty() {
+        to.push(pm.clone());
+    }
     let cc: Vec<EmailAddress> = if to.contains(&pm) {
         Vec::new()
     } else {
@@ -531,6 +536,9 @@ mod tests {
             linked_ticket_id: None,
             opening_message_id: "c1@acme.example".into(),
             merged_into_id: None,
+            alert_key: None,
+            alert_source: None,
+            owner: None,
         }
     }
 
