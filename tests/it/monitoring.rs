@@ -532,6 +532,21 @@ async fn an_unattended_alert_reminds_the_team_and_owner_takes_it() {
             acks[0].rcpt_to
         );
 
+        // The 16:00 list of tickets with no contact today is client work: no alert on it.
+        assert!(tick(16, 0).await.open_list, "{db:?}");
+        let list = store
+            .outbox_all()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| o.kind.as_str() == "open_list")
+            .unwrap();
+        let list = onit::message::MailView::parse(&list.raw).unwrap().body;
+        assert!(list.contains("JAC-4"), "{list}");
+        for alert in ["JAC-1 ", "JAC-2 ", "JAC-3 "] {
+            assert!(!list.contains(alert), "{alert} in {list}");
+        }
+
         let v = ticket_json(&env, "JAC-2").await;
         assert_eq!(v["owner"], "dan@jac.example", "{v}");
         let owned = v["events"]
@@ -555,6 +570,17 @@ async fn an_unattended_alert_reminds_the_team_and_owner_takes_it() {
         let v = ticket_json(&env, "JAC-3").await;
         assert_eq!(v["owner"], "eng2@jac.example", "{v}");
         assert!(kinds(&v).contains(&"command_invalid".to_string()));
+        // The command line names one too.
+        expect_ok(
+            &["ticket", "set", "owner"],
+            onit_command(
+                &env,
+                &["ticket", "JAC-3", "set", "owner", "dan@jac.example"],
+            )
+            .output()
+            .unwrap(),
+        );
+        assert_eq!(ticket_json(&env, "JAC-3").await["owner"], "dan@jac.example");
 
         // Client rules do not count the alerts: at 17:30 the client ticket is
         // checked (its eod-update broke) and no alert appears, though none had a contact.
