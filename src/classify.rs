@@ -269,6 +269,40 @@ mod tests {
     }
 
     #[test]
+    fn a_monitoring_sender_comes_before_robots_and_the_team() {
+        let rt = Runtime::load(None).expect("default config");
+        let monitoring = Monitoring {
+            senders: ["no-reply@ops.jac.example", "grafana.example"]
+                .iter()
+                .filter_map(|s| crate::monitoring::MonitoringSender::parse(s))
+                .collect(),
+            ..Monitoring::default()
+        };
+        let c = |h: &str, ours: bool| {
+            classify(&view(h), &rt.team, &rt.automated, &monitoring, ours, false)
+        };
+        // A no-reply sender at a team subdomain, auto-submitted, unproven: an alert all the same.
+        assert_eq!(
+            c("From: no-reply@ops.jac.example\r\nAuto-Submitted: auto-generated\r\nSubject: [FIRING:1] X", false),
+            (MailClass::Monitoring, Some("no-reply@ops.jac.example".into()))
+        );
+        assert_eq!(
+            c("From: a@eu.grafana.example\r\nSubject: [FIRING:1] X", false).0,
+            MailClass::Monitoring
+        );
+        assert_eq!(
+            c("From: a@grafana.example\r\nSubject: x", true).0,
+            MailClass::Own,
+            "our own mail first"
+        );
+        assert_eq!(
+            c("From: dan@jac.example\r\nSubject: x", false).0,
+            MailClass::Impersonation,
+            "the team is not a monitoring sender"
+        );
+    }
+
+    #[test]
     fn every_policy_signal_and_no_false_alarm() {
         let rt = Runtime::load(None).expect("default config");
         for h in [

@@ -865,6 +865,28 @@ mod tests {
     }
 
     #[test]
+    fn owner_takes_nothing_or_an_address() {
+        assert_eq!(one("#owner"), Ok(Command::Owner(None)));
+        assert_eq!(
+            one("#Owner: Eng2@JAC.example"),
+            Ok(Command::Owner(Some(
+                EmailAddress::parse("eng2@jac.example").unwrap()
+            )))
+        );
+        assert!(matches!(
+            one("#owner the night shift"),
+            Err(CommandError::Invalid {
+                command: "owner",
+                ..
+            })
+        ));
+        assert_eq!(
+            Command::Owner(EmailAddress::parse("eng2@jac.example").ok()).line(),
+            "#owner eng2@jac.example"
+        );
+    }
+
+    #[test]
     fn case_does_not_matter_but_texts_keep_theirs() {
         assert_eq!(one("#PRIORITY High"), Ok(Command::Priority(Priority::High)));
         assert_eq!(one("#Severity LOW"), Ok(Command::Severity(Severity::Low)));
