@@ -711,6 +711,24 @@ impl Ingest<'_, '_, '_> {
                 ));
             }
         };
+        if !proven && self.mode == Mode::Live {
+            // Anyone can claim a monitoring sender: unproven, it opens no more alert
+            // tickets than a client may (src/flood.rs); held mail is kept, never lost.
+            // A proven alert storm is real and is never held.
+            if let Some(held) =
+                crate::flood::check(self.tx, rt, &reporter, &v.message_id, at).await?
+            {
+                self.store(None, MailClass::Monitoring, Some(&held.note), at)
+                    .await?;
+                return Ok(self.outcome(
+                    Some(MailClass::Monitoring),
+                    Disposition::Held,
+                    None,
+                    false,
+                    Some(held.note),
+                ));
+            }
+        }
         let (priority, reason) = rt.priority.propose(&v.subject, &v.own_words.text());
         let norm = normalize_subject(&v.subject, &rt.team.prefix);
         let opening = opening(rt, v, &reporter, &norm, (priority, &reason), None, at);

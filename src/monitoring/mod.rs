@@ -23,7 +23,11 @@
 //!   *unproven*. Only a proven (`pass`) mail may resolve: an unproven resolved
 //!   notification is recorded and leaves the ticket open. (A forged *firing*
 //!   can at worst open an internal ticket; a forged *resolved* could silence a
-//!   real outage, so it is the one that must be proven.)
+//!   real outage, so it is the one that must be proven.) Unproven mail that
+//!   would open a new alert ticket counts against the flood limits of
+//!   `crate::flood` like a client's: beyond them it is held (kept, listed,
+//!   releasable), so a forger cannot bury the team in tickets; proven alerts
+//!   are never held (an alert storm is real).
 //! * **Not client work.** A monitoring ticket is internal: the policy's
 //!   client-contact rules (first-response, cadence, eod-update, pm-cc …) do not
 //!   apply to it, so it is left out of every rule evaluation (`onit

@@ -357,7 +357,26 @@ async fn a_forged_resolved_does_not_close_and_a_forged_alert_is_not_lost() {
                 .starts_with("firing (unproven)"),
             "{alert}"
         );
-        assert!(store.outbox_all().await.unwrap().is_empty());
+        assert!(store.outbox_all().await.unwrap().is_empty(), "{db:?}");
+        // Forged alerts cannot open tickets without limit: past the flood limit of one
+        // sender (10 an hour) they are held, kept whole, not lost.
+        let mut held = 0;
+        for i in 0..11 {
+            let raw = String::from_utf8(grafana(true, &format!("f{i}@grafana"), t3))
+                .unwrap()
+                .replace("DiskFull", &format!("Forged{i}"));
+            let out = feed_raw(&store, &rt, raw.into_bytes(), false, t3).await;
+            if out.disposition == Disposition::Held {
+                held += 1;
+            }
+        }
+        assert_eq!(held, 2, "{db:?}: 1 + 11 unproven openings, 10 an hour");
+        assert!(store
+            .outbox_all()
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.kind.as_str() == "alert"));
         store.close().await;
     }
 }
