@@ -55,34 +55,14 @@ mod tests {
     use chrono::TimeZone;
 
     use super::super::{build, render, Inputs, Kind, Request};
-    use crate::store::{to_ms, TicketRow};
+    use crate::store::TicketRow;
 
     fn alert(number: i64, subject: &str, opened: chrono::DateTime<chrono::Utc>) -> TicketRow {
         TicketRow {
-            id: number,
-            number,
-            prefix: "JAC".into(),
-            subject: subject.into(),
-            normalized_subject: subject.to_lowercase(),
             reporter: "alertmanager@ops.jac.example".into(),
-            project: "default".into(),
-            pm: "pm@jac.example".into(),
-            priority: crate::ticket::Priority::Medium,
-            priority_reason: "x".into(),
-            severity: None,
-            status: crate::ticket::Status::Open,
-            opened_at: to_ms(opened),
-            last_contact_at: None,
-            next_due_at: None,
-            next_due_rule: None,
-            closed_at: None,
-            ack_message_id: None,
-            linked_ticket_id: None,
-            opening_message_id: format!("a{number}@ops.jac.example"),
-            merged_into_id: None,
             alert_key: Some(subject.to_lowercase()),
             alert_source: Some("alertmanager@ops.jac.example".into()),
-            owner: None,
+            ..TicketRow::for_test(number, subject, opened)
         }
     }
 

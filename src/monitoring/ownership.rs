@@ -141,3 +141,79 @@ pub async fn queue(
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::to_ms;
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, h, m, 0).unwrap()
+    }
+
+    fn ev(kind: EventKind, at: DateTime<Utc>) -> EventRow {
+        EventRow {
+            id: 0,
+            ticket_id: 1,
+            at: to_ms(at),
+            kind,
+            actor: None,
+            message_id: None,
+            detail: String::new(),
+            status: None,
+            auth: None,
+            auth_how: None,
+        }
+    }
+
+    #[test]
+    fn due_after_the_last_firing_unless_attended_owned_or_resolved() {
+        let within = Duration::minutes(30);
+        let mut alert = TicketRow::for_test(1, "[FIRING:1] X", t(10, 0));
+        alert.alert_key = Some("x".into());
+        let fired = vec![
+            ev(EventKind::Opened, t(10, 0)),
+            ev(EventKind::Alert, t(10, 0)),
+        ];
+        assert_eq!(
+            reminder_due(&alert, &fired, within),
+            Some((t(10, 0), t(10, 30)))
+        );
+        // More alert mail and automated mail are not the team attending.
+        let mut more = fired.clone();
+        more.push(ev(EventKind::Alert, t(10, 5)));
+        more.push(ev(EventKind::Automated, t(10, 6)));
+        assert_eq!(
+            reminder_due(&alert, &more, within),
+            Some((t(10, 0), t(10, 30)))
+        );
+        for kind in [
+            EventKind::InternalNote,
+            EventKind::Note,
+            EventKind::Contact,
+            EventKind::PrioritySet,
+            EventKind::CommandInvalid,
+        ] {
+            let mut noted = fired.clone();
+            noted.push(ev(kind, t(10, 10)));
+            assert_eq!(reminder_due(&alert, &noted, within), None, "{kind}");
+        }
+        // A note before the alert fired again does not count for the new firing.
+        let mut again = fired.clone();
+        again.push(ev(EventKind::InternalNote, t(10, 10)));
+        again.push(ev(EventKind::Reopened, t(11, 0)));
+        assert_eq!(
+            reminder_due(&alert, &again, within),
+            Some((t(11, 0), t(11, 30)))
+        );
+        let mut owned = alert.clone();
+        owned.owner = Some("dan@jac.example".into());
+        assert_eq!(reminder_due(&owned, &fired, within), None);
+        let mut resolved = alert.clone();
+        resolved.status = Status::Resolved;
+        assert_eq!(reminder_due(&resolved, &fired, within), None);
+        let client = TicketRow::for_test(2, "Checkout down", t(10, 0));
+        assert_eq!(reminder_due(&client, &fired, within), None, "not an alert");
+    }
+}

@@ -50,6 +50,40 @@ impl TicketRow {
     }
 }
 
+#[cfg(test)]
+impl TicketRow {
+    /// A ticket for unit tests: `JAC-number`, open, medium, reported by
+    /// bob@acme.example to the default PM, opened at `opened`.
+    pub fn for_test(number: i64, subject: &str, opened: DateTime<Utc>) -> TicketRow {
+        TicketRow {
+            id: number,
+            number,
+            prefix: "JAC".into(),
+            subject: subject.into(),
+            normalized_subject: subject.to_lowercase(),
+            reporter: "bob@acme.example".into(),
+            project: "default".into(),
+            pm: "pm@jac.example".into(),
+            priority: Priority::Medium,
+            priority_reason: "medium: no rule matched".into(),
+            severity: None,
+            status: Status::Open,
+            opened_at: to_ms(opened),
+            last_contact_at: None,
+            next_due_at: None,
+            next_due_rule: None,
+            closed_at: None,
+            ack_message_id: None,
+            linked_ticket_id: None,
+            opening_message_id: format!("t{number}@acme.example"),
+            merged_into_id: None,
+            alert_key: None,
+            alert_source: None,
+            owner: None,
+        }
+    }
+}
+
 const TICKET_COLS: &str = "id, number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, severity, status, opened_at, last_contact_at, next_due_at, next_due_rule, closed_at, ack_message_id, linked_ticket_id, opening_message_id, merged_into_id, alert_key, alert_source, owner";
 
 /// A new ticket to insert.
