@@ -274,6 +274,40 @@ async fn alertmanager_firing_then_resolved_is_one_internal_ticket_its_source_res
         // No backscatter of any kind: nothing queued to anyone.
         let outbox = store.outbox_all().await.unwrap();
         assert!(outbox.is_empty(), "{db:?}: {outbox:?}");
+
+        // A person closes it: the report goes to the PM, never to the monitoring system.
+        let close = Mail::new(
+            "dan@jac.example",
+            "support@jac.example",
+            "Re: [FIRING:2] HighLatency (api prod) [JAC-1]",
+            "n1@jac.example",
+        )
+        .h("Date", &at(2026, 11, 26, 12, 0).to_rfc2822())
+        .body("#cause connection pool exhausted\n#resolution pool raised to 50\n#prevention alert on pool use\n#close\n");
+        feed(&store, &rt, &close, at(2026, 11, 26, 12, 0)).await;
+        assert_eq!(ticket_json(&env, "JAC-1").await["status"], "closed");
+        let outbox = store.outbox_all().await.unwrap();
+        let report: Vec<_> = outbox
+            .iter()
+            .filter(|o| o.kind.as_str() == "report")
+            .collect();
+        assert_eq!(report.len(), 1, "{db:?}: {outbox:?}");
+        assert_eq!(report[0].rcpt_to, "pm@jac.example", "{db:?}");
+        assert!(outbox
+            .iter()
+            .all(|o| !o.rcpt_to.contains("ops.jac.example")));
+        // After a person closed it, a new firing opens a new ticket.
+        let t3 = at(2026, 11, 26, 13, 0);
+        let out = feed_raw(
+            &store,
+            &rt,
+            alertmanager(true, "am4@alertmanager-0", t3),
+            true,
+            t3,
+        )
+        .await;
+        assert_eq!(out.disposition, Disposition::NewTicket, "{out:?}");
+        assert_eq!(out.ticket.as_deref(), Some("JAC-2"));
         store.close().await;
     }
 }
@@ -377,6 +411,51 @@ async fn a_forged_resolved_does_not_close_and_a_forged_alert_is_not_lost() {
             .unwrap()
             .iter()
             .all(|o| o.kind.as_str() == "alert"));
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_group_key_header_groups_mail_whose_subjects_differ() {
+    for db in BOTH {
+        let env = Env::new(db, CONFIG);
+        let rt = env.runtime();
+        let store = env.store().await;
+        // A template that shows the group key (`headers:` in Alertmanager's email_config).
+        let with_key = |raw: Vec<u8>, subject: Option<&str>| {
+            let mut text = String::from_utf8(raw).unwrap().replacen(
+                "Date:",
+                "X-Alertmanager-Group-Key: {}/{env=\"prod\"}:{alertname=\"HighLatency\"}\r\nDate:",
+                1,
+            );
+            if let Some(s) = subject {
+                text = text.replacen("[RESOLVED] HighLatency (api prod)", s, 1);
+            }
+            text.into_bytes()
+        };
+        let t0 = at(2026, 11, 26, 10, 0);
+        let a = feed_raw(
+            &store,
+            &rt,
+            with_key(alertmanager(true, "k1@am", t0), None),
+            true,
+            t0,
+        )
+        .await;
+        // The common labels changed, so the subject did; the group did not.
+        let t1 = at(2026, 11, 26, 10, 30);
+        let resolved = with_key(
+            alertmanager(false, "k2@am", t1),
+            Some("[RESOLVED] HighLatency (prod)"),
+        );
+        let b = feed_raw(&store, &rt, resolved, true, t1).await;
+        assert_eq!(a.ticket, b.ticket, "{db:?}: {b:?}");
+        let v = ticket_json(&env, "JAC-1").await;
+        assert_eq!(v["status"], "resolved", "{v}");
+        assert!(
+            v["alert_key"].as_str().unwrap().starts_with("groupkey {}/"),
+            "{v}"
+        );
         store.close().await;
     }
 }
