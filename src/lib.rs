@@ -37,6 +37,7 @@ pub mod mail_reprocess;
 pub mod mailstore;
 pub mod message;
 pub mod metrics;
+pub mod monitoring;
 pub mod notices;
 pub mod oauth;
 pub mod origin;

@@ -116,6 +116,8 @@ pub struct Digest {
     /// Mail of this PM's clients held by a flood limit in the period, still held
     /// (src/flood.rs): no ticket, no acknowledgment until released.
     pub held_mail: Vec<HeldMail>,
+    /// Monitoring alerts nobody owns yet: the digest's first section (super::monitoring).
+    pub unowned_alerts: Vec<super::UnownedAlert>,
 }
 
 /// One held message, as the digest shows it.
@@ -152,6 +154,7 @@ impl Digest {
             && self.needs_person.is_empty()
             && self.onit_alerts.is_empty()
             && self.held_mail.is_empty()
+            && self.unowned_alerts.is_empty()
     }
 }
 
@@ -163,6 +166,8 @@ pub struct Inputs {
     pub(super) unthreaded: Vec<UnthreadedRow>,
     pub(super) alerts: Vec<crate::alerts::AlertRow>,
     pub(super) held: Vec<crate::store::ListedMail>,
+    /// Open monitoring alerts nobody owns (crate::monitoring).
+    pub(super) unowned_alerts: Vec<TicketRow>,
 }
 
 impl Inputs {
@@ -189,6 +194,7 @@ impl Inputs {
             unthreaded: store.unthreaded_team_mail(after, until).await?,
             alerts: crate::alerts::during(store, after, until).await?,
             held: store.held_since(after, HELD_LISTED * 10).await?,
+            unowned_alerts: store.unowned_alerts().await?,
         })
     }
 
@@ -571,6 +577,8 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
             at: short(rt, crate::store::from_ms(h.at)),
         })
         .collect();
+    let unowned_alerts =
+        super::monitoring::unowned_alerts(&inputs.unowned_alerts, &pm, at, |t| short(rt, t), age);
     Digest {
         kind: req.kind.as_str(),
         title: req.kind.title(),
@@ -604,5 +612,6 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
             .collect(),
         trust_warning: rt.trust.header_trust_warning(),
         held_mail,
+        unowned_alerts,
     }
 }

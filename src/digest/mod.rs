@@ -44,6 +44,7 @@
 //!   of unthreaded team mail.
 
 mod build;
+mod monitoring;
 mod render;
 mod schedule;
 
@@ -60,6 +61,7 @@ use crate::config::Runtime;
 use crate::store::{Store, Tx};
 
 pub use build::*;
+pub use monitoring::UnownedAlert;
 pub use render::*;
 pub use schedule::*;
 
@@ -469,6 +471,7 @@ mod tests {
                 at: crate::store::to_ms(at - Duration::hours(2)),
                 reason: "sender".into(),
             }],
+            unowned_alerts: Vec::new(),
         };
         let d = build(
             &inputs,

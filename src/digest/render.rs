@@ -13,6 +13,8 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
     ("tickets.txt", include_str!("tickets.txt")),
     ("daily.txt", include_str!("daily.txt")),
     ("weekly.txt", include_str!("weekly.txt")),
+    ("monitoring.html", include_str!("monitoring.html")),
+    ("monitoring.txt", include_str!("monitoring.txt")),
 ];
 
 /// `text|wrap(width, indent)`: words wrapped to `width` columns, every line indented.

@@ -464,8 +464,10 @@ pub use super::pm_of;
 
 mod attach;
 mod merge;
+mod monitoring;
 pub use attach::attached;
 pub use merge::{merge, reopen, Merge};
+pub use monitoring::{alert_mail, open_alert, take_ownership, AlertChange, AlertMail};
 
 /// Why no more acknowledgments may go to `to` now, if a rate cap is reached.
 async fn ack_rate_reached(
