@@ -6,6 +6,7 @@
 //!
 //! `ONIT_IMPORT_MEMORY_RUNS` (default 3) runs per input; the median is shown.
 //! `ONIT_IMPORT_MEMORY_SIZES` (default `10000,50000`) the mail counts.
+//! `ONIT_IMPORT_MEMORY_BIN` measures another `onit` binary on the same inputs.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -129,7 +130,7 @@ fn one_import(input: &Path) -> (f64, f64) {
     let started = Instant::now();
     let out = Command::new("/usr/bin/time")
         .arg("-v")
-        .arg(env!("CARGO_BIN_EXE_onit"))
+        .arg(onit_bin())
         .arg("--config")
         .arg(&cfg)
         .arg("import")
@@ -154,6 +155,14 @@ fn one_import(input: &Path) -> (f64, f64) {
         .and_then(|v| v.trim().parse().ok())
         .expect("/usr/bin/time -v prints the maximum resident set size");
     (kb / 1024.0, secs)
+}
+
+/// The `onit` to measure: this build's, or `ONIT_IMPORT_MEMORY_BIN` (an
+/// older build, for a before/after on the same inputs).
+fn onit_bin() -> PathBuf {
+    std::env::var_os("ONIT_IMPORT_MEMORY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_onit")))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -5,8 +5,14 @@ fn main() {
         for m in onit::mailstore::read_import_path(std::path::Path::new(&p)).expect("read") {
             match onit::message::MailView::parse(&m.bytes) {
                 Ok(v) => {
-                    let (c, sig) =
-                        onit::classify::classify(&v, &rt.team, &rt.automated, false, true);
+                    let (c, sig) = onit::classify::classify(
+                        &v,
+                        &rt.team,
+                        &rt.automated,
+                        &rt.monitoring,
+                        false,
+                        true,
+                    );
                     println!(
                         "{}: {:?} {:?} (from {:?}, subject {:?})",
                         m.origin,

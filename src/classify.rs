@@ -3,6 +3,7 @@
 
 use crate::address::EmailAddress;
 use crate::message::MailView;
+use crate::monitoring::senders::Monitoring;
 use crate::team::Team;
 
 /// The kinds of mail, in the order POLICY checks them.
@@ -20,6 +21,9 @@ pub enum MailClass {
     InternalNote,
     /// Mail from a client.
     Client,
+    /// Mail from a `[monitoring] senders` entry: an alert, on an internal
+    /// ticket of its own (crate::monitoring), never answered.
+    Monitoring,
     /// Mail claiming a team address whose sender is not proven (`trust.team =
     /// "authenticated"`): recorded, applied nowhere, counted for no rule.
     Impersonation,
@@ -36,6 +40,7 @@ impl MailClass {
             MailClass::InternalNote => "internal_note",
             MailClass::Client => "client",
             MailClass::Impersonation => "impersonation",
+            MailClass::Monitoring => "monitoring",
         }
     }
 }
@@ -161,16 +166,26 @@ pub fn automated_signal(v: &MailView, signals: &AutomatedSignals) -> Option<Stri
 
 /// Classifies a parsed message. `is_ours` says whether its Message-ID is one onit
 /// generated; `team_proven` whether a team address in `From:` may be believed
-/// (crate::trust). Returns the class and, for automated mail, the signal that matched.
+/// (crate::trust); `monitoring` the monitoring senders. Returns the class and,
+/// for automated mail, the signal that matched.
+///
+/// Mail from a monitoring sender is `Monitoring` before any other rule but our
+/// own: monitoring systems send with robot signals (no-reply senders,
+/// `Auto-Submitted`), and one at a team subdomain must not count as team mail.
+/// Whether it is proven is judged where it is used (crate::monitoring).
 pub fn classify(
     v: &MailView,
     team: &Team,
     signals: &AutomatedSignals,
+    monitoring: &Monitoring,
     is_ours: bool,
     team_proven: bool,
 ) -> (MailClass, Option<String>) {
     if is_ours {
         return (MailClass::Own, None);
+    }
+    if let Some(source) = v.from.as_ref().and_then(|f| monitoring.source_of(f)) {
+        return (MailClass::Monitoring, Some(source.as_str().to_string()));
     }
     let from_team = v.from.as_ref().is_some_and(|f| team.is_team(f));
     if from_team && !team_proven {
@@ -214,7 +229,14 @@ mod tests {
     }
 
     fn class_of(rt: &Runtime, headers: &str) -> (MailClass, Option<String>) {
-        classify(&view(headers), &rt.team, &rt.automated, false, true)
+        classify(
+            &view(headers),
+            &rt.team,
+            &rt.automated,
+            &rt.monitoring,
+            false,
+            true,
+        )
     }
 
     #[test]
@@ -237,11 +259,46 @@ mod tests {
                 &view("From: bob@client.example\r\nSubject: x"),
                 &rt.team,
                 &rt.automated,
+                &rt.monitoring,
                 true,
                 true
             )
             .0,
             MailClass::Own
+        );
+    }
+
+    #[test]
+    fn a_monitoring_sender_comes_before_robots_and_the_team() {
+        let rt = Runtime::load(None).expect("default config");
+        let monitoring = Monitoring {
+            senders: ["no-reply@ops.jac.example", "grafana.example"]
+                .iter()
+                .filter_map(|s| crate::monitoring::MonitoringSender::parse(s))
+                .collect(),
+            ..Monitoring::default()
+        };
+        let c = |h: &str, ours: bool| {
+            classify(&view(h), &rt.team, &rt.automated, &monitoring, ours, false)
+        };
+        // A no-reply sender at a team subdomain, auto-submitted, unproven: an alert all the same.
+        assert_eq!(
+            c("From: no-reply@ops.jac.example\r\nAuto-Submitted: auto-generated\r\nSubject: [FIRING:1] X", false),
+            (MailClass::Monitoring, Some("no-reply@ops.jac.example".into()))
+        );
+        assert_eq!(
+            c("From: a@eu.grafana.example\r\nSubject: [FIRING:1] X", false).0,
+            MailClass::Monitoring
+        );
+        assert_eq!(
+            c("From: a@grafana.example\r\nSubject: x", true).0,
+            MailClass::Own,
+            "our own mail first"
+        );
+        assert_eq!(
+            c("From: dan@jac.example\r\nSubject: x", false).0,
+            MailClass::Impersonation,
+            "the team is not a monitoring sender"
         );
     }
 

@@ -244,7 +244,8 @@ pub enum MailAction {
 #[derive(Debug, Subcommand)]
 pub enum TicketAction {
     /// Set priority (urgent|high|medium), severity (critical|high|medium|low),
-    /// status (open|resolved), or a closing fact: cause, impact, resolution, prevention TEXT.
+    /// status (open|resolved), a closing fact: cause, impact, resolution, prevention TEXT,
+    /// or owner ADDRESS (a team member takes it).
     Set {
         field: String,
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]

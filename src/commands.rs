@@ -59,6 +59,9 @@ pub enum Command {
     Merge(crate::ticket_ref::TicketRef),
     /// `#additional TEXT`: another issue noticed, recorded as a footnote.
     Additional(String),
+    /// `#owner` (the sender) or `#owner ADDRESS` (a team member): who took the
+    /// ticket, a monitoring alert above all (crate::monitoring).
+    Owner(Option<EmailAddress>),
 }
 
 impl Command {
@@ -73,6 +76,8 @@ impl Command {
             Command::Reopen => "#reopen".into(),
             Command::Merge(r) => format!("#merge {r}"),
             Command::Additional(t) => format!("#additional {t}"),
+            Command::Owner(None) => "#owner".into(),
+            Command::Owner(Some(a)) => format!("#owner {a}"),
         }
     }
 }
@@ -115,7 +120,7 @@ impl CommandError {
 }
 
 /// Every command, for help texts.
-pub const COMMAND_LIST: &str = "#priority urgent|high|medium, #severity critical|high|medium|low, #status open|resolved, #cause TEXT, #impact TEXT, #resolution TEXT, #prevention TEXT, #close, #reopen, #merge JAC-n, #additional TEXT";
+pub const COMMAND_LIST: &str = "#priority urgent|high|medium, #severity critical|high|medium|low, #status open|resolved, #cause TEXT, #impact TEXT, #resolution TEXT, #prevention TEXT, #close, #reopen, #merge JAC-n, #additional TEXT, #owner [ADDRESS]";
 
 /// One command line as written, and what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +224,14 @@ fn parse_command(name: &str, value: &str) -> Result<Command, CommandError> {
             expected: "the other issue, e.g. `#additional the backup job also failed`",
         }),
         "additional" => Ok(Command::Additional(value.to_string())),
+        "owner" if value.is_empty() => Ok(Command::Owner(None)),
+        "owner" => EmailAddress::parse(value)
+            .map(|a| Command::Owner(Some(a)))
+            .map_err(|_| CommandError::Invalid {
+                command: "owner",
+                value: value.to_string(),
+                expected: "nothing (you take it) or a team member's address",
+            }),
         "cause" => fact(ClosingField::Cause),
         "impact" => fact(ClosingField::Impact),
         "resolution" => fact(ClosingField::Resolution),
@@ -338,6 +351,27 @@ pub async fn apply(
             Command::Additional(text) => {
                 crate::footnotes::record(tx, &t, text, by, at).await?;
                 out.done.push("additional issue recorded".into());
+            }
+            Command::Owner(named) => {
+                // `#owner` alone: the sender takes it (mail only: the command line names someone).
+                let who = named
+                    .clone()
+                    .or_else(|| EmailAddress::parse(actor.name).ok())
+                    .filter(|a| rt.team.is_team(a));
+                let Some(who) = who else {
+                    let why = "takes a team member's address";
+                    let detail = format!("{}: {why}", c.line);
+                    lifecycle::record(tx, t.id, at, EventKind::CommandInvalid, by, &detail).await?;
+                    out.problems.push(detail);
+                    out.reply_lines.push(format!("#owner: {why}"));
+                    continue;
+                };
+                out.done.push(
+                    match lifecycle::take_ownership(tx, &mut t, &who, by, at).await? {
+                        Some(detail) => detail,
+                        None => format!("already owned by {who}"),
+                    },
+                );
             }
             Command::Merge(r) => {
                 let other = match tx.ticket_by_number(r.number).await? {
@@ -635,11 +669,13 @@ fn single_line_name(s: &str) -> String {
 
 /// The command for `set FIELD VALUE`, by the same rules as mail.
 pub fn cli_command(field: &str, value: &str) -> Result<Command> {
-    const FIELDS: &str = "priority, severity, status, cause, impact, resolution or prevention";
+    const FIELDS: &str =
+        "priority, severity, status, cause, impact, resolution, prevention or owner";
     let name = field.trim().trim_start_matches('#').to_ascii_lowercase();
     match name.as_str() {
         "close" => anyhow::bail!("to close a ticket use `onit ticket ID close`"),
-        "priority" | "severity" | "status" | "cause" | "impact" | "resolution" | "prevention" => {}
+        "priority" | "severity" | "status" | "cause" | "impact" | "resolution" | "prevention"
+        | "owner" => {}
         other => anyhow::bail!("cannot set `{other}`: set takes {FIELDS}"),
     }
     // Only the first line of the value: a command is one line.
@@ -826,6 +862,28 @@ mod tests {
         );
         assert_eq!(one("#close"), Ok(Command::Close));
         assert_eq!(one("#close   "), Ok(Command::Close));
+    }
+
+    #[test]
+    fn owner_takes_nothing_or_an_address() {
+        assert_eq!(one("#owner"), Ok(Command::Owner(None)));
+        assert_eq!(
+            one("#Owner: Eng2@JAC.example"),
+            Ok(Command::Owner(Some(
+                EmailAddress::parse("eng2@jac.example").unwrap()
+            )))
+        );
+        assert!(matches!(
+            one("#owner the night shift"),
+            Err(CommandError::Invalid {
+                command: "owner",
+                ..
+            })
+        ));
+        assert_eq!(
+            Command::Owner(EmailAddress::parse("eng2@jac.example").ok()).line(),
+            "#owner eng2@jac.example"
+        );
     }
 
     #[test]

@@ -11,11 +11,11 @@ use serde::Serialize;
 
 use crate::classify::MailClass;
 use crate::config::Runtime;
-use crate::ingest::{receive_parsed, Disposition, Mode};
-use crate::mailstore::ImportPlan;
+use crate::ingest::{receive_parsed, Disposition, Mode, Outcome};
+use crate::mailstore::{ImportPlan, Planned};
 use crate::message::MailView;
 use crate::policy::archive_time::{archive_time, ArrivalEvidence};
-use crate::store::Store;
+use crate::store::{Store, Tx};
 
 /// Messages per transaction.
 const BATCH: usize = 500;
@@ -68,26 +68,59 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
     let mut counts = ImportCounts::default();
     let mut it = plan.messages().iter().peekable();
     while it.peek().is_some() {
+        let batch: Vec<&Planned> = it.by_ref().take(BATCH).collect();
+        // A batch is first stored without a savepoint per message (two fewer
+        // round trips to the database each); when a message fails, the batch is
+        // rolled back and stored again with one savepoint per message, so the one
+        // bad message is skipped and the rest kept.
         let mut tx = store.begin().await?;
-        for planned in it.by_ref().take(BATCH) {
-            counts.messages += 1;
-            let arrival = planned.arrival;
-            let m = match plan.read(planned, rt.max_message_bytes) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::error!(origin = %plan.origin(planned), error = format!("{e:#}"), "message could not be read");
-                    counts.failed += 1;
-                    continue;
-                }
-            };
-            // Over mailbox.max_message_bytes: recorded from its header only, like
-            // the Maildir and IMAP (src/oversize.rs); never read or stored whole.
-            let parsed = match m.too_large {
-                Some(size) => crate::oversize::view_of_header(rt, &m.bytes, size, &m.origin),
-                None => MailView::parse(&m.bytes),
-            };
+        let mut fast = counts.clone();
+        if store_batch(&mut tx, rt, &plan, &batch, &mut fast, false).await? {
+            tx.commit().await?;
+            counts = fast;
+            continue;
+        }
+        tx.rollback().await?;
+        let mut tx = store.begin().await?;
+        store_batch(&mut tx, rt, &plan, &batch, &mut counts, true).await?;
+        tx.commit().await?;
+    }
+    Ok(counts)
+}
+
+/// Stores one batch of planned messages in `tx`, counting into `counts`. With
+/// `savepoints`, each message is stored under its own savepoint and one that
+/// fails is rolled back alone, logged and counted as failed; without, the first
+/// failure stops the batch and false is returned (the caller rolls back and
+/// stores the batch again with savepoints).
+async fn store_batch(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    plan: &ImportPlan,
+    batch: &[&Planned],
+    counts: &mut ImportCounts,
+    savepoints: bool,
+) -> Result<bool> {
+    for planned in batch {
+        counts.messages += 1;
+        let arrival = planned.arrival;
+        let m = match plan.read(planned, rt.max_message_bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(origin = %plan.origin(planned), error = format!("{e:#}"), "message could not be read");
+                counts.failed += 1;
+                continue;
+            }
+        };
+        // Over mailbox.max_message_bytes: recorded from its header only, like
+        // the Maildir and IMAP (src/oversize.rs); never read or stored whole.
+        let parsed = match m.too_large {
+            Some(size) => crate::oversize::view_of_header(rt, &m.bytes, size, &m.origin),
+            None => MailView::parse(&m.bytes),
+        };
+        let out = if savepoints {
             let mut sp = tx.savepoint().await?;
-            match receive_parsed(
+            let out = receive_parsed(
                 &mut sp,
                 rt,
                 &m.bytes,
@@ -96,49 +129,59 @@ pub async fn import(store: &Store, rt: &Runtime, paths: &[PathBuf]) -> Result<Im
                 &m.origin,
                 Mode::Archive,
             )
-            .await
-            {
+            .await;
+            match out {
                 Ok(out) => {
                     sp.commit().await?;
-                    match out.disposition {
-                        Disposition::Duplicate => counts.duplicates += 1,
-                        Disposition::Unparseable => counts.unparseable += 1,
-                        Disposition::NewTicket => counts.tickets += 1,
-                        // Only live mail is held (src/flood.rs); an archive never is.
-                        Disposition::Held => counts.unthreaded += 1,
-                        Disposition::Threaded | Disposition::Unthreaded => {
-                            match out.class {
-                                Some(MailClass::Automated) => counts.automated += 1,
-                                Some(MailClass::Contact | MailClass::Acknowledgment)
-                                    if out.disposition == Disposition::Threaded =>
-                                {
-                                    counts.contacts += 1
-                                }
-                                Some(MailClass::InternalNote)
-                                    if out.disposition == Disposition::Threaded =>
-                                {
-                                    counts.internal_notes += 1
-                                }
-                                _ => {}
-                            }
-                            if out.class != Some(MailClass::Automated) {
-                                if out.disposition == Disposition::Threaded {
-                                    counts.threaded += 1;
-                                } else {
-                                    counts.unthreaded += 1;
-                                }
-                            }
-                        }
-                    }
+                    out
                 }
                 Err(e) => {
                     sp.rollback().await?;
                     tracing::error!(origin = %m.origin, error = format!("{e:#}"), "message could not be stored");
                     counts.failed += 1;
+                    continue;
+                }
+            }
+        } else {
+            match receive_parsed(tx, rt, &m.bytes, parsed, arrival, &m.origin, Mode::Archive).await
+            {
+                Ok(out) => out,
+                Err(_) => return Ok(false),
+            }
+        };
+        count(counts, &out);
+    }
+    Ok(true)
+}
+
+/// Counts one stored message by what ingest did with it.
+fn count(counts: &mut ImportCounts, out: &Outcome) {
+    match out.disposition {
+        Disposition::Duplicate => counts.duplicates += 1,
+        Disposition::Unparseable => counts.unparseable += 1,
+        Disposition::NewTicket => counts.tickets += 1,
+        // Only live mail is held (src/flood.rs); an archive never is.
+        Disposition::Held => counts.unthreaded += 1,
+        Disposition::Threaded | Disposition::Unthreaded => {
+            match out.class {
+                Some(MailClass::Automated) => counts.automated += 1,
+                Some(MailClass::Contact | MailClass::Acknowledgment)
+                    if out.disposition == Disposition::Threaded =>
+                {
+                    counts.contacts += 1
+                }
+                Some(MailClass::InternalNote) if out.disposition == Disposition::Threaded => {
+                    counts.internal_notes += 1
+                }
+                _ => {}
+            }
+            if out.class != Some(MailClass::Automated) {
+                if out.disposition == Disposition::Threaded {
+                    counts.threaded += 1;
+                } else {
+                    counts.unthreaded += 1;
                 }
             }
         }
-        tx.commit().await?;
     }
-    Ok(counts)
 }

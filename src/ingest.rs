@@ -20,6 +20,8 @@ pub use crate::ticket::Mode;
 use crate::ticket_ref::TicketRef;
 use crate::trust::{Authentication, TeamTrust};
 
+mod monitoring;
+
 /// What became of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
@@ -304,6 +306,32 @@ fn from_of(v: &MailView) -> Option<&str> {
     v.from.as_ref().map(|a| a.as_str())
 }
 
+/// The opening of a new ticket by message `v` from `reporter`, in the reporter's
+/// project, with the proposed priority and why.
+fn opening<'o>(
+    rt: &'o Runtime,
+    v: &'o MailView,
+    reporter: &'o EmailAddress,
+    normalized_subject: &'o str,
+    (priority, priority_reason): (crate::ticket::Priority, &'o str),
+    follows: Option<&'o TicketRow>,
+    at: DateTime<Utc>,
+) -> Opening<'o> {
+    let (project, pm) = rt.team.project_for(reporter);
+    Opening {
+        reporter,
+        subject: &v.subject,
+        normalized_subject,
+        project,
+        pm,
+        priority,
+        priority_reason,
+        message_id: &v.message_id,
+        follows,
+        at,
+    }
+}
+
 fn join(addrs: &[EmailAddress]) -> String {
     addrs
         .iter()
@@ -315,14 +343,21 @@ fn join(addrs: &[EmailAddress]) -> String {
 impl Ingest<'_, '_, '_> {
     async fn run(mut self) -> Result<Outcome> {
         let v = self.v;
-        if self.tx.known_message(&v.message_id).await?.is_some() {
+        // Our own mail is what our outbox holds, never an id that merely looks like ours.
+        let (known, ours) = self.tx.message_seen(&v.message_id).await?;
+        if known.is_some() {
             debug!("duplicate Message-ID: nothing to do");
             return Ok(self.outcome(None, Disposition::Duplicate, None, false, None));
         }
-        // Our own mail is what our outbox holds, never an id that merely looks like ours.
-        let ours = self.tx.is_our_message(&v.message_id).await?;
         let team_proven = self.rt.trust.team == TeamTrust::Header || self.auth.is_pass();
-        let (class, signal) = classify(v, &self.rt.team, &self.rt.automated, ours, team_proven);
+        let (class, signal) = classify(
+            v,
+            &self.rt.team,
+            &self.rt.automated,
+            &self.rt.monitoring,
+            ours,
+            team_proven,
+        );
         debug!(class = class.as_str(), auth = self.auth.verdict.as_str(), how = %self.auth.how, "classified");
         let at = match self.mode {
             Mode::Archive => crate::policy::archive_time::archive_time(
@@ -342,6 +377,8 @@ impl Ingest<'_, '_, '_> {
                 ticket: Some(t),
                 link: None,
             },
+            // An alert threads by its own key alone (crate::monitoring).
+            None if class == MailClass::Monitoring => Threading::default(),
             None => self.thread(class).await?,
         };
         let proven = self.auth.is_pass();
@@ -364,6 +401,7 @@ impl Ingest<'_, '_, '_> {
                 ))
             }
             MailClass::Automated => self.automated(ticket, signal, at).await,
+            MailClass::Monitoring => self.monitoring(ticket, signal, at).await,
             MailClass::Client => {
                 let out = self.client(ticket, link, at).await?;
                 // POLICY "Commands from the team": a client's are recorded, never applied.
@@ -802,25 +840,17 @@ impl Ingest<'_, '_, '_> {
                 frustration.join(", ")
             );
         }
-        let (project, pm) = rt.team.project_for(&reporter);
         let norm = normalize_subject(&v.subject, &rt.team.prefix);
-        let t = lifecycle::open(
-            self.tx,
+        let opening = opening(
             rt,
-            &Opening {
-                reporter: &reporter,
-                subject: &v.subject,
-                normalized_subject: &norm,
-                project,
-                pm,
-                priority,
-                priority_reason: &reason,
-                message_id: &v.message_id,
-                follows: link.as_ref(),
-                at,
-            },
-        )
-        .await?;
+            v,
+            &reporter,
+            &norm,
+            (priority, &reason),
+            link.as_ref(),
+            at,
+        );
+        let t = lifecycle::open(self.tx, rt, &opening).await?;
         let reference = t.reference();
         let span = info_span!("ticket", ticket = %reference);
         let _g = span.enter();

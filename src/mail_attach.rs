@@ -75,6 +75,7 @@ fn counted_as(class: MailClass) -> Option<&'static str> {
         MailClass::Client => "a client message",
         MailClass::InternalNote => "an internal note",
         MailClass::Automated => "automated mail",
+        MailClass::Monitoring => "a monitoring alert",
         MailClass::Own | MailClass::Impersonation => return None,
     })
 }

@@ -59,6 +59,9 @@ pub struct MailView {
     pub own_words: OwnWords,
     /// What the headers say about who sent it, for [`crate::trust::judge`].
     pub sender_facts: crate::trust::SenderFacts,
+    /// An Alertmanager-style group key a monitoring system put in a header
+    /// (`X-Alertmanager-Group-Key`, `X-Group-Key`), one line: crate::monitoring.
+    pub alert_group_key: Option<String>,
 }
 
 /// A message whose bytes mail-parser could not make anything of.
@@ -346,6 +349,11 @@ impl MailView {
             || raw_header(&m, "X-Spam-Status")
                 .is_some_and(|v| v.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("yes")));
         let failed_recipients_header = raw_header(&m, "X-Failed-Recipients").is_some();
+        let alert_group_key = ["X-Alertmanager-Group-Key", "X-Group-Key"]
+            .iter()
+            .find_map(|h| raw_header(&m, h))
+            .map(|v| cut_chars(&single_line(v.trim()), 1000))
+            .filter(|v| !v.is_empty());
         let is_report = m.root_part().content_type().is_some_and(|ct| {
             ct.ctype().eq_ignore_ascii_case("multipart")
                 && ct
@@ -437,6 +445,7 @@ impl MailView {
             body,
             own_words,
             sender_facts,
+            alert_group_key,
         })
     }
 

@@ -1,7 +1,9 @@
 //! Reminders to the team, so rules are kept and not only reported: one mail
 //! ahead of each due time (`policy.remind_before`, default 15 minutes), and on
 //! business days at `policy.open_list_at` (16:00) one list of open tickets with
-//! no contact yet today. They go through the outbox with a dedupe key per due
+//! no contact yet today; and a reminder for each monitoring alert nobody
+//! attended to within `monitoring.own_within_mins` (crate::monitoring::ownership).
+//! They go through the outbox with a dedupe key per due
 //! time (or per day), so each is sent once, across restarts too. They are
 //! addressed to team addresses only and never reach a client.
 //!
@@ -24,6 +26,8 @@ use crate::ticket::OutboxKind;
 pub struct TickReport {
     pub reminders: usize,
     pub open_list: bool,
+    /// Monitoring alerts nobody attended to in time (crate::monitoring::ownership).
+    pub ownership: usize,
 }
 
 /// Who reminders go to: `team.reminders_to`, else the engineers, else the support address.
@@ -90,7 +94,8 @@ pub async fn tick_fenced(
     } else {
         Vec::new()
     };
-    if due_now.is_empty() && silent.is_empty() {
+    let unowned = crate::monitoring::ownership::due(store, rt, now).await?;
+    if due_now.is_empty() && silent.is_empty() && unowned.is_empty() {
         return Ok(report);
     }
     let mut tx = store.begin().await?;
@@ -128,6 +133,7 @@ pub async fn tick_fenced(
             report.reminders += 1;
         }
     }
+    report.ownership = crate::monitoring::ownership::queue(&mut tx, rt, &unowned, &to, now).await?;
     // The daily list: business days, from open_list_at until the end-of-day deadline.
     if !silent.is_empty() {
         let mut body = format!(
@@ -158,10 +164,11 @@ pub async fn tick_fenced(
     }
     fence.check(&mut tx).await?;
     tx.commit().await?;
-    if report.reminders > 0 || report.open_list {
+    if report.reminders > 0 || report.open_list || report.ownership > 0 {
         info!(
             reminders = report.reminders,
             open_list = report.open_list,
+            ownership = report.ownership,
             "reminders queued"
         );
     }

@@ -378,8 +378,10 @@ pub async fn make(
     let reference = t.reference();
 
     // Who it goes to: the reporter and the maintainers, the PM in Cc.
+    // A monitoring alert's reporter is the monitoring system: never mailed (crate::monitoring).
     let mut to: Vec<EmailAddress> = Vec::new();
     match EmailAddress::parse(&t.reporter) {
+        Ok(_) if t.is_monitoring() => {}
         Ok(a) => to.push(a),
         Err(e) => {
             tracing::warn!(reporter = %t.reporter, error = %e, "reporter address unusable for the report")
@@ -391,6 +393,9 @@ pub async fn make(
         }
     }
     let pm = crate::ticket::pm_of(rt, t);
+    if to.is_empty() {
+        to.push(pm.clone());
+    }
     let cc: Vec<EmailAddress> = if to.contains(&pm) {
         Vec::new()
     } else {
@@ -507,31 +512,19 @@ mod tests {
 
     fn ticket() -> TicketRow {
         TicketRow {
-            id: 1,
-            number: 1,
-            prefix: "JAC".into(),
-            subject: "Checkout <down>".into(),
-            normalized_subject: "checkout <down>".into(),
-            reporter: "bob@acme.example".into(),
             project: "acme".into(),
             pm: "alice.pm@jac.example".into(),
             priority: crate::ticket::Priority::Urgent,
             priority_reason: "x".into(),
-            severity: None,
             status: crate::ticket::Status::Closed,
-            opened_at: crate::store::to_ms(
+            opening_message_id: "c1@acme.example".into(),
+            ..TicketRow::for_test(
+                1,
+                "Checkout <down>",
                 DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
                     .unwrap()
                     .with_timezone(&Utc),
-            ),
-            last_contact_at: None,
-            next_due_at: None,
-            next_due_rule: None,
-            closed_at: None,
-            ack_message_id: None,
-            linked_ticket_id: None,
-            opening_message_id: "c1@acme.example".into(),
-            merged_into_id: None,
+            )
         }
     }
 

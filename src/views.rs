@@ -45,6 +45,15 @@ pub struct TicketView {
     pub next_due_rule: Option<String>,
     pub acknowledgment: Option<String>,
     pub linked_ticket: Option<i64>,
+    /// A monitoring alert's internal ticket (crate::monitoring).
+    pub monitoring: bool,
+    /// The alert's key and the monitoring sender it came from (monitoring tickets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_source: Option<String>,
+    /// Who took it (`#owner`); `null` while nobody has.
+    pub owner: Option<String>,
 }
 
 impl From<&TicketRow> for TicketView {
@@ -71,6 +80,10 @@ impl From<&TicketRow> for TicketView {
             next_due_rule: if open { t.next_due_rule.clone() } else { None },
             acknowledgment: t.ack_message_id.clone(),
             linked_ticket: t.linked_ticket_id,
+            monitoring: t.is_monitoring(),
+            alert_key: t.alert_key.clone(),
+            alert_source: t.alert_source.clone(),
+            owner: t.owner.clone(),
         }
     }
 }

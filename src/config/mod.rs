@@ -106,6 +106,8 @@ pub struct Runtime {
     pub team: Team,
     /// `[trust]`: what proves a sender.
     pub trust: crate::trust::Trust,
+    /// `[monitoring]`: which senders are monitoring systems, and when an alert needs an owner.
+    pub monitoring: crate::monitoring::senders::Monitoring,
     pub calendar: BusinessCalendar,
     pub policy: Policy,
     pub priority: crate::policy::priority::PriorityRules,

@@ -30,6 +30,66 @@ pub struct Settings {
     pub ops: OpsSettings,
     pub oauth: OAuthSettings,
     pub trust: TrustSettings,
+    pub monitoring: MonitoringSettings,
+}
+
+/// `[monitoring]`: mail from monitoring systems (see [`crate::monitoring`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringSettings {
+    pub senders: Vec<String>,
+    pub own_within_mins: u32,
+}
+
+impl MonitoringSettings {
+    /// The section in parsed form. A sender must not be one of the team's
+    /// people (`people`: engineers, PMs, support addresses) nor cover a team
+    /// domain: their mail would stop being team mail. A subdomain of a team
+    /// domain (`ops.jac.example`) is fine.
+    pub(super) fn validate(
+        &self,
+        people: &[&EmailAddress],
+        team_domains: &[crate::address::Domain],
+        issue: &mut impl FnMut(&str, String),
+    ) -> crate::monitoring::senders::Monitoring {
+        use crate::monitoring::senders::{Monitoring, MonitoringSender};
+        let mut senders = Vec::new();
+        for (i, entry) in self.senders.iter().enumerate() {
+            let key = format!("monitoring.senders[{i}]");
+            let Some(s) = MonitoringSender::parse(entry) else {
+                issue(
+                    &key,
+                    format!("`{entry}` is neither an address nor a domain"),
+                );
+                continue;
+            };
+            if let Some(p) = people.iter().find(|p| s.matches(p)) {
+                issue(
+                    &key,
+                    format!("`{entry}` covers {p}, a team member or support address: their mail would become alerts"),
+                );
+                continue;
+            }
+            let covered = team_domains.iter().find(|d| {
+                EmailAddress::parse(&format!("x@{}", d.as_str())).is_ok_and(|a| s.matches(&a))
+            });
+            if let (MonitoringSender::Domain(_), Some(d)) = (&s, covered) {
+                issue(
+                    &key,
+                    format!("`{entry}` covers the team domain {}: name the monitoring system's own address or subdomain", d.as_str()),
+                );
+                continue;
+            }
+            senders.push(s);
+        }
+        if self.own_within_mins == 0 {
+            issue("monitoring.own_within_mins", "must be at least 1".into());
+        }
+        Monitoring {
+            senders,
+            own_within: chrono::Duration::minutes(i64::from(self.own_within_mins.max(1))),
+        }
+    }
 }
 
 /// `[trust]`: who is proven to have sent a message (see [`crate::trust`]).
@@ -357,4 +417,5 @@ pub(super) const LIST_KEYS: &[&str] = &[
     "imap.folders",
     "ops.alert_to",
     "oauth.scopes",
+    "monitoring.senders",
 ];

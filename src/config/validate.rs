@@ -361,6 +361,13 @@ impl Settings {
             }
         }
         let digest = self.digest.validate(&mut issue);
+        let people: Vec<&EmailAddress> = engineers
+            .iter()
+            .chain(support.iter())
+            .chain(default_pm.iter())
+            .chain(projects.iter().map(|p| &p.pm))
+            .collect();
+        let monitoring = self.monitoring.validate(&people, &domains, &mut issue);
         let alert_to = parse_list(
             "ops.alert_to",
             &self.ops.alert_to,
@@ -448,6 +455,7 @@ impl Settings {
                 maintainers,
             },
             trust: self.trust.validate(),
+            monitoring,
             calendar,
             digest,
             ops: Ops {

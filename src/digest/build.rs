@@ -128,6 +128,8 @@ pub struct Digest {
     /// The images the HTML shows by `cid:` (the trend charts), sent as inline parts.
     #[serde(skip)]
     pub inline: Vec<crate::compose::InlineImage>,
+    /// Monitoring alerts nobody owns yet: the digest's first section (super::monitoring).
+    pub unowned_alerts: Vec<super::UnownedAlert>,
 }
 
 /// One held message, as the digest shows it.
@@ -164,6 +166,7 @@ impl Digest {
             && self.needs_person.is_empty()
             && self.onit_alerts.is_empty()
             && self.held_mail.is_empty()
+            && self.unowned_alerts.is_empty()
     }
 }
 
@@ -179,6 +182,8 @@ pub struct Inputs {
     pub(super) thread_last: HashMap<i64, String>,
     /// Where the period starts (`after`): which histories [`Inputs::pms`] counts.
     pub(super) after: DateTime<Utc>,
+    /// Open monitoring alerts nobody owns (crate::monitoring).
+    pub(super) unowned_alerts: Vec<TicketRow>,
 }
 
 impl Inputs {
@@ -216,6 +221,7 @@ impl Inputs {
             held: store.held_since(after, HELD_LISTED * 10).await?,
             thread_last: store.thread_last_messages(from, until).await?,
             after,
+            unowned_alerts: store.unowned_alerts().await?,
         })
     }
 
@@ -614,6 +620,8 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
     } else {
         (Vec::new(), Vec::new())
     };
+    let unowned_alerts =
+        super::monitoring::unowned_alerts(&inputs.unowned_alerts, &pm, at, |t| short(rt, t), age);
     Digest {
         kind: req.kind.as_str(),
         title: req.kind.title(),
@@ -651,5 +659,6 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
         attention,
         trends,
         inline,
+        unowned_alerts,
     }
 }

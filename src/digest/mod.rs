@@ -47,6 +47,7 @@ pub mod attention;
 mod build;
 pub mod compliance_rate;
 pub mod mailto;
+mod monitoring;
 mod overview;
 mod render;
 mod schedule;
@@ -65,6 +66,7 @@ use crate::config::Runtime;
 use crate::store::{Store, Tx};
 
 pub use build::*;
+pub use monitoring::UnownedAlert;
 pub use overview::*;
 pub use render::*;
 pub use schedule::*;
@@ -488,6 +490,7 @@ mod tests {
             }],
             thread_last: HashMap::new(),
             after: at - Duration::days(1),
+            unowned_alerts: Vec::new(),
         };
         let d = build(
             &inputs,

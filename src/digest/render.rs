@@ -15,6 +15,8 @@ pub(super) const TEMPLATES: &[(&str, &str)] = &[
     ("overview.txt", include_str!("overview.txt")),
     ("daily.txt", include_str!("daily.txt")),
     ("weekly.txt", include_str!("weekly.txt")),
+    ("monitoring.html", include_str!("monitoring.html")),
+    ("monitoring.txt", include_str!("monitoring.txt")),
 ];
 
 /// `text|wrap(width, indent[, hang])`: words wrapped to `width` columns, every

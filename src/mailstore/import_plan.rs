@@ -29,7 +29,7 @@ use super::*;
 use crate::oversize::{header_block, MAX_HEADER_BYTES};
 
 /// How often the pages of an mbox being walked are handed back to the kernel.
-const RELEASE_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+const RELEASE_EVERY: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Where one message lies.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +56,8 @@ pub struct Planned {
 pub struct ImportPlan {
     sources: Vec<PathBuf>,
     messages: Vec<Planned>,
+    /// The file last read from (an mbox is read from many times in a row).
+    open: std::cell::RefCell<Option<(u32, std::rc::Rc<File>)>>,
 }
 
 impl ImportPlan {
@@ -189,12 +191,26 @@ impl ImportPlan {
         }
     }
 
+    fn file(&self, source: u32, path: &Path) -> anyhow::Result<std::rc::Rc<File>> {
+        let mut open = self.open.borrow_mut();
+        if let Some((s, f)) = open.as_ref() {
+            if *s == source {
+                return Ok(f.clone());
+            }
+        }
+        let f = std::rc::Rc::new(
+            File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
+        );
+        *open = Some((source, f.clone()));
+        Ok(f)
+    }
+
     /// Reads one planned message. Over `max` bytes, only its header block is
     /// read and [`RawMessage::too_large`] holds its size (src/oversize.rs).
     pub fn read(&self, m: &Planned, max: u64) -> anyhow::Result<RawMessage> {
         let path = &self.sources[m.source as usize];
         let origin = self.origin(m);
-        let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let file = self.file(m.source, path)?;
         let (offset, len, span) = match m.part {
             Part::File => {
                 let len = file
@@ -239,6 +255,17 @@ impl ImportPlan {
 mod tests {
     use super::*;
     use std::fs;
+
+    /// What the plan holds per message is its place and times, not its text
+    /// (README: "under 100 bytes"), so memory follows the count of messages only.
+    #[test]
+    fn a_planned_message_is_small() {
+        assert!(
+            std::mem::size_of::<Planned>() < 100,
+            "{}",
+            std::mem::size_of::<Planned>()
+        );
+    }
 
     /// The plan reads back exactly what reading the files whole gives: every
     /// kind of source (mboxrd quoting, Content-Length, CR-only, a BOM and blank

@@ -53,6 +53,41 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Appends several events in one statement (a new ticket's opening and
+    /// proposed priority: one round trip to the database instead of two).
+    pub async fn append_events(&mut self, es: &[NewEvent<'_>]) -> Result<()> {
+        if es.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<String> = (0..es.len())
+            .map(|i| {
+                let b = i * 7;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO events (ticket_id, at, kind, actor, message_id, detail, status) VALUES {}",
+            rows.join(", ")
+        );
+        with_tx!(self, c => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+            for e in es {
+                q = q.bind(e.ticket_id).bind(to_ms(e.at)).bind(e.kind).bind(e.actor).bind(e.message_id).bind(e.detail).bind(e.status.map(Status::as_str));
+            }
+            q.execute(&mut *c).await.map(|r| r.rows_affected()).context("inserting events")
+        })?;
+        Ok(())
+    }
+
     /// A ticket's events in order, as this transaction sees them.
     pub async fn ticket_events(&mut self, ticket_id: i64) -> Result<Vec<EventRow>> {
         with_tx!(self, c => sqlx::query_as::<_, EventRow>("SELECT e.id, e.ticket_id, e.at, e.kind, e.actor, e.message_id, e.detail, e.status, m.auth, m.auth_how FROM events e LEFT JOIN messages m ON m.message_id = e.message_id WHERE e.ticket_id = $1 ORDER BY e.at, e.id")

@@ -91,6 +91,21 @@ impl Tx<'_> {
             .bind(message_id).fetch_optional(&mut *c).await.context("looking up message"))
     }
 
+    /// Whether a Message-ID is known, in one round trip: the stored message with
+    /// this id, and whether our outbox holds a message with it (our own mail is
+    /// recognised by what we stored, never by the shape of the id).
+    pub async fn message_seen(&mut self, message_id: &str) -> Result<(Option<KnownMessage>, bool)> {
+        let row: (Option<String>, Option<i64>, i64) = with_tx!(self, c => sqlx::query_as(
+            "SELECT m.class, m.ticket_id, (SELECT count(*) FROM outbox o WHERE o.message_id = $1) \
+             FROM (SELECT 1 AS one) AS x LEFT JOIN messages m ON m.message_id = $1")
+            .bind(message_id).fetch_one(&mut *c).await.context("looking up message"))?;
+        let known = row.0.map(|class| KnownMessage {
+            class,
+            ticket_id: row.1,
+        });
+        Ok((known, row.2 > 0))
+    }
+
     /// The ticket a stored message with this id belongs to.
     pub async fn ticket_of_message(&mut self, message_id: &str) -> Result<Option<i64>> {
         with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT ticket_id FROM messages WHERE message_id = $1 AND ticket_id IS NOT NULL")

@@ -154,13 +154,6 @@ impl Tx<'_> {
         }
     }
 
-    /// Whether `message_id` is one of the messages onit queued (our own mail, recognised
-    /// by what we stored, never by the shape of the id).
-    pub async fn is_our_message(&mut self, message_id: &str) -> Result<bool> {
-        with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE message_id = $1")
-            .bind(message_id).fetch_one(&mut *c).await.map(|n| n > 0).context("looking up our own message"))
-    }
-
     /// Queues a message. Returns false (and queues nothing) when its dedupe key exists: an
     /// acknowledgment's key is `ack:<ticket id>`, so a ticket can never get two.
     pub async fn enqueue(&mut self, o: &NewOutbox<'_>) -> Result<bool> {

@@ -47,6 +47,10 @@ pub(super) const PERIOD_TICKETS: &str = "SELECT id FROM tickets WHERE status <> 
      UNION SELECT ticket_id FROM messages WHERE contact_at >= $1 AND ticket_id IS NOT NULL \
      UNION SELECT ticket_id FROM events WHERE status IS NOT NULL AND at >= $1";
 
+/// The tickets the policy's rules read: client work. A monitoring alert's ticket
+/// (crate::monitoring) is internal, and no client-contact rule applies to it.
+const CLIENT_WORK: &str = "alert_key IS NULL";
+
 const POLICY_TICKET_COLS: &str = "id, number, prefix, priority, opened_at, pm, status";
 const POLICY_CONTACT_COLS: &str = "ticket_id, contact_at, message_id, contact_kind, to_addrs, cc_addrs, promise_at, promise_text, dismissive";
 
@@ -58,7 +62,7 @@ impl Tx<'_> {
         ticket_id: i64,
     ) -> Result<Option<(PolicyTicketRow, Vec<PolicyContactRow>, Vec<PolicyStatusRow>)>> {
         let t = sqlx::AssertSqlSafe(format!(
-            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id = $1"
+            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id = $1 AND {CLIENT_WORK}"
         ));
         let Some(ticket) = with_tx!(self, c => sqlx::query_as::<_, PolicyTicketRow>(t).bind(ticket_id)
             .fetch_optional(&mut *c).await.context("loading a ticket for policy"))?
@@ -84,7 +88,7 @@ impl Store {
         ticket_id: i64,
     ) -> Result<Option<(PolicyTicketRow, Vec<PolicyContactRow>, Vec<PolicyStatusRow>)>> {
         let t = sqlx::AssertSqlSafe(format!(
-            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id = $1"
+            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id = $1 AND {CLIENT_WORK}"
         ));
         let Some(ticket) = with_pool!(self, p => sqlx::query_as::<_, PolicyTicketRow>(t).bind(ticket_id)
             .fetch_optional(p).await.context("loading a ticket for policy"))?
@@ -106,7 +110,7 @@ impl Store {
     /// (or unknown), soonest first: through the partial index `tickets_open_due`.
     pub async fn open_due_by(&self, until: i64, limit: i64) -> Result<Vec<i64>> {
         with_pool!(self, p => sqlx::query_scalar::<_, i64>(
-            "SELECT id FROM tickets WHERE status = 'open' AND (next_due_at <= $1 OR next_due_at IS NULL) ORDER BY next_due_at, id LIMIT $2")
+            "SELECT id FROM tickets WHERE status = 'open' AND alert_key IS NULL AND (next_due_at <= $1 OR next_due_at IS NULL) ORDER BY next_due_at, id LIMIT $2")
             .bind(until).bind(limit).fetch_all(p).await.context("listing tickets due"))
     }
 
@@ -121,7 +125,7 @@ impl Store {
         Vec<PolicyStatusRow>,
     )> {
         let t = sqlx::AssertSqlSafe(format!(
-            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id IN ({PERIOD_TICKETS}) ORDER BY id"
+            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id IN ({PERIOD_TICKETS}) AND {CLIENT_WORK} ORDER BY id"
         ));
         let cs = sqlx::AssertSqlSafe(format!(
             "SELECT {POLICY_CONTACT_COLS} FROM messages WHERE contact_at IS NOT NULL AND ticket_id IN ({PERIOD_TICKETS}) ORDER BY ticket_id, contact_at, id"
@@ -141,9 +145,9 @@ impl Store {
     /// Tickets for policy evaluation: all of them, or only open ones.
     pub async fn policy_tickets(&self, open_only: bool) -> Result<Vec<PolicyTicketRow>> {
         let sql = if open_only {
-            "SELECT id, number, prefix, priority, opened_at, pm, status FROM tickets WHERE status = 'open' ORDER BY id"
+            "SELECT id, number, prefix, priority, opened_at, pm, status FROM tickets WHERE status = 'open' AND alert_key IS NULL ORDER BY id"
         } else {
-            "SELECT id, number, prefix, priority, opened_at, pm, status FROM tickets ORDER BY id"
+            "SELECT id, number, prefix, priority, opened_at, pm, status FROM tickets WHERE alert_key IS NULL ORDER BY id"
         };
         with_pool!(self, p => sqlx::query_as::<_, PolicyTicketRow>(sql).fetch_all(p).await.context("loading tickets for policy"))
     }

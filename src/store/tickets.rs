@@ -30,6 +30,12 @@ pub struct TicketRow {
     pub opening_message_id: String,
     /// Set when this ticket was merged into another (it is then closed).
     pub merged_into_id: Option<i64>,
+    /// Monitoring tickets only (crate::monitoring): the alert's own key …
+    pub alert_key: Option<String>,
+    /// … and the `[monitoring] senders` entry it came from.
+    pub alert_source: Option<String>,
+    /// Who took the ticket (`#owner`), if anyone.
+    pub owner: Option<String>,
 }
 
 impl TicketRow {
@@ -37,9 +43,48 @@ impl TicketRow {
     pub fn reference(&self) -> String {
         format!("{}-{}", self.prefix, self.number)
     }
+
+    /// A monitoring alert's ticket (internal: no client rules apply).
+    pub fn is_monitoring(&self) -> bool {
+        self.alert_key.is_some()
+    }
 }
 
-const TICKET_COLS: &str = "id, number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, severity, status, opened_at, last_contact_at, next_due_at, next_due_rule, closed_at, ack_message_id, linked_ticket_id, opening_message_id, merged_into_id";
+#[cfg(test)]
+impl TicketRow {
+    /// A ticket for unit tests: `JAC-number`, open, medium, reported by
+    /// bob@acme.example to the default PM, opened at `opened`.
+    pub fn for_test(number: i64, subject: &str, opened: DateTime<Utc>) -> TicketRow {
+        TicketRow {
+            id: number,
+            number,
+            prefix: "JAC".into(),
+            subject: subject.into(),
+            normalized_subject: subject.to_lowercase(),
+            reporter: "bob@acme.example".into(),
+            project: "default".into(),
+            pm: "pm@jac.example".into(),
+            priority: Priority::Medium,
+            priority_reason: "medium: no rule matched".into(),
+            severity: None,
+            status: Status::Open,
+            opened_at: to_ms(opened),
+            last_contact_at: None,
+            next_due_at: None,
+            next_due_rule: None,
+            closed_at: None,
+            ack_message_id: None,
+            linked_ticket_id: None,
+            opening_message_id: format!("t{number}@acme.example"),
+            merged_into_id: None,
+            alert_key: None,
+            alert_source: None,
+            owner: None,
+        }
+    }
+}
+
+const TICKET_COLS: &str = "id, number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, severity, status, opened_at, last_contact_at, next_due_at, next_due_rule, closed_at, ack_message_id, linked_ticket_id, opening_message_id, merged_into_id, alert_key, alert_source, owner";
 
 /// A new ticket to insert.
 #[derive(Debug, Clone)]
@@ -56,6 +101,8 @@ pub struct NewTicket<'a> {
     pub opened_at: DateTime<Utc>,
     pub linked_ticket_id: Option<i64>,
     pub opening_message_id: &'a str,
+    /// When the first contact is due, and the rule that sets it.
+    pub next_due: Option<(DateTime<Utc>, &'a str)>,
 }
 
 impl Tx<'_> {
@@ -85,6 +132,32 @@ impl Tx<'_> {
         with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql).bind(reporter).bind(normalized_subject).fetch_optional(&mut *c).await.context("threading by subject"))
     }
 
+    /// The newest not-closed ticket of the alert `key` from monitoring `source`.
+    pub async fn open_alert_ticket(
+        &mut self,
+        source: &str,
+        key: &str,
+    ) -> Result<Option<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets WHERE alert_source = $1 AND alert_key = $2 AND status <> 'closed' ORDER BY opened_at DESC, id DESC LIMIT 1"
+        ));
+        with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql).bind(source).bind(key).fetch_optional(&mut *c).await.context("threading an alert"))
+    }
+
+    /// Marks a ticket as a monitoring alert's: its key and source; nothing is due on it.
+    pub async fn mark_alert(&mut self, ticket_id: i64, source: &str, key: &str) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE tickets SET alert_source = $1, alert_key = $2, next_due_at = NULL, next_due_rule = NULL WHERE id = $3")
+            .bind(source).bind(key).bind(ticket_id).execute(&mut *c).await.map(|r| r.rows_affected()).context("marking an alert ticket"))?;
+        Ok(())
+    }
+
+    /// Records who took a ticket (`#owner`).
+    pub async fn set_owner(&mut self, ticket_id: i64, owner: &str) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE tickets SET owner = $1 WHERE id = $2")
+            .bind(owner).bind(ticket_id).execute(&mut *c).await.map(|r| r.rows_affected()).context("recording the owner"))?;
+        Ok(())
+    }
+
     /// True when `address` already took part in the ticket (reporter, or a sender or recipient on it).
     pub async fn is_participant(&mut self, ticket_id: i64, address: &str) -> Result<bool> {
         with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM ticket_participants WHERE ticket_id = $1 AND address = $2")
@@ -106,13 +179,17 @@ impl Tx<'_> {
             .fetch_one(&mut *c).await.context("numbering ticket"))
     }
 
-    /// Inserts a ticket (status open) and returns its id.
-    pub async fn insert_ticket(&mut self, t: &NewTicket<'_>) -> Result<i64> {
-        with_tx!(self, c => sqlx::query_scalar::<_, i64>(
-            "INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, linked_ticket_id, opening_message_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12) RETURNING id")
+    /// Inserts a ticket (status open) with its first due time and returns it as
+    /// stored: one statement, as ingest opens a ticket per new client mail.
+    pub async fn insert_ticket(&mut self, t: &NewTicket<'_>) -> Result<TicketRow> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, linked_ticket_id, opening_message_id, next_due_at, next_due_rule) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12, $13, $14) RETURNING {TICKET_COLS}"
+        ));
+        with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql)
             .bind(t.number).bind(t.prefix).bind(t.subject).bind(t.normalized_subject).bind(t.reporter).bind(t.project)
             .bind(t.pm).bind(t.priority.as_str()).bind(t.priority_reason).bind(to_ms(t.opened_at)).bind(t.linked_ticket_id).bind(t.opening_message_id)
+            .bind(t.next_due.map(|d| to_ms(d.0))).bind(t.next_due.map(|d| d.1))
             .fetch_one(&mut *c).await.context("inserting ticket"))
     }
 
@@ -228,6 +305,15 @@ impl Store {
         with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).bind(to_ms(until)).fetch_all(p).await.context("listing tickets due"))
     }
 
+    /// The open monitoring tickets nobody owns yet, oldest first (the ownership
+    /// reminders and the digest's first section).
+    pub async fn unowned_alerts(&self) -> Result<Vec<TicketRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLS} FROM tickets WHERE status = 'open' AND alert_key IS NOT NULL AND owner IS NULL ORDER BY opened_at, number"
+        ));
+        with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).fetch_all(p).await.context("listing unowned alerts"))
+    }
+
     /// Open tickets opened before `opened_before` with no contact in `[from, until]`
     /// (the 16:00 list: no contact yet today).
     pub async fn open_tickets_silent(
@@ -237,7 +323,7 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<Vec<TicketRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLS} FROM tickets t WHERE status = 'open' AND opened_at < $1 \
+            "SELECT {TICKET_COLS} FROM tickets t WHERE status = 'open' AND alert_key IS NULL AND opened_at < $1 \
              AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND m.contact_at >= $2 AND m.contact_at <= $3) ORDER BY number"
         ));
         with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).bind(to_ms(opened_before)).bind(to_ms(from)).bind(to_ms(until))

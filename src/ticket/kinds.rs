@@ -104,6 +104,15 @@ pub enum EventKind {
     /// The ticket was merged: on the one that stays, "JAC-3 merged into this";
     /// on the other (closed as merged), "merged into JAC-2".
     Merged,
+    /// Mail from a monitoring sender on its alert's ticket (firing, or a resolved
+    /// notification that could not resolve it): the detail says which, and
+    /// whether the sender is proven (crate::monitoring).
+    Alert,
+    /// The monitoring source resolved the alert (a proven resolved notification):
+    /// the ticket is `resolved`.
+    AlertResolved,
+    /// Someone took ownership of the ticket (`#owner`): ownership, never blame.
+    Owner,
     /// A team message to the client: an update.
     Contact,
     /// A team message to the client that is an acknowledgment (sent by hand, or archived).
@@ -135,7 +144,7 @@ pub enum EventKind {
     Sent(OutboxKind),
 }
 
-const SIMPLE: [(EventKind, &str); 30] = [
+const SIMPLE: [(EventKind, &str); 33] = [
     (EventKind::Opened, "opened"),
     (EventKind::PriorityProposed, "priority_proposed"),
     (EventKind::ClientMessage, "client_message"),
@@ -149,6 +158,9 @@ const SIMPLE: [(EventKind, &str); 30] = [
     (EventKind::Attached, "attached"),
     (EventKind::Frustration, "frustration"),
     (EventKind::AckFailed, "ack_failed"),
+    (EventKind::Alert, "alert"),
+    (EventKind::AlertResolved, "alert_resolved"),
+    (EventKind::Owner, "owner"),
     (EventKind::Contact, "contact"),
     (EventKind::Acknowledgment, "acknowledgment"),
     (EventKind::InternalNote, "internal_note"),

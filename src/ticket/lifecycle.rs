@@ -192,7 +192,18 @@ pub struct Opening<'a> {
 /// the first response as what is due until the acknowledgment leaves.
 pub async fn open(tx: &mut Tx<'_>, rt: &Runtime, o: &Opening<'_>) -> Result<TicketRow> {
     let number = tx.next_ticket_number().await?;
-    let id = tx
+    // A new ticket's history is its opening alone: until a contact (the
+    // acknowledgment leaving), the rules say the first response is what is due.
+    let fresh = TicketHistory {
+        id: format!("{}-{number}", rt.team.prefix.as_str()),
+        priority: o.priority,
+        opened_at: o.at,
+        pm: o.pm.as_str().to_lowercase(),
+        contacts: Vec::new(),
+        status_changes: Vec::new(),
+    };
+    let due = due_of(rt, &fresh, o.at);
+    let t = tx
         .insert_ticket(&NewTicket {
             number,
             prefix: rt.team.prefix.as_str(),
@@ -206,6 +217,7 @@ pub async fn open(tx: &mut Tx<'_>, rt: &Runtime, o: &Opening<'_>) -> Result<Tick
             opened_at: o.at,
             linked_ticket_id: o.follows.map(|t| t.id),
             opening_message_id: o.message_id,
+            next_due: due.as_ref().map(|d| (d.at, d.rule)),
         })
         .await?;
     let opened = match o.follows {
@@ -217,35 +229,26 @@ pub async fn open(tx: &mut Tx<'_>, rt: &Runtime, o: &Opening<'_>) -> Result<Tick
         ),
         None => format!("opened from {} ({})", o.reporter, o.subject),
     };
-    let by = By {
-        actor: Some(o.reporter.as_str()),
-        message_id: Some(o.message_id),
+    let event = |kind: EventKind, actor, message_id, detail| NewEvent {
+        ticket_id: t.id,
+        at: o.at,
+        kind: kind.as_str(),
+        actor,
+        message_id,
+        detail,
+        status: None,
     };
-    record(tx, id, o.at, EventKind::Opened, by, &opened).await?;
-    record(
-        tx,
-        id,
-        o.at,
-        EventKind::PriorityProposed,
-        By::default(),
-        o.priority_reason,
-    )
+    tx.append_events(&[
+        event(
+            EventKind::Opened,
+            Some(o.reporter.as_str()),
+            Some(o.message_id),
+            &opened,
+        ),
+        event(EventKind::PriorityProposed, None, None, o.priority_reason),
+    ])
     .await?;
-    // A new ticket's history is its opening alone: until a contact (the
-    // acknowledgment leaving), the rules say the first response is what is due.
-    let fresh = TicketHistory {
-        id: format!("{}-{number}", rt.team.prefix.as_str()),
-        priority: o.priority,
-        opened_at: o.at,
-        pm: o.pm.as_str().to_lowercase(),
-        contacts: Vec::new(),
-        status_changes: Vec::new(),
-    };
-    let due = due_of(rt, &fresh, o.at);
-    tx.set_contact_due(id, due.map(|d| (d.at, d.rule))).await?;
-    tx.ticket(id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("ticket {id} vanished in its own transaction"))
+    Ok(t)
 }
 
 /// True when a client's message at `at` on `t` opens a new ticket instead:
@@ -462,8 +465,10 @@ pub use super::pm_of;
 
 mod attach;
 mod merge;
+mod monitoring;
 pub use attach::attached;
 pub use merge::{merge, reopen, Merge};
+pub use monitoring::{alert_mail, open_alert, take_ownership, AlertChange, AlertMail};
 
 /// Why no more acknowledgments may go to `to` now, if a rate cap is reached.
 async fn ack_rate_reached(

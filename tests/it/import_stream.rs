@@ -108,3 +108,77 @@ async fn a_large_mbox_imports_in_bounded_memory_and_in_date_order() {
         assert!(!text.contains(">From now on"), "{db:?}");
     }
 }
+
+/// A message the database refuses in the middle of a batch: the batch, stored
+/// first without a savepoint per message, is stored again with one, so the
+/// others are all kept, the refused one leaves nothing behind (not even the
+/// ticket opened for it before its message was refused), and it is counted as
+/// failed.
+#[tokio::test]
+async fn a_message_the_database_refuses_loses_nothing_else_of_its_batch() {
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let store = env.store().await;
+        crate::run_once::poison_messages(&store).await;
+        let mails = (0..5).map(|i| {
+            let m = client_mail(i, 2 + i as u32, 1);
+            if i == 2 {
+                m.replace("<stream.2@", "<poison.2@")
+            } else {
+                m
+            }
+        });
+        let path = env.dir.path().join("archive.mbox");
+        std::fs::write(&path, mbox(mails)).unwrap();
+        let out = crate::common::onit_command(&env, &["import", "--json", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let counts: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "{db:?}: {e}: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert_eq!(counts["messages"], 5, "{db:?}: {counts}");
+        assert_eq!(counts["tickets"], 4, "{db:?}: {counts}");
+        assert_eq!(counts["failed"], 1, "{db:?}: {counts}");
+        let tickets = store.tickets().await.unwrap();
+        let opening: Vec<&str> = tickets
+            .iter()
+            .map(|t| t.opening_message_id.as_str())
+            .collect();
+        assert_eq!(
+            opening,
+            [
+                "stream.0@acme.example",
+                "stream.1@acme.example",
+                "stream.3@acme.example",
+                "stream.4@acme.example"
+            ],
+            "{db:?}"
+        );
+        let numbers: Vec<i64> = tickets.iter().map(|t| t.number).collect();
+        assert_eq!(
+            numbers,
+            [1, 2, 3, 4],
+            "{db:?}: no number taken by the refused one"
+        );
+        for t in &tickets {
+            let kinds: Vec<String> = store
+                .events(t.id)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.kind.as_str().to_string())
+                .collect();
+            assert_eq!(
+                kinds,
+                ["opened", "priority_proposed"],
+                "{db:?}: {}",
+                t.number
+            );
+        }
+        store.close().await;
+    }
+}

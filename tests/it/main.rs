@@ -28,6 +28,7 @@ mod ingest;
 mod mail_cmds;
 mod mailstack;
 mod missing_db;
+mod monitoring;
 mod oauth;
 mod ops;
 mod own_words;

@@ -339,24 +339,37 @@ fn check_config_names_the_key() {
 
 /// Makes the database refuse to store one message (its Message-ID contains
 /// `poison`), as a constraint, a full disk or a driver error would: no fault hook
-/// in onit, the failure comes from the database itself.
+/// in onit, the failure comes from the database itself (a trigger, on SQLite or
+/// PostgreSQL).
 pub async fn poison_messages(store: &onit::store::Store) {
-    let onit::store::Store::Sqlite { writer, .. } = store else {
-        panic!("the poison trigger is written for SQLite");
-    };
-    sqlx::query(
-        "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.message_id LIKE '%poison%' \
-         BEGIN SELECT RAISE(ABORT, 'poisoned by the test'); END",
-    )
-    .execute(writer)
-    .await
-    .expect("create trigger");
+    match store {
+        onit::store::Store::Sqlite { writer, .. } => {
+            sqlx::query(
+                "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.message_id LIKE '%poison%' \
+                 BEGIN SELECT RAISE(ABORT, 'poisoned by the test'); END",
+            )
+            .execute(writer)
+            .await
+            .expect("create trigger");
+        }
+        onit::store::Store::Postgres(pool) => {
+            sqlx::raw_sql(
+                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN IF NEW.message_id LIKE '%poison%' THEN RAISE EXCEPTION 'poisoned by the test'; END IF; \
+                 RETURN NEW; END $$; \
+                 CREATE TRIGGER poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION poison();",
+            )
+            .execute(pool)
+            .await
+            .expect("create trigger");
+        }
+    }
 }
 
 /// Lifts [`poison_messages`].
 pub async fn cure_messages(store: &onit::store::Store) {
     let onit::store::Store::Sqlite { writer, .. } = store else {
-        panic!("the poison trigger is written for SQLite");
+        panic!("cure_messages is written for SQLite");
     };
     sqlx::query("DROP TRIGGER poison")
         .execute(writer)
