@@ -89,7 +89,6 @@ const TICKET_COLS: &str = "id, number, prefix, subject, normalized_subject, repo
 /// A new ticket to insert.
 #[derive(Debug, Clone)]
 pub struct NewTicket<'a> {
-    pub number: i64,
     pub prefix: &'a str,
     pub subject: &'a str,
     pub normalized_subject: &'a str,
@@ -173,21 +172,17 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The next ticket number (numbers are never reused: a UNIQUE constraint guards concurrent writers).
-    pub async fn next_ticket_number(&mut self) -> Result<i64> {
-        with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(number), 0) + 1 FROM tickets")
-            .fetch_one(&mut *c).await.context("numbering ticket"))
-    }
-
-    /// Inserts a ticket (status open) with its first due time and returns it as
-    /// stored: one statement, as ingest opens a ticket per new client mail.
+    /// Inserts a ticket (status open) with the next number and its first due
+    /// time, and returns it as stored: one statement, as ingest opens a ticket per
+    /// new client mail. Numbers are never reused: the UNIQUE constraint on
+    /// `number` refuses a concurrent writer that took the same one.
     pub async fn insert_ticket(&mut self, t: &NewTicket<'_>) -> Result<TicketRow> {
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, linked_ticket_id, opening_message_id, next_due_at, next_due_rule) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12, $13, $14) RETURNING {TICKET_COLS}"
+             VALUES ((SELECT COALESCE(MAX(number), 0) + 1 FROM tickets), $1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13) RETURNING {TICKET_COLS}"
         ));
         with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql)
-            .bind(t.number).bind(t.prefix).bind(t.subject).bind(t.normalized_subject).bind(t.reporter).bind(t.project)
+            .bind(t.prefix).bind(t.subject).bind(t.normalized_subject).bind(t.reporter).bind(t.project)
             .bind(t.pm).bind(t.priority.as_str()).bind(t.priority_reason).bind(to_ms(t.opened_at)).bind(t.linked_ticket_id).bind(t.opening_message_id)
             .bind(t.next_due.map(|d| to_ms(d.0))).bind(t.next_due.map(|d| d.1))
             .fetch_one(&mut *c).await.context("inserting ticket"))

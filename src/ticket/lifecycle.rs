@@ -191,11 +191,12 @@ pub struct Opening<'a> {
 /// Opens a ticket: its row, the `opened` and `priority_proposed` events, and
 /// the first response as what is due until the acknowledgment leaves.
 pub async fn open(tx: &mut Tx<'_>, rt: &Runtime, o: &Opening<'_>) -> Result<TicketRow> {
-    let number = tx.next_ticket_number().await?;
     // A new ticket's history is its opening alone: until a contact (the
     // acknowledgment leaving), the rules say the first response is what is due.
+    // Its number is taken by the insert itself; the rules use a history's id only
+    // to label violations, and none is read here.
     let fresh = TicketHistory {
-        id: format!("{}-{number}", rt.team.prefix.as_str()),
+        id: String::new(),
         priority: o.priority,
         opened_at: o.at,
         pm: o.pm.as_str().to_lowercase(),
@@ -205,7 +206,6 @@ pub async fn open(tx: &mut Tx<'_>, rt: &Runtime, o: &Opening<'_>) -> Result<Tick
     let due = due_of(rt, &fresh, o.at);
     let t = tx
         .insert_ticket(&NewTicket {
-            number,
             prefix: rt.team.prefix.as_str(),
             subject: o.subject,
             normalized_subject: o.normalized_subject,
