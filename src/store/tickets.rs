@@ -102,6 +102,8 @@ pub struct NewTicket<'a> {
     pub opening_message_id: &'a str,
     /// When the first contact is due, and the rule that sets it.
     pub next_due: Option<(DateTime<Utc>, &'a str)>,
+    /// A monitoring alert's ticket (crate::monitoring): its source and key.
+    pub alert: Option<(&'a str, &'a str)>,
 }
 
 impl Tx<'_> {
@@ -143,13 +145,6 @@ impl Tx<'_> {
         with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql).bind(source).bind(key).fetch_optional(&mut *c).await.context("threading an alert"))
     }
 
-    /// Marks a ticket as a monitoring alert's: its key and source; nothing is due on it.
-    pub async fn mark_alert(&mut self, ticket_id: i64, source: &str, key: &str) -> Result<()> {
-        with_tx!(self, c => sqlx::query("UPDATE tickets SET alert_source = $1, alert_key = $2, next_due_at = NULL, next_due_rule = NULL WHERE id = $3")
-            .bind(source).bind(key).bind(ticket_id).execute(&mut *c).await.map(|r| r.rows_affected()).context("marking an alert ticket"))?;
-        Ok(())
-    }
-
     /// Records who took a ticket (`#owner`).
     pub async fn set_owner(&mut self, ticket_id: i64, owner: &str) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE tickets SET owner = $1 WHERE id = $2")
@@ -178,13 +173,14 @@ impl Tx<'_> {
     /// `number` refuses a concurrent writer that took the same one.
     pub async fn insert_ticket(&mut self, t: &NewTicket<'_>) -> Result<TicketRow> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, linked_ticket_id, opening_message_id, next_due_at, next_due_rule) \
-             VALUES ((SELECT COALESCE(MAX(number), 0) + 1 FROM tickets), $1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13) RETURNING {TICKET_COLS}"
+            "INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, linked_ticket_id, opening_message_id, next_due_at, next_due_rule, alert_source, alert_key) \
+             VALUES ((SELECT COALESCE(MAX(number), 0) + 1 FROM tickets), $1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, $15) RETURNING {TICKET_COLS}"
         ));
         with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql)
             .bind(t.prefix).bind(t.subject).bind(t.normalized_subject).bind(t.reporter).bind(t.project)
             .bind(t.pm).bind(t.priority.as_str()).bind(t.priority_reason).bind(to_ms(t.opened_at)).bind(t.linked_ticket_id).bind(t.opening_message_id)
             .bind(t.next_due.map(|d| to_ms(d.0))).bind(t.next_due.map(|d| d.1))
+            .bind(t.alert.map(|a| a.0)).bind(t.alert.map(|a| a.1))
             .fetch_one(&mut *c).await.context("inserting ticket"))
     }
 

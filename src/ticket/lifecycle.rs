@@ -191,6 +191,18 @@ pub struct Opening<'a> {
 /// Opens a ticket: its row, the `opened` and `priority_proposed` events, and
 /// the first response as what is due until the acknowledgment leaves.
 pub async fn open(tx: &mut Tx<'_>, rt: &Runtime, o: &Opening<'_>) -> Result<TicketRow> {
+    open_marked(tx, rt, o, None).await
+}
+
+/// [`open`], for a monitoring alert's ticket when `alert` (source, key) is
+/// given: marked in the same insert, and with nothing due (no client rule
+/// applies to it).
+pub(super) async fn open_marked(
+    tx: &mut Tx<'_>,
+    rt: &Runtime,
+    o: &Opening<'_>,
+    alert: Option<(&str, &str)>,
+) -> Result<TicketRow> {
     // A new ticket's history is its opening alone: until a contact (the
     // acknowledgment leaving), the rules say the first response is what is due.
     // Its number is taken by the insert itself; the rules use a history's id only
@@ -203,7 +215,10 @@ pub async fn open(tx: &mut Tx<'_>, rt: &Runtime, o: &Opening<'_>) -> Result<Tick
         contacts: Vec::new(),
         status_changes: Vec::new(),
     };
-    let due = due_of(rt, &fresh, o.at);
+    let due = match alert {
+        Some(_) => None,
+        None => due_of(rt, &fresh, o.at),
+    };
     let t = tx
         .insert_ticket(&NewTicket {
             prefix: rt.team.prefix.as_str(),
@@ -218,6 +233,7 @@ pub async fn open(tx: &mut Tx<'_>, rt: &Runtime, o: &Opening<'_>) -> Result<Tick
             linked_ticket_id: o.follows.map(|t| t.id),
             opening_message_id: o.message_id,
             next_due: due.as_ref().map(|d| (d.at, d.rule)),
+            alert,
         })
         .await?;
     let opened = match o.follows {

@@ -5,14 +5,14 @@
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use super::{change_status, open, record, By, Opening};
+use super::{change_status, open_marked, record, By, Opening};
 use crate::address::EmailAddress;
 use crate::config::Runtime;
 use crate::monitoring::{Alert, AlertState};
 use crate::store::{TicketRow, Tx};
 use crate::ticket::{EventKind, Status};
 
-/// Opens the internal ticket of a new alert: the ticket as [`open`] makes it,
+/// Opens the internal ticket of a new alert: the ticket as [`super::open`] makes it,
 /// marked with the alert's `source` and key, with nothing due (no client rule
 /// applies to it).
 pub async fn open_alert(
@@ -22,11 +22,7 @@ pub async fn open_alert(
     source: &str,
     alert: &Alert,
 ) -> Result<TicketRow> {
-    let t = open(tx, rt, o).await?;
-    tx.mark_alert(t.id, source, &alert.key).await?;
-    tx.ticket(t.id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("ticket {} vanished in its own transaction", t.id))
+    open_marked(tx, rt, o, Some((source, &alert.key))).await
 }
 
 /// What one alert mail did to its ticket.
