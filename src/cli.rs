@@ -275,7 +275,10 @@ pub enum TicketAction {
 pub fn main() -> ExitCode {
     crate::private_files::restrict_umask();
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Run { .. }) {
+    if matches!(cli.command, Command::Run { .. }) {
+        // Before the runtime's threads take arenas of their own.
+        crate::heap::keep_heap_small();
+    } else {
         exit_quietly_when_stdout_closes();
     }
     match &cli.command {

@@ -115,7 +115,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Sink {
     }
 }
 
-/// Installs the global subscriber: `RUST_LOG` (default `info`), text or one JSON
+/// Installs the global subscriber: `RUST_LOG` (default `info`, with PostgreSQL's
+/// notices at `warn`: every command's migration check made the server say
+/// `relation "_sqlx_migrations" already exists, skipping`), text or one JSON
 /// object per line, ANSI colour only when stderr is a terminal. Whatever
 /// `RUST_LOG` says, the protocol traces that print credentials stay off
 /// ([`prints_credentials`]).
@@ -127,7 +129,7 @@ pub fn init(format: LogFormat) {
         return; // no thread, no logs; the daemon still runs
     };
     let _ = SINK.set(sink.clone());
-    let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let no_credentials =
         filter::filter_fn(|meta| !prints_credentials(meta.target(), *meta.level()));
     let layer = tracing_subscriber::fmt::layer()
@@ -143,6 +145,9 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => registry.with(layer).try_init(),
     };
 }
+
+/// What is logged when `RUST_LOG` is not set.
+pub const DEFAULT_FILTER: &str = "info,sqlx::postgres::notice=warn";
 
 /// True for the log events that would print a password or a token: async-imap
 /// traces every command it sends (`encode: input: … LOGIN "user" "password"`,

@@ -176,14 +176,24 @@ impl Store {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<std::collections::HashMap<i64, String>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT ticket_id, message_id FROM messages WHERE ticket_id IN ({}) \
-             AND class IN ('client', 'contact', 'acknowledgment', 'own') AND effective_at <= $2 \
-             ORDER BY ticket_id, effective_at, id",
-            super::policy_rows::PERIOD_TICKETS
-        ));
-        let rows: Vec<(i64, String)> = with_pool!(self, p => sqlx::query_as::<_, (i64, String)>(sql)
-            .bind(to_ms(since)).bind(to_ms(until)).fetch_all(p).await.context("finding each thread's last message"))?;
+        let ids = self.period_ticket_ids(to_ms(since)).await?;
+        let mut rows: Vec<(i64, String)> = Vec::new();
+        for chunk in ids.chunks(super::policy_rows::IDS_PER_STATEMENT) {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT ticket_id, message_id FROM messages WHERE effective_at <= $1 \
+                 AND class IN ('client', 'contact', 'acknowledgment', 'own') AND ticket_id IN ({}) \
+                 ORDER BY ticket_id, effective_at, id",
+                super::policy_rows::id_params(2, chunk.len())
+            ));
+            rows.extend(super::fetch_by_ids!(
+                self,
+                (i64, String),
+                sql,
+                [to_ms(until)],
+                chunk,
+                "finding each thread's last message"
+            )?);
+        }
         // Ordered by time: the last row of a ticket is its thread's last message.
         Ok(rows.into_iter().collect())
     }

@@ -99,7 +99,21 @@ macro_rules! with_pool {
         }
     };
 }
-pub(crate) use {with_pool, with_tx};
+/// `query_as::<_, $row>($sql)` on the pool with the `$pre` values bound first,
+/// then each id of `$ids` (the numbered parameters after them: see
+/// `policy_rows::id_params`), every row fetched; `$what` names it in errors.
+macro_rules! fetch_by_ids {
+    ($store:expr, $row:ty, $sql:expr, [$($pre:expr),*], $ids:expr, $what:literal) => {
+        with_pool!($store, p => {
+            let mut q = sqlx::query_as::<_, $row>($sql)$(.bind($pre))*;
+            for id in $ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(p).await.context($what)
+        })
+    };
+}
+pub(crate) use {fetch_by_ids, with_pool, with_tx};
 
 /// Serialises a stored epoch-millisecond time as RFC 3339 (seconds, `Z`), as every JSON output does.
 pub fn ser_ms<S: serde::Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {

@@ -323,11 +323,24 @@ impl Store {
 
     /// The tickets a report from `since` reads (see `policy_rows_since`), oldest first.
     pub async fn tickets_since(&self, since: DateTime<Utc>) -> Result<Vec<TicketRow>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLS} FROM tickets WHERE id IN ({}) ORDER BY number",
-            super::policy_rows::PERIOD_TICKETS
-        ));
-        with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).bind(to_ms(since)).fetch_all(p).await.context("listing the period's tickets"))
+        let ids = self.period_ticket_ids(to_ms(since)).await?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(super::policy_rows::IDS_PER_STATEMENT) {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {TICKET_COLS} FROM tickets WHERE id IN ({})",
+                super::policy_rows::id_params(1, chunk.len())
+            ));
+            rows.extend(super::fetch_by_ids!(
+                self,
+                TicketRow,
+                sql,
+                [],
+                chunk,
+                "listing the period's tickets"
+            )?);
+        }
+        rows.sort_by_key(|t| t.number);
+        Ok(rows)
     }
 
     /// A ticket by number.

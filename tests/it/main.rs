@@ -32,6 +32,7 @@ mod monitoring;
 mod oauth;
 mod ops;
 mod own_words;
+mod period_load;
 mod pm_view;
 mod private;
 mod responders;

@@ -1,0 +1,142 @@
+//! Issue 17, item 3: a report from `since` reads the period's tickets by id,
+//! a bounded list of ids per statement (src/store/policy_rows.rs). With more
+//! period tickets than one statement binds, what it loads must be exactly the
+//! whole-history load cut to the period: every ticket not closed, and every
+//! closed one with a contact or a status change since; none of the others; each
+//! history whole and in order. Both databases; rows generated in SQL, as the
+//! scale benchmark does.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use onit::compliance::{load_histories, load_histories_since};
+use onit::policy::history::{Status, TicketHistory};
+use onit::store::Store;
+
+use crate::common::{at, Env, BOTH};
+
+/// Tickets generated: more than two statements' worth of ids in the period.
+const N: i64 = 1_300;
+
+/// Ticket `i` opens `i` hours after the start. 1..=400 closed a day after
+/// opening; of those, 101..=150 have a contact after the period starts, and
+/// 151..=170 a status change (reopened, then closed again) after it.
+const GEN: [&str; 6] = [
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+     INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, last_contact_at, closed_at, opening_message_id) \
+     SELECT i, 'JAC', 'Problem ' || i, 'problem ' || i, 'client' || i || '@acme.example', 'acme', 'Alice.PM@jac.example', \
+       CASE WHEN i % 7 = 0 THEN 'urgent' ELSE 'medium' END, 'generated', CASE WHEN i <= 400 THEN 'closed' ELSE 'open' END, \
+       $2 + i * $3, $2 + i * $3, CASE WHEN i <= 400 THEN $2 + i * $3 + 86400000 ELSE NULL END, 'c' || i || '@acme.example' FROM n",
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin) \
+     SELECT 'c' || number || '@acme.example', id, 'client', reporter, 'support@jac.example', '', subject, opened_at, opened_at, opened_at, '', '', 'Broken.', 'test' FROM tickets",
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, contact_at, contact_kind, promise_at, promise_text) \
+     SELECT 'a' || number || '@jac.example', id, 'acknowledgment', 'support@jac.example', reporter, pm, 'Re: ' || subject, opened_at + 30000, opened_at + 30000, opened_at + 30000, 'c' || number || '@acme.example', '', 'On it.', 'outbox', opened_at + 30000, 'acknowledgment', opened_at + 3600000, 'within the hour' FROM tickets",
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, contact_at, contact_kind) \
+     SELECT 'u' || number || '@jac.example', id, 'contact', 'dan@jac.example', reporter, pm, 'Re: ' || subject, $1, $1, $1, 'a' || number || '@jac.example', '', 'Fixed.', 'test', $1, 'update' FROM tickets WHERE number BETWEEN 101 AND 150",
+    "INSERT INTO events (ticket_id, at, kind, actor, detail, status) SELECT id, closed_at, 'status', 'dan@jac.example', 'closed', 'closed' FROM tickets WHERE status = 'closed'",
+    "INSERT INTO events (ticket_id, at, kind, actor, detail, status) SELECT id, $1 + k * 60000, 'status', 'dan@jac.example', s, s FROM tickets, \
+     (SELECT 1 AS k, 'open' AS s UNION ALL SELECT 2, 'closed') x WHERE number BETWEEN 151 AND 170",
+];
+
+async fn generate(store: &Store, start: DateTime<Utc>, after: DateTime<Utc>) {
+    let (n, start, after) = (N, start.timestamp_millis(), after.timestamp_millis());
+    // What each statement of GEN binds, in order.
+    let each: [&[i64]; 6] = [&[n, start, 3_600_000], &[], &[], &[after], &[], &[after]];
+    for (sql, binds) in GEN.into_iter().zip(each) {
+        match store {
+            Store::Sqlite { writer, .. } => {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.execute(writer).await.expect(sql);
+            }
+            Store::Postgres(p) => {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.execute(p).await.expect(sql);
+            }
+        }
+    }
+}
+
+/// The period's tickets by the definition, read off whole histories.
+fn in_period(h: &TicketHistory, since: DateTime<Utc>) -> bool {
+    h.status_changes
+        .last()
+        .is_none_or(|c| c.status != Status::Closed)
+        || h.contacts.iter().any(|c| c.at >= since)
+        || h.status_changes.iter().any(|c| c.at >= since)
+}
+
+#[tokio::test]
+async fn a_period_longer_than_one_statement_loads_every_history_whole() {
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let store = env.store().await;
+        let start = at(2026, 1, 5, 9, 0);
+        let since = start + Duration::hours(N + 10);
+        generate(&store, start, since + Duration::minutes(30)).await;
+
+        let whole = load_histories(&store, false).await.unwrap();
+        assert_eq!(whole.len(), N as usize, "{db:?}");
+        let expected: Vec<&TicketHistory> = whole.iter().filter(|h| in_period(h, since)).collect();
+        // 900 open + 50 with a late contact + 20 with a late status change.
+        assert_eq!(expected.len(), 970, "{db:?}");
+
+        let loaded = load_histories_since(&store, since).await.unwrap();
+        assert_eq!(loaded.len(), expected.len(), "{db:?}");
+        for (got, want) in loaded.iter().zip(&expected) {
+            assert_eq!(got, *want, "{db:?}");
+        }
+        let late = loaded.iter().find(|h| h.id == "JAC-160").expect("JAC-160");
+        assert_eq!(
+            late.status_changes.len(),
+            3,
+            "{db:?}: closed, reopened, closed"
+        );
+        let contacted = loaded.iter().find(|h| h.id == "JAC-120").expect("JAC-120");
+        assert_eq!(
+            contacted.contacts.len(),
+            2,
+            "{db:?}: the ack and the late update"
+        );
+
+        // The digest's ticket list: the same tickets, by number.
+        let tickets = store.tickets_since(since).await.unwrap();
+        let numbers: Vec<i64> = tickets.iter().map(|t| t.number).collect();
+        let mut sorted = numbers.clone();
+        sorted.sort();
+        assert_eq!(numbers, sorted, "{db:?}");
+        let want: BTreeSet<String> = expected.iter().map(|h| h.id.clone()).collect();
+        let got: BTreeSet<String> = tickets.iter().map(|t| t.reference()).collect();
+        assert_eq!(got, want, "{db:?}");
+
+        // Each listed thread's last message as it stood at the digest: the late
+        // update where there is one, else our acknowledgment.
+        let last = store
+            .thread_last_messages(since, since + Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(last.len(), 970, "{db:?}");
+        let by_number = |n: i64| {
+            let t = tickets.iter().find(|t| t.number == n).expect("listed");
+            last.get(&t.id).cloned()
+        };
+        assert_eq!(by_number(120).as_deref(), Some("u120@jac.example"));
+        assert_eq!(by_number(1_250).as_deref(), Some("a1250@jac.example"));
+        // Before the late update, the thread ended with our acknowledgment.
+        let earlier = store
+            .thread_last_messages(since, since + Duration::minutes(1))
+            .await
+            .unwrap();
+        let t120 = tickets.iter().find(|t| t.number == 120).unwrap();
+        assert_eq!(
+            earlier.get(&t120.id).map(String::as_str),
+            Some("a120@jac.example")
+        );
+        store.close().await;
+    }
+}
