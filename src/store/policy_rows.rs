@@ -102,30 +102,6 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// One ticket's policy rows, read outside any transaction (the due pass).
-    pub async fn policy_rows_of(
-        &self,
-        ticket_id: i64,
-    ) -> Result<Option<(PolicyTicketRow, Vec<PolicyContactRow>, Vec<PolicyStatusRow>)>> {
-        let t = sqlx::AssertSqlSafe(format!(
-            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id = $1 AND {CLIENT_WORK}"
-        ));
-        let Some(ticket) = with_pool!(self, p => sqlx::query_as::<_, PolicyTicketRow>(t).bind(ticket_id)
-            .fetch_optional(p).await.context("loading a ticket for policy"))?
-        else {
-            return Ok(None);
-        };
-        let cs = sqlx::AssertSqlSafe(format!(
-            "SELECT {POLICY_CONTACT_COLS} FROM messages WHERE ticket_id = $1 AND contact_at IS NOT NULL ORDER BY contact_at, id"
-        ));
-        let contacts = with_pool!(self, p => sqlx::query_as::<_, PolicyContactRow>(cs).bind(ticket_id)
-            .fetch_all(p).await.context("loading a ticket's contacts"))?;
-        let changes = with_pool!(self, p => sqlx::query_as::<_, PolicyStatusRow>(
-            "SELECT ticket_id, at, status FROM events WHERE ticket_id = $1 AND status IS NOT NULL ORDER BY at, id")
-            .bind(ticket_id).fetch_all(p).await.context("loading a ticket's status changes"))?;
-        Ok(Some((ticket, contacts, changes)))
-    }
-
     /// The ids of open tickets whose stored due time is at or before `until`
     /// (or unknown), soonest first: through the partial index `tickets_open_due`.
     pub async fn open_due_by(&self, until: i64, limit: i64) -> Result<Vec<i64>> {
@@ -153,9 +129,22 @@ impl Store {
         Vec<PolicyStatusRow>,
     )> {
         let ids = self.period_ticket_ids(since).await?;
+        self.policy_rows_of_ids(&ids).await
+    }
+
+    /// The policy rows of the tickets `ids` (client work only), each with its
+    /// whole history, read [`IDS_PER_STATEMENT`] tickets at a time: tickets in the
+    /// order of `ids` chunk by chunk, by id within a chunk; contacts and status
+    /// changes by ticket and time within a chunk.
+    pub async fn policy_rows_of_ids(
+        &self,
+        ids: &[i64],
+    ) -> Result<(
+        Vec<PolicyTicketRow>,
+        Vec<PolicyContactRow>,
+        Vec<PolicyStatusRow>,
+    )> {
         let (mut tickets, mut contacts, mut changes) = (Vec::new(), Vec::new(), Vec::new());
-        // Ascending chunks of ascending ids: each statement's `ORDER BY ticket_id`
-        // keeps the concatenation in ticket order, as the loader expects.
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
             let list = id_params(1, chunk.len());
             let t = sqlx::AssertSqlSafe(format!(
@@ -173,7 +162,7 @@ impl Store {
                 t,
                 [],
                 chunk,
-                "loading the period's tickets"
+                "loading tickets for policy"
             )?);
             contacts.extend(fetch_by_ids!(
                 self,
@@ -181,7 +170,7 @@ impl Store {
                 cs,
                 [],
                 chunk,
-                "loading the period's contacts"
+                "loading tickets' contacts"
             )?);
             changes.extend(fetch_by_ids!(
                 self,
@@ -189,7 +178,7 @@ impl Store {
                 ss,
                 [],
                 chunk,
-                "loading the period's status changes"
+                "loading tickets' status changes"
             )?);
         }
         Ok((tickets, contacts, changes))

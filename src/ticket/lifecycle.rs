@@ -150,19 +150,20 @@ async fn history_in(tx: &mut Tx<'_>, ticket_id: i64) -> Result<Option<TicketHist
 /// meanwhile keeps what its own change stored. Its cost follows the open work.
 /// Returns how many tickets were evaluated.
 pub async fn settle_dues(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<usize> {
-    const BATCH: usize = 200;
+    // Histories are read a batch at a time (three statements per batch, not per
+    // ticket: the first pass after the migration settles every open ticket).
+    const BATCH: usize = 500;
     let ids = store.open_due_by(to_ms(now), i64::MAX).await?;
     for part in ids.chunks(BATCH) {
-        let mut dues = Vec::with_capacity(part.len());
-        for &id in part {
-            if let Some((t, contacts, changes)) = store.policy_rows_of(id).await? {
-                if let Some(h) = histories_from_rows(vec![t], contacts, changes).pop() {
-                    dues.push((id, due_of(rt, &h, now)));
-                }
-            }
-        }
+        let mut part = part.to_vec();
+        part.sort_unstable();
+        let (tickets, contacts, changes) = store.policy_rows_of_ids(&part).await?;
+        // One history per ticket row, in the same order.
+        let order: Vec<i64> = tickets.iter().map(|t| t.id).collect();
+        let histories = histories_from_rows(tickets, contacts, changes);
         let mut tx = store.begin().await?;
-        for (id, due) in dues {
+        for (id, h) in order.into_iter().zip(&histories) {
+            let due = due_of(rt, h, now);
             tx.set_due_if_past(id, to_ms(now), due.map(|d| (d.at, d.rule)))
                 .await?;
         }
