@@ -277,7 +277,12 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
             (store.clone(), rt.clone(), wake.clone(), leadership.clone());
         let stop = stop_rx.clone();
         tokio::spawn(async move {
-            let mut rounds = leadership.rounds(&maildir_role(&rt), stop.clone(), rt.poll_interval);
+            // Delivered mail wakes the source at once; the poll is the safety net.
+            let arrived = Arc::new(tokio::sync::Notify::new());
+            crate::mailstore::watch_arrivals(&md.root().join("new"), arrived.clone());
+            let mut rounds = leadership
+                .rounds(&maildir_role(&rt), stop.clone(), rt.poll_interval)
+                .woken_by(arrived);
             while rounds.next().await.is_some() {
                 let pass = maildir_pass(&store, &rt, &md, &stop).await;
                 if let Err(e) = record_pass(&store, &rt, &pass).await {

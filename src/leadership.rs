@@ -163,14 +163,31 @@ pub struct Rounds {
     stop: watch::Receiver<bool>,
     every: Duration,
     lease: Option<Lease>,
+    /// Ends the wait before `every` is up (new mail seen by the kernel).
+    early: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Rounds {
+    /// Also starts a round, while leading, whenever `early` is notified (a
+    /// notification during a round starts the next one at once).
+    pub fn woken_by(mut self, early: Arc<tokio::sync::Notify>) -> Rounds {
+        self.early = Some(early);
+        self
+    }
+
     /// Waits for the next round; None once onit is stopping.
     pub async fn next(&mut self) -> Option<&Lease> {
         if let Some(lease) = self.lease.as_mut() {
+            let early = self.early.clone();
+            let woken = async move {
+                match early {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(self.every) => {}
+                _ = woken => {}
                 _ = crate::stop::requested(&mut self.stop) => {}
                 _ = lease.lost() => {}
             }
@@ -320,6 +337,7 @@ impl Leadership {
             stop,
             every,
             lease: None,
+            early: None,
         }
     }
 

@@ -339,8 +339,16 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
     // promise grace early: a promise due just before `since` breaks only after it.
     let from = since - rt.policy.promise_grace;
     let now = report(&mine, rt, at, Some(from));
+    // Only a ticket broken at `at` can have a violation that is new since `since`;
+    // the rules read each history alone, so the others need no second evaluation.
+    let flagged: HashSet<&str> = now.violations.iter().map(|v| v.ticket.as_str()).collect();
+    let flagged: Vec<TicketHistory> = mine
+        .iter()
+        .filter(|h| flagged.contains(h.id.as_str()))
+        .cloned()
+        .collect();
     let before: HashSet<(String, &'static str, DateTime<Utc>)> =
-        report(&mine, rt, since, Some(from))
+        report(&flagged, rt, since, Some(from))
             .violations
             .into_iter()
             .map(|v| (v.ticket, v.rule, v.at))

@@ -151,11 +151,20 @@ pub(super) fn attention_of(
     // The reply copies the PM the digest goes to (warned about once, when queued).
     let pm_address = team_pm(rt, pm).unwrap_or_else(|| rt.team.default_pm.clone());
     let support = rt.team.support.first().unwrap_or(&rt.team.from);
+    // Looked up by id, not searched: a digest can list thousands of open tickets
+    // (a linear search per ticket made this quadratic: issue 17).
+    let status_of: HashMap<&str, &str> = open_tickets
+        .iter()
+        .map(|t| (t.id.as_str(), t.status.as_str()))
+        .collect();
+    let mut broken_of: HashMap<&str, Vec<(&'static str, DateTime<Utc>)>> = HashMap::new();
     let mut ids: Vec<&str> = open_tickets.iter().map(|t| t.id.as_str()).collect();
     for v in fresh {
-        if !ids.contains(&v.ticket.as_str()) {
+        let broken = broken_of.entry(v.ticket.as_str()).or_default();
+        if broken.is_empty() && !status_of.contains_key(v.ticket.as_str()) {
             ids.push(&v.ticket);
         }
+        broken.push((v.rule, v.at));
     }
     let facts: Vec<TicketFacts> = ids
         .into_iter()
@@ -171,10 +180,7 @@ pub(super) fn attention_of(
                     in_reply_to: inputs.thread_last.get(&t.id).map(String::as_str),
                 }))
             });
-            let status = open_tickets
-                .iter()
-                .find(|t| t.id == id)
-                .map_or("closed", |t| t.status.as_str());
+            let status = status_of.get(id).copied().unwrap_or("closed");
             TicketFacts {
                 id: id.to_string(),
                 number: number_of(id),
@@ -183,11 +189,7 @@ pub(super) fn attention_of(
                     |t| t.project.clone(),
                 ),
                 subject: row.map(|t| t.subject.clone()).unwrap_or_default(),
-                broken: fresh
-                    .iter()
-                    .filter(|v| v.ticket == id)
-                    .map(|v| (v.rule, v.at))
-                    .collect(),
+                broken: broken_of.get(id).cloned().unwrap_or_default(),
                 next_due: dues
                     .get(id)
                     .filter(|_| status == "open")

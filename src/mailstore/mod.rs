@@ -6,6 +6,7 @@
 //! silently dropped: an unreadable file is an error, an empty file is still a
 //! message (with empty bytes) so the caller can count it as unparseable.
 
+mod arrivals;
 mod import_plan;
 mod import_walk;
 mod maildir;
@@ -14,6 +15,7 @@ mod mbox_date;
 
 use chrono::{DateTime, Utc};
 
+pub use arrivals::*;
 pub use import_plan::*;
 pub use import_walk::*;
 pub use maildir::*;

@@ -22,7 +22,7 @@ fn env() -> Env {
 }
 
 /// Drops a client mail into the Maildir, so the daemon has something to log.
-fn deliver(env: &Env, n: usize) {
+pub(crate) fn deliver(env: &Env, n: usize) {
     let m = Mail::new(
         "bob@acme.example",
         "support@jac.example",
@@ -38,8 +38,23 @@ fn deliver(env: &Env, n: usize) {
     .unwrap();
 }
 
+/// `onit run` with stdout and stderr on one pipe, once it says it is watching
+/// the mailbox; the pipe's lines that follow.
+pub(crate) fn start_run(env: &Env) -> (Child, std::io::Lines<BufReader<std::io::PipeReader>>) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let child = onit_command(env, &["run"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(writer.try_clone().unwrap()))
+        .stderr(Stdio::from(writer))
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(reader).lines();
+    wait_for_line(&mut lines, "onit is watching the mailbox");
+    (child, lines)
+}
+
 /// SIGTERM, then the exit status if it came within `limit`.
-fn terminate(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+pub(crate) fn terminate(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -57,7 +72,7 @@ fn terminate(child: &mut Child, limit: Duration) -> Option<std::process::ExitSta
 }
 
 /// Reads lines until one contains `what` (the daemon is up), or panics after 30 s.
-fn wait_for_line(
+pub(crate) fn wait_for_line(
     lines: &mut impl Iterator<Item = std::io::Result<String>>,
     what: &str,
 ) -> Vec<String> {
@@ -84,15 +99,7 @@ fn wait_for_line(
 #[test]
 fn sigterm_stops_run_whose_output_pipe_is_closed() {
     let env = env();
-    let (reader, writer) = std::io::pipe().unwrap();
-    let mut child = onit_command(&env, &["run"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::from(writer.try_clone().unwrap()))
-        .stderr(Stdio::from(writer))
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(reader).lines();
-    wait_for_line(&mut lines, "onit is watching the mailbox");
+    let (mut child, lines) = start_run(&env);
     drop(lines); // the reader exits: every write from now on is EPIPE
 
     for n in 0..3 {

@@ -45,6 +45,8 @@ pub struct Base {
     pub from: Option<String>,
     /// `team.default_pm` ("pm@jac.example" when unset).
     pub default_pm: Option<String>,
+    /// `mailbox.poll_interval_secs` (1 when unset).
+    pub poll_interval_secs: Option<u64>,
 }
 
 impl Env {
@@ -94,7 +96,7 @@ impl Env {
 url = "{url}"
 [mailbox]
 maildir = "{md}"
-poll_interval_secs = 1
+poll_interval_secs = {poll}
 [outgoing]
 transport = "{transport}"
 dir = "{out}"
@@ -130,6 +132,7 @@ holidays = ["2026-12-25"]
             transport = base.transport.as_deref().unwrap_or("file"),
             from = base.from.as_deref().unwrap_or("support@jac.example"),
             default_pm = base.default_pm.as_deref().unwrap_or("pm@jac.example"),
+            poll = base.poll_interval_secs.unwrap_or(1),
         );
         std::fs::write(&config_path, body).expect("write config");
         Env {

@@ -26,6 +26,7 @@ mod imap_read;
 mod import_stream;
 mod ingest;
 mod mail_cmds;
+mod maildir_wake;
 mod mailstack;
 mod missing_db;
 mod monitoring;

@@ -46,6 +46,7 @@ impl World {
             transport: Some("smtp".into()),
             from: Some(fresh("support", "jac.example")),
             default_pm: Some(pm.clone()),
+            ..Base::default()
         };
         let env = Env::with(
             Db::Sqlite,
