@@ -112,9 +112,13 @@ impl Store {
 
     /// The ids of the tickets a report from `since` reads ([`PERIOD_TICKETS`]), ascending.
     pub async fn period_ticket_ids(&self, since: i64) -> Result<Vec<i64>> {
-        let sql = sqlx::AssertSqlSafe(format!("{PERIOD_TICKETS} ORDER BY 1"));
-        with_pool!(self, p => sqlx::query_scalar::<_, i64>(sql).bind(since)
-            .fetch_all(p).await.context("listing the period's tickets"))
+        // Sorted here: with `ORDER BY` SQLite merged the three parts in id order,
+        // scanning every ticket, message and event (2 s at 1,000,000 tickets
+        // instead of 14 ms).
+        let mut ids = with_pool!(self, p => sqlx::query_scalar::<_, i64>(PERIOD_TICKETS).bind(since)
+            .fetch_all(p).await.context("listing the period's tickets"))?;
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// The policy rows of the tickets a report from `since` reads ([`PERIOD_TICKETS`]),
