@@ -353,7 +353,7 @@ async fn one(db: &str, n: i64) {
             ms(t.elapsed())
         );
     }
-    let mut digest = Vec::new();
+    let (mut digest, mut loads) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         let t = Instant::now();
         let at = now;
@@ -361,6 +361,7 @@ async fn one(db: &str, n: i64) {
         let inputs = onit::digest::Inputs::load(&store, &rt, onit::digest::Kind::Daily, since, at)
             .await
             .expect("inputs");
+        loads.push(ms(t.elapsed()));
         for pm in inputs.pms() {
             let d = onit::digest::build(
                 &inputs,
@@ -378,8 +379,9 @@ async fn one(db: &str, n: i64) {
         digest.push(ms(t.elapsed()));
     }
     println!(
-        "  daily digest (load + build, every PM): median {:.0} ms",
-        median(digest)
+        "  daily digest (load + build, every PM): median {:.0} ms (load {:.0} ms)",
+        median(digest),
+        median(loads)
     );
 
     store.close().await;

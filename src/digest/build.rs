@@ -13,7 +13,7 @@ use crate::compliance::{load_histories_since, report};
 use crate::config::Runtime;
 use crate::policy::dismissive::respectful_suggestion;
 use crate::policy::history::{Status, TicketHistory, Violation};
-use crate::store::{from_ms, DigestEventRow, Store, TicketRow, UnthreadedRow};
+use crate::store::{from_ms, DigestEventRow, ListedTicket, Store, TicketRow, UnthreadedRow};
 
 use super::attention::ProjectAttention;
 use super::overview::{attention_of, compliance_of, trends_of};
@@ -173,7 +173,7 @@ impl Digest {
 /// What digests are made from, loaded once for every PM.
 pub struct Inputs {
     pub(super) histories: Vec<TicketHistory>,
-    pub(super) tickets: HashMap<String, TicketRow>,
+    pub(super) tickets: HashMap<String, ListedTicket>,
     pub(super) events: Vec<DigestEventRow>,
     pub(super) unthreaded: Vec<UnthreadedRow>,
     pub(super) alerts: Vec<crate::alerts::AlertRow>,

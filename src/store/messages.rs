@@ -179,10 +179,14 @@ impl Store {
         let ids = self.period_ticket_ids(to_ms(since)).await?;
         let mut rows: Vec<(i64, String)> = Vec::new();
         for chunk in ids.chunks(super::policy_rows::IDS_PER_STATEMENT) {
+            // Only each thread's last message leaves the database (numbered in the
+            // database, not the whole thread read to keep its last row).
             let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT ticket_id, message_id FROM messages WHERE effective_at <= $1 \
-                 AND class IN ('client', 'contact', 'acknowledgment', 'own') AND ticket_id IN ({}) \
-                 ORDER BY ticket_id, effective_at, id",
+                "SELECT ticket_id, message_id FROM (SELECT ticket_id, message_id, \
+                 ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY effective_at DESC, id DESC) AS latest \
+                 FROM messages WHERE effective_at <= $1 \
+                 AND class IN ('client', 'contact', 'acknowledgment', 'own') AND ticket_id IN ({})) thread \
+                 WHERE latest = 1",
                 super::policy_rows::id_params(2, chunk.len())
             ));
             rows.extend(super::fetch_by_ids!(
@@ -194,7 +198,6 @@ impl Store {
                 "finding each thread's last message"
             )?);
         }
-        // Ordered by time: the last row of a ticket is its thread's last message.
         Ok(rows.into_iter().collect())
     }
 
