@@ -102,11 +102,16 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// The ids of open tickets whose stored due time is at or before `until`
-    /// (or unknown), soonest first: through the partial index `tickets_open_due`.
-    pub async fn open_due_by(&self, until: i64, limit: i64) -> Result<Vec<i64>> {
-        with_pool!(self, p => sqlx::query_scalar::<_, i64>(
-            "SELECT id FROM tickets WHERE status = 'open' AND alert_key IS NULL AND (next_due_at <= $1 OR next_due_at IS NULL) ORDER BY next_due_at, id LIMIT $2")
+    /// The open tickets whose stored due time is at or before `until` (or
+    /// unknown), soonest first, with what they store (due time, rule): through the
+    /// partial index `tickets_open_due`.
+    pub async fn open_due_by(
+        &self,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Option<i64>, Option<String>)>> {
+        with_pool!(self, p => sqlx::query_as::<_, (i64, Option<i64>, Option<String>)>(
+            "SELECT id, next_due_at, next_due_rule FROM tickets WHERE status = 'open' AND alert_key IS NULL AND (next_due_at <= $1 OR next_due_at IS NULL) ORDER BY next_due_at, id LIMIT $2")
             .bind(until).bind(limit).fetch_all(p).await.context("listing tickets due"))
     }
 

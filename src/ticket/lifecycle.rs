@@ -18,6 +18,8 @@
 //! [`settle_dues`]: the tickets whose stored due time has passed, found through an
 //! index, are evaluated again at `now`.
 
+use std::collections::HashMap;
+
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 
@@ -153,23 +155,40 @@ pub async fn settle_dues(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Res
     // Histories are read a batch at a time (three statements per batch, not per
     // ticket: the first pass after the migration settles every open ticket).
     const BATCH: usize = 500;
-    let ids = store.open_due_by(to_ms(now), i64::MAX).await?;
-    for part in ids.chunks(BATCH) {
-        let mut part = part.to_vec();
-        part.sort_unstable();
-        let (tickets, contacts, changes) = store.policy_rows_of_ids(&part).await?;
+    let due = store.open_due_by(to_ms(now), i64::MAX).await?;
+    for part in due.chunks(BATCH) {
+        let stored: HashMap<i64, (Option<i64>, Option<&str>)> = part
+            .iter()
+            .map(|(id, at, rule)| (*id, (*at, rule.as_deref())))
+            .collect();
+        let mut ids: Vec<i64> = stored.keys().copied().collect();
+        ids.sort_unstable();
+        let (tickets, contacts, changes) = store.policy_rows_of_ids(&ids).await?;
         // One history per ticket row, in the same order.
         let order: Vec<i64> = tickets.iter().map(|t| t.id).collect();
         let histories = histories_from_rows(tickets, contacts, changes);
+        // A deadline already missed stays due (in the past) until a contact, so
+        // such tickets come back every pass: only a due time that moved is written.
+        let moved: Vec<(i64, Option<Due>)> = order
+            .into_iter()
+            .zip(&histories)
+            .map(|(id, h)| (id, due_of(rt, h, now)))
+            .filter(|(id, d)| {
+                let now_stored = d.map(|d| (Some(to_ms(d.at)), Some(d.rule)));
+                stored.get(id).copied() != Some(now_stored.unwrap_or((None, None)))
+            })
+            .collect();
+        if moved.is_empty() {
+            continue;
+        }
         let mut tx = store.begin().await?;
-        for (id, h) in order.into_iter().zip(&histories) {
-            let due = due_of(rt, h, now);
-            tx.set_due_if_past(id, to_ms(now), due.map(|d| (d.at, d.rule)))
+        for (id, d) in moved {
+            tx.set_due_if_past(id, to_ms(now), d.map(|d| (d.at, d.rule)))
                 .await?;
         }
         tx.commit().await?;
     }
-    Ok(ids.len())
+    Ok(due.len())
 }
 
 /// What a new ticket is opened with.
