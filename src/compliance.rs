@@ -39,6 +39,12 @@ pub async fn load_histories_since(
     Ok(histories_from_rows(tickets, contacts, changes))
 }
 
+/// The whole histories of the tickets `ids` (client work only).
+pub async fn histories_of(store: &Store, ids: &[i64]) -> Result<Vec<TicketHistory>> {
+    let (tickets, contacts, changes) = store.policy_rows_of_ids(ids).await?;
+    Ok(histories_from_rows(tickets, contacts, changes))
+}
+
 /// Builds histories from policy rows (contacts and changes in time order per ticket;
 /// rows of tickets not in `tickets` are skipped).
 pub fn histories_from_rows(

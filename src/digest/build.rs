@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::address::EmailAddress;
-use crate::compliance::{load_histories_since, report};
+use crate::compliance::{histories_of, report};
 use crate::config::Runtime;
 use crate::policy::dismissive::respectful_suggestion;
 use crate::policy::history::{Status, TicketHistory, Violation};
@@ -207,10 +207,13 @@ impl Inputs {
             }
         };
         let from = back - rt.policy.promise_grace;
+        // The period's tickets are found once; their histories, rows and last
+        // messages are then read by id.
+        let ids = store.period_ticket_ids(crate::store::to_ms(from)).await?;
         Ok(Inputs {
-            histories: load_histories_since(store, from).await?,
+            histories: histories_of(store, &ids).await?,
             tickets: store
-                .tickets_since(from)
+                .listed_tickets(&ids)
                 .await?
                 .into_iter()
                 .map(|t| (t.reference(), t))
@@ -219,7 +222,7 @@ impl Inputs {
             unthreaded: store.unthreaded_team_mail(after, until).await?,
             alerts: crate::alerts::during(store, after, until).await?,
             held: store.held_since(after, HELD_LISTED * 10).await?,
-            thread_last: store.thread_last_messages(from, until).await?,
+            thread_last: store.last_messages_of(&ids, until).await?,
             after,
             unowned_alerts: store.unowned_alerts().await?,
         })

@@ -177,6 +177,15 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<std::collections::HashMap<i64, String>> {
         let ids = self.period_ticket_ids(to_ms(since)).await?;
+        self.last_messages_of(&ids, until).await
+    }
+
+    /// [`Store::thread_last_messages`] of the tickets `ids`.
+    pub async fn last_messages_of(
+        &self,
+        ids: &[i64],
+        until: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<i64, String>> {
         let mut rows: Vec<(i64, String)> = Vec::new();
         for chunk in ids.chunks(super::policy_rows::IDS_PER_STATEMENT) {
             // Only each thread's last message leaves the database (numbered in the

@@ -344,6 +344,11 @@ impl Store {
     /// first, as a digest lists them.
     pub async fn tickets_since(&self, since: DateTime<Utc>) -> Result<Vec<ListedTicket>> {
         let ids = self.period_ticket_ids(to_ms(since)).await?;
+        self.listed_tickets(&ids).await
+    }
+
+    /// The tickets `ids` as a digest lists them, by number.
+    pub async fn listed_tickets(&self, ids: &[i64]) -> Result<Vec<ListedTicket>> {
         let mut rows = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(super::policy_rows::IDS_PER_STATEMENT) {
             let sql = sqlx::AssertSqlSafe(format!(
