@@ -48,6 +48,11 @@ pub async fn tick(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<Tic
     tick_fenced(store, rt, now, &crate::leadership::Fence::none()).await
 }
 
+/// The outbox key of the reminder for `due` on ticket `id` (`JAC-7`): one per deadline.
+fn reminder_key(id: &str, due: &Due) -> String {
+    format!("remind:{id}:{}:{}", due.rule, due.at.timestamp())
+}
+
 /// As [`tick`], committing only while `fence` (the scheduler's leadership) holds.
 pub async fn tick_fenced(
     store: &Store,
@@ -83,6 +88,20 @@ pub async fn tick_fenced(
                 && due.at > now
                 && due.at - rt.policy.remind_before <= now
         })
+        .collect();
+    // A reminder is queued once per deadline, and the pass runs every 30 s: those
+    // already queued are left out before rendering (hundreds at a time where many
+    // tickets are due within the horizon).
+    let keys: Vec<String> = due_now
+        .iter()
+        .map(|(t, due)| reminder_key(&t.reference(), due))
+        .collect();
+    let queued = store.outbox_keys_present(&keys).await?;
+    let due_now: Vec<(crate::store::TicketRow, Due)> = due_now
+        .into_iter()
+        .zip(keys)
+        .filter(|(_, key)| !queued.contains(key))
+        .map(|(item, _)| item)
         .collect();
     let today = rt.calendar.local_date(now);
     let list_from = rt.calendar.at_local(today, rt.policy.open_list_at);
@@ -122,7 +141,7 @@ pub async fn tick_fenced(
         );
         let notice = Notice {
             kind: OutboxKind::Reminder,
-            dedupe_key: format!("remind:{id}:{}:{}", due.rule, due.at.timestamp()),
+            dedupe_key: reminder_key(&id, due),
             ticket_id: Some(t.id),
             ticket: Some(&id),
             to: &to,

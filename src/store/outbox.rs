@@ -220,6 +220,29 @@ impl Tx<'_> {
 }
 
 impl Store {
+    /// Which of `keys` the outbox already holds (queued, sent or failed): mail a
+    /// periodic pass need not render again only to have its insert skipped.
+    pub async fn outbox_keys_present(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in keys.chunks(super::policy_rows::IDS_PER_STATEMENT) {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT dedupe_key FROM outbox WHERE dedupe_key IN ({})",
+                super::policy_rows::id_params(1, chunk.len())
+            ));
+            found.extend(with_pool!(self, p => {
+                let mut q = sqlx::query_scalar::<_, String>(sql);
+                for key in chunk {
+                    q = q.bind(key.as_str());
+                }
+                q.fetch_all(p).await.context("looking up queued mail")
+            })?);
+        }
+        Ok(found)
+    }
+
     /// Outbox items due for an attempt at `now` (pending ones, and `sending` ones left by a crash).
     pub async fn outbox_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<i64>> {
         with_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2")
