@@ -206,9 +206,18 @@ impl Store {
             let opts = PgConnectOptions::from_str(url)
                 .with_context(|| format!("bad PostgreSQL url {}", redact(url)))?
                 .options([("idle_in_transaction_session_timeout", "10000")]);
+            // A connection keeps the buffers of the largest message it carried (a
+            // digest of thousands of tickets is megabytes of raw mail, written to the
+            // outbox and read back to send): over a million-ticket history the pooled
+            // connections held ~65 MB after the first round's digests, given back at
+            // once when they were closed. Each connection is replaced after
+            // 5 minutes, and one idle for a minute is closed, so an idle daemon does
+            // not stay as large as its largest mail.
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(2))
                 .acquire_timeout(Duration::from_secs(30))
+                .max_lifetime(Duration::from_secs(300))
+                .idle_timeout(Duration::from_secs(60))
                 .connect_with(opts)
                 .await
                 .with_context(|| format!("connecting to {}", redact(url)))?;
