@@ -167,27 +167,17 @@ impl Store {
             .bind(ticket_id).fetch_all(p).await.context("loading messages"))
     }
 
-    /// The last message of each thread a digest from `$1` lists (the period's
-    /// tickets, as `tickets_since`), as it stood at `until`: ticket id → Message-ID.
-    /// Only mail the client saw counts (theirs, our contacts and our own mail), so a
-    /// reply to it threads in the client's mail program; internal notes do not.
-    pub async fn thread_last_messages(
-        &self,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<std::collections::HashMap<i64, String>> {
-        let ids = self.period_ticket_ids(to_ms(since)).await?;
-        self.last_messages_of(&ids, until).await
-    }
-
-    /// [`Store::thread_last_messages`] of the tickets `ids`.
+    /// The last message of each thread of the tickets `ids` (a digest's: the
+    /// period's), as it stood at `until`: ticket id → Message-ID. Only mail the
+    /// client saw counts (theirs, our contacts and our own mail), so a reply to it
+    /// threads in the client's mail program; internal notes do not.
     pub async fn last_messages_of(
         &self,
         ids: &[i64],
         until: DateTime<Utc>,
     ) -> Result<std::collections::HashMap<i64, String>> {
         let mut rows: Vec<(i64, String)> = Vec::new();
-        for chunk in ids.chunks(super::policy_rows::IDS_PER_STATEMENT) {
+        for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
             // Only each thread's last message leaves the database (numbered in the
             // database, not the whole thread read to keep its last row).
             let sql = sqlx::AssertSqlSafe(format!(
@@ -196,7 +186,7 @@ impl Store {
                  FROM messages WHERE effective_at <= $1 \
                  AND class IN ('client', 'contact', 'acknowledgment', 'own') AND ticket_id IN ({})) thread \
                  WHERE latest = 1",
-                super::policy_rows::id_params(2, chunk.len())
+                super::id_params(2, chunk.len())
             ));
             rows.extend(super::fetch_by_ids!(
                 self,

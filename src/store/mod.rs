@@ -99,9 +99,24 @@ macro_rules! with_pool {
         }
     };
 }
+
+/// At most this many values (ticket ids, outbox keys) are bound in one
+/// statement's `IN (…)` list (SQLite allows 32,766
+/// parameters, PostgreSQL 65,535; a short list keeps each statement an index
+/// look-up per id).
+pub(super) const IDS_PER_STATEMENT: usize = 500;
+
+/// `$first, $first+1, …`: `n` numbered parameters, for an `IN (…)` list.
+pub(super) fn id_params(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `query_as::<_, $row>($sql)` on the pool with the `$pre` values bound first,
-/// then each id of `$ids` (the numbered parameters after them: see
-/// `policy_rows::id_params`), every row fetched; `$what` names it in errors.
+/// then each value of `$ids` (the numbered parameters after them: see
+/// [`id_params`]), every row fetched; `$what` names it in errors.
 macro_rules! fetch_by_ids {
     ($store:expr, $row:ty, $sql:expr, [$($pre:expr),*], $ids:expr, $what:literal) => {
         with_pool!($store, p => {

@@ -227,18 +227,15 @@ impl Store {
         keys: &[String],
     ) -> Result<std::collections::HashSet<String>> {
         let mut found = std::collections::HashSet::new();
-        for chunk in keys.chunks(super::policy_rows::IDS_PER_STATEMENT) {
+        for chunk in keys.chunks(super::IDS_PER_STATEMENT) {
             let sql = sqlx::AssertSqlSafe(format!(
                 "SELECT dedupe_key FROM outbox WHERE dedupe_key IN ({})",
-                super::policy_rows::id_params(1, chunk.len())
+                super::id_params(1, chunk.len())
             ));
-            found.extend(with_pool!(self, p => {
-                let mut q = sqlx::query_scalar::<_, String>(sql);
-                for key in chunk {
-                    q = q.bind(key.as_str());
-                }
-                q.fetch_all(p).await.context("looking up queued mail")
-            })?);
+            let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let rows =
+                super::fetch_by_ids!(self, (String,), sql, [], &chunk, "looking up queued mail")?;
+            found.extend(rows.into_iter().map(|(key,)| key));
         }
         Ok(found)
     }

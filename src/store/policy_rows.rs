@@ -1,6 +1,6 @@
 //! What the policy loader reads: tickets, contacts and status changes as rows.
 
-use super::{fetch_by_ids, with_pool, with_tx, Store, Tx};
+use super::{fetch_by_ids, id_params, with_pool, with_tx, Store, Tx, IDS_PER_STATEMENT};
 use crate::ticket::{Priority, Status};
 use anyhow::{Context, Result};
 
@@ -46,26 +46,13 @@ pub struct PolicyStatusRow {
 /// index serves; `messages_contact_at`, `events_status_at`).
 ///
 /// Read once, as ids ([`Store::period_ticket_ids`]); the rows of those tickets are
-/// then read [`IDS_PER_STATEMENT`] ids at a time. As a subquery (`ticket_id IN (…
+/// then read [`IDS_PER_STATEMENT`](super::IDS_PER_STATEMENT) ids at a time. As a subquery (`ticket_id IN (…
 /// UNION …)`) PostgreSQL planned a hash join over every message, ~2 s at
 /// 1,000,000 tickets for what the id look-ups read in a few milliseconds.
 pub(super) const PERIOD_TICKETS: &str =
     "SELECT id FROM tickets WHERE status IN ('open', 'resolved') \
      UNION SELECT ticket_id FROM messages WHERE contact_at >= $1 AND ticket_id IS NOT NULL \
      UNION SELECT ticket_id FROM events WHERE status IS NOT NULL AND at >= $1";
-
-/// At most this many ticket ids are bound in one statement (SQLite allows 32,766
-/// parameters, PostgreSQL 65,535; a short list keeps each statement an index
-/// look-up per id).
-pub(super) const IDS_PER_STATEMENT: usize = 500;
-
-/// `$first, $first+1, …`: `n` numbered parameters, for an `IN (…)` list of ids.
-pub(super) fn id_params(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// The tickets the policy's rules read: client work. A monitoring alert's ticket
 /// (crate::monitoring) is internal, and no client-contact rule applies to it.
@@ -142,7 +129,7 @@ impl Store {
     }
 
     /// The policy rows of the tickets `ids` (client work only), each with its
-    /// whole history, read [`IDS_PER_STATEMENT`] tickets at a time: tickets in the
+    /// whole history, read [`IDS_PER_STATEMENT`](super::IDS_PER_STATEMENT) tickets at a time: tickets in the
     /// order of `ids` chunk by chunk, by id within a chunk; contacts and status
     /// changes by ticket and time within a chunk.
     pub async fn policy_rows_of_ids(

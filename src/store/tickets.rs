@@ -340,20 +340,14 @@ impl Store {
             .fetch_all(p).await.context("listing silent open tickets"))
     }
 
-    /// The tickets a report from `since` reads (see `policy_rows_since`), oldest
-    /// first, as a digest lists them.
-    pub async fn tickets_since(&self, since: DateTime<Utc>) -> Result<Vec<ListedTicket>> {
-        let ids = self.period_ticket_ids(to_ms(since)).await?;
-        self.listed_tickets(&ids).await
-    }
-
-    /// The tickets `ids` as a digest lists them, by number.
+    /// The tickets `ids` (the period's: [`Store::period_ticket_ids`]) as a digest
+    /// lists them, by number.
     pub async fn listed_tickets(&self, ids: &[i64]) -> Result<Vec<ListedTicket>> {
         let mut rows = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(super::policy_rows::IDS_PER_STATEMENT) {
+        for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
             let sql = sqlx::AssertSqlSafe(format!(
                 "SELECT id, number, prefix, subject, reporter, project FROM tickets WHERE id IN ({})",
-                super::policy_rows::id_params(1, chunk.len())
+                super::id_params(1, chunk.len())
             ));
             rows.extend(super::fetch_by_ids!(
                 self,

@@ -173,10 +173,7 @@ pub async fn settle_dues(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Res
             .into_iter()
             .zip(&histories)
             .map(|(id, h)| (id, due_of(rt, h, now)))
-            .filter(|(id, d)| {
-                let now_stored = d.map(|d| (Some(to_ms(d.at)), Some(d.rule)));
-                stored.get(id).copied() != Some(now_stored.unwrap_or((None, None)))
-            })
+            .filter(|(id, d)| stored.get(id) != Some(&(d.map(|d| to_ms(d.at)), d.map(|d| d.rule))))
             .collect();
         if moved.is_empty() {
             continue;

@@ -105,7 +105,11 @@ async fn a_period_longer_than_one_statement_loads_every_history_whole() {
         );
 
         // The digest's ticket list: the same tickets, by number.
-        let tickets = store.tickets_since(since).await.unwrap();
+        let ids = store
+            .period_ticket_ids(since.timestamp_millis())
+            .await
+            .unwrap();
+        let tickets = store.listed_tickets(&ids).await.unwrap();
         let numbers: Vec<i64> = tickets.iter().map(|t| t.number).collect();
         let mut sorted = numbers.clone();
         sorted.sort();
@@ -117,7 +121,7 @@ async fn a_period_longer_than_one_statement_loads_every_history_whole() {
         // Each listed thread's last message as it stood at the digest: the late
         // update where there is one, else our acknowledgment.
         let last = store
-            .thread_last_messages(since, since + Duration::hours(1))
+            .last_messages_of(&ids, since + Duration::hours(1))
             .await
             .unwrap();
         assert_eq!(last.len(), 970, "{db:?}");
@@ -129,7 +133,7 @@ async fn a_period_longer_than_one_statement_loads_every_history_whole() {
         assert_eq!(by_number(1_250).as_deref(), Some("a1250@jac.example"));
         // Before the late update, the thread ended with our acknowledgment.
         let earlier = store
-            .thread_last_messages(since, since + Duration::minutes(1))
+            .last_messages_of(&ids, since + Duration::minutes(1))
             .await
             .unwrap();
         let t120 = tickets.iter().find(|t| t.number == 120).unwrap();
