@@ -391,26 +391,34 @@ async fn one(db: &str, n: i64) {
         "  onit run: ack latency median {lat:.0} ms; RSS after start {start_rss:.1} MB; idle over {idle} s: RSS median {rss:.1} MB, {core:.2} % of a core"
     );
     // Import last: its tickets stay open (an archive is history), which would
-    // make the idle run above one over 10,000 more open tickets.
-    let store = onit::store::Store::open(&url, rt.max_connections)
-        .await
-        .expect("store");
+    // make the idle run above one over 10,000 more open tickets. Through the
+    // command, as an operator runs it (its threads kept on one CPU,
+    // src/cpu_placement.rs), timed from start to exit.
     let k = env_num("ONIT_SCALE_IMPORT", 10_000);
     if k > 0 {
         let mbox = dir.path().join("new.mbox");
         mails(&mbox, k, now - Duration::days(2));
         let t = Instant::now();
-        let c = onit::import::import(&store, &rt, &[mbox])
-            .await
-            .expect("import");
+        let out = std::process::Command::new(onit_bin())
+            .arg("--config")
+            .arg(&cfg)
+            .args(["import", "--json"])
+            .arg(&mbox)
+            .output()
+            .expect("onit import");
         let secs = t.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "onit import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let counts: serde_json::Value = serde_json::from_slice(&out.stdout).expect("import JSON");
         println!(
             "  import of {k} further mails: {:.0} msg/s ({} tickets)",
             k as f64 / secs,
-            c.tickets
+            counts["tickets"]
         );
     }
-    store.close().await;
     if let Some(name) = pg {
         if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(
             "postgres://postgres@127.0.0.1:5432/postgres",

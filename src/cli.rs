@@ -275,11 +275,15 @@ pub enum TicketAction {
 pub fn main() -> ExitCode {
     crate::private_files::restrict_umask();
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Run { .. }) {
+    let daemon = matches!(cli.command, Command::Run { .. });
+    if daemon {
         // Before the runtime's threads take arenas of their own.
         crate::heap::keep_heap_small();
     } else {
         exit_quietly_when_stdout_closes();
+        // Before any other thread starts (the log writer, the runtime, SQLite's):
+        // they inherit it (src/cpu_placement.rs).
+        crate::cpu_placement::stay_on_this_cpu();
     }
     match &cli.command {
         Command::Completions { shell } => {
@@ -321,11 +325,19 @@ pub fn main() -> ExitCode {
         }
     };
     crate::logging::init(rt.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // The daemon's tasks run side by side on two workers; a command is one
+    // conversation with the database, on the one CPU it keeps (above).
+    let built = if daemon {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match built {
         Ok(r) => r,
         Err(e) => {
             eprintln!("onit: cannot start the async runtime: {e}");

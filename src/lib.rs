@@ -13,6 +13,7 @@ pub mod commands;
 pub mod compliance;
 pub mod compose;
 pub mod config;
+pub mod cpu_placement;
 pub mod daemon;
 pub mod diagnosis;
 pub mod digest;
