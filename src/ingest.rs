@@ -230,6 +230,7 @@ async fn receive_arrived(
         origin,
         mode,
         onto,
+        by_subject: None,
     }
     .run()
     .instrument(span)
@@ -300,6 +301,54 @@ struct Ingest<'t, 'c, 'a> {
     mode: Mode,
     /// The ticket a person named (`onit mail attach`): threading is not asked.
     onto: Option<TicketRow>,
+    /// Threading by subject for the sender, answered by [`Tx::first_look`].
+    by_subject: Option<BySubject>,
+}
+
+impl<'a> Ingest<'_, '_, 'a> {
+    /// The row of this message; `[to, cc, in_reply_to, refs]` as stored (joined).
+    fn new_message<'m>(
+        &self,
+        ticket_id: Option<i64>,
+        class: MailClass,
+        detail: Option<&'m str>,
+        at: DateTime<Utc>,
+        [to, cc, in_reply_to, refs]: [&'m str; 4],
+    ) -> NewMessage<'m>
+    where
+        'a: 'm,
+    {
+        // Copied out of `self`: the row borrows the message, not the ingest.
+        let (v, raw, origin, auth): (&'a MailView, &'a [u8], &'a str, &'a Authentication) =
+            (self.v, self.raw, self.origin, self.auth);
+        NewMessage {
+            message_id: &v.message_id,
+            ticket_id,
+            class: class.as_str(),
+            detail,
+            from_addr: from_of(v),
+            to_addrs: to,
+            cc_addrs: cc,
+            subject: &v.subject,
+            date_header: v.date,
+            arrived_at: self.arrival,
+            effective_at: at,
+            in_reply_to,
+            refs,
+            body: &v.body,
+            origin,
+            raw: Some(raw),
+            auth: Some(auth),
+            recipients_omitted: v.recipients_omitted as i64,
+        }
+    }
+}
+
+/// The open ticket of a reporter and normalised subject, as found ahead of threading.
+struct BySubject {
+    reporter: String,
+    normalized_subject: String,
+    ticket_id: Option<i64>,
 }
 
 fn from_of(v: &MailView) -> Option<&str> {
@@ -344,8 +393,24 @@ impl Ingest<'_, '_, '_> {
     async fn run(mut self) -> Result<Outcome> {
         let v = self.v;
         // Our own mail is what our outbox holds, never an id that merely looks like ours.
-        let (known, ours) = self.tx.message_seen(&v.message_id).await?;
-        if known.is_some() {
+        // Threading by subject (below) asks for a client sender's open ticket of
+        // this subject: asked now, with the Message-ID, in the same round trip.
+        let norm = normalize_subject(&v.subject, &self.rt.team.prefix);
+        let sender = v
+            .from
+            .as_ref()
+            .filter(|f| !norm.is_empty() && is_client(&self.rt.team, f));
+        let look = self
+            .tx
+            .first_look(&v.message_id, sender.map(|f| (f.as_str(), norm.as_str())))
+            .await?;
+        self.by_subject = sender.map(|f| BySubject {
+            reporter: f.as_str().to_string(),
+            normalized_subject: norm,
+            ticket_id: look.open_by_subject,
+        });
+        let ours = look.ours;
+        if look.known.is_some() {
             debug!("duplicate Message-ID: nothing to do");
             return Ok(self.outcome(None, Disposition::Duplicate, None, false, None));
         }
@@ -535,7 +600,7 @@ impl Ingest<'_, '_, '_> {
             _ => Vec::new(),
         };
         for c in candidates {
-            if let Some(t) = self.tx.open_ticket_by_subject(c.as_str(), &norm).await? {
+            if let Some(t) = self.open_by_subject(&c, &norm).await? {
                 return Ok(Threading {
                     ticket: Some(t),
                     link: None,
@@ -543,6 +608,37 @@ impl Ingest<'_, '_, '_> {
             }
         }
         Ok(Threading::default())
+    }
+
+    /// The newest not-closed ticket of `reporter` with this normalised subject:
+    /// what [`Tx::first_look`] already found when it was asked about them.
+    async fn open_by_subject(
+        &mut self,
+        reporter: &EmailAddress,
+        norm: &str,
+    ) -> Result<Option<TicketRow>> {
+        let asked = self
+            .by_subject
+            .as_ref()
+            .filter(|b| b.reporter == reporter.as_str() && b.normalized_subject == norm);
+        match asked.map(|b| b.ticket_id) {
+            Some(None) => Ok(None),
+            Some(Some(id)) => match self.tx.ticket(id).await? {
+                // Closed since by another writer (PostgreSQL reads each statement
+                // afresh): asked again, as if the mail had come a moment later.
+                Some(t) if t.status != crate::ticket::Status::Closed => Ok(Some(t)),
+                _ => {
+                    self.tx
+                        .open_ticket_by_subject(reporter.as_str(), norm)
+                        .await
+                }
+            },
+            None => {
+                self.tx
+                    .open_ticket_by_subject(reporter.as_str(), norm)
+                    .await
+            }
+        }
     }
 
     /// POLICY "People and addresses": a ticket's client side is its reporter, the
@@ -565,29 +661,36 @@ impl Ingest<'_, '_, '_> {
         detail: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        let (to, cc) = (join(&self.v.to), join(&self.v.cc));
+        let (in_reply_to, refs) = (self.v.in_reply_to.join(" "), self.v.references.join(" "));
+        let m = self.new_message(
+            ticket_id,
+            class,
+            detail,
+            at,
+            [&to, &cc, &in_reply_to, &refs],
+        );
+        self.tx.insert_message(&m).await
+    }
+
+    /// Stores the message on `t` (a client's, or the team's to the client) and
+    /// records its client addresses on the ticket's client side (the reporter's
+    /// organisation) as participants; any other address stays on the message only.
+    async fn store_on(&mut self, t: &TicketRow, class: MailClass, at: DateTime<Utc>) -> Result<()> {
         let v = self.v;
-        self.tx
-            .insert_message(&NewMessage {
-                message_id: &v.message_id,
-                ticket_id,
-                class: class.as_str(),
-                detail,
-                from_addr: from_of(self.v),
-                to_addrs: &join(&v.to),
-                cc_addrs: &join(&v.cc),
-                subject: &v.subject,
-                date_header: v.date,
-                arrived_at: self.arrival,
-                effective_at: at,
-                in_reply_to: &v.in_reply_to.join(" "),
-                refs: &v.references.join(" "),
-                body: &v.body,
-                origin: self.origin,
-                raw: Some(self.raw),
-                auth: Some(self.auth),
-                recipients_omitted: v.recipients_omitted as i64,
-            })
-            .await
+        let mut people: Vec<String> = Vec::new();
+        for a in v.from.iter().cloned().chain(v.recipients()) {
+            if is_client(&self.rt.team, &a)
+                && (t.reporter == a.as_str() || crate::trust::same_organisation(&t.reporter, &a))
+                && !people.iter().any(|p| p == a.as_str())
+            {
+                people.push(a.as_str().to_string());
+            }
+        }
+        let (to, cc) = (join(&v.to), join(&v.cc));
+        let (in_reply_to, refs) = (v.in_reply_to.join(" "), v.references.join(" "));
+        let m = self.new_message(Some(t.id), class, None, at, [&to, &cc, &in_reply_to, &refs]);
+        self.tx.insert_message_on_ticket(t.id, &m, &people).await
     }
 
     /// Mail claiming a team address that its sender could not prove: kept (on the
@@ -741,8 +844,7 @@ impl Ingest<'_, '_, '_> {
         let mut link = link;
         if let Some(mut t) = ticket {
             if !lifecycle::closed_too_long(self.rt, &t, at) {
-                self.store(Some(t.id), MailClass::Client, None, at).await?;
-                self.add_client_participants(&t).await?;
+                self.store_on(&t, MailClass::Client, at).await?;
                 let live = self.mode == Mode::Live;
                 crate::oversize::record(self.tx, self.rt, &t, v, at, live).await?;
                 let by = By {
@@ -806,22 +908,6 @@ impl Ingest<'_, '_, '_> {
         lifecycle::record(self.tx, t.id, at, EventKind::Frustration, by, &detail).await
     }
 
-    /// Records as participants the message's client addresses on the ticket's client
-    /// side (the reporter's organisation); any other address stays on the message only.
-    async fn add_client_participants(&mut self, t: &TicketRow) -> Result<()> {
-        let v = self.v;
-        let mut people: Vec<String> = Vec::new();
-        for a in v.from.iter().cloned().chain(v.recipients()) {
-            if is_client(&self.rt.team, &a)
-                && (t.reporter == a.as_str() || crate::trust::same_organisation(&t.reporter, &a))
-                && !people.iter().any(|p| p == a.as_str())
-            {
-                people.push(a.as_str().to_string());
-            }
-        }
-        self.tx.add_participants(t.id, &people).await
-    }
-
     async fn open_ticket(
         &mut self,
         reporter: EmailAddress,
@@ -854,8 +940,7 @@ impl Ingest<'_, '_, '_> {
         let reference = t.reference();
         let span = info_span!("ticket", ticket = %reference);
         let _g = span.enter();
-        self.store(Some(t.id), MailClass::Client, None, at).await?;
-        self.add_client_participants(&t).await?;
+        self.store_on(&t, MailClass::Client, at).await?;
         self.flag_frustration(&t, &frustration, at).await?;
         let live = self.mode == Mode::Live;
         crate::oversize::record(self.tx, rt, &t, v, at, live).await?;
@@ -908,8 +993,7 @@ impl Ingest<'_, '_, '_> {
                 Some("unthreaded team mail".into()),
             ));
         };
-        self.store(Some(t.id), class, None, at).await?;
-        self.add_client_participants(&t).await?;
+        self.store_on(&t, class, at).await?;
         // The facts the rules need, read once now: the promise and any dismissive phrase
         // in the author's own words (quotes and signatures never count).
         let own = v.own_words.text();

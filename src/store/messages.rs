@@ -29,11 +29,52 @@ pub struct NewMessage<'a> {
     pub recipients_omitted: i64,
 }
 
+const MESSAGE_COLS: &str = "message_id, ticket_id, class, detail, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, raw, auth, auth_how, recipients_omitted";
+const MESSAGE_VALUES: &str =
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19";
+
+/// Binds a [`NewMessage`] as `$1…$19` of [`MESSAGE_VALUES`].
+macro_rules! bind_message {
+    ($q:expr, $m:expr) => {{
+        let m: &NewMessage<'_> = $m;
+        $q.bind(m.message_id)
+            .bind(m.ticket_id)
+            .bind(m.class)
+            .bind(m.detail)
+            .bind(m.from_addr)
+            .bind(m.to_addrs)
+            .bind(m.cc_addrs)
+            .bind(m.subject)
+            .bind(m.date_header.map(to_ms))
+            .bind(to_ms(m.arrived_at))
+            .bind(to_ms(m.effective_at))
+            .bind(m.in_reply_to)
+            .bind(m.refs)
+            .bind(m.body)
+            .bind(m.origin)
+            .bind(m.raw)
+            .bind(m.auth.map(|a| a.verdict.as_str()))
+            .bind(m.auth.map(|a| a.how.as_str()))
+            .bind(m.recipients_omitted)
+    }};
+}
+
 /// What is known of a stored Message-ID.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KnownMessage {
     pub class: String,
     pub ticket_id: Option<i64>,
+}
+
+/// What [`Tx::first_look`] found.
+#[derive(Debug, Clone)]
+pub struct FirstLook {
+    /// The stored message with this Message-ID.
+    pub known: Option<KnownMessage>,
+    /// Our outbox holds a message with this Message-ID.
+    pub ours: bool,
+    /// The newest not-closed ticket of the reporter and subject asked about.
+    pub open_by_subject: Option<i64>,
 }
 
 /// The policy facts of one message, set when it is stored (or, for our acknowledgment, sent).
@@ -91,19 +132,35 @@ impl Tx<'_> {
             .bind(message_id).fetch_optional(&mut *c).await.context("looking up message"))
     }
 
-    /// Whether a Message-ID is known, in one round trip: the stored message with
-    /// this id, and whether our outbox holds a message with it (our own mail is
-    /// recognised by what we stored, never by the shape of the id).
-    pub async fn message_seen(&mut self, message_id: &str) -> Result<(Option<KnownMessage>, bool)> {
-        let row: (Option<String>, Option<i64>, i64) = with_tx!(self, c => sqlx::query_as(
-            "SELECT m.class, m.ticket_id, (SELECT count(*) FROM outbox o WHERE o.message_id = $1) \
+    /// What ingest asks first of every message, in one round trip: the stored
+    /// message with this Message-ID, whether our outbox holds a message with it
+    /// (our own mail is recognised by what we stored, never by the shape of the
+    /// id), and, when `by_subject` (reporter, normalised subject) is given, the
+    /// id of the newest not-closed ticket that threading by subject would find
+    /// for it (the same ticket as [`Tx::open_ticket_by_subject`]). Asked ahead of
+    /// threading because most client mail opens a ticket: threading then needs
+    /// no statement of its own to learn that none matches (issue 17: a round
+    /// trip less per new ticket, on PostgreSQL a sixth of an import's time).
+    pub async fn first_look(
+        &mut self,
+        message_id: &str,
+        by_subject: Option<(&str, &str)>,
+    ) -> Result<FirstLook> {
+        let (reporter, subject) = by_subject.unzip();
+        let row: (Option<String>, Option<i64>, i64, Option<i64>) = with_tx!(self, c => sqlx::query_as(
+            "SELECT m.class, m.ticket_id, (SELECT count(*) FROM outbox o WHERE o.message_id = $1), \
+             (SELECT t.id FROM tickets t WHERE t.reporter = $2 AND t.normalized_subject = $3 AND t.status <> 'closed' \
+              ORDER BY t.opened_at DESC, t.id DESC LIMIT 1) \
              FROM (SELECT 1 AS one) AS x LEFT JOIN messages m ON m.message_id = $1")
-            .bind(message_id).fetch_one(&mut *c).await.context("looking up message"))?;
-        let known = row.0.map(|class| KnownMessage {
-            class,
-            ticket_id: row.1,
-        });
-        Ok((known, row.2 > 0))
+            .bind(message_id).bind(reporter).bind(subject).fetch_one(&mut *c).await.context("looking up message"))?;
+        Ok(FirstLook {
+            known: row.0.map(|class| KnownMessage {
+                class,
+                ticket_id: row.1,
+            }),
+            ours: row.2 > 0,
+            open_by_subject: row.3,
+        })
     }
 
     /// The ticket a stored message with this id belongs to.
@@ -114,16 +171,47 @@ impl Tx<'_> {
 
     /// Records a message (its Message-ID must be new).
     pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<()> {
-        with_tx!(self, c => sqlx::query(
-            "INSERT INTO messages (message_id, ticket_id, class, detail, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, raw, auth, auth_how, recipients_omitted) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)")
-            .bind(m.message_id).bind(m.ticket_id).bind(m.class).bind(m.detail).bind(m.from_addr).bind(m.to_addrs).bind(m.cc_addrs)
-            .bind(m.subject).bind(m.date_header.map(to_ms)).bind(to_ms(m.arrived_at)).bind(to_ms(m.effective_at)).bind(m.in_reply_to)
-            .bind(m.refs).bind(m.body).bind(m.origin).bind(m.raw)
-            .bind(m.auth.map(|a| a.verdict.as_str())).bind(m.auth.map(|a| a.how.as_str()))
-            .bind(m.recipients_omitted)
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO messages ({MESSAGE_COLS}) VALUES ({MESSAGE_VALUES})"
+        ));
+        with_tx!(self, c => bind_message!(sqlx::query(sql), m)
             .execute(&mut *c).await.map(|r| r.rows_affected()).context("inserting message"))?;
         Ok(())
+    }
+
+    /// Records a message on ticket `ticket_id` (its Message-ID must be new) and
+    /// `participants` as taking part in it. One statement on PostgreSQL, where a
+    /// statement is a round trip (a data-modifying `WITH`, as
+    /// [`Tx::insert_ticket`] and for the same reason), one per row on SQLite.
+    pub async fn insert_message_on_ticket(
+        &mut self,
+        ticket_id: i64,
+        m: &NewMessage<'_>,
+        participants: &[String],
+    ) -> Result<()> {
+        let m = NewMessage {
+            ticket_id: Some(ticket_id),
+            ..*m
+        };
+        match self {
+            Tx::Postgres(c) if !participants.is_empty() => {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "WITH m AS (INSERT INTO messages ({MESSAGE_COLS}) VALUES ({MESSAGE_VALUES})) \
+                     INSERT INTO ticket_participants (ticket_id, address) SELECT $2, a FROM unnest($20::text[]) AS a \
+                     ON CONFLICT DO NOTHING"
+                ));
+                bind_message!(sqlx::query(sql), &m)
+                    .bind(participants)
+                    .execute(&mut **c)
+                    .await
+                    .context("inserting message")?;
+                Ok(())
+            }
+            _ => {
+                self.insert_message(&m).await?;
+                self.add_participants(ticket_id, participants).await
+            }
+        }
     }
 
     /// When the mail that opened a ticket arrived (for the acknowledgment latency).

@@ -1,6 +1,6 @@
 //! The `tickets` and `participants` tables: a ticket, its state, who is on it.
 
-use super::{to_ms, with_pool, with_tx, Store, Tx};
+use super::{to_ms, with_pool, with_tx, NewEvent, Store, Tx};
 use crate::ticket::{Priority, Severity, Status};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -125,6 +125,15 @@ pub struct NewTicket<'a> {
     pub alert: Option<(&'a str, &'a str)>,
 }
 
+/// An event recorded with a ticket's opening ([`Tx::insert_ticket`]), at its opening time.
+#[derive(Debug, Clone, Copy)]
+pub struct OpeningEvent<'a> {
+    pub kind: &'a str,
+    pub actor: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+    pub detail: &'a str,
+}
+
 impl Tx<'_> {
     /// A ticket by id.
     pub async fn ticket(&mut self, id: i64) -> Result<Option<TicketRow>> {
@@ -187,20 +196,96 @@ impl Tx<'_> {
     }
 
     /// Inserts a ticket (status open) with the next number and its first due
-    /// time, and returns it as stored: one statement, as ingest opens a ticket per
-    /// new client mail. Numbers are never reused: the UNIQUE constraint on
-    /// `number` refuses a concurrent writer that took the same one.
-    pub async fn insert_ticket(&mut self, t: &NewTicket<'_>) -> Result<TicketRow> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, linked_ticket_id, opening_message_id, next_due_at, next_due_rule, alert_source, alert_key) \
-             VALUES ((SELECT COALESCE(MAX(number), 0) + 1 FROM tickets), $1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, $15) RETURNING {TICKET_COLS}"
-        ));
-        with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql)
-            .bind(t.prefix).bind(t.subject).bind(t.normalized_subject).bind(t.reporter).bind(t.project)
-            .bind(t.pm).bind(t.priority.as_str()).bind(t.priority_reason).bind(to_ms(t.opened_at)).bind(t.linked_ticket_id).bind(t.opening_message_id)
-            .bind(t.next_due.map(|d| to_ms(d.0))).bind(t.next_due.map(|d| d.1))
-            .bind(t.alert.map(|a| a.0)).bind(t.alert.map(|a| a.1))
-            .fetch_one(&mut *c).await.context("inserting ticket"))
+    /// time, and the `events` of its opening (at its opening time, in their
+    /// order), and returns it as stored. Numbers are never reused: the UNIQUE
+    /// constraint on `number` refuses a concurrent writer that took the same one.
+    ///
+    /// Ingest opens a ticket per new client mail, so this is one statement on
+    /// PostgreSQL, where a statement is a round trip to the server (the events
+    /// inserted by a data-modifying `WITH`: issue 17, a round trip of the four
+    /// left per new ticket), and two on SQLite, which has no such `WITH` and where
+    /// a statement is a call on the same CPU (src/cpu_placement.rs).
+    pub async fn insert_ticket(
+        &mut self,
+        t: &NewTicket<'_>,
+        events: &[OpeningEvent<'_>],
+    ) -> Result<TicketRow> {
+        const COLS: &str = "number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, linked_ticket_id, opening_message_id, next_due_at, next_due_rule, alert_source, alert_key";
+        const VALUES: &str = "(SELECT COALESCE(MAX(number), 0) + 1 FROM tickets), $1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, $15";
+        macro_rules! bind_ticket {
+            ($q:expr) => {
+                $q.bind(t.prefix)
+                    .bind(t.subject)
+                    .bind(t.normalized_subject)
+                    .bind(t.reporter)
+                    .bind(t.project)
+                    .bind(t.pm)
+                    .bind(t.priority.as_str())
+                    .bind(t.priority_reason)
+                    .bind(to_ms(t.opened_at))
+                    .bind(t.linked_ticket_id)
+                    .bind(t.opening_message_id)
+                    .bind(t.next_due.map(|d| to_ms(d.0)))
+                    .bind(t.next_due.map(|d| d.1))
+                    .bind(t.alert.map(|a| a.0))
+                    .bind(t.alert.map(|a| a.1))
+            };
+        }
+        match self {
+            Tx::Postgres(c) if !events.is_empty() => {
+                // $16… are the events' columns, four each; `ord` keeps their order
+                // in the ids they are given.
+                let rows: Vec<String> = (0..events.len())
+                    .map(|i| {
+                        let b = 16 + i * 4;
+                        format!(
+                            "({i}, ${b}::text, ${}::text, ${}::text, ${}::text)",
+                            b + 1,
+                            b + 2,
+                            b + 3
+                        )
+                    })
+                    .collect();
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "WITH t AS (INSERT INTO tickets ({COLS}) VALUES ({VALUES}) RETURNING {TICKET_COLS}), \
+                     e AS (INSERT INTO events (ticket_id, at, kind, actor, message_id, detail) \
+                       SELECT t.id, t.opened_at, v.kind, v.actor, v.message_id, v.detail \
+                       FROM t, (VALUES {}) AS v(ord, kind, actor, message_id, detail) ORDER BY v.ord) \
+                     SELECT {TICKET_COLS} FROM t",
+                    rows.join(", ")
+                ));
+                let mut q = bind_ticket!(sqlx::query_as::<_, TicketRow>(sql));
+                for e in events {
+                    q = q
+                        .bind(e.kind)
+                        .bind(e.actor)
+                        .bind(e.message_id)
+                        .bind(e.detail);
+                }
+                q.fetch_one(&mut **c).await.context("inserting ticket")
+            }
+            _ => {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO tickets ({COLS}) VALUES ({VALUES}) RETURNING {TICKET_COLS}"
+                ));
+                let row = with_tx!(self, c => bind_ticket!(sqlx::query_as::<_, TicketRow>(sql))
+                    .fetch_one(&mut *c).await.context("inserting ticket"))?;
+                let events: Vec<NewEvent<'_>> = events
+                    .iter()
+                    .map(|e| NewEvent {
+                        ticket_id: row.id,
+                        at: t.opened_at,
+                        kind: e.kind,
+                        actor: e.actor,
+                        message_id: e.message_id,
+                        detail: e.detail,
+                        status: None,
+                    })
+                    .collect();
+                self.append_events(&events).await?;
+                Ok(row)
+            }
+        }
     }
 
     /// Sets when the next contact is due (and the rule that sets it), leaving the last contact alone.

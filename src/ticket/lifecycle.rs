@@ -32,8 +32,8 @@ use crate::policy::cadence::{next_due, Due};
 use crate::policy::evaluate::evaluate;
 use crate::policy::history::TicketHistory;
 use crate::store::{
-    from_ms, to_ms, ClosingFacts, ClosingField, ContactFacts, NewEvent, NewTicket, OutboxRow,
-    Store, TicketRow, Tx,
+    from_ms, to_ms, ClosingFacts, ClosingField, ContactFacts, NewEvent, NewTicket, OpeningEvent,
+    OutboxRow, Store, TicketRow, Tx,
 };
 
 /// Who or what made a change, as the event records it.
@@ -236,23 +236,6 @@ pub(super) async fn open_marked(
         Some(_) => None,
         None => due_of(rt, &fresh, o.at),
     };
-    let t = tx
-        .insert_ticket(&NewTicket {
-            prefix: rt.team.prefix.as_str(),
-            subject: o.subject,
-            normalized_subject: o.normalized_subject,
-            reporter: o.reporter.as_str(),
-            project: o.project,
-            pm: o.pm.as_str(),
-            priority: o.priority,
-            priority_reason: o.priority_reason,
-            opened_at: o.at,
-            linked_ticket_id: o.follows.map(|t| t.id),
-            opening_message_id: o.message_id,
-            next_due: due.as_ref().map(|d| (d.at, d.rule)),
-            alert,
-        })
-        .await?;
     let opened = match o.follows {
         Some(old) => format!(
             "opened from {} ({}), follows closed ticket {}",
@@ -262,25 +245,40 @@ pub(super) async fn open_marked(
         ),
         None => format!("opened from {} ({})", o.reporter, o.subject),
     };
-    let event = |kind: EventKind, actor, message_id, detail| NewEvent {
-        ticket_id: t.id,
-        at: o.at,
-        kind: kind.as_str(),
-        actor,
-        message_id,
-        detail,
-        status: None,
-    };
-    tx.append_events(&[
-        event(
-            EventKind::Opened,
-            Some(o.reporter.as_str()),
-            Some(o.message_id),
-            &opened,
-        ),
-        event(EventKind::PriorityProposed, None, None, o.priority_reason),
-    ])
-    .await?;
+    let events = [
+        OpeningEvent {
+            kind: EventKind::Opened.as_str(),
+            actor: Some(o.reporter.as_str()),
+            message_id: Some(o.message_id),
+            detail: &opened,
+        },
+        OpeningEvent {
+            kind: EventKind::PriorityProposed.as_str(),
+            actor: None,
+            message_id: None,
+            detail: o.priority_reason,
+        },
+    ];
+    let t = tx
+        .insert_ticket(
+            &NewTicket {
+                prefix: rt.team.prefix.as_str(),
+                subject: o.subject,
+                normalized_subject: o.normalized_subject,
+                reporter: o.reporter.as_str(),
+                project: o.project,
+                pm: o.pm.as_str(),
+                priority: o.priority,
+                priority_reason: o.priority_reason,
+                opened_at: o.at,
+                linked_ticket_id: o.follows.map(|t| t.id),
+                opening_message_id: o.message_id,
+                next_due: due.as_ref().map(|d| (d.at, d.rule)),
+                alert,
+            },
+            &events,
+        )
+        .await?;
     Ok(t)
 }
 
