@@ -107,7 +107,16 @@ pub async fn tick_fenced(
     let list_from = rt.calendar.at_local(today, rt.policy.open_list_at);
     let list_until = rt.calendar.at_local(today, rt.policy.eod_time);
     let list_time = rt.calendar.is_business_day(today) && now >= list_from && now < list_until;
-    let silent = if list_time {
+    // The list is queued once a day; for the rest of its window the pass would read
+    // every silent open ticket again every 30 s only to have the insert skipped
+    // (18,854 rows, ~120 ms a pass at 1,000,000 tickets).
+    let list_key = format!("open-list:{today}");
+    let list_queued = list_time
+        && store
+            .outbox_keys_present(std::slice::from_ref(&list_key))
+            .await?
+            .contains(&list_key);
+    let silent = if list_time && !list_queued {
         let day_start = rt.calendar.at_local(today, chrono::NaiveTime::MIN);
         store.open_tickets_silent(list_from, day_start, now).await?
     } else {
@@ -172,7 +181,7 @@ pub async fn tick_fenced(
         body.push_str("\n-- onit\n");
         let notice = Notice {
             kind: OutboxKind::OpenList,
-            dedupe_key: format!("open-list:{today}"),
+            dedupe_key: list_key,
             ticket_id: None,
             ticket: None,
             to: &to,
