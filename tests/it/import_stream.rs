@@ -178,6 +178,19 @@ async fn a_message_the_database_refuses_loses_nothing_else_of_its_batch() {
                 "{db:?}: {}",
                 t.number
             );
+            // Written with the message (one statement on PostgreSQL), kept or
+            // rolled back with it.
+            let mut tx = store.begin().await.unwrap();
+            assert!(
+                tx.is_participant(t.id, &t.reporter).await.unwrap(),
+                "{db:?}: {} has its reporter as a participant",
+                t.number
+            );
+            assert!(
+                !tx.is_participant(t.id, "user2@acme.example").await.unwrap(),
+                "{db:?}: the refused message's sender joined nothing"
+            );
+            tx.rollback().await.unwrap();
         }
         store.close().await;
     }

@@ -659,3 +659,67 @@ async fn import_mode_sends_nothing_and_counts_archived_acknowledgments() {
         store.close().await;
     }
 }
+
+/// Ingest's first look at a message answers threading by subject in the same
+/// round trip: the same ticket `open_ticket_by_subject` finds (the newest not
+/// closed of that reporter and subject), none for a closed one or another
+/// reporter, and nothing asked when no reporter is given.
+#[tokio::test]
+async fn the_first_look_finds_what_threading_by_subject_finds() {
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let rt = env.runtime();
+        let store = env.store().await;
+        let t0 = at(2026, 11, 26, 10, 0);
+        for (i, minutes) in [(1, 0), (2, 5)] {
+            let m = Mail::new(
+                "bob@acme.example",
+                "support@jac.example",
+                "Invoices missing",
+                &format!("first{i}@acme.example"),
+            );
+            feed(&store, &rt, &m, t0 + Duration::minutes(minutes)).await;
+        }
+        // The second mail threaded by subject onto the first's ticket.
+        let mut tx = store.begin().await.unwrap();
+        let first = tx.ticket_by_number(1).await.unwrap().unwrap();
+        assert!(tx.ticket_by_number(2).await.unwrap().is_none(), "{db:?}");
+        let key = Some(("bob@acme.example", first.normalized_subject.as_str()));
+        let look = tx.first_look("first2@acme.example", key).await.unwrap();
+        let by_query = tx
+            .open_ticket_by_subject("bob@acme.example", &first.normalized_subject)
+            .await
+            .unwrap()
+            .map(|t| t.id);
+        assert_eq!(look.open_by_subject, Some(first.id), "{db:?}");
+        assert_eq!(look.open_by_subject, by_query, "{db:?}");
+        let known = look.known.expect("the stored message is known");
+        assert_eq!(known.ticket_id, Some(first.id), "{db:?}");
+        assert!(
+            !look.ours,
+            "{db:?}: a client's message is not in our outbox"
+        );
+
+        let other = Some(("carol@acme.example", first.normalized_subject.as_str()));
+        let look = tx.first_look("new@acme.example", other).await.unwrap();
+        assert_eq!(look.open_by_subject, None, "{db:?}: another reporter's");
+        assert!(look.known.is_none(), "{db:?}");
+        let look = tx.first_look("new@acme.example", None).await.unwrap();
+        assert_eq!(look.open_by_subject, None, "{db:?}: nothing asked");
+
+        tx.set_status(
+            first.id,
+            onit::ticket::Status::Closed,
+            t0 + Duration::hours(1),
+        )
+        .await
+        .unwrap();
+        let look = tx.first_look("new@acme.example", key).await.unwrap();
+        assert_eq!(
+            look.open_by_subject, None,
+            "{db:?}: a closed ticket is not threaded onto"
+        );
+        tx.rollback().await.unwrap();
+        store.close().await;
+    }
+}
