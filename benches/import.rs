@@ -1,7 +1,8 @@
 //! `cargo bench --bench import`: how fast `onit import` stores an archive.
 //!
 //! Generates a deterministic mailbox of 10,000 varied messages (seeded
-//! fastrand) as one mboxrd file, then times `onit::import::import` on a fresh
+//! fastrand) as one mboxrd file, then times `onit::import::import` (on one CPU
+//! and one runtime thread, as the command runs it) on a fresh
 //! SQLite database five times (and on PostgreSQL three times when a server
 //! answers on 127.0.0.1:5432), and `MailView::parse` alone so the reader can
 //! see how much of the time is storage. Target: ≥ 2,000 messages/s on SQLite.
@@ -1329,6 +1330,9 @@ fn psql(sql: &str) -> bool {
 }
 
 fn main() {
+    // As the `onit import` command runs (src/cli.rs): its threads on the CPU it
+    // started on (src/cpu_placement.rs), one runtime thread.
+    let one_cpu = onit::cpu_placement::stay_on_this_cpu();
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
     println!(
         "onit import benchmark (release build; {} CPU(s); medians of several runs)",
@@ -1405,11 +1409,11 @@ fn main() {
     let parse_median = median(&parse_rates);
     drop(raw);
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
+    println!("threads kept on one CPU, as the command keeps them: {one_cpu}");
 
     // SQLite: five runs, each on a fresh database file.
     let mut sqlite = Vec::new();
