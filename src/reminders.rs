@@ -48,7 +48,9 @@ pub async fn tick(store: &Store, rt: &Runtime, now: DateTime<Utc>) -> Result<Tic
     tick_fenced(store, rt, now, &crate::leadership::Fence::none()).await
 }
 
-/// The outbox key of the reminder for `due` on ticket `id` (`JAC-7`): one per deadline.
+/// The outbox key of the reminder for `due` on ticket `id` (`JAC-7`): one per
+/// deadline. The store builds the same key in SQL to leave out tickets already
+/// reminded of (`Store::open_tickets_to_remind`).
 fn reminder_key(id: &str, due: &Due) -> String {
     format!("remind:{id}:{}:{}", due.rule, due.at.timestamp())
 }
@@ -70,8 +72,15 @@ pub async fn tick_fenced(
     }
     let tz = rt.calendar.tz();
     let mut report = TickReport::default();
+    // Due within the horizon and not reminded of yet (the reminder is queued once
+    // per deadline and the pass runs every 30 s); the first response is the
+    // daemon's own job (the acknowledgment), not the team's.
     let due_now: Vec<(crate::store::TicketRow, Due)> = store
-        .open_tickets_due_by(now + rt.policy.remind_before)
+        .open_tickets_to_remind(
+            now,
+            now + rt.policy.remind_before,
+            crate::policy::rules::first_response::ID,
+        )
         .await?
         .into_iter()
         .filter_map(|t| {
@@ -82,26 +91,6 @@ pub async fn tick_fenced(
                 .find(|r| Some(*r) == t.next_due_rule.as_deref())?;
             Some((t, Due { at, rule }))
         })
-        // The first response is the daemon's own job (the acknowledgment), not the team's.
-        .filter(|(_, due)| {
-            due.rule != crate::policy::rules::first_response::ID
-                && due.at > now
-                && due.at - rt.policy.remind_before <= now
-        })
-        .collect();
-    // A reminder is queued once per deadline, and the pass runs every 30 s: those
-    // already queued are left out before rendering (hundreds at a time where many
-    // tickets are due within the horizon).
-    let keys: Vec<String> = due_now
-        .iter()
-        .map(|(t, due)| reminder_key(&t.reference(), due))
-        .collect();
-    let queued = store.outbox_keys_present(&keys).await?;
-    let due_now: Vec<(crate::store::TicketRow, Due)> = due_now
-        .into_iter()
-        .zip(keys)
-        .filter(|(_, key)| !queued.contains(key))
-        .map(|(item, _)| item)
         .collect();
     let today = rt.calendar.local_date(now);
     let list_from = rt.calendar.at_local(today, rt.policy.open_list_at);

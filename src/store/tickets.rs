@@ -391,13 +391,28 @@ impl Store {
         with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).fetch_all(p).await.context("listing open tickets"))
     }
 
-    /// Open tickets whose stored due time is at or before `until`, soonest first
-    /// (the reminder pass: through the partial index `tickets_open_due`).
-    pub async fn open_tickets_due_by(&self, until: DateTime<Utc>) -> Result<Vec<TicketRow>> {
+    /// The open tickets to remind the team of: due in `(after, until]` under
+    /// any rule but `skip_rule`, whose reminder for that deadline is not in the
+    /// outbox yet, soonest first. The reminder's dedupe key is built here as
+    /// `crate::reminders` builds it (`remind:JAC-7:rule:unix seconds`), so a
+    /// ticket already reminded of is left out in the database: in the quarter
+    /// hour before the 16:30 update every open ticket is due within the horizon,
+    /// and the pass, every 30 s, read them all (10,000 rows at 1,000,000
+    /// tickets) only to find their reminders queued.
+    pub async fn open_tickets_to_remind(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        skip_rule: &str,
+    ) -> Result<Vec<TicketRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLS} FROM tickets WHERE status = 'open' AND next_due_at <= $1 ORDER BY next_due_at, number"
+            "SELECT {TICKET_COLS} FROM tickets t WHERE status = 'open' AND next_due_at > $1 AND next_due_at <= $2 AND next_due_rule <> $3 \
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = \
+               'remind:' || t.prefix || '-' || t.number || ':' || t.next_due_rule || ':' || (t.next_due_at / 1000)) \
+             ORDER BY next_due_at, number"
         ));
-        with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).bind(to_ms(until)).fetch_all(p).await.context("listing tickets due"))
+        with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).bind(to_ms(after)).bind(to_ms(until)).bind(skip_rule)
+            .fetch_all(p).await.context("listing tickets to remind of"))
     }
 
     /// The open monitoring tickets nobody owns yet, oldest first (the ownership

@@ -310,8 +310,32 @@ async fn reminders_come_before_the_deadline_exactly_once() {
             let rt = rt.clone();
             async move { onit::reminders::tick(&store, &rt, thu(h, m)).await.unwrap() }
         };
+        let to_remind = |h: u32, m: u32| {
+            let store = store.clone();
+            async move {
+                let now = thu(h, m);
+                store
+                    .open_tickets_to_remind(now, now + Duration::minutes(15), "first-response")
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.reference())
+                    .collect::<Vec<_>>()
+            }
+        };
         assert_eq!(tick(10, 40).await.reminders, 0, "{db:?}: too early");
+        assert_eq!(
+            to_remind(10, 46).await,
+            ["JAC-1"],
+            "{db:?}: due within the horizon"
+        );
         assert_eq!(tick(10, 46).await.reminders, 1, "15 minutes before 11:01");
+        // The key the store builds in SQL is the reminder's own: once queued, the
+        // ticket is no longer read by the pass.
+        assert!(
+            to_remind(10, 50).await.is_empty(),
+            "{db:?}: already reminded of"
+        );
         assert_eq!(tick(10, 50).await.reminders, 0, "once only");
         assert_eq!(tick(10, 59).await.reminders, 0, "once only");
         let outbox = store.outbox_all().await.unwrap();
