@@ -1332,14 +1332,12 @@ fn psql(sql: &str) -> bool {
 fn main() {
     // As the `onit import` command runs (src/cli.rs): its threads on the CPU it
     // started on (src/cpu_placement.rs), one runtime thread.
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let one_cpu = onit::cpu_placement::stay_on_this_cpu();
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
-    println!(
-        "onit import benchmark (release build; {} CPU(s); medians of several runs)",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
+    println!("onit import benchmark (release build; {cpus} CPU(s); medians of several runs)");
     println!();
 
     let t = Instant::now();
