@@ -230,6 +230,7 @@ async fn receive_arrived(
         origin,
         mode,
         onto,
+        normalized_subject: normalize_subject(&v.subject, &rt.team.prefix),
         by_subject: None,
     }
     .run()
@@ -301,53 +302,16 @@ struct Ingest<'t, 'c, 'a> {
     mode: Mode,
     /// The ticket a person named (`onit mail attach`): threading is not asked.
     onto: Option<TicketRow>,
+    /// The subject as threading compares it (`Re:`, tags and the like removed).
+    normalized_subject: String,
     /// Threading by subject for the sender, answered by [`Tx::first_look`].
     by_subject: Option<BySubject>,
 }
 
-impl<'a> Ingest<'_, '_, 'a> {
-    /// The row of this message; `[to, cc, in_reply_to, refs]` as stored (joined).
-    fn new_message<'m>(
-        &self,
-        ticket_id: Option<i64>,
-        class: MailClass,
-        detail: Option<&'m str>,
-        at: DateTime<Utc>,
-        [to, cc, in_reply_to, refs]: [&'m str; 4],
-    ) -> NewMessage<'m>
-    where
-        'a: 'm,
-    {
-        // Copied out of `self`: the row borrows the message, not the ingest.
-        let (v, raw, origin, auth): (&'a MailView, &'a [u8], &'a str, &'a Authentication) =
-            (self.v, self.raw, self.origin, self.auth);
-        NewMessage {
-            message_id: &v.message_id,
-            ticket_id,
-            class: class.as_str(),
-            detail,
-            from_addr: from_of(v),
-            to_addrs: to,
-            cc_addrs: cc,
-            subject: &v.subject,
-            date_header: v.date,
-            arrived_at: self.arrival,
-            effective_at: at,
-            in_reply_to,
-            refs,
-            body: &v.body,
-            origin,
-            raw: Some(raw),
-            auth: Some(auth),
-            recipients_omitted: v.recipients_omitted as i64,
-        }
-    }
-}
-
-/// The open ticket of a reporter and normalised subject, as found ahead of threading.
+/// The open ticket of a reporter with this message's normalised subject, as
+/// found ahead of threading.
 struct BySubject {
     reporter: String,
-    normalized_subject: String,
     ticket_id: Option<i64>,
 }
 
@@ -395,18 +359,17 @@ impl Ingest<'_, '_, '_> {
         // Our own mail is what our outbox holds, never an id that merely looks like ours.
         // Threading by subject (below) asks for a client sender's open ticket of
         // this subject: asked now, with the Message-ID, in the same round trip.
-        let norm = normalize_subject(&v.subject, &self.rt.team.prefix);
+        let norm = self.normalized_subject.as_str();
         let sender = v
             .from
             .as_ref()
             .filter(|f| !norm.is_empty() && is_client(&self.rt.team, f));
         let look = self
             .tx
-            .first_look(&v.message_id, sender.map(|f| (f.as_str(), norm.as_str())))
+            .first_look(&v.message_id, sender.map(|f| (f.as_str(), norm)))
             .await?;
         self.by_subject = sender.map(|f| BySubject {
             reporter: f.as_str().to_string(),
-            normalized_subject: norm,
             ticket_id: look.open_by_subject,
         });
         let ours = look.ours;
@@ -586,8 +549,7 @@ impl Ingest<'_, '_, '_> {
                 debug!(tag = %tag, sender = %from, "ticket tag from a stranger ignored");
             }
         }
-        let norm = normalize_subject(&v.subject, &self.rt.team.prefix);
-        if norm.is_empty() {
+        if self.normalized_subject.is_empty() {
             return Ok(Threading::default());
         }
         let candidates: Vec<EmailAddress> = match class {
@@ -600,7 +562,7 @@ impl Ingest<'_, '_, '_> {
             _ => Vec::new(),
         };
         for c in candidates {
-            if let Some(t) = self.open_by_subject(&c, &norm).await? {
+            if let Some(t) = self.open_by_subject(&c).await? {
                 return Ok(Threading {
                     ticket: Some(t),
                     link: None,
@@ -610,32 +572,25 @@ impl Ingest<'_, '_, '_> {
         Ok(Threading::default())
     }
 
-    /// The newest not-closed ticket of `reporter` with this normalised subject:
-    /// what [`Tx::first_look`] already found when it was asked about them.
-    async fn open_by_subject(
-        &mut self,
-        reporter: &EmailAddress,
-        norm: &str,
-    ) -> Result<Option<TicketRow>> {
+    /// The newest not-closed ticket of `reporter` with this message's normalised
+    /// subject: what [`Tx::first_look`] already found when it was asked about them.
+    async fn open_by_subject(&mut self, reporter: &EmailAddress) -> Result<Option<TicketRow>> {
         let asked = self
             .by_subject
             .as_ref()
-            .filter(|b| b.reporter == reporter.as_str() && b.normalized_subject == norm);
-        match asked.map(|b| b.ticket_id) {
-            Some(None) => Ok(None),
-            Some(Some(id)) => match self.tx.ticket(id).await? {
-                // Closed since by another writer (PostgreSQL reads each statement
-                // afresh): asked again, as if the mail had come a moment later.
-                Some(t) if t.status != crate::ticket::Status::Closed => Ok(Some(t)),
-                _ => {
-                    self.tx
-                        .open_ticket_by_subject(reporter.as_str(), norm)
-                        .await
-                }
-            },
-            None => {
+            .filter(|b| b.reporter == reporter.as_str());
+        let found = match asked.map(|b| b.ticket_id) {
+            Some(None) => return Ok(None),
+            Some(Some(id)) => self.tx.ticket(id).await?,
+            None => None,
+        };
+        match found {
+            Some(t) if t.status != crate::ticket::Status::Closed => Ok(Some(t)),
+            // Not asked ahead, or closed since by another writer (PostgreSQL reads
+            // each statement afresh): asked now, as if the mail had come a moment later.
+            _ => {
                 self.tx
-                    .open_ticket_by_subject(reporter.as_str(), norm)
+                    .open_ticket_by_subject(reporter.as_str(), &self.normalized_subject)
                     .await
             }
         }
@@ -661,16 +616,7 @@ impl Ingest<'_, '_, '_> {
         detail: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let (to, cc) = (join(&self.v.to), join(&self.v.cc));
-        let (in_reply_to, refs) = (self.v.in_reply_to.join(" "), self.v.references.join(" "));
-        let m = self.new_message(
-            ticket_id,
-            class,
-            detail,
-            at,
-            [&to, &cc, &in_reply_to, &refs],
-        );
-        self.tx.insert_message(&m).await
+        self.write(ticket_id, class, detail, at, &[]).await
     }
 
     /// Stores the message on `t` (a client's, or the team's to the client) and
@@ -687,10 +633,43 @@ impl Ingest<'_, '_, '_> {
                 people.push(a.as_str().to_string());
             }
         }
-        let (to, cc) = (join(&v.to), join(&v.cc));
-        let (in_reply_to, refs) = (v.in_reply_to.join(" "), v.references.join(" "));
-        let m = self.new_message(Some(t.id), class, None, at, [&to, &cc, &in_reply_to, &refs]);
-        self.tx.insert_message_on_ticket(t.id, &m, &people).await
+        self.write(Some(t.id), class, None, at, &people).await
+    }
+
+    /// Writes the message's row (and, on a ticket, its `participants`).
+    async fn write(
+        &mut self,
+        ticket_id: Option<i64>,
+        class: MailClass,
+        detail: Option<&str>,
+        at: DateTime<Utc>,
+        participants: &[String],
+    ) -> Result<()> {
+        let v = self.v;
+        let m = NewMessage {
+            message_id: &v.message_id,
+            ticket_id,
+            class: class.as_str(),
+            detail,
+            from_addr: from_of(v),
+            to_addrs: &join(&v.to),
+            cc_addrs: &join(&v.cc),
+            subject: &v.subject,
+            date_header: v.date,
+            arrived_at: self.arrival,
+            effective_at: at,
+            in_reply_to: &v.in_reply_to.join(" "),
+            refs: &v.references.join(" "),
+            body: &v.body,
+            origin: self.origin,
+            raw: Some(self.raw),
+            auth: Some(self.auth),
+            recipients_omitted: v.recipients_omitted as i64,
+        };
+        match ticket_id {
+            Some(id) => self.tx.insert_message_on_ticket(id, &m, participants).await,
+            None => self.tx.insert_message(&m).await,
+        }
     }
 
     /// Mail claiming a team address that its sender could not prove: kept (on the
@@ -926,12 +905,11 @@ impl Ingest<'_, '_, '_> {
                 frustration.join(", ")
             );
         }
-        let norm = normalize_subject(&v.subject, &rt.team.prefix);
         let opening = opening(
             rt,
             v,
             &reporter,
-            &norm,
+            &self.normalized_subject,
             (priority, &reason),
             link.as_ref(),
             at,

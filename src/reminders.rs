@@ -100,12 +100,7 @@ pub async fn tick_fenced(
     // every silent open ticket again every 30 s only to have the insert skipped
     // (18,854 rows, ~120 ms a pass at 1,000,000 tickets).
     let list_key = format!("open-list:{today}");
-    let list_queued = list_time
-        && store
-            .outbox_keys_present(std::slice::from_ref(&list_key))
-            .await?
-            .contains(&list_key);
-    let silent = if list_time && !list_queued {
+    let silent = if list_time && !store.outbox_holds(&list_key).await? {
         let day_start = rt.calendar.at_local(today, chrono::NaiveTime::MIN);
         store.open_tickets_silent(list_from, day_start, now).await?
     } else {

@@ -147,11 +147,12 @@ impl Tx<'_> {
         by_subject: Option<(&str, &str)>,
     ) -> Result<FirstLook> {
         let (reporter, subject) = by_subject.unzip();
-        let row: (Option<String>, Option<i64>, i64, Option<i64>) = with_tx!(self, c => sqlx::query_as(
-            "SELECT m.class, m.ticket_id, (SELECT count(*) FROM outbox o WHERE o.message_id = $1), \
-             (SELECT t.id FROM tickets t WHERE t.reporter = $2 AND t.normalized_subject = $3 AND t.status <> 'closed' \
-              ORDER BY t.opened_at DESC, t.id DESC LIMIT 1) \
-             FROM (SELECT 1 AS one) AS x LEFT JOIN messages m ON m.message_id = $1")
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT m.class, m.ticket_id, (SELECT count(*) FROM outbox o WHERE o.message_id = $1), ({}) \
+             FROM (SELECT 1 AS one) AS x LEFT JOIN messages m ON m.message_id = $1",
+            super::tickets::newest_open_by_subject("id", 2)
+        ));
+        let row: (Option<String>, Option<i64>, i64, Option<i64>) = with_tx!(self, c => sqlx::query_as(sql)
             .bind(message_id).bind(reporter).bind(subject).fetch_one(&mut *c).await.context("looking up message"))?;
         Ok(FirstLook {
             known: row.0.map(|class| KnownMessage {

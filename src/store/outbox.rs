@@ -220,24 +220,12 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// Which of `keys` the outbox already holds (queued, sent or failed): mail a
-    /// periodic pass need not render again only to have its insert skipped.
-    pub async fn outbox_keys_present(
-        &self,
-        keys: &[String],
-    ) -> Result<std::collections::HashSet<String>> {
-        let mut found = std::collections::HashSet::new();
-        for chunk in keys.chunks(super::IDS_PER_STATEMENT) {
-            let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT dedupe_key FROM outbox WHERE dedupe_key IN ({})",
-                super::id_params(1, chunk.len())
-            ));
-            let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            let rows =
-                super::fetch_by_ids!(self, (String,), sql, [], &chunk, "looking up queued mail")?;
-            found.extend(rows.into_iter().map(|(key,)| key));
-        }
-        Ok(found)
+    /// Whether the outbox already holds mail with this dedupe key (queued, sent
+    /// or failed): mail a periodic pass need not render again only to have its
+    /// insert skipped.
+    pub async fn outbox_holds(&self, dedupe_key: &str) -> Result<bool> {
+        with_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE dedupe_key = $1")
+            .bind(dedupe_key).fetch_one(p).await.map(|n| n > 0).context("looking up queued mail"))
     }
 
     /// Outbox items due for an attempt at `now` (pending ones, and `sending` ones left by a crash).

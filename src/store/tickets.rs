@@ -125,6 +125,18 @@ pub struct NewTicket<'a> {
     pub alert: Option<(&'a str, &'a str)>,
 }
 
+/// Threading by subject: `cols` of the newest not-closed ticket of a reporter
+/// (parameter `$r`) and normalised subject (`$r+1`). One text for
+/// [`Tx::open_ticket_by_subject`] and the first look at a message
+/// ([`Tx::first_look`]), which must find the same ticket.
+pub(super) fn newest_open_by_subject(cols: &str, r: usize) -> String {
+    format!(
+        "SELECT {cols} FROM tickets WHERE reporter = ${r} AND normalized_subject = ${} AND status <> 'closed' \
+         ORDER BY opened_at DESC, id DESC LIMIT 1",
+        r + 1
+    )
+}
+
 /// An event recorded with a ticket's opening ([`Tx::insert_ticket`]), at its opening time.
 #[derive(Debug, Clone, Copy)]
 pub struct OpeningEvent<'a> {
@@ -155,9 +167,7 @@ impl Tx<'_> {
         reporter: &str,
         normalized_subject: &str,
     ) -> Result<Option<TicketRow>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLS} FROM tickets WHERE reporter = $1 AND normalized_subject = $2 AND status <> 'closed' ORDER BY opened_at DESC, id DESC LIMIT 1"
-        ));
+        let sql = sqlx::AssertSqlSafe(newest_open_by_subject(TICKET_COLS, 1));
         with_tx!(self, c => sqlx::query_as::<_, TicketRow>(sql).bind(reporter).bind(normalized_subject).fetch_optional(&mut *c).await.context("threading by subject"))
     }
 

@@ -315,7 +315,11 @@ async fn reminders_come_before_the_deadline_exactly_once() {
             async move {
                 let now = thu(h, m);
                 store
-                    .open_tickets_to_remind(now, now + Duration::minutes(15), "first-response")
+                    .open_tickets_to_remind(
+                        now,
+                        now + Duration::minutes(15),
+                        onit::policy::rules::first_response::ID,
+                    )
                     .await
                     .unwrap()
                     .iter()
