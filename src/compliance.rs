@@ -16,7 +16,7 @@ use crate::policy::history::{
     Contact, ContactKind, Promise, Status, StatusChange, TicketHistory, Violation,
 };
 use crate::policy::priority::Priority;
-use crate::policy::rules::RuleContext;
+use crate::policy::rules::{Details, RuleContext};
 use crate::store::{from_ms, to_ms, PolicyContactRow, PolicyStatusRow, PolicyTicketRow, Store};
 
 /// Loads ticket histories (all tickets, or only the open ones).
@@ -126,6 +126,7 @@ impl Rules {
             urgent_max_silence: rt.policy.urgent_max_silence,
             promise_grace: rt.policy.promise_grace,
             at,
+            details: crate::policy::rules::Details::All,
         }
     }
 }
@@ -162,7 +163,11 @@ pub fn evaluate_all(
     at: DateTime<Utc>,
 ) -> Vec<(usize, Evaluation)> {
     let rules = Rules::new(rt);
-    let cx = rules.context(rt, at);
+    evaluate_each(histories, &rules.context(rt, at))
+}
+
+/// Evaluates every history in `cx`, each with its index in `histories`.
+pub fn evaluate_each(histories: &[TicketHistory], cx: &RuleContext) -> Vec<(usize, Evaluation)> {
     // The rules are pure and tickets independent: large sets are split across the
     // machine's cores with scoped threads; small ones stay on this thread.
     let threads = std::thread::available_parallelism()
@@ -173,12 +178,11 @@ pub fn evaluate_all(
         return histories
             .iter()
             .enumerate()
-            .map(|(i, h)| (i, evaluate(h, &cx)))
+            .map(|(i, h)| (i, evaluate(h, cx)))
             .collect();
     }
     let chunk = histories.len().div_ceil(threads);
     std::thread::scope(|s| {
-        let cx = &cx;
         let handles: Vec<_> = histories
             .chunks(chunk)
             .enumerate()
@@ -221,14 +225,31 @@ pub fn report(
     at: DateTime<Utc>,
     since: Option<DateTime<Utc>>,
 ) -> Report {
+    // A violation before `since` is not listed: its detail is not written.
+    let rules = Rules::new(rt);
+    let details = since.map_or(Details::All, Details::From);
+    let cx = rules.context(rt, at).with_details(details);
+    report_of(histories, &evaluate_each(histories, &cx), at, since)
+}
+
+/// The report of `histories` evaluated at `at` (`evaluations`, each with its
+/// history's index, as [`evaluate_each`] returns them; their details at least
+/// from `since`): a digest evaluates once for its report and its rates.
+pub fn report_of(
+    histories: &[TicketHistory],
+    evaluations: &[(usize, Evaluation)],
+    at: DateTime<Utc>,
+    since: Option<DateTime<Utc>>,
+) -> Report {
     let mut violations = Vec::new();
     let mut open_tickets = Vec::new();
-    for (i, ev) in evaluate_all(histories, rt, at) {
-        let h = &histories[i];
+    for (i, ev) in evaluations {
+        let h = &histories[*i];
         violations.extend(
             ev.violations
-                .into_iter()
-                .filter(|v| since.is_none_or(|s| v.at >= s)),
+                .iter()
+                .filter(|v| since.is_none_or(|s| v.at >= s))
+                .cloned(),
         );
         if h.opened_at <= at && h.status_at(at) == Status::Open {
             open_tickets.push(DueView {

@@ -2,17 +2,18 @@
 //! digest, the mail that needs a person and the week in numbers, built from the
 //! loaded inputs at the digest's instant. Pure: no I/O, `at` passed in.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::address::EmailAddress;
-use crate::compliance::{histories_of, report};
+use crate::compliance::{evaluate_each, histories_from_rows, report, report_of};
 use crate::config::Runtime;
 use crate::policy::dismissive::respectful_suggestion;
 use crate::policy::history::{Status, TicketHistory, Violation};
+use crate::policy::rules::Details;
 use crate::store::{from_ms, DigestEventRow, ListedTicket, Store, TicketRow, UnthreadedRow};
 
 use super::attention::ProjectAttention;
@@ -172,7 +173,8 @@ impl Digest {
 
 /// What digests are made from, loaded once for every PM.
 pub struct Inputs {
-    pub(super) histories: Vec<TicketHistory>,
+    /// The period's histories by PM (lower case): a digest reads its PM's only.
+    pub(super) histories: BTreeMap<String, Vec<TicketHistory>>,
     pub(super) tickets: HashMap<String, ListedTicket>,
     pub(super) events: Vec<DigestEventRow>,
     pub(super) unthreaded: Vec<UnthreadedRow>,
@@ -207,22 +209,30 @@ impl Inputs {
             }
         };
         let from = back - rt.policy.promise_grace;
-        // The period's tickets are found once; their histories, rows and last
-        // messages are then read by id.
+        // The period's tickets are found once; their rows (with each thread's
+        // last message) and their histories are then read by id.
         let ids = store.period_ticket_ids(crate::store::to_ms(from)).await?;
+        let rows = store.digest_tickets(&ids, until).await?;
+        let (contacts, changes) = store.history_rows_of_ids(&ids).await?;
+        let mut policy = Vec::with_capacity(rows.len());
+        let mut tickets = HashMap::with_capacity(rows.len());
+        let mut thread_last = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let (p, listed, last) = row.split();
+            if let Some(m) = last {
+                thread_last.insert(p.id, m);
+            }
+            policy.push(p);
+            tickets.insert(listed.reference(), listed);
+        }
         Ok(Inputs {
-            histories: histories_of(store, &ids).await?,
-            tickets: store
-                .listed_tickets(&ids)
-                .await?
-                .into_iter()
-                .map(|t| (t.reference(), t))
-                .collect(),
+            histories: by_pm(histories_from_rows(policy, contacts, changes)),
+            tickets,
             events: store.digest_events(after, until).await?,
             unthreaded: store.unthreaded_team_mail(after, until).await?,
             alerts: crate::alerts::during(store, after, until).await?,
             held: store.held_since(after, HELD_LISTED * 10).await?,
-            thread_last: store.last_messages_of(&ids, until).await?,
+            thread_last,
             after,
             unowned_alerts: store.unowned_alerts().await?,
         })
@@ -234,18 +244,37 @@ impl Inputs {
         let from = self.after - Duration::minutes(5);
         self.histories
             .iter()
-            .filter(|h| {
-                h.status_changes
-                    .last()
-                    .is_none_or(|c| c.status != Status::Closed)
-                    || h.contacts.iter().any(|c| c.at >= from)
-                    || h.status_changes.iter().any(|c| c.at >= from)
+            .filter(|(_, hs)| {
+                hs.iter().any(|h| {
+                    h.status_changes
+                        .last()
+                        .is_none_or(|c| c.status != Status::Closed)
+                        || h.contacts.iter().any(|c| c.at >= from)
+                        || h.status_changes.iter().any(|c| c.at >= from)
+                })
             })
-            .map(|h| h.pm.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
+            .map(|(pm, _)| pm.clone())
             .collect()
     }
+
+    /// The histories of `pm`'s tickets (lower case).
+    fn of_pm(&self, pm: &str) -> &[TicketHistory] {
+        self.histories.get(pm).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Histories grouped by their PM (`TicketHistory::pm` is lower case).
+fn by_pm(histories: Vec<TicketHistory>) -> BTreeMap<String, Vec<TicketHistory>> {
+    let mut out: BTreeMap<String, Vec<TicketHistory>> = BTreeMap::new();
+    for h in histories {
+        match out.get_mut(&h.pm) {
+            Some(v) => v.push(h),
+            None => {
+                out.insert(h.pm.clone(), vec![h]);
+            }
+        }
+    }
+    out
 }
 
 /// Which digest to build.
@@ -262,10 +291,21 @@ pub struct Request {
     pub sent_late: Option<DateTime<Utc>>,
 }
 
+/// `Thu 26 Nov 17:00` in the calendar's zone (`%a %-d %b %H:%M`, written out:
+/// a digest formats three per open ticket, and chrono parses its format string
+/// on every call).
 pub(super) fn short(rt: &Runtime, t: DateTime<Utc>) -> String {
-    t.with_timezone(&rt.calendar.tz())
-        .format("%a %-d %b %H:%M")
-        .to_string()
+    use crate::policy::rules::{day_abbr, month_abbr};
+    use chrono::{Datelike, Timelike};
+    let l = t.with_timezone(&rt.calendar.tz());
+    format!(
+        "{} {} {} {:02}:{:02}",
+        day_abbr(&l),
+        l.day(),
+        month_abbr(&l),
+        l.hour(),
+        l.minute()
+    )
 }
 
 pub(super) fn long(rt: &Runtime, t: DateTime<Utc>) -> String {
@@ -332,19 +372,30 @@ pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
 pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
     let pm = req.pm.trim().to_lowercase();
     let (at, since) = (req.at, req.since.min(req.at));
-    let mine: Vec<TicketHistory> = inputs
-        .histories
-        .iter()
-        .filter(|h| h.pm == pm)
-        .cloned()
-        .collect();
+    let mine = inputs.of_pm(&pm);
     // Violations the rules report at `at` and did not at `since`. The window starts a
     // promise grace early: a promise due just before `since` breaks only after it.
     let from = since - rt.policy.promise_grace;
-    let now = report(&mine, rt, at, Some(from));
-    // Only a ticket broken at `at` can have a violation that is new since `since`;
-    // the rules read each history alone, so the others need no second evaluation.
-    let flagged: HashSet<&str> = now.violations.iter().map(|v| v.ticket.as_str()).collect();
+    // One evaluation at `at` serves the report and this period's rates; a
+    // violation before the window is counted by the rates, not shown.
+    let rules = crate::compliance::Rules::new(rt);
+    let cx = rules.context(rt, at).with_details(Details::From(from));
+    let mut evaluations = evaluate_each(mine, &cx);
+    evaluations.sort_by_key(|(i, _)| *i);
+    let now = report_of(mine, &evaluations, at, Some(from));
+    let at_end: Vec<&[Violation]> = evaluations
+        .iter()
+        .map(|(_, e)| e.violations.as_slice())
+        .collect();
+    // Only a violation at or before `since` can have been reported at `since` (an
+    // evaluation reports none after its instant: `policy::rules`), so only a ticket
+    // with one is evaluated again; the rules read each history alone.
+    let flagged: HashSet<&str> = now
+        .violations
+        .iter()
+        .filter(|v| v.at <= since)
+        .map(|v| v.ticket.as_str())
+        .collect();
     let flagged: Vec<TicketHistory> = mine
         .iter()
         .filter(|h| flagged.contains(h.id.as_str()))
@@ -624,10 +675,10 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
             at: short(rt, crate::store::from_ms(h.at)),
         })
         .collect();
-    let compliance = compliance_of(inputs, rt, &mine, since, at);
+    let compliance = compliance_of(inputs, rt, mine, &at_end, since, at);
     let attention = attention_of(inputs, rt, &pm, &fresh, &open_tickets, &dues, at);
     let (trends, inline) = if req.kind == Kind::Weekly {
-        trends_of(inputs, rt, &mine, at)
+        trends_of(inputs, rt, mine, at)
     } else {
         (Vec::new(), Vec::new())
     };

@@ -32,8 +32,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::policy::evaluate::{evaluate, DEADLINE_RULES};
-use crate::policy::history::{Status, TicketHistory};
-use crate::policy::rules::{promise_kept, urgent_hourly, RuleContext};
+use crate::policy::history::{Status, TicketHistory, Violation};
+use crate::policy::rules::{promise_kept, urgent_hourly, Details, RuleContext};
 
 /// A period `(from, to]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +83,17 @@ impl Rate {
 
 /// The rate of one ticket in `w`. `cx` gives the calendar and limits; its `at` is not used.
 pub fn ticket_rate(h: &TicketHistory, cx: &RuleContext, w: Window) -> Rate {
+    ticket_rate_given(h, cx, w, None)
+}
+
+/// [`ticket_rate`], given the ticket's violations at the window's end when they
+/// are known (an evaluation at `w.to`, details or not): a digest's report has them.
+pub fn ticket_rate_given(
+    h: &TicketHistory,
+    cx: &RuleContext,
+    w: Window,
+    at_end: Option<&[Violation]>,
+) -> Rate {
     // Nothing can fall due in the window for a ticket opened after it, or one
     // not open at its start that neither changed status nor had a contact in it.
     let quiet = h.status_at(w.from) != Status::Open
@@ -94,9 +105,16 @@ pub fn ticket_rate(h: &TicketHistory, cx: &RuleContext, w: Window) -> Rate {
     let is_deadline_rule = |r: &str| DEADLINE_RULES.iter().any(|(id, _)| *id == r);
     // Every break of a deadline rule up to the window's end (the earlier ones
     // tell whether a late contact ended a silence already reported).
-    let broken: Vec<(&'static str, DateTime<Utc>)> = evaluate(h, &cx.with_at(w.to))
-        .violations
-        .into_iter()
+    let evaluated;
+    let at_end = match at_end {
+        Some(v) => v,
+        None => {
+            evaluated = evaluate(h, &cx.with_at(w.to).with_details(Details::Off)).violations;
+            &evaluated
+        }
+    };
+    let broken: Vec<(&'static str, DateTime<Utc>)> = at_end
+        .iter()
         .filter(|v| is_deadline_rule(v.rule))
         .map(|v| (v.rule, v.at))
         .collect();
@@ -170,9 +188,20 @@ pub fn rates<'h>(
     cx: &RuleContext,
     w: Window,
 ) -> Rates {
+    rates_given(histories.into_iter().map(|h| (h, None)), project_of, cx, w)
+}
+
+/// [`rates`], each history with its violations at `w.to` when known
+/// ([`ticket_rate_given`]).
+pub fn rates_given<'h>(
+    histories: impl IntoIterator<Item = (&'h TicketHistory, Option<&'h [Violation]>)>,
+    project_of: impl Fn(&TicketHistory) -> String,
+    cx: &RuleContext,
+    w: Window,
+) -> Rates {
     let mut out = Rates::default();
-    for h in histories {
-        let r = ticket_rate(h, cx, w);
+    for (h, at_end) in histories {
+        let r = ticket_rate_given(h, cx, w, at_end);
         out.overall.add(r);
         out.by_project.entry(project_of(h)).or_default().add(r);
     }

@@ -35,12 +35,15 @@ pub struct Reply<'a> {
 /// Percent-encodes `s` as UTF-8: everything but RFC 3986's unreserved
 /// characters (and `@` when `keep_at`).
 fn encode(s: &str, keep_at: bool) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(s.len() * 3 / 2);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_at && b == b'@') {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
     out

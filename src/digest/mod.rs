@@ -370,6 +370,22 @@ mod tests {
     }
 
     #[test]
+    fn short_times_read_as_chrono_writes_them() {
+        // Written out by hand for speed: the same text as `%a %-d %b %H:%M` in the
+        // calendar's zone, across a year (both clock changes) in 97-minute steps.
+        let rt = runtime("");
+        let mut t = london(2026, 1, 1, 0, 0);
+        while t < london(2027, 1, 2, 0, 0) {
+            let want = t
+                .with_timezone(&rt.calendar.tz())
+                .format("%a %-d %b %H:%M")
+                .to_string();
+            assert_eq!(build::short(&rt, t), want);
+            t += Duration::minutes(97);
+        }
+    }
+
+    #[test]
     fn daily_periods_are_business_days_at_daily_at() {
         let rt = runtime("");
         // Thursday 26 Nov 2026, before and after 17:00.
@@ -460,7 +476,7 @@ mod tests {
         let rt = runtime("");
         let at = london(2026, 11, 26, 17, 0);
         let inputs = Inputs {
-            histories: Vec::new(),
+            histories: Default::default(),
             tickets: HashMap::new(),
             events: Vec::new(),
             unthreaded: vec![UnthreadedRow {

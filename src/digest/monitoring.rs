@@ -76,7 +76,7 @@ mod tests {
         let mut owned = alert(3, "[FIRING:1] Owned", at - chrono::Duration::hours(3));
         owned.owner = Some("dan@jac.example".into());
         let inputs = Inputs {
-            histories: Vec::new(),
+            histories: Default::default(),
             tickets: HashMap::new(),
             events: Vec::new(),
             unthreaded: Vec::new(),

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::attention::{roll_up, ProjectAttention, TicketFacts};
-use super::compliance_rate::{rates, Rate, Rates, Window};
+use super::compliance_rate::{rates, rates_given, Rate, Rates, Window};
 use super::mailto::{mailto, Reply};
 use super::*;
 use crate::address::EmailAddress;
@@ -102,10 +102,14 @@ fn project_of(inputs: &Inputs, h: &TicketHistory) -> String {
 }
 
 /// The rates of the period `(since, at]` and of the same window a week earlier.
+///
+/// `at_end`: each of `mine`'s violations at `at`, in the same order (the
+/// digest's own evaluation).
 pub(super) fn compliance_of(
     inputs: &Inputs,
     rt: &Runtime,
     mine: &[TicketHistory],
+    at_end: &[&[Violation]],
     since: DateTime<Utc>,
     at: DateTime<Utc>,
 ) -> Compliance {
@@ -115,7 +119,16 @@ pub(super) fn compliance_of(
         from: since,
         to: at,
     };
-    let now = rates(mine, |h| project_of(inputs, h), &cx, window);
+    let now = if at_end.len() == mine.len() {
+        rates_given(
+            mine.iter().zip(at_end.iter().map(|v| Some(*v))),
+            |h| project_of(inputs, h),
+            &cx,
+            window,
+        )
+    } else {
+        rates(mine, |h| project_of(inputs, h), &cx, window)
+    };
     let before = rates(
         mine,
         |h| project_of(inputs, h),

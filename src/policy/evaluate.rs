@@ -58,18 +58,24 @@ pub fn evaluate(h: &TicketHistory, cx: &RuleContext) -> Evaluation {
     .filter(|v| v.at <= cx.at)
     .collect();
     violations.sort_by(|a, b| (a.at, a.rule).cmp(&(b.at, b.rule)));
-    let mut next_due: Option<Due> = None;
+    Evaluation {
+        violations,
+        next_due: next_due(h, cx),
+    }
+}
+
+/// [`Evaluation::next_due`] alone, without running the checks: what the stored
+/// due time and the reminders need after a change.
+pub fn next_due(h: &TicketHistory, cx: &RuleContext) -> Option<Due> {
+    let mut next: Option<Due> = None;
     for (rule, due) in DEADLINE_RULES {
         if let Some(at) = due(h, cx) {
-            if next_due.is_none_or(|d| at < d.at) {
-                next_due = Some(Due { at, rule });
+            if next.is_none_or(|d| at < d.at) {
+                next = Some(Due { at, rule });
             }
         }
     }
-    Evaluation {
-        violations,
-        next_due,
-    }
+    next
 }
 
 #[cfg(test)]
@@ -80,6 +86,7 @@ mod tests {
     use crate::policy::history::{ContactKind, Status};
     use crate::policy::priority::Priority;
     use crate::policy::rules::fixtures::*;
+    use crate::policy::rules::Details;
 
     #[test]
     fn an_urgent_ticket_over_two_business_days_keeps_every_rule() {
@@ -288,5 +295,74 @@ mod tests {
         let e = evaluate(&h, &fx.cx(lon(2026, 12, 1, 12, 0)));
         assert_eq!(e.next_due, None);
         assert!(e.violations.is_empty(), "{:?}", e.violations);
+    }
+
+    /// A ticket that breaks every kind of rule over a week, without and with its
+    /// PM copied, dismissive words and a late closing.
+    fn a_bad_week() -> Vec<TicketHistory> {
+        let mut out = Vec::new();
+        for p in [Priority::Urgent, Priority::High, Priority::Medium] {
+            let mut quiet = crate::policy::rules::fixtures::contact(
+                lon(2026, 11, 24, 15, 0),
+                ContactKind::Update,
+                None,
+            );
+            quiet.recipients.retain(|r| r != PM);
+            quiet.dismissive = Some("works for me".into());
+            let h = ticket(p, lon(2026, 11, 23, 10, 0))
+                .ack(lon(2026, 11, 23, 10, 5), Some(lon(2026, 11, 23, 12, 0)))
+                .upd(lon(2026, 11, 23, 13, 0), Some(lon(2026, 11, 24, 11, 0)))
+                .with(quiet)
+                .status(lon(2026, 11, 26, 12, 0), Status::Resolved)
+                .status(lon(2026, 11, 26, 15, 0), Status::Open)
+                .build();
+            out.push(h);
+        }
+        out
+    }
+
+    #[test]
+    fn details_are_written_only_where_asked_and_nothing_else_changes() {
+        let fx = Fx::new();
+        let from = lon(2026, 11, 25, 12, 0);
+        for h in a_bad_week() {
+            let mut at = lon(2026, 11, 23, 10, 0);
+            while at <= lon(2026, 11, 30, 18, 0) {
+                let all = evaluate(&h, &fx.cx(at));
+                let some = evaluate(&h, &fx.cx(at).with_details(Details::From(from)));
+                let none = evaluate(&h, &fx.cx(at).with_details(Details::Off));
+                assert_eq!(keys(&all.violations), keys(&some.violations), "at {at}");
+                assert_eq!(keys(&all.violations), keys(&none.violations), "at {at}");
+                for ((a, s), n) in all
+                    .violations
+                    .iter()
+                    .zip(&some.violations)
+                    .zip(&none.violations)
+                {
+                    assert!(!a.detail.is_empty(), "{a:?}");
+                    let want = if a.at >= from { a.detail.as_str() } else { "" };
+                    assert_eq!(s.detail, want, "at {at}");
+                    assert_eq!(n.detail, "", "at {at}");
+                }
+                assert_eq!(all.next_due, some.next_due);
+                assert_eq!(all.next_due, next_due(&h, &fx.cx(at)), "at {at}");
+                at += Duration::minutes(20);
+            }
+            // The week breaks rules both before and after `from`.
+            let week = evaluate(&h, &fx.cx(lon(2026, 11, 30, 18, 0)));
+            assert!(
+                week.violations.iter().any(|v| v.at < from),
+                "{:?}",
+                h.priority
+            );
+            assert!(
+                week.violations.iter().any(|v| v.at >= from),
+                "{:?}",
+                h.priority
+            );
+            let rules: std::collections::BTreeSet<&str> =
+                week.violations.iter().map(|v| v.rule).collect();
+            assert!(rules.len() >= 5, "{rules:?}");
+        }
     }
 }

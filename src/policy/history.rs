@@ -154,7 +154,8 @@ pub struct Violation {
     /// When it broke: the deadline that passed, or the offending message's time.
     #[serde(serialize_with = "ser_time")]
     pub at: DateTime<Utc>,
-    /// What happened, naming the ticket and the rule, never a person.
+    /// What happened, naming the ticket and the rule, never a person. Empty
+    /// when the evaluation did not ask for it (`rules::Details`).
     pub detail: String,
 }
 

@@ -3,7 +3,38 @@
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{to_ms, with_pool, Store};
+use super::{fetch_by_ids, id_params, to_ms, with_pool, ListedTicket, PolicyTicketRow, Store};
+
+/// A period ticket as a digest reads it: what the rules read, what the digest
+/// lists, and its thread's last message (the reply link's `In-Reply-To`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DigestTicketRow {
+    #[sqlx(flatten)]
+    pub policy: PolicyTicketRow,
+    pub subject: String,
+    pub reporter: String,
+    pub project: String,
+    /// The Message-ID of the last message of its thread that the client saw
+    /// (theirs, our contacts, our own mail; not internal notes), as it stood at
+    /// the digest's instant.
+    pub last_message_id: Option<String>,
+}
+
+impl DigestTicketRow {
+    /// The row as the rules read it, as the digest lists it, and the last
+    /// message's Message-ID.
+    pub fn split(self) -> (PolicyTicketRow, ListedTicket, Option<String>) {
+        let listed = ListedTicket {
+            id: self.policy.id,
+            number: self.policy.number,
+            prefix: self.policy.prefix.clone(),
+            subject: self.subject,
+            reporter: self.reporter,
+            project: self.project,
+        };
+        (self.policy, listed, self.last_message_id)
+    }
+}
 
 /// An event a PM digest lists (a bounce of our mail, an ignored command), with its ticket.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -31,6 +62,40 @@ pub struct UnthreadedRow {
 }
 
 impl Store {
+    /// The client tickets `ids` (a digest's period: [`Store::period_ticket_ids`])
+    /// with each thread's last message at `until`, by id within each
+    /// [`IDS_PER_STATEMENT`](super::IDS_PER_STATEMENT) chunk. One read where
+    /// there were three (the rules' rows, the listed rows, the last messages): at
+    /// 10,000 open tickets each row read from SQLite costs more in handing it
+    /// between threads than in finding it (issue 17). The last message is a
+    /// look-up per ticket, backwards through `messages_ticket`.
+    pub async fn digest_tickets(
+        &self,
+        ids: &[i64],
+        until: DateTime<Utc>,
+    ) -> Result<Vec<DigestTicketRow>> {
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT t.id, t.number, t.prefix, t.priority, t.opened_at, t.pm, t.status, t.subject, t.reporter, t.project, \
+                 (SELECT m.message_id FROM messages m WHERE m.ticket_id = t.id AND m.effective_at <= $1 \
+                  AND m.class IN ('client', 'contact', 'acknowledgment', 'own') \
+                  ORDER BY m.effective_at DESC, m.id DESC LIMIT 1) AS last_message_id \
+                 FROM tickets t WHERE t.id IN ({}) AND t.alert_key IS NULL ORDER BY t.id",
+                id_params(2, chunk.len())
+            ));
+            rows.extend(fetch_by_ids!(
+                self,
+                DigestTicketRow,
+                sql,
+                [to_ms(until)],
+                chunk,
+                "loading the period's tickets"
+            )?);
+        }
+        Ok(rows)
+    }
+
     /// Events of kind `delivery_failure`, `command_ignored`, `impersonation`, `ack_held` or `additional_issue` with `after < at <= until`, in time order.
     pub async fn digest_events(
         &self,

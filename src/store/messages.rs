@@ -256,39 +256,6 @@ impl Store {
             .bind(ticket_id).fetch_all(p).await.context("loading messages"))
     }
 
-    /// The last message of each thread of the tickets `ids` (a digest's: the
-    /// period's), as it stood at `until`: ticket id → Message-ID. Only mail the
-    /// client saw counts (theirs, our contacts and our own mail), so a reply to it
-    /// threads in the client's mail program; internal notes do not.
-    pub async fn last_messages_of(
-        &self,
-        ids: &[i64],
-        until: DateTime<Utc>,
-    ) -> Result<std::collections::HashMap<i64, String>> {
-        let mut rows: Vec<(i64, String)> = Vec::new();
-        for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
-            // Only each thread's last message leaves the database (numbered in the
-            // database, not the whole thread read to keep its last row).
-            let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT ticket_id, message_id FROM (SELECT ticket_id, message_id, \
-                 ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY effective_at DESC, id DESC) AS latest \
-                 FROM messages WHERE effective_at <= $1 \
-                 AND class IN ('client', 'contact', 'acknowledgment', 'own') AND ticket_id IN ({})) thread \
-                 WHERE latest = 1",
-                super::id_params(2, chunk.len())
-            ));
-            rows.extend(super::fetch_by_ids!(
-                self,
-                (i64, String),
-                sql,
-                [to_ms(until)],
-                chunk,
-                "finding each thread's last message"
-            )?);
-        }
-        Ok(rows.into_iter().collect())
-    }
-
     /// Message counts by class (tests, status).
     pub async fn message_counts(&self) -> Result<Vec<(String, i64)>> {
         with_pool!(self, p => sqlx::query_as::<_, (String, i64)>("SELECT class, count(*) FROM messages GROUP BY class ORDER BY class")

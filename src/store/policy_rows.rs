@@ -140,17 +140,11 @@ impl Store {
         Vec<PolicyContactRow>,
         Vec<PolicyStatusRow>,
     )> {
-        let (mut tickets, mut contacts, mut changes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut tickets = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let list = id_params(1, chunk.len());
             let t = sqlx::AssertSqlSafe(format!(
-                "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id IN ({list}) AND {CLIENT_WORK} ORDER BY id"
-            ));
-            let cs = sqlx::AssertSqlSafe(format!(
-                "SELECT {POLICY_CONTACT_COLS} FROM messages WHERE ticket_id IN ({list}) AND contact_at IS NOT NULL ORDER BY ticket_id, contact_at, id"
-            ));
-            let ss = sqlx::AssertSqlSafe(format!(
-                "SELECT ticket_id, at, status FROM events WHERE ticket_id IN ({list}) AND status IS NOT NULL ORDER BY ticket_id, at, id"
+                "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id IN ({}) AND {CLIENT_WORK} ORDER BY id",
+                id_params(1, chunk.len())
             ));
             tickets.extend(fetch_by_ids!(
                 self,
@@ -160,6 +154,29 @@ impl Store {
                 chunk,
                 "loading tickets for policy"
             )?);
+        }
+        let (contacts, changes) = self.history_rows_of_ids(ids).await?;
+        Ok((tickets, contacts, changes))
+    }
+
+    /// The contacts and status changes of the tickets `ids`, each ticket's whole
+    /// history, by ticket and time within each
+    /// [`IDS_PER_STATEMENT`](super::IDS_PER_STATEMENT) chunk (rows of tickets
+    /// that are not client work are left out by the history builder, which has
+    /// no ticket row for them).
+    pub async fn history_rows_of_ids(
+        &self,
+        ids: &[i64],
+    ) -> Result<(Vec<PolicyContactRow>, Vec<PolicyStatusRow>)> {
+        let (mut contacts, mut changes) = (Vec::new(), Vec::new());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let list = id_params(1, chunk.len());
+            let cs = sqlx::AssertSqlSafe(format!(
+                "SELECT {POLICY_CONTACT_COLS} FROM messages WHERE ticket_id IN ({list}) AND contact_at IS NOT NULL ORDER BY ticket_id, contact_at, id"
+            ));
+            let ss = sqlx::AssertSqlSafe(format!(
+                "SELECT ticket_id, at, status FROM events WHERE ticket_id IN ({list}) AND status IS NOT NULL ORDER BY ticket_id, at, id"
+            ));
             contacts.extend(fetch_by_ids!(
                 self,
                 PolicyContactRow,
@@ -177,7 +194,7 @@ impl Store {
                 "loading tickets' status changes"
             )?);
         }
-        Ok((tickets, contacts, changes))
+        Ok((contacts, changes))
     }
 
     /// Tickets for policy evaluation: all of them, or only open ones.

@@ -450,28 +450,6 @@ impl Store {
             .fetch_all(p).await.context("listing silent open tickets"))
     }
 
-    /// The tickets `ids` (the period's: [`Store::period_ticket_ids`]) as a digest
-    /// lists them, by number.
-    pub async fn listed_tickets(&self, ids: &[i64]) -> Result<Vec<ListedTicket>> {
-        let mut rows = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
-            let sql = sqlx::AssertSqlSafe(format!(
-                "SELECT id, number, prefix, subject, reporter, project FROM tickets WHERE id IN ({})",
-                super::id_params(1, chunk.len())
-            ));
-            rows.extend(super::fetch_by_ids!(
-                self,
-                ListedTicket,
-                sql,
-                [],
-                chunk,
-                "listing the period's tickets"
-            )?);
-        }
-        rows.sort_by_key(|t| t.number);
-        Ok(rows)
-    }
-
     /// A ticket by number.
     pub async fn ticket_by_number(&self, number: i64) -> Result<Option<TicketRow>> {
         let sql = sqlx::AssertSqlSafe(format!(

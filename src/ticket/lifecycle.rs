@@ -29,7 +29,7 @@ use crate::address::EmailAddress;
 use crate::compliance::{histories_from_rows, Rules};
 use crate::config::Runtime;
 use crate::policy::cadence::{next_due, Due};
-use crate::policy::evaluate::evaluate;
+use crate::policy::evaluate;
 use crate::policy::history::TicketHistory;
 use crate::store::{
     from_ms, to_ms, ClosingFacts, ClosingField, ContactFacts, NewEvent, NewTicket, OpeningEvent,
@@ -117,7 +117,7 @@ pub fn due_instant(h: &TicketHistory, at: DateTime<Utc>) -> DateTime<Utc> {
 /// What the rules say is due next on `h` after a change at `at` (pure).
 pub fn due_of(rt: &Runtime, h: &TicketHistory, at: DateTime<Utc>) -> Option<Due> {
     let rules = Rules::new(rt);
-    evaluate(h, &rules.context(rt, due_instant(h, at))).next_due
+    evaluate::next_due(h, &rules.context(rt, due_instant(h, at)))
 }
 
 /// Stores the rules' next due time of ticket `ticket_id` after a change at `at`

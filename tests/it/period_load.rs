@@ -104,43 +104,56 @@ async fn a_period_longer_than_one_statement_loads_every_history_whole() {
             "{db:?}: the ack and the late update"
         );
 
-        // The digest's ticket list: the same tickets, by number.
+        // The digest's ticket rows: the same tickets, what the rules read of each
+        // as the whole-history load has it, and each listed thread's last message
+        // as it stood at the digest: the late update where there is one, else
+        // our acknowledgment.
         let ids = store
             .period_ticket_ids(since.timestamp_millis())
             .await
             .unwrap();
-        let tickets = store.listed_tickets(&ids).await.unwrap();
-        let numbers: Vec<i64> = tickets.iter().map(|t| t.number).collect();
-        let mut sorted = numbers.clone();
-        sorted.sort();
-        assert_eq!(numbers, sorted, "{db:?}");
-        let want: BTreeSet<String> = expected.iter().map(|h| h.id.clone()).collect();
-        let got: BTreeSet<String> = tickets.iter().map(|t| t.reference()).collect();
-        assert_eq!(got, want, "{db:?}");
-
-        // Each listed thread's last message as it stood at the digest: the late
-        // update where there is one, else our acknowledgment.
-        let last = store
-            .last_messages_of(&ids, since + Duration::hours(1))
+        let rows = store
+            .digest_tickets(&ids, since + Duration::hours(1))
             .await
             .unwrap();
-        assert_eq!(last.len(), 970, "{db:?}");
-        let by_number = |n: i64| {
-            let t = tickets.iter().find(|t| t.number == n).expect("listed");
-            last.get(&t.id).cloned()
+        let want: BTreeSet<String> = expected.iter().map(|h| h.id.clone()).collect();
+        let got: BTreeSet<String> = rows
+            .iter()
+            .map(|t| format!("{}-{}", t.policy.prefix, t.policy.number))
+            .collect();
+        assert_eq!(got, want, "{db:?}");
+        for (row, h) in rows.iter().zip(&expected) {
+            let p = &row.policy;
+            assert_eq!(format!("{}-{}", p.prefix, p.number), h.id, "{db:?}");
+            assert_eq!(p.priority, h.priority, "{db:?}");
+            assert_eq!(p.pm.to_lowercase(), h.pm, "{db:?}");
+            assert_eq!(p.opened_at, h.opened_at.timestamp_millis(), "{db:?}");
+            assert_eq!(row.subject, format!("Problem {}", p.number), "{db:?}");
+            assert_eq!(
+                row.reporter,
+                format!("client{}@acme.example", p.number),
+                "{db:?}"
+            );
+        }
+        let last_of = |rows: &[onit::store::DigestTicketRow], n: i64| {
+            rows.iter()
+                .find(|t| t.policy.number == n)
+                .expect("listed")
+                .last_message_id
+                .clone()
         };
-        assert_eq!(by_number(120).as_deref(), Some("u120@jac.example"));
-        assert_eq!(by_number(1_250).as_deref(), Some("a1250@jac.example"));
+        assert!(rows.iter().all(|t| t.last_message_id.is_some()), "{db:?}");
+        assert_eq!(last_of(&rows, 120).as_deref(), Some("u120@jac.example"));
+        assert_eq!(last_of(&rows, 1_250).as_deref(), Some("a1250@jac.example"));
         // Before the late update, the thread ended with our acknowledgment.
         let earlier = store
-            .last_messages_of(&ids, since + Duration::minutes(1))
+            .digest_tickets(&ids, since + Duration::minutes(1))
             .await
             .unwrap();
-        let t120 = tickets.iter().find(|t| t.number == 120).unwrap();
-        assert_eq!(
-            earlier.get(&t120.id).map(String::as_str),
-            Some("a120@jac.example")
-        );
+        assert_eq!(last_of(&earlier, 120).as_deref(), Some("a120@jac.example"));
+        // Before anything, no thread had a message the client saw.
+        let before = store.digest_tickets(&ids, start).await.unwrap();
+        assert!(before.iter().all(|t| t.last_message_id.is_none()), "{db:?}");
         store.close().await;
     }
 }

@@ -27,14 +27,16 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
                 ticket: h.id.clone(),
                 rule: ID,
                 at: c.at,
-                detail: format!(
-                    "{}: {} at {} says \"{}\"; acknowledge the problem the client sees \
-                     and propose a screenshare instead",
-                    h.id,
-                    kind_name(c.kind),
-                    local(cx.cal, c.at),
-                    phrase.trim(),
-                ),
+                detail: cx.detail(c.at, || {
+                    format!(
+                        "{}: {} at {} says \"{}\"; acknowledge the problem the client sees \
+                         and propose a screenshare instead",
+                        h.id,
+                        kind_name(c.kind),
+                        local(cx.cal, c.at),
+                        phrase.trim(),
+                    )
+                }),
             })
         })
         .collect()

@@ -66,12 +66,14 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
             ticket: h.id.clone(),
             rule: ID,
             at: due,
-            detail: format!(
-                "{}: no contact on {} by {}",
-                h.id,
-                day.format("%a %-d %b %Y"),
-                clock(cx.cal, due),
-            ),
+            detail: cx.detail(due, || {
+                format!(
+                    "{}: no contact on {} by {}",
+                    h.id,
+                    day.format("%a %-d %b %Y"),
+                    clock(cx.cal, due),
+                )
+            }),
         });
     }
     out

@@ -36,8 +36,10 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
         return Vec::new();
     }
     let first = contacts_until(h, cx).into_iter().next();
-    let detail = match first {
-        Some(c) if c.at <= due => return Vec::new(),
+    if first.is_some_and(|c| c.at <= due) {
+        return Vec::new();
+    }
+    let detail = cx.detail(due, || match first {
         Some(c) => format!(
             "{}: {} went out at {}, {} after the ticket arrived at {} (limit {})",
             h.id,
@@ -53,7 +55,7 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
             span_text(cx.first_response),
             local(cx.cal, h.opened_at),
         ),
-    };
+    });
     vec![Violation {
         ticket: h.id.clone(),
         rule: ID,

@@ -70,14 +70,16 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
                 ticket: h.id.clone(),
                 rule: ID,
                 at: end,
-                detail: format!(
-                    "{}: high-priority ticket had no contact in the {} window ({}–{}) on {}",
-                    h.id,
-                    w.name,
-                    clock(cx.cal, start),
-                    clock(cx.cal, end),
-                    day.format("%a %-d %b %Y"),
-                ),
+                detail: cx.detail(end, || {
+                    format!(
+                        "{}: high-priority ticket had no contact in the {} window ({}–{}) on {}",
+                        h.id,
+                        w.name,
+                        clock(cx.cal, start),
+                        clock(cx.cal, end),
+                        day.format("%a %-d %b %Y"),
+                    )
+                }),
             });
         }
     }

@@ -56,12 +56,14 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
             ticket: h.id.clone(),
             rule: ID,
             at: c.at,
-            detail: format!(
-                "{}: {} at {} does not say when the next update will come",
-                h.id,
-                kind_name(c.kind),
-                local(cx.cal, c.at)
-            ),
+            detail: cx.detail(c.at, || {
+                format!(
+                    "{}: {} at {} does not say when the next update will come",
+                    h.id,
+                    kind_name(c.kind),
+                    local(cx.cal, c.at)
+                )
+            }),
         })
         .collect()
 }

@@ -47,21 +47,23 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
             ticket: h.id.clone(),
             rule: ID,
             at: c.at,
-            detail: if pm.is_empty() {
-                format!(
-                    "{}: {} at {} could not copy the PM: the ticket has no PM configured",
-                    h.id,
-                    kind_name(c.kind),
-                    local(cx.cal, c.at)
-                )
-            } else {
-                format!(
-                    "{}: {} at {} did not have the project's PM in To or Cc",
-                    h.id,
-                    kind_name(c.kind),
-                    local(cx.cal, c.at)
-                )
-            },
+            detail: cx.detail(c.at, || {
+                if pm.is_empty() {
+                    format!(
+                        "{}: {} at {} could not copy the PM: the ticket has no PM configured",
+                        h.id,
+                        kind_name(c.kind),
+                        local(cx.cal, c.at)
+                    )
+                } else {
+                    format!(
+                        "{}: {} at {} did not have the project's PM in To or Cc",
+                        h.id,
+                        kind_name(c.kind),
+                        local(cx.cal, c.at)
+                    )
+                }
+            }),
         })
         .collect()
 }

@@ -51,15 +51,12 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
         if !broken || !spans.iter().any(|s| s.contains(p.at)) {
             continue;
         }
-        let outcome = match next {
-            Some(n) => format!("the next contact came at {}", local(cx.cal, n.at)),
-            None => "no contact has come since".to_string(),
-        };
-        out.push(Violation {
-            ticket: h.id.clone(),
-            rule: ID,
-            at: p.at,
-            detail: format!(
+        let detail = cx.detail(p.at, || {
+            let outcome = match next {
+                Some(n) => format!("the next contact came at {}", local(cx.cal, n.at)),
+                None => "no contact has come since".to_string(),
+            };
+            format!(
                 "{}: {} at {} promised the next update by {} (\"{}\"); {}",
                 h.id,
                 kind_name(c.kind),
@@ -67,7 +64,13 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
                 local(cx.cal, p.at),
                 p.phrase.trim(),
                 outcome,
-            ),
+            )
+        });
+        out.push(Violation {
+            ticket: h.id.clone(),
+            rule: ID,
+            at: p.at,
+            detail,
         });
     }
     out

@@ -62,13 +62,15 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
                     ticket: h.id.clone(),
                     rule: ID,
                     at: deadline,
-                    detail: format!(
-                        "{}: urgent ticket had no contact {} ({} since {})",
-                        h.id,
-                        between(cx.cal, from, deadline),
-                        describe(cx.urgent_max_silence, cal.is_around_the_clock()),
-                        since,
-                    ),
+                    detail: cx.detail(deadline, || {
+                        format!(
+                            "{}: urgent ticket had no contact {} ({} since {})",
+                            h.id,
+                            between(cx.cal, from, deadline),
+                            describe(cx.urgent_max_silence, cal.is_around_the_clock()),
+                            since,
+                        )
+                    }),
                 });
             }
             if let Some(t) = next {
