@@ -209,15 +209,17 @@ impl Inputs {
             }
         };
         let from = back - rt.policy.promise_grace;
-        // The period's tickets are found once; their rows (with each thread's
-        // last message) and their histories are then read by id.
+        // The period's tickets are found once; their rows (with their contacts
+        // and each thread's last message) and status changes are then read by id.
         let ids = store.period_ticket_ids(crate::store::to_ms(from)).await?;
         let rows = store.digest_tickets(&ids, until).await?;
-        let (contacts, changes) = store.history_rows_of_ids(&ids).await?;
+        let changes = store.status_rows_of_ids(&ids).await?;
         let mut policy = Vec::with_capacity(rows.len());
+        let mut contacts = Vec::with_capacity(rows.len() * 2);
         let mut tickets = HashMap::with_capacity(rows.len());
         let mut thread_last = HashMap::with_capacity(rows.len());
         for row in rows {
+            contacts.extend(row.contacts()?);
             let (p, listed, last) = row.split();
             if let Some(m) = last {
                 thread_last.insert(p.id, m);

@@ -3,7 +3,10 @@
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{fetch_by_ids, id_params, to_ms, with_pool, ListedTicket, PolicyTicketRow, Store};
+use super::{
+    fetch_by_ids, id_params, to_ms, with_pool, ListedTicket, PolicyContactRow, PolicyTicketRow,
+    Store,
+};
 
 /// A period ticket as a digest reads it: what the rules read, what the digest
 /// lists, and its thread's last message (the reply link's `In-Reply-To`).
@@ -18,9 +21,23 @@ pub struct DigestTicketRow {
     /// (theirs, our contacts, our own mail; not internal notes), as it stood at
     /// the digest's instant.
     pub last_message_id: Option<String>,
+    /// Its contacts in time order, as one JSON array of arrays, each with
+    /// [`PolicyContactRow`]'s columns after `ticket_id`, in order (read by
+    /// [`DigestTicketRow::contacts`]).
+    contacts: String,
 }
 
 impl DigestTicketRow {
+    /// The ticket's contacts, in time order.
+    pub fn contacts(&self) -> Result<Vec<PolicyContactRow>> {
+        let mut contacts: Vec<PolicyContactRow> = serde_json::from_str(&self.contacts)
+            .with_context(|| format!("reading the contacts of ticket {}", self.policy.id))?;
+        for c in &mut contacts {
+            c.ticket_id = self.policy.id;
+        }
+        Ok(contacts)
+    }
+
     /// The row as the rules read it, as the digest lists it, and the last
     /// message's Message-ID.
     pub fn split(self) -> (PolicyTicketRow, ListedTicket, Option<String>) {
@@ -63,21 +80,31 @@ pub struct UnthreadedRow {
 
 impl Store {
     /// The client tickets `ids` (a digest's period: [`Store::period_ticket_ids`])
-    /// with each thread's last message at `until`, by id within each
-    /// [`IDS_PER_STATEMENT`](super::IDS_PER_STATEMENT) chunk. One read where
-    /// there were three (the rules' rows, the listed rows, the last messages): at
-    /// 10,000 open tickets each row read from SQLite costs more in handing it
-    /// between threads than in finding it (issue 17). The last message is a
+    /// with their contacts and each thread's last message at `until`, by id
+    /// within each [`IDS_PER_STATEMENT`](super::IDS_PER_STATEMENT) chunk. One
+    /// row per ticket where there were four reads (the rules' rows, their
+    /// contacts, the listed rows, the last messages): at 10,000 open tickets,
+    /// each row read from SQLite cost more in being copied and handed between
+    /// threads by sqlx than in being found (issue 17), so a ticket's contacts
+    /// come as one JSON array (`json_group_array`, PostgreSQL's `json_agg`:
+    /// the only text that differs between the two). The last message is a
     /// look-up per ticket, backwards through `messages_ticket`.
     pub async fn digest_tickets(
         &self,
         ids: &[i64],
         until: DateTime<Utc>,
     ) -> Result<Vec<DigestTicketRow>> {
+        const CELLS: &str = "m.contact_at, m.message_id, m.contact_kind, m.to_addrs, m.cc_addrs, m.promise_at, m.promise_text, m.dismissive";
+        let contacts = if self.is_sqlite() {
+            format!("json_group_array(json_array({CELLS}) ORDER BY m.contact_at, m.id)")
+        } else {
+            format!("COALESCE(json_agg(json_build_array({CELLS}) ORDER BY m.contact_at, m.id), '[]'::json)::text")
+        };
         let mut rows = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
             let sql = sqlx::AssertSqlSafe(format!(
                 "SELECT t.id, t.number, t.prefix, t.priority, t.opened_at, t.pm, t.status, t.subject, t.reporter, t.project, \
+                 (SELECT {contacts} FROM messages m WHERE m.ticket_id = t.id AND m.contact_at IS NOT NULL) AS contacts, \
                  (SELECT m.message_id FROM messages m WHERE m.ticket_id = t.id AND m.effective_at <= $1 \
                   AND m.class IN ('client', 'contact', 'acknowledgment', 'own') \
                   ORDER BY m.effective_at DESC, m.id DESC LIMIT 1) AS last_message_id \

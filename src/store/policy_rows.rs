@@ -16,9 +16,11 @@ pub struct PolicyTicketRow {
     pub status: Status,
 }
 
-/// A contact row as the policy loader reads it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A contact row as the policy loader reads it. Also read from a JSON array of
+/// its columns after `ticket_id`, in order (`Store::digest_tickets`).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct PolicyContactRow {
+    #[serde(skip_deserializing)]
     pub ticket_id: i64,
     pub contact_at: i64,
     pub message_id: String,
@@ -168,14 +170,11 @@ impl Store {
         &self,
         ids: &[i64],
     ) -> Result<(Vec<PolicyContactRow>, Vec<PolicyStatusRow>)> {
-        let (mut contacts, mut changes) = (Vec::new(), Vec::new());
+        let mut contacts = Vec::new();
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let list = id_params(1, chunk.len());
             let cs = sqlx::AssertSqlSafe(format!(
-                "SELECT {POLICY_CONTACT_COLS} FROM messages WHERE ticket_id IN ({list}) AND contact_at IS NOT NULL ORDER BY ticket_id, contact_at, id"
-            ));
-            let ss = sqlx::AssertSqlSafe(format!(
-                "SELECT ticket_id, at, status FROM events WHERE ticket_id IN ({list}) AND status IS NOT NULL ORDER BY ticket_id, at, id"
+                "SELECT {POLICY_CONTACT_COLS} FROM messages WHERE ticket_id IN ({}) AND contact_at IS NOT NULL ORDER BY ticket_id, contact_at, id",
+                id_params(1, chunk.len())
             ));
             contacts.extend(fetch_by_ids!(
                 self,
@@ -185,6 +184,19 @@ impl Store {
                 chunk,
                 "loading tickets' contacts"
             )?);
+        }
+        Ok((contacts, self.status_rows_of_ids(ids).await?))
+    }
+
+    /// The status changes of the tickets `ids`, by ticket and time within each
+    /// [`IDS_PER_STATEMENT`](super::IDS_PER_STATEMENT) chunk.
+    pub async fn status_rows_of_ids(&self, ids: &[i64]) -> Result<Vec<PolicyStatusRow>> {
+        let mut changes = Vec::new();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let ss = sqlx::AssertSqlSafe(format!(
+                "SELECT ticket_id, at, status FROM events WHERE ticket_id IN ({}) AND status IS NOT NULL ORDER BY ticket_id, at, id",
+                id_params(1, chunk.len())
+            ));
             changes.extend(fetch_by_ids!(
                 self,
                 PolicyStatusRow,
@@ -194,7 +206,7 @@ impl Store {
                 "loading tickets' status changes"
             )?);
         }
-        Ok((contacts, changes))
+        Ok(changes)
     }
 
     /// Tickets for policy evaluation: all of them, or only open ones.

@@ -135,6 +135,22 @@ async fn a_period_longer_than_one_statement_loads_every_history_whole() {
                 "{db:?}"
             );
         }
+        // The histories the digest builds from those rows (contacts carried in
+        // each row) are the period's histories as the report loads them.
+        let changes = store.status_rows_of_ids(&ids).await.unwrap();
+        let mut policy = Vec::new();
+        let mut contacts = Vec::new();
+        for row in rows.clone() {
+            contacts.extend(row.contacts().unwrap());
+            policy.push(row.split().0);
+        }
+        assert_eq!(
+            contacts.len(),
+            970 + 50,
+            "{db:?}: each ack, and the late updates"
+        );
+        let built = onit::compliance::histories_from_rows(policy, contacts, changes);
+        assert_eq!(built, loaded, "{db:?}");
         let last_of = |rows: &[onit::store::DigestTicketRow], n: i64| {
             rows.iter()
                 .find(|t| t.policy.number == n)
