@@ -4,7 +4,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use super::{
-    fetch_by_id_list, to_ms, with_pool, ListedTicket, PolicyContactRow, PolicyTicketRow, Store,
+    fetch_by_ids, id_params, to_ms, with_pool, ListedTicket, PolicyContactRow, PolicyTicketRow,
+    Store,
 };
 
 /// A period ticket as a digest reads it: what the rules read, what the digest
@@ -79,8 +80,8 @@ pub struct UnthreadedRow {
 
 impl Store {
     /// The client tickets `ids` (a digest's period: [`Store::period_ticket_ids`])
-    /// with their contacts and each thread's last message at `until`, by id, in
-    /// one statement (the ids bound as one value: [`id_in`](super::id_in)). One
+    /// with their contacts and each thread's last message at `until`, by id
+    /// within each [`IDS_PER_STATEMENT`](super::IDS_PER_STATEMENT) chunk. One
     /// row per ticket where there were four reads (the rules' rows, their
     /// contacts, the listed rows, the last messages): at 10,000 open tickets,
     /// each row read from SQLite cost more in being copied and handed between
@@ -99,23 +100,27 @@ impl Store {
         } else {
             format!("COALESCE(json_agg(json_build_array({CELLS}) ORDER BY m.contact_at, m.id), '[]'::json)::text")
         };
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT t.id, t.number, t.prefix, t.priority, t.opened_at, t.pm, t.status, t.subject, t.reporter, t.project, \
-             (SELECT {contacts} FROM messages m WHERE m.ticket_id = t.id AND m.contact_at IS NOT NULL) AS contacts, \
-             (SELECT m.message_id FROM messages m WHERE m.ticket_id = t.id AND m.effective_at <= $1 \
-              AND m.class IN ('client', 'contact', 'acknowledgment', 'own') \
-              ORDER BY m.effective_at DESC, m.id DESC LIMIT 1) AS last_message_id \
-             FROM tickets t WHERE {} AND t.alert_key IS NULL ORDER BY t.id",
-            super::id_in(self, "t.id", 2)
-        ));
-        fetch_by_id_list!(
-            self,
-            DigestTicketRow,
-            sql,
-            [to_ms(until)],
-            ids,
-            "loading the period's tickets"
-        )
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(super::IDS_PER_STATEMENT) {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT t.id, t.number, t.prefix, t.priority, t.opened_at, t.pm, t.status, t.subject, t.reporter, t.project, \
+                 (SELECT {contacts} FROM messages m WHERE m.ticket_id = t.id AND m.contact_at IS NOT NULL) AS contacts, \
+                 (SELECT m.message_id FROM messages m WHERE m.ticket_id = t.id AND m.effective_at <= $1 \
+                  AND m.class IN ('client', 'contact', 'acknowledgment', 'own') \
+                  ORDER BY m.effective_at DESC, m.id DESC LIMIT 1) AS last_message_id \
+                 FROM tickets t WHERE t.id IN ({}) AND t.alert_key IS NULL ORDER BY t.id",
+                id_params(2, chunk.len())
+            ));
+            rows.extend(fetch_by_ids!(
+                self,
+                DigestTicketRow,
+                sql,
+                [to_ms(until)],
+                chunk,
+                "loading the period's tickets"
+            )?);
+        }
+        Ok(rows)
     }
 
     /// Events of kind `delivery_failure`, `command_ignored`, `impersonation`, `ack_held` or `additional_issue` with `after < at <= until`, in time order.

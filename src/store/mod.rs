@@ -114,39 +114,6 @@ pub(super) fn id_params(first: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// `$col` is one of the ids bound as a single value at parameter `$n` (see
-/// [`fetch_by_id_list`]): on SQLite a JSON array read by `json_each`, on
-/// PostgreSQL a `bigint[]` (`= ANY`, an index look-up per id). One statement for
-/// any number of ids: binding a 500-id list by name costs SQLite a quadratic
-/// search of the parameter names (`sqlite3_bind_parameter_name`), 1.8 ms a
-/// statement with nothing found (issue 17).
-pub(super) fn id_in(store: &Store, col: &str, n: usize) -> String {
-    if store.is_sqlite() {
-        format!("{col} IN (SELECT value FROM json_each(${n}))")
-    } else {
-        format!("{col} = ANY(${n})")
-    }
-}
-
-/// `query_as::<_, $row>($sql)` on the read pool with the `$pre` values bound
-/// first, then the ids `$ids` (`&[i64]`) as one value ([`id_in`]), every row
-/// fetched; `$what` names it in errors.
-macro_rules! fetch_by_id_list {
-    ($store:expr, $row:ty, $sql:expr, [$($pre:expr),*], $ids:expr, $what:literal) => {
-        match $store {
-            $crate::store::Store::Sqlite { reader, .. } => {
-                let list = serde_json::to_string($ids).context("writing ids as JSON")?;
-                sqlx::query_as::<_, $row>($sql)$(.bind($pre))*.bind(list)
-                    .fetch_all(reader).await.context($what)
-            }
-            $crate::store::Store::Postgres(pool) => {
-                sqlx::query_as::<_, $row>($sql)$(.bind($pre))*.bind($ids.to_vec())
-                    .fetch_all(pool).await.context($what)
-            }
-        }
-    };
-}
-
 /// `query_as::<_, $row>($sql)` on the pool with the `$pre` values bound first,
 /// then each value of `$ids` (the numbered parameters after them: see
 /// [`id_params`]), every row fetched; `$what` names it in errors.
@@ -161,7 +128,7 @@ macro_rules! fetch_by_ids {
         })
     };
 }
-pub(crate) use {fetch_by_id_list, fetch_by_ids, with_pool, with_tx};
+pub(crate) use {fetch_by_ids, with_pool, with_tx};
 
 /// Serialises a stored epoch-millisecond time as RFC 3339 (seconds, `Z`), as every JSON output does.
 pub fn ser_ms<S: serde::Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {

@@ -188,21 +188,25 @@ impl Store {
         Ok((contacts, self.status_rows_of_ids(ids).await?))
     }
 
-    /// The status changes of the tickets `ids`, by ticket and time (one
-    /// statement, the ids bound as one value: [`id_in`](super::id_in)).
+    /// The status changes of the tickets `ids`, by ticket and time within each
+    /// [`IDS_PER_STATEMENT`](super::IDS_PER_STATEMENT) chunk.
     pub async fn status_rows_of_ids(&self, ids: &[i64]) -> Result<Vec<PolicyStatusRow>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT ticket_id, at, status FROM events WHERE {} AND status IS NOT NULL ORDER BY ticket_id, at, id",
-            super::id_in(self, "ticket_id", 1)
-        ));
-        super::fetch_by_id_list!(
-            self,
-            PolicyStatusRow,
-            sql,
-            [],
-            ids,
-            "loading tickets' status changes"
-        )
+        let mut changes = Vec::new();
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let ss = sqlx::AssertSqlSafe(format!(
+                "SELECT ticket_id, at, status FROM events WHERE ticket_id IN ({}) AND status IS NOT NULL ORDER BY ticket_id, at, id",
+                id_params(1, chunk.len())
+            ));
+            changes.extend(fetch_by_ids!(
+                self,
+                PolicyStatusRow,
+                ss,
+                [],
+                chunk,
+                "loading tickets' status changes"
+            )?);
+        }
+        Ok(changes)
     }
 
     /// Tickets for policy evaluation: all of them, or only open ones.
