@@ -265,6 +265,25 @@ impl Inputs {
     }
 }
 
+#[cfg(test)]
+impl Inputs {
+    /// Inputs with nothing in them, for the period from `after` (tests fill in
+    /// what they need with struct update syntax).
+    pub(super) fn empty(after: DateTime<Utc>) -> Inputs {
+        Inputs {
+            histories: BTreeMap::new(),
+            tickets: HashMap::new(),
+            events: Vec::new(),
+            unthreaded: Vec::new(),
+            alerts: Vec::new(),
+            held: Vec::new(),
+            thread_last: HashMap::new(),
+            after,
+            unowned_alerts: Vec::new(),
+        }
+    }
+}
+
 /// Histories grouped by their PM (`TicketHistory::pm` is lower case).
 fn by_pm(histories: Vec<TicketHistory>) -> BTreeMap<String, Vec<TicketHistory>> {
     let mut out: BTreeMap<String, Vec<TicketHistory>> = BTreeMap::new();

@@ -369,6 +369,99 @@ mod tests {
             .with_timezone(&Utc)
     }
 
+    /// A digest's inputs holding these histories of one PM, nothing else.
+    fn inputs_of(hs: Vec<crate::policy::history::TicketHistory>, after: DateTime<Utc>) -> Inputs {
+        Inputs {
+            histories: [(hs[0].pm.clone(), hs)].into_iter().collect(),
+            ..Inputs::empty(after)
+        }
+    }
+
+    #[test]
+    fn a_rule_broken_since_the_last_digest_is_listed_once() {
+        use crate::policy::history::{Contact, ContactKind, Promise, TicketHistory};
+        // JAC-1: opened Wed 25 Nov 10:00, acknowledged with a promise for Thu
+        // 16:58 and silent since. The Thursday 17:00 digest lists Thursday's
+        // missed 16:30 update; the promise is only broken at 17:03 (its grace),
+        // after that digest, so Friday's lists it (at 16:58, before Friday's
+        // `since`) with Friday's 16:30, and not Thursday's 16:30 again.
+        // JAC-2: the same, but updated at Thu 16:57 without the PM (promising
+        // Monday): `pm-cc` breaks at 16:57, inside the grace before Friday's
+        // `since`, and was listed on Thursday, so not again on Friday.
+        let rt = runtime("");
+        let pm = "alice.pm@jac.example";
+        let h = TicketHistory {
+            id: "JAC-1".into(),
+            priority: crate::policy::priority::Priority::Medium,
+            opened_at: london(2026, 11, 25, 10, 0),
+            pm: pm.into(),
+            contacts: vec![Contact {
+                at: london(2026, 11, 25, 10, 1),
+                message_id: "<a1@jac.example>".into(),
+                kind: ContactKind::Acknowledgment,
+                recipients: vec!["c@acme.example".into(), pm.into()],
+                promise: Some(Promise {
+                    at: london(2026, 11, 26, 16, 58),
+                    phrase: "by 16:58 tomorrow".into(),
+                }),
+                dismissive: None,
+            }],
+            status_changes: Vec::new(),
+        };
+        let mut h2 = h.clone();
+        h2.id = "JAC-2".into();
+        h2.contacts.push(Contact {
+            at: london(2026, 11, 26, 16, 57),
+            message_id: "<u2@jac.example>".into(),
+            kind: ContactKind::Update,
+            recipients: vec!["c@acme.example".into()],
+            promise: Some(Promise {
+                at: london(2026, 11, 30, 12, 0),
+                phrase: "Monday noon".into(),
+            }),
+            dismissive: None,
+        });
+        let broken = |since: DateTime<Utc>, at: DateTime<Utc>| {
+            let d = build(
+                &inputs_of(vec![h.clone(), h2.clone()], since),
+                &rt,
+                &Request {
+                    kind: Kind::Daily,
+                    pm: pm.into(),
+                    at,
+                    since,
+                    sent_late: None,
+                },
+            );
+            d.broken
+                .iter()
+                .map(|b| (b.ticket.clone(), b.rule, b.at.clone()))
+                .collect::<Vec<_>>()
+        };
+        let row = |t: &str, rule: &'static str, at: &str| (t.to_string(), rule, at.to_string());
+        let (wed, thu, fri) = (
+            london(2026, 11, 25, 17, 0),
+            london(2026, 11, 26, 17, 0),
+            london(2026, 11, 27, 17, 0),
+        );
+        assert_eq!(
+            broken(wed, thu),
+            vec![
+                row("JAC-1", "eod-update", "Thu 26 Nov 16:30"),
+                row("JAC-2", "eod-update", "Thu 26 Nov 16:30"),
+                row("JAC-2", "pm-cc", "Thu 26 Nov 16:57"),
+            ]
+        );
+        assert_eq!(
+            broken(thu, fri),
+            vec![
+                row("JAC-1", "promise-kept", "Thu 26 Nov 16:58"),
+                row("JAC-1", "eod-update", "Fri 27 Nov 16:30"),
+                row("JAC-2", "eod-update", "Fri 27 Nov 16:30"),
+            ]
+        );
+    }
+
     #[test]
     fn short_times_read_as_chrono_writes_them() {
         // Written out by hand for speed: the same text as `%a %-d %b %H:%M` in the
@@ -476,9 +569,6 @@ mod tests {
         let rt = runtime("");
         let at = london(2026, 11, 26, 17, 0);
         let inputs = Inputs {
-            histories: Default::default(),
-            tickets: HashMap::new(),
-            events: Vec::new(),
             unthreaded: vec![UnthreadedRow {
                 message_id: "x@jac.example".into(),
                 class: "contact".into(),
@@ -504,9 +594,7 @@ mod tests {
                 at: crate::store::to_ms(at - Duration::hours(2)),
                 reason: "sender".into(),
             }],
-            thread_last: HashMap::new(),
-            after: at - Duration::days(1),
-            unowned_alerts: Vec::new(),
+            ..Inputs::empty(at - Duration::days(1))
         };
         let d = build(
             &inputs,

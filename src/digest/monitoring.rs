@@ -50,7 +50,6 @@ pub fn unowned_alerts(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use chrono::TimeZone;
 
@@ -76,14 +75,6 @@ mod tests {
         let mut owned = alert(3, "[FIRING:1] Owned", at - chrono::Duration::hours(3));
         owned.owner = Some("dan@jac.example".into());
         let inputs = Inputs {
-            histories: Default::default(),
-            tickets: HashMap::new(),
-            events: Vec::new(),
-            unthreaded: Vec::new(),
-            alerts: Vec::new(),
-            held: Vec::new(),
-            thread_last: HashMap::new(),
-            after: at - chrono::Duration::days(1),
             unowned_alerts: vec![
                 alert(
                     2,
@@ -94,6 +85,7 @@ mod tests {
                 owned,
                 alert(4, "[FIRING:1] Later", at + chrono::Duration::hours(1)),
             ],
+            ..Inputs::empty(at - chrono::Duration::days(1))
         };
         let d = build(
             &inputs,

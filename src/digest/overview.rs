@@ -119,16 +119,12 @@ pub(super) fn compliance_of(
         from: since,
         to: at,
     };
-    let now = if at_end.len() == mine.len() {
-        rates_given(
-            mine.iter().zip(at_end.iter().map(|v| Some(*v))),
-            |h| project_of(inputs, h),
-            &cx,
-            window,
-        )
-    } else {
-        rates(mine, |h| project_of(inputs, h), &cx, window)
-    };
+    let now = rates_given(
+        mine.iter().zip(at_end.iter().map(|v| Some(*v))),
+        |h| project_of(inputs, h),
+        &cx,
+        window,
+    );
     let before = rates(
         mine,
         |h| project_of(inputs, h),

@@ -297,8 +297,9 @@ mod tests {
         assert!(e.violations.is_empty(), "{:?}", e.violations);
     }
 
-    /// A ticket that breaks every kind of rule over a week, without and with its
-    /// PM copied, dismissive words and a late closing.
+    /// A ticket of each priority that breaks most rules over a week: promises
+    /// missed, an update without the PM and with dismissive words, resolved and
+    /// reopened.
     fn a_bad_week() -> Vec<TicketHistory> {
         let mut out = Vec::new();
         for p in [Priority::Urgent, Priority::High, Priority::Medium] {
