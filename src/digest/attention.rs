@@ -75,9 +75,11 @@ pub struct ProjectAttention {
 fn when(tz: Tz, t: DateTime<Utc>, at: DateTime<Utc>) -> String {
     let (l, a) = (t.with_timezone(&tz), at.with_timezone(&tz));
     if l.date_naive() == a.date_naive() {
-        l.format("%H:%M").to_string()
+        let mut s = String::with_capacity(5);
+        super::push_clock(&mut s, &l);
+        s
     } else {
-        l.format("%a %-d %b %H:%M").to_string()
+        super::short_in(tz, t)
     }
 }
 
@@ -153,24 +155,28 @@ type Keyed = (Need, DateTime<Utc>, i64, AttentionLine);
 /// The tickets per project, most urgent first (see the module documentation).
 /// `at` is the digest's instant, `next_digest` the next daily digest's.
 pub fn roll_up(
-    tickets: &[TicketFacts],
+    tickets: Vec<TicketFacts>,
     tz: Tz,
     at: DateTime<Utc>,
     next_digest: DateTime<Utc>,
 ) -> Vec<ProjectAttention> {
-    let mut by_project: BTreeMap<&str, Vec<Keyed>> = BTreeMap::new();
+    let mut by_project: BTreeMap<String, Vec<Keyed>> = BTreeMap::new();
     for t in tickets {
-        let (need, key, line) = line_of(t, tz, at, next_digest);
-        by_project.entry(&t.project).or_default().push((
+        let (need, key, line) = line_of(&t, tz, at, next_digest);
+        let lines = match by_project.get_mut(t.project.as_str()) {
+            Some(lines) => lines,
+            None => by_project.entry(t.project).or_default(),
+        };
+        lines.push((
             need,
             key,
             t.number,
             AttentionLine {
-                ticket: t.id.clone(),
+                ticket: t.id,
                 need,
                 line,
-                subject: t.subject.clone(),
-                mailto: t.mailto.clone(),
+                subject: t.subject,
+                mailto: t.mailto,
             },
         ));
     }
@@ -179,7 +185,7 @@ pub fn roll_up(
         .map(|(project, mut lines)| {
             lines.sort_by_key(|(need, key, number, _)| (*need, *key, *number));
             ProjectAttention {
-                project: project.to_string(),
+                project,
                 needing: lines.iter().filter(|l| l.0 != Need::Rest).count(),
                 lines: lines.into_iter().map(|l| l.3).collect(),
             }
@@ -254,7 +260,7 @@ mod tests {
             five.clone(),
             eight.clone(),
         ];
-        let p = roll_up(&all, London, at, next);
+        let p = roll_up(all.to_vec(), London, at, next);
         let names: Vec<&str> = p.iter().map(|p| p.project.as_str()).collect();
         assert_eq!(names, vec!["acme", "beta", "globex"]);
         let acme: Vec<&str> = p[0].lines.iter().map(|l| l.line.as_str()).collect();

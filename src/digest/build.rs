@@ -209,23 +209,23 @@ impl Inputs {
             }
         };
         let from = back - rt.policy.promise_grace;
-        // The period's tickets are found once; their rows (with their contacts
-        // and each thread's last message) and status changes are then read by id.
-        let ids = store.period_ticket_ids(crate::store::to_ms(from)).await?;
-        let rows = store.digest_tickets(&ids, until).await?;
-        let changes = store.status_rows_of_ids(&ids).await?;
-        let mut policy = Vec::with_capacity(rows.len());
-        let mut contacts = Vec::with_capacity(rows.len() * 2);
-        let mut tickets = HashMap::with_capacity(rows.len());
-        let mut thread_last = HashMap::with_capacity(rows.len());
-        for row in rows {
-            contacts.extend(row.contacts()?);
-            let (p, listed, last) = row.split();
-            if let Some(m) = last {
-                thread_last.insert(p.id, m);
-            }
-            policy.push(p);
+        // One read gives each period ticket with its whole history and its
+        // thread's last message (`Store::digest_period`).
+        let period = store.digest_period(from, until).await?;
+        let mut policy = Vec::with_capacity(period.len());
+        let mut contacts = Vec::with_capacity(period.len() * 2);
+        let mut changes = Vec::new();
+        let mut tickets = HashMap::with_capacity(period.len());
+        let mut thread_last = HashMap::with_capacity(period.len());
+        for t in period {
+            let listed = t.listed();
             tickets.insert(listed.reference(), listed);
+            if let Some(m) = t.last_message_id {
+                thread_last.insert(t.policy.id, m);
+            }
+            contacts.extend(t.contacts);
+            changes.extend(t.changes);
+            policy.push(t.policy);
         }
         Ok(Inputs {
             histories: by_pm(histories_from_rows(policy, contacts, changes)),
@@ -298,6 +298,27 @@ fn by_pm(histories: Vec<TicketHistory>) -> BTreeMap<String, Vec<TicketHistory>> 
     out
 }
 
+/// `a` and `b`, `a` on a scoped thread beside `b` when the work is `big` and
+/// the process may use more than one CPU (a command kept on one,
+/// `cpu_placement`, runs them one after the other); a panic in either
+/// propagates.
+fn side_by_side<A: Send, B>(
+    big: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B,
+) -> (A, B) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if !big || cpus < 2 {
+        return (a(), b());
+    }
+    std::thread::scope(|s| {
+        let a = s.spawn(a);
+        let b = b();
+        let a = a.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (a, b)
+    })
+}
+
 /// Which digest to build.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -316,17 +337,38 @@ pub struct Request {
 /// a digest formats three per open ticket, and chrono parses its format string
 /// on every call).
 pub(super) fn short(rt: &Runtime, t: DateTime<Utc>) -> String {
+    short_in(rt.calendar.tz(), t)
+}
+
+/// [`short`] in the zone `tz`.
+pub(super) fn short_in(tz: chrono_tz::Tz, t: DateTime<Utc>) -> String {
     use crate::policy::rules::{day_abbr, month_abbr};
-    use chrono::{Datelike, Timelike};
-    let l = t.with_timezone(&rt.calendar.tz());
-    format!(
-        "{} {} {} {:02}:{:02}",
-        day_abbr(&l),
-        l.day(),
-        month_abbr(&l),
-        l.hour(),
-        l.minute()
-    )
+    use chrono::Datelike;
+    let l = t.with_timezone(&tz);
+    let mut s = String::with_capacity(16);
+    s.push_str(day_abbr(&l));
+    s.push(' ');
+    let day = l.day();
+    if day >= 10 {
+        s.push(char::from(b'0' + (day / 10) as u8));
+    }
+    s.push(char::from(b'0' + (day % 10) as u8));
+    s.push(' ');
+    s.push_str(month_abbr(&l));
+    s.push(' ');
+    push_clock(&mut s, &l);
+    s
+}
+
+/// Appends `l`'s `%H:%M`.
+pub(super) fn push_clock(s: &mut String, l: &impl chrono::Timelike) {
+    let two = |s: &mut String, n: u32| {
+        s.push(char::from(b'0' + (n / 10) as u8));
+        s.push(char::from(b'0' + (n % 10) as u8));
+    };
+    two(s, l.hour());
+    s.push(':');
+    two(s, l.minute());
 }
 
 pub(super) fn long(rt: &Runtime, t: DateTime<Utc>) -> String {
@@ -696,8 +738,13 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
             at: short(rt, crate::store::from_ms(h.at)),
         })
         .collect();
-    let compliance = compliance_of(inputs, rt, mine, &at_end, since, at);
-    let attention = attention_of(inputs, rt, &pm, &fresh, &open_tickets, &dues, at);
+    // The rates a week earlier evaluate every ticket again: beside the
+    // attention lines (a reply link per ticket) they cost no time of their own.
+    let (compliance, attention) = side_by_side(
+        mine.len() >= 2_000,
+        || compliance_of(inputs, rt, mine, &at_end, since, at),
+        || attention_of(inputs, rt, &pm, &fresh, &open_tickets, &dues, at),
+    );
     let (trends, inline) = if req.kind == Kind::Weekly {
         trends_of(inputs, rt, mine, at)
     } else {
@@ -743,5 +790,25 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
         trends,
         inline,
         unowned_alerts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::side_by_side;
+
+    #[test]
+    fn side_by_side_returns_both_results_either_way() {
+        for big in [false, true] {
+            let data = [1, 2, 3];
+            let (a, b) = side_by_side(big, || data.iter().sum::<i32>(), || data.len());
+            assert_eq!((a, b), (6, 3), "big: {big}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "the side thread's panic")]
+    fn a_panic_beside_reaches_the_caller() {
+        let _ = side_by_side(true, || panic!("the side thread's panic"), || 1);
     }
 }

@@ -32,11 +32,10 @@ pub struct Reply<'a> {
     pub in_reply_to: Option<&'a str>,
 }
 
-/// Percent-encodes `s` as UTF-8: everything but RFC 3986's unreserved
-/// characters (and `@` when `keep_at`).
-fn encode(s: &str, keep_at: bool) -> String {
+/// Appends `s` percent-encoded as UTF-8: everything but RFC 3986's
+/// unreserved characters (and `@` when `keep_at`).
+fn encode_into(out: &mut String, s: &str, keep_at: bool) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len() * 3 / 2);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_at && b == b'@') {
             out.push(b as char);
@@ -46,30 +45,37 @@ fn encode(s: &str, keep_at: bool) -> String {
             out.push(HEX[usize::from(b & 15)] as char);
         }
     }
-    out
 }
 
-/// The `mailto:` link of `r`.
+/// The `mailto:` link of `r` (written into one string: a digest makes one per
+/// open ticket, thousands at a time).
 pub fn mailto(r: &Reply<'_>) -> String {
-    let mut link = format!("mailto:{}", encode(r.to.as_str(), true));
+    let subject = crate::acknowledgment::ack_subject(r.subject, r.tag);
+    let mut link = String::with_capacity(96 + subject.len() * 3 / 2);
+    link.push_str("mailto:");
+    encode_into(&mut link, r.to.as_str(), true);
+    link.push('?');
     let mut cc: Vec<&EmailAddress> = Vec::new();
     for a in r.cc {
         if *a != r.to && !cc.contains(a) {
             cc.push(a);
         }
     }
-    let mut fields: Vec<String> = Vec::new();
+    for (i, a) in cc.iter().enumerate() {
+        link.push_str(if i == 0 { "cc=" } else { "," });
+        encode_into(&mut link, a.as_str(), true);
+    }
     if !cc.is_empty() {
-        let list: Vec<String> = cc.iter().map(|a| encode(a.as_str(), true)).collect();
-        fields.push(format!("cc={}", list.join(",")));
+        link.push('&');
     }
-    let subject = crate::acknowledgment::ack_subject(r.subject, r.tag);
-    fields.push(format!("subject={}", encode(&subject, false)));
+    link.push_str("subject=");
+    encode_into(&mut link, &subject, false);
     if let Some(id) = r.in_reply_to.and_then(crate::compose::threading_id) {
-        fields.push(format!("in-reply-to={}", encode(&format!("<{id}>"), false)));
+        // `<id>`, encoded: `%3C` … `%3E`.
+        link.push_str("&in-reply-to=%3C");
+        encode_into(&mut link, &id, false);
+        link.push_str("%3E");
     }
-    link.push('?');
-    link.push_str(&fields.join("&"));
     link
 }
 

@@ -211,7 +211,7 @@ pub(super) fn attention_of(
     let next_digest = next_period(rt, Kind::Daily, at)
         .map(|p| p.at)
         .unwrap_or(at + Duration::days(1));
-    roll_up(&facts, rt.calendar.tz(), at, next_digest)
+    roll_up(facts, rt.calendar.tz(), at, next_digest)
 }
 
 /// Each project's weekly rates over the last [`TREND_WEEKS`] weeks up to `at`,

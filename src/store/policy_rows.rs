@@ -17,7 +17,7 @@ pub struct PolicyTicketRow {
 }
 
 /// A contact row as the policy loader reads it. Also read from a JSON array of
-/// its columns after `ticket_id`, in order (`Store::digest_tickets`).
+/// its columns after `ticket_id`, in order (`Store::digest_period`).
 #[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct PolicyContactRow {
     #[serde(skip_deserializing)]

@@ -104,23 +104,17 @@ async fn a_period_longer_than_one_statement_loads_every_history_whole() {
             "{db:?}: the ack and the late update"
         );
 
-        // The digest's ticket rows: the same tickets, what the rules read of each
-        // as the whole-history load has it, and each listed thread's last message
-        // as it stood at the digest: the late update where there is one, else
-        // our acknowledgment.
-        let ids = store
-            .period_ticket_ids(since.timestamp_millis())
-            .await
-            .unwrap();
+        // The digest's read of the period (`Store::digest_period`, one
+        // statement on SQLite, 500 ids a statement on PostgreSQL): the same
+        // tickets, what the rules read of each as the whole-history load has
+        // it, and each listed thread's last message as it stood at the digest:
+        // the late update where there is one, else our acknowledgment.
         let rows = store
-            .digest_tickets(&ids, since + Duration::hours(1))
+            .digest_period(since, since + Duration::hours(1))
             .await
             .unwrap();
         let want: BTreeSet<String> = expected.iter().map(|h| h.id.clone()).collect();
-        let got: BTreeSet<String> = rows
-            .iter()
-            .map(|t| format!("{}-{}", t.policy.prefix, t.policy.number))
-            .collect();
+        let got: BTreeSet<String> = rows.iter().map(|t| t.listed().reference()).collect();
         assert_eq!(got, want, "{db:?}");
         for (row, h) in rows.iter().zip(&expected) {
             let p = &row.policy;
@@ -134,24 +128,36 @@ async fn a_period_longer_than_one_statement_loads_every_history_whole() {
                 format!("client{}@acme.example", p.number),
                 "{db:?}"
             );
+            assert_eq!(row.project, "acme", "{db:?}");
         }
-        // The histories the digest builds from those rows (contacts carried in
-        // each row) are the period's histories as the report loads them.
-        let changes = store.status_rows_of_ids(&ids).await.unwrap();
+        // The histories the digest builds from those rows (contacts and status
+        // changes carried in each) are the period's histories as the report
+        // loads them.
         let mut policy = Vec::new();
         let mut contacts = Vec::new();
+        let mut changes = Vec::new();
         for row in rows.clone() {
-            contacts.extend(row.contacts().unwrap());
-            policy.push(row.split().0);
+            contacts.extend(row.contacts);
+            changes.extend(row.changes);
+            policy.push(row.policy);
         }
         assert_eq!(
             contacts.len(),
             970 + 50,
             "{db:?}: each ack, and the late updates"
         );
+        assert_eq!(
+            changes.len(),
+            expected
+                .iter()
+                .map(|h| h.status_changes.len())
+                .sum::<usize>(),
+            "{db:?}: every status change of the period's tickets"
+        );
+        assert!(changes.len() >= 20 * 3, "{db:?}: {}", changes.len());
         let built = onit::compliance::histories_from_rows(policy, contacts, changes);
         assert_eq!(built, loaded, "{db:?}");
-        let last_of = |rows: &[onit::store::DigestTicketRow], n: i64| {
+        let last_of = |rows: &[onit::store::DigestTicket], n: i64| {
             rows.iter()
                 .find(|t| t.policy.number == n)
                 .expect("listed")
@@ -163,12 +169,12 @@ async fn a_period_longer_than_one_statement_loads_every_history_whole() {
         assert_eq!(last_of(&rows, 1_250).as_deref(), Some("a1250@jac.example"));
         // Before the late update, the thread ended with our acknowledgment.
         let earlier = store
-            .digest_tickets(&ids, since + Duration::minutes(1))
+            .digest_period(since, since + Duration::minutes(1))
             .await
             .unwrap();
         assert_eq!(last_of(&earlier, 120).as_deref(), Some("a120@jac.example"));
         // Before anything, no thread had a message the client saw.
-        let before = store.digest_tickets(&ids, start).await.unwrap();
+        let before = store.digest_period(since, start).await.unwrap();
         assert!(before.iter().all(|t| t.last_message_id.is_none()), "{db:?}");
         store.close().await;
     }
