@@ -259,6 +259,20 @@ impl Inputs {
             .collect()
     }
 
+    /// A daily or weekly digest at `at` from `since` for each of [`Inputs::pms`].
+    pub fn requests(&self, kind: Kind, at: DateTime<Utc>, since: DateTime<Utc>) -> Vec<Request> {
+        self.pms()
+            .into_iter()
+            .map(|pm| Request {
+                kind,
+                pm,
+                at,
+                since,
+                sent_late: None,
+            })
+            .collect()
+    }
+
     /// The histories of `pm`'s tickets (lower case).
     fn of_pm(&self, pm: &str) -> &[TicketHistory] {
         self.histories.get(pm).map_or(&[], Vec::as_slice)
@@ -296,6 +310,35 @@ fn by_pm(histories: Vec<TicketHistory>) -> BTreeMap<String, Vec<TicketHistory>> 
         }
     }
     out
+}
+
+/// The digests `reqs` (one per PM), in order, built over the same inputs. Each
+/// build is pure and reads only its PM's histories, so with several PMs and a
+/// large period they are built side by side, the requests split across the
+/// CPUs the process may use.
+pub fn build_each(inputs: &Inputs, rt: &Runtime, reqs: &[Request]) -> Vec<Digest> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let tickets: usize = inputs.histories.values().map(Vec::len).sum();
+    if reqs.len() < 2 || cpus < 2 || tickets < 2_000 {
+        return reqs.iter().map(|r| build(inputs, rt, r)).collect();
+    }
+    let per_thread = reqs.len().div_ceil(cpus);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = reqs
+            .chunks(per_thread)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|r| build(inputs, rt, r))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// `a` and `b`, `a` on a scoped thread beside `b` when the work is `big` and

@@ -216,21 +216,22 @@ pub async fn digest_tick_fenced(
         let earliest = todo.iter().map(|(_, s)| *s).min().unwrap_or(prev);
         let inputs = Inputs::load(store, rt, kind, earliest, period.at).await?;
         let sent_late = (now - period.at > late_after()).then_some(now);
+        let reqs: Vec<Request> = todo
+            .into_iter()
+            .map(|(pm, since)| Request {
+                kind,
+                pm,
+                at: period.at,
+                since,
+                sent_late,
+            })
+            .collect();
+        let digests = build_each(&inputs, rt, &reqs);
         let mut tx = store.begin().await?;
-        for (pm, since) in todo {
-            let d = build(
-                &inputs,
-                rt,
-                &Request {
-                    kind,
-                    pm: pm.clone(),
-                    at: period.at,
-                    since,
-                    sent_late,
-                },
-            );
-            let key = dedupe_key(kind, period.date, &pm);
-            if queue(&mut tx, rt, kind, &key, &recipient(rt, &pm), &d, now).await? {
+        for (req, d) in reqs.iter().zip(digests) {
+            let pm = &req.pm;
+            let key = dedupe_key(kind, period.date, pm);
+            if queue(&mut tx, rt, kind, &key, &recipient(rt, pm), &d, now).await? {
                 match kind {
                     Kind::Daily => out.daily += 1,
                     Kind::Weekly => out.weekly += 1,
@@ -282,18 +283,18 @@ pub async fn command(
         eprintln!("onit: no tickets yet, so no PM to write a digest for");
         return Ok(());
     }
-    for (i, pm) in pms.iter().enumerate() {
-        let mut d = build(
-            &inputs,
-            rt,
-            &Request {
-                kind,
-                pm: pm.clone(),
-                at,
-                since,
-                sent_late: None,
-            },
-        );
+    let reqs: Vec<Request> = pms
+        .iter()
+        .map(|pm| Request {
+            kind,
+            pm: pm.clone(),
+            at,
+            since,
+            sent_late: None,
+        })
+        .collect();
+    let digests = build_each(&inputs, rt, &reqs);
+    for (i, (pm, mut d)) in pms.iter().zip(digests).enumerate() {
         d.embed_images();
         let (text, page) = render(&d)?;
         match html {
@@ -460,6 +461,85 @@ mod tests {
                 row("JAC-2", "eod-update", "Fri 27 Nov 16:30"),
             ]
         );
+    }
+
+    #[test]
+    fn digests_built_side_by_side_are_the_ones_built_one_by_one() {
+        use crate::policy::history::{Contact, ContactKind, TicketHistory};
+        // Three PMs, 3,000 tickets (enough for `build_each` to use threads on
+        // a machine with more than one CPU): some acknowledged, some silent,
+        // a few resolved, so each digest lists open tickets and broken rules.
+        let rt = runtime("");
+        let pms = ["a.pm@jac.example", "b.pm@jac.example", "c.pm@jac.example"];
+        let mut histories: std::collections::BTreeMap<String, Vec<TicketHistory>> =
+            Default::default();
+        for i in 0..3_000_i64 {
+            let pm = pms[(i % 3) as usize];
+            let opened = london(2026, 11, 23, 9, 0) + Duration::minutes(i);
+            let acked = i % 4 != 0;
+            let h = TicketHistory {
+                id: format!("JAC-{}", i + 1),
+                priority: match i % 5 {
+                    0 => crate::policy::priority::Priority::Urgent,
+                    1 | 2 => crate::policy::priority::Priority::High,
+                    _ => crate::policy::priority::Priority::Medium,
+                },
+                opened_at: opened,
+                pm: pm.into(),
+                contacts: acked
+                    .then(|| Contact {
+                        at: opened + Duration::seconds(30),
+                        message_id: format!("<a{i}@jac.example>"),
+                        kind: ContactKind::Acknowledgment,
+                        recipients: vec!["c@acme.example".into(), pm.into()],
+                        promise: None,
+                        dismissive: None,
+                    })
+                    .into_iter()
+                    .collect(),
+                status_changes: if i % 7 == 0 {
+                    vec![crate::policy::history::StatusChange {
+                        at: opened + Duration::hours(2),
+                        status: crate::policy::history::Status::Resolved,
+                    }]
+                } else {
+                    Vec::new()
+                },
+            };
+            histories.entry(pm.to_string()).or_default().push(h);
+        }
+        let (since, at) = (london(2026, 11, 25, 17, 0), london(2026, 11, 26, 17, 0));
+        let inputs = Inputs {
+            histories,
+            ..Inputs::empty(since)
+        };
+        let reqs: Vec<Request> = pms
+            .iter()
+            .map(|pm| Request {
+                kind: Kind::Daily,
+                pm: pm.to_string(),
+                at,
+                since,
+                sent_late: None,
+            })
+            .collect();
+        let together = build_each(&inputs, &rt, &reqs);
+        assert_eq!(together.len(), 3);
+        for (req, d) in reqs.iter().zip(&together) {
+            let alone = build(&inputs, &rt, req);
+            assert_eq!(d.pm, req.pm);
+            assert!(
+                !d.open_tickets.is_empty() && !d.broken.is_empty(),
+                "{}",
+                d.pm
+            );
+            assert_eq!(
+                serde_json::to_string(d).unwrap(),
+                serde_json::to_string(&alone).unwrap(),
+                "{}",
+                d.pm
+            );
+        }
     }
 
     #[test]
