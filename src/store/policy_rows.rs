@@ -51,6 +51,8 @@ pub struct PolicyStatusRow {
 /// then read [`IDS_PER_STATEMENT`](super::IDS_PER_STATEMENT) ids at a time. As a subquery (`ticket_id IN (…
 /// UNION …)`) PostgreSQL planned a hash join over every message, ~2 s at
 /// 1,000,000 tickets for what the id look-ups read in a few milliseconds.
+/// SQLite plans it as a list built once and looked up by id, so the digest's
+/// read there ([`Store::digest_period`]) keeps it a subquery.
 pub(super) const PERIOD_TICKETS: &str =
     "SELECT id FROM tickets WHERE status IN ('open', 'resolved') \
      UNION SELECT ticket_id FROM messages WHERE contact_at >= $1 AND ticket_id IS NOT NULL \

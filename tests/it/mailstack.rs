@@ -137,6 +137,24 @@ impl Stack {
         }
     }
 
+    /// Where the mail of a test stands, for a timeout's message: how many
+    /// messages Postfix still holds in each queue, and the last lines of the
+    /// Postfix and IMAP server logs that mention `needle` (an address).
+    pub fn mail_diagnosis(&self, needle: &str) -> String {
+        let mut out = String::from("postfix queues:");
+        for q in ["maildrop", "incoming", "active", "deferred", "hold"] {
+            let n = walk_count(&self.dir.join("postfix-queue").join(q));
+            out.push_str(&format!(" {q} {n}"));
+        }
+        for log in ["postfix.log", "dovecot.log"] {
+            let text = std::fs::read_to_string(self.dir.join("log").join(log)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().filter(|l| l.contains(needle)).collect();
+            out.push_str(&format!("\n{log}, last lines with {needle}:\n"));
+            out.push_str(&lines[lines.len().saturating_sub(30)..].join("\n"));
+        }
+        out
+    }
+
     /// Runs a subcommand on this stack (`stop-postfix`, `restart-imap`, …).
     pub fn ctl(&self, cmd: &str) {
         run(
@@ -156,6 +174,23 @@ impl Drop for Stack {
                 .output();
         }
     }
+}
+
+/// Files under `dir` (Postfix keeps a queued message as one file, hashed into subfolders).
+fn walk_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    walk_count(&p)
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
 }
 
 fn shared_dir() -> PathBuf {

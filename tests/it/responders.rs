@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::auto_reply::event_kinds;
 use crate::common::Db;
-use crate::imap::{client_mail, eventually, smtp_send, Live};
+use crate::imap::{client_mail, smtp_send, Live};
 use crate::imap_read;
 use crate::mailstack;
 
@@ -37,17 +37,22 @@ async fn vacation_and_headerless_responders_get_one_ack_per_ticket_and_no_storm(
         }
     }
     // 20 client mails, our 20 acknowledgments, 10 vacation replies, 10 script replies: 60 messages.
-    eventually(Duration::from_secs(60), "every reply stored", || async {
-        let n: i64 = store
-            .message_counts()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .map(|(_, n)| n)
-            .sum();
-        n >= 60
-    })
-    .await;
+    // On a timeout, say which are missing and where the mail stands.
+    let started = std::time::Instant::now();
+    loop {
+        let counts = store.message_counts().await.unwrap_or_default();
+        if counts.iter().map(|(_, n)| n).sum::<i64>() >= 60 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out after 60 s waiting for 60 messages; stored by class: {counts:?}\n{}\n{}\nonit's log:\n{}",
+            stack.mail_diagnosis(ooo.split('@').next().unwrap_or("ooo")),
+            stack.mail_diagnosis(robot.split('@').next().unwrap_or("robot")),
+            live.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Time for a storm to show if there were one.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let tickets = store.tickets().await.unwrap();
