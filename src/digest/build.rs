@@ -317,12 +317,12 @@ fn by_pm(histories: Vec<TicketHistory>) -> BTreeMap<String, Vec<TicketHistory>> 
 /// large period they are built side by side, the requests split across the
 /// CPUs the process may use.
 pub fn build_each(inputs: &Inputs, rt: &Runtime, reqs: &[Request]) -> Vec<Digest> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let tickets: usize = inputs.histories.values().map(Vec::len).sum();
-    if reqs.len() < 2 || cpus < 2 || tickets < 2_000 {
+    let threads = crate::compliance::threads_for(tickets);
+    if reqs.len() < 2 || threads < 2 {
         return reqs.iter().map(|r| build(inputs, rt, r)).collect();
     }
-    let per_thread = reqs.len().div_ceil(cpus);
+    let per_thread = reqs.len().div_ceil(threads);
     std::thread::scope(|s| {
         let parts: Vec<_> = reqs
             .chunks(per_thread)
@@ -341,17 +341,15 @@ pub fn build_each(inputs: &Inputs, rt: &Runtime, reqs: &[Request]) -> Vec<Digest
     })
 }
 
-/// `a` and `b`, `a` on a scoped thread beside `b` when the work is `big` and
-/// the process may use more than one CPU (a command kept on one,
-/// `cpu_placement`, runs them one after the other); a panic in either
-/// propagates.
+/// `a` and `b`, `a` on a scoped thread beside `b` when `tickets` are worth a
+/// thread ([`threads_for`](crate::compliance::threads_for): never for a
+/// command kept on one CPU); a panic in either propagates.
 fn side_by_side<A: Send, B>(
-    big: bool,
+    tickets: usize,
     a: impl FnOnce() -> A + Send,
     b: impl FnOnce() -> B,
 ) -> (A, B) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if !big || cpus < 2 {
+    if crate::compliance::threads_for(tickets) < 2 {
         return (a(), b());
     }
     std::thread::scope(|s| {
@@ -486,8 +484,7 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
     // violation before the window is counted by the rates, not shown.
     let rules = crate::compliance::Rules::new(rt);
     let cx = rules.context(rt, at).with_details(Details::From(from));
-    let mut evaluations = evaluate_each(mine, &cx);
-    evaluations.sort_by_key(|(i, _)| *i);
+    let evaluations = evaluate_each(mine, &cx);
     let now = report_of(mine, &evaluations, at, Some(from));
     let at_end: Vec<&[Violation]> = evaluations
         .iter()
@@ -784,7 +781,7 @@ pub fn build(inputs: &Inputs, rt: &Runtime, req: &Request) -> Digest {
     // The rates a week earlier evaluate every ticket again: beside the
     // attention lines (a reply link per ticket) they cost no time of their own.
     let (compliance, attention) = side_by_side(
-        mine.len() >= 2_000,
+        mine.len(),
         || compliance_of(inputs, rt, mine, &at_end, since, at),
         || attention_of(inputs, rt, &pm, &fresh, &open_tickets, &dues, at),
     );
@@ -842,16 +839,16 @@ mod tests {
 
     #[test]
     fn side_by_side_returns_both_results_either_way() {
-        for big in [false, true] {
+        for tickets in [10, 10_000] {
             let data = [1, 2, 3];
-            let (a, b) = side_by_side(big, || data.iter().sum::<i32>(), || data.len());
-            assert_eq!((a, b), (6, 3), "big: {big}");
+            let (a, b) = side_by_side(tickets, || data.iter().sum::<i32>(), || data.len());
+            assert_eq!((a, b), (6, 3), "tickets: {tickets}");
         }
     }
 
     #[test]
     #[should_panic(expected = "the side thread's panic")]
     fn a_panic_beside_reaches_the_caller() {
-        let _ = side_by_side(true, || panic!("the side thread's panic"), || 1);
+        let _ = side_by_side(10_000, || panic!("the side thread's panic"), || 1);
     }
 }
