@@ -33,7 +33,7 @@ use serde::Serialize;
 
 use crate::policy::evaluate::{evaluate, DEADLINE_RULES};
 use crate::policy::history::{Status, TicketHistory, Violation};
-use crate::policy::rules::{promise_kept, urgent_hourly, Details, RuleContext};
+use crate::policy::rules::{promise_kept, urgent_hourly, Details, RuleContext, Seen};
 
 /// A period `(from, to]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +140,7 @@ pub fn ticket_rate_given(
         }
         let prev = i.checked_sub(1).map(|j| times[j]);
         let after = cx.with_at(c);
+        let seen_after = Seen::new(h, &after);
         for (rule, next_due) in DEADLINE_RULES {
             // What was due just before this contact (a promise: up to its grace
             // before, as a contact that late still keeps it), never looking back
@@ -151,10 +152,11 @@ pub fn ticket_rate_given(
             if let Some(p) = prev {
                 before = before.max(p);
             }
-            let Some(due) = next_due(h, &cx.with_at(before)) else {
+            let before = cx.with_at(before);
+            let Some(due) = next_due(&Seen::new(h, &before), &before) else {
                 continue;
             };
-            if next_due(h, &after) == Some(due) || broken.contains(&(rule, due)) {
+            if next_due(&seen_after, &after) == Some(due) || broken.contains(&(rule, due)) {
                 continue;
             }
             let gap_start = prev.unwrap_or(h.opened_at);

@@ -7,7 +7,7 @@ use super::cadence::Due;
 use super::history::{TicketHistory, Violation};
 use super::rules::{
     dismissive_language, eod_update, first_response, high_checkpoints, next_update_stated, pm_cc,
-    promise_kept, urgent_hourly, RuleContext,
+    promise_kept, urgent_hourly, RuleContext, Seen,
 };
 
 /// The result of evaluating one ticket.
@@ -21,7 +21,7 @@ pub struct Evaluation {
 }
 
 /// A deadline rule's `next_due`.
-pub type NextDue = fn(&TicketHistory, &RuleContext) -> Option<chrono::DateTime<chrono::Utc>>;
+pub type NextDue = fn(&Seen, &RuleContext) -> Option<chrono::DateTime<chrono::Utc>>;
 
 /// The deadline rules, in the order that breaks ties between equal due
 /// times: the most specific commitment first (the 60 s acknowledgment, then
@@ -43,15 +43,16 @@ pub const DEADLINE_RULES: [(&str, NextDue); 5] = [
 /// `eod-update`) with its rule id, ties going to the earlier rule in that
 /// list.
 pub fn evaluate(h: &TicketHistory, cx: &RuleContext) -> Evaluation {
+    let s = Seen::new(h, cx);
     let mut violations: Vec<Violation> = [
-        first_response::check(h, cx),
-        urgent_hourly::check(h, cx),
-        high_checkpoints::check(h, cx),
-        eod_update::check(h, cx),
-        pm_cc::check(h, cx),
-        next_update_stated::check(h, cx),
-        promise_kept::check(h, cx),
-        dismissive_language::check(h, cx),
+        first_response::check(&s, cx),
+        urgent_hourly::check(&s, cx),
+        high_checkpoints::check(&s, cx),
+        eod_update::check(&s, cx),
+        pm_cc::check(&s, cx),
+        next_update_stated::check(&s, cx),
+        promise_kept::check(&s, cx),
+        dismissive_language::check(&s, cx),
     ]
     .into_iter()
     .flatten()
@@ -60,16 +61,21 @@ pub fn evaluate(h: &TicketHistory, cx: &RuleContext) -> Evaluation {
     violations.sort_by(|a, b| (a.at, a.rule).cmp(&(b.at, b.rule)));
     Evaluation {
         violations,
-        next_due: next_due(h, cx),
+        next_due: next_due_seen(&s, cx),
     }
 }
 
 /// [`Evaluation::next_due`] alone, without running the checks: what the stored
 /// due time and the reminders need after a change.
 pub fn next_due(h: &TicketHistory, cx: &RuleContext) -> Option<Due> {
+    next_due_seen(&Seen::new(h, cx), cx)
+}
+
+/// [`next_due`] of a ticket already seen at `cx.at`.
+fn next_due_seen(s: &Seen, cx: &RuleContext) -> Option<Due> {
     let mut next: Option<Due> = None;
     for (rule, due) in DEADLINE_RULES {
-        if let Some(at) = due(h, cx) {
+        if let Some(at) = due(s, cx) {
             if next.is_none_or(|d| at < d.at) {
                 next = Some(Due { at, rule });
             }

@@ -11,16 +11,17 @@
 //!   acknowledge the problem and propose a screenshare. It names the ticket
 //!   and the message, never its author.
 
-use super::{contacts_until, kind_name, local, RuleContext};
-use crate::policy::history::{TicketHistory, Violation};
+use super::{kind_name, local, RuleContext, Seen};
+use crate::policy::history::Violation;
 
 /// The POLICY rule id.
 pub const ID: &str = "dismissive-language";
 
 /// One violation per contact with a dismissive phrase, at the contact's time.
-pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
-    contacts_until(h, cx)
-        .into_iter()
+pub fn check(s: &Seen, cx: &RuleContext) -> Vec<Violation> {
+    let h = s.h;
+    s.contacts
+        .iter()
         .filter_map(|c| {
             let phrase = c.dismissive.as_deref()?;
             Some(Violation {
@@ -48,6 +49,8 @@ mod tests {
     use crate::policy::history::ContactKind;
     use crate::policy::priority::Priority;
     use crate::policy::rules::fixtures::*;
+
+    over_history!(check);
 
     #[test]
     fn respectful_updates_keep_it() {

@@ -22,11 +22,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{
-    any_in, business_days, clock, contact_times, current_span, open_spans, start_of_day,
-    RuleContext,
-};
-use crate::policy::history::{TicketHistory, Violation};
+use super::{any_in, business_days, clock, date_text, start_of_day, RuleContext, Seen};
+use crate::policy::history::Violation;
 
 /// The POLICY rule id.
 pub const ID: &str = "eod-update";
@@ -45,20 +42,18 @@ fn met(cx: &RuleContext, times: &[DateTime<Utc>], day: NaiveDate) -> bool {
 
 /// One violation per owed business day without a contact by its deadline,
 /// at the deadline (see the module documentation).
-pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
-    let spans = open_spans(h, cx);
+pub fn check(s: &Seen, cx: &RuleContext) -> Vec<Violation> {
+    let (h, spans, times) = (s.h, &s.spans, &s.times);
     if spans.is_empty() {
         return Vec::new();
     }
-    let times = contact_times(h, cx);
-    let first = cx.cal.local_date(h.opened_at);
-    let last = cx.cal.local_date(cx.at);
+    let (first, last) = (s.opened_day, s.today);
     let mut out = Vec::new();
     for day in business_days(cx.cal, first, last) {
         let due = deadline(cx, day);
         if due > cx.at
             || !spans.iter().any(|s| s.from < due && s.contains(due))
-            || met(cx, &times, day)
+            || met(cx, times, day)
         {
             continue;
         }
@@ -70,7 +65,7 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
                 format!(
                     "{}: no contact on {} by {}",
                     h.id,
-                    day.format("%a %-d %b %Y"),
+                    date_text(day),
                     clock(cx.cal, due),
                 )
             }),
@@ -81,12 +76,12 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
 
 /// Today's deadline if it is still ahead and today has no contact yet, else
 /// the next business day's. `None` when the ticket is not open at `cx.at`.
-pub fn next_due(h: &TicketHistory, cx: &RuleContext) -> Option<DateTime<Utc>> {
-    current_span(&open_spans(h, cx))?;
-    let today = cx.cal.local_date(cx.at);
+pub fn next_due(s: &Seen, cx: &RuleContext) -> Option<DateTime<Utc>> {
+    s.current_span()?;
+    let today = s.today;
     if cx.cal.is_business_day(today) {
         let due = deadline(cx, today);
-        if due > cx.at && !met(cx, &contact_times(h, cx), today) {
+        if due > cx.at && !met(cx, &s.times, today) {
             return Some(due);
         }
         let next = cx.cal.next_business_day(today);
@@ -102,6 +97,8 @@ mod tests {
     use crate::policy::history::Status;
     use crate::policy::priority::Priority;
     use crate::policy::rules::fixtures::*;
+
+    over_history!(check, next_due);
 
     #[test]
     fn a_contact_each_day_keeps_it() {

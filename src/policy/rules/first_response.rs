@@ -17,7 +17,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{contacts_until, current_span, kind_name, local, open_spans, span_text, RuleContext};
+use super::{kind_name, local, span_text, RuleContext, Seen};
 use crate::policy::history::{TicketHistory, Violation};
 
 /// The POLICY rule id.
@@ -30,12 +30,13 @@ fn deadline(h: &TicketHistory, cx: &RuleContext) -> DateTime<Utc> {
 
 /// At most one violation, at `opened_at + first_response`, when no contact
 /// came by then (see the module documentation).
-pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
+pub fn check(s: &Seen, cx: &RuleContext) -> Vec<Violation> {
+    let h = s.h;
     let due = deadline(h, cx);
-    if due > cx.at || !open_spans(h, cx).iter().any(|s| s.contains(due)) {
+    if due > cx.at || !s.spans.iter().any(|s| s.contains(due)) {
         return Vec::new();
     }
-    let first = contacts_until(h, cx).into_iter().next();
+    let first = s.contacts.first().copied();
     if first.is_some_and(|c| c.at <= due) {
         return Vec::new();
     }
@@ -67,12 +68,12 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
 /// `opened_at + first_response` while it is still ahead of `cx.at` and no
 /// contact exists yet; `None` once anything was sent, once the deadline has
 /// passed, or when the ticket is not open at `cx.at`.
-pub fn next_due(h: &TicketHistory, cx: &RuleContext) -> Option<DateTime<Utc>> {
-    current_span(&open_spans(h, cx))?;
-    if !contacts_until(h, cx).is_empty() {
+pub fn next_due(s: &Seen, cx: &RuleContext) -> Option<DateTime<Utc>> {
+    s.current_span()?;
+    if !s.contacts.is_empty() {
         return None;
     }
-    let due = deadline(h, cx);
+    let due = deadline(s.h, cx);
     (due > cx.at).then_some(due)
 }
 
@@ -82,6 +83,8 @@ mod tests {
     use crate::policy::history::Status;
     use crate::policy::priority::Priority;
     use crate::policy::rules::fixtures::*;
+
+    over_history!(check, next_due);
 
     #[test]
     fn acknowledgment_within_a_minute_keeps_it() {

@@ -22,9 +22,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{any_in, business_days, clock, contact_times, current_span, open_spans, RuleContext};
+use super::{any_in, business_days, clock, date_text, RuleContext, Seen};
 use crate::policy::cadence::Window;
-use crate::policy::history::{TicketHistory, Violation};
+use crate::policy::history::Violation;
 use crate::policy::priority::Priority;
 
 /// The POLICY rule id.
@@ -43,17 +43,12 @@ fn bounds(
 
 /// One violation per owed window with no contact in it, at the window's end
 /// (see the module documentation).
-pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
-    if h.priority != Priority::High {
+pub fn check(s: &Seen, cx: &RuleContext) -> Vec<Violation> {
+    let (h, spans, times) = (s.h, &s.spans, &s.times);
+    if h.priority != Priority::High || spans.is_empty() {
         return Vec::new();
     }
-    let spans = open_spans(h, cx);
-    if spans.is_empty() {
-        return Vec::new();
-    }
-    let times = contact_times(h, cx);
-    let first = cx.cal.local_date(h.opened_at);
-    let last = cx.cal.local_date(cx.at);
+    let (first, last) = (s.opened_day, s.today);
     let mut out = Vec::new();
     for day in business_days(cx.cal, first, last) {
         for w in &cx.cadence.high_windows {
@@ -62,7 +57,7 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
             };
             if end > cx.at
                 || !spans.iter().any(|s| s.covers(start, end))
-                || any_in(&times, start, end)
+                || any_in(times, start, end)
             {
                 continue;
             }
@@ -77,7 +72,7 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
                         w.name,
                         clock(cx.cal, start),
                         clock(cx.cal, end),
-                        day.format("%a %-d %b %Y"),
+                        date_text(day),
                     )
                 }),
             });
@@ -90,13 +85,13 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
 /// contact yet (a window in progress that already has one is skipped).
 /// `None` for other priorities, with no windows, or when the ticket is not
 /// open at `cx.at`.
-pub fn next_due(h: &TicketHistory, cx: &RuleContext) -> Option<DateTime<Utc>> {
-    if h.priority != Priority::High || cx.cadence.high_windows.is_empty() {
+pub fn next_due(s: &Seen, cx: &RuleContext) -> Option<DateTime<Utc>> {
+    if s.h.priority != Priority::High || cx.cadence.high_windows.is_empty() {
         return None;
     }
-    let span = current_span(&open_spans(h, cx))?;
-    let times = contact_times(h, cx);
-    let mut day = cx.cal.business_day_on_or_after(cx.cal.local_date(cx.at));
+    let span = s.current_span()?;
+    let times = &s.times;
+    let mut day = cx.cal.business_day_on_or_after(s.today);
     for _ in 0..400 {
         if !cx.cal.is_business_day(day) {
             return None;
@@ -105,7 +100,7 @@ pub fn next_due(h: &TicketHistory, cx: &RuleContext) -> Option<DateTime<Utc>> {
             let Some((start, end)) = bounds(cx, day, w) else {
                 continue;
             };
-            if end <= cx.at || start < span.from || any_in(&times, start, end) {
+            if end <= cx.at || start < span.from || any_in(times, start, end) {
                 continue;
             }
             return Some(end);
@@ -124,6 +119,8 @@ mod tests {
     use super::*;
     use crate::policy::history::Status;
     use crate::policy::rules::fixtures::*;
+
+    over_history!(check, next_due);
 
     #[test]
     fn a_contact_in_every_window_keeps_it() {

@@ -21,16 +21,16 @@
 
 use std::collections::HashSet;
 
-use super::{contacts_until, kind_name, local, RuleContext};
-use crate::policy::history::{ContactKind, Status, TicketHistory, Violation};
+use super::{kind_name, local, RuleContext, Seen};
+use crate::policy::history::{ContactKind, Status, Violation};
 
 /// The POLICY rule id.
 pub const ID: &str = "next-update-stated";
 
 /// One violation per non-exempt contact without a stated next update, at the
 /// contact's time.
-pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
-    let contacts = contacts_until(h, cx);
+pub fn check(s: &Seen, cx: &RuleContext) -> Vec<Violation> {
+    let (h, contacts) = (s.h, &s.contacts);
     // Indices (into `contacts`) of the last non-report contact before each
     // resolve or close.
     let exempt: HashSet<usize> = h
@@ -73,6 +73,8 @@ mod tests {
     use super::*;
     use crate::policy::priority::Priority;
     use crate::policy::rules::fixtures::*;
+
+    over_history!(check);
 
     #[test]
     fn stated_times_keep_it() {

@@ -12,8 +12,8 @@
 //! * One violation per offending contact, at its time. The detail does not
 //!   print the PM's address (it names the ticket and the message only).
 
-use super::{contacts_until, kind_name, local, RuleContext};
-use crate::policy::history::{TicketHistory, Violation};
+use super::{kind_name, local, RuleContext, Seen};
+use crate::policy::history::Violation;
 
 /// The POLICY rule id.
 pub const ID: &str = "pm-cc";
@@ -30,19 +30,31 @@ fn bare(r: &str) -> &str {
     inner.trim()
 }
 
+/// Whether recipient `r` is the address `pm` (bare, non-empty). Most
+/// recipients are stored bare: one comparison settles those, and one `>`
+/// search (for `Name <addr>`) plus a look at both ends rules out the others
+/// before [`bare`] runs (this runs for every recipient of every contact of
+/// every ticket a report or digest evaluates).
+fn is_pm(r: &str, pm: &str) -> bool {
+    if r.eq_ignore_ascii_case(pm) {
+        return true;
+    }
+    let plain = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_graphic());
+    if plain(r.as_bytes().first()) && plain(r.as_bytes().last()) && !r.contains('>') {
+        // `bare(r)` is `r` itself, which is not `pm`.
+        return false;
+    }
+    bare(r).eq_ignore_ascii_case(pm)
+}
+
 /// One violation per contact whose recipients lack the ticket's PM, at the
 /// contact's time.
-pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
+pub fn check(s: &Seen, cx: &RuleContext) -> Vec<Violation> {
+    let h = s.h;
     let pm = bare(&h.pm);
-    contacts_until(h, cx)
-        .into_iter()
-        .filter(|c| {
-            pm.is_empty()
-                || !c
-                    .recipients
-                    .iter()
-                    .any(|r| bare(r).eq_ignore_ascii_case(pm))
-        })
+    s.contacts
+        .iter()
+        .filter(|c| pm.is_empty() || !c.recipients.iter().any(|r| is_pm(r, pm)))
         .map(|c| Violation {
             ticket: h.id.clone(),
             rule: ID,
@@ -75,6 +87,8 @@ mod tests {
     use crate::policy::priority::Priority;
     use crate::policy::rules::fixtures::*;
 
+    over_history!(check);
+
     #[test]
     fn pm_in_to_or_cc_keeps_it() {
         let fx = Fx::new();
@@ -105,6 +119,31 @@ mod tests {
         );
         // Not before the message exists.
         assert!(check(&h, &fx.cx(lon(2026, 11, 26, 10, 59))).is_empty());
+    }
+
+    #[test]
+    fn is_pm_is_bare_compared() {
+        // Every form of recipient: the fast paths must answer as `bare` does.
+        let pm = "pm@jac.example";
+        for r in [
+            "pm@jac.example",
+            "PM@Jac.Example",
+            " pm@jac.example ",
+            "\tpm@jac.example",
+            "Project Manager <pm@jac.example>",
+            "<PM@jac.example>",
+            "x <pm@jac.example> y",
+            "pm@jac.example>",
+            "ops@client.example",
+            "Ops <ops@client.example>",
+            "pm@jac.example.evil",
+            "<pm@jac.example",
+            "Zoë <pm@jac.example>",
+            " ",
+            "",
+        ] {
+            assert_eq!(is_pm(r, pm), bare(r).eq_ignore_ascii_case(pm), "{r:?}");
+        }
     }
 
     #[test]

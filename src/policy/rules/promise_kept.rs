@@ -23,8 +23,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{contacts_until, current_span, kind_name, local, open_spans, RuleContext};
-use crate::policy::history::{Contact, Promise, TicketHistory, Violation};
+use super::{kind_name, local, RuleContext, Seen};
+use crate::policy::history::{Contact, Promise, Violation};
 
 /// The POLICY rule id.
 pub const ID: &str = "promise-kept";
@@ -36,9 +36,8 @@ fn promise(c: &Contact) -> Option<&Promise> {
 
 /// One violation per broken promise, at the promised time (see the module
 /// documentation).
-pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
-    let contacts = contacts_until(h, cx);
-    let spans = open_spans(h, cx);
+pub fn check(s: &Seen, cx: &RuleContext) -> Vec<Violation> {
+    let (h, contacts, spans) = (s.h, &s.contacts, &s.spans);
     let mut out = Vec::new();
     for (i, c) in contacts.iter().enumerate() {
         let Some(p) = promise(c) else { continue };
@@ -79,9 +78,9 @@ pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
 /// The pending promise's time: the last contact's promise, while it is after
 /// `cx.at`. `None` when the last contact promised nothing, when its time has
 /// passed, or when the ticket is not open at `cx.at`.
-pub fn next_due(h: &TicketHistory, cx: &RuleContext) -> Option<DateTime<Utc>> {
-    current_span(&open_spans(h, cx))?;
-    let last = contacts_until(h, cx).into_iter().next_back()?;
+pub fn next_due(s: &Seen, cx: &RuleContext) -> Option<DateTime<Utc>> {
+    s.current_span()?;
+    let last = s.contacts.last()?;
     promise(last).map(|p| p.at).filter(|t| *t > cx.at)
 }
 
@@ -91,6 +90,8 @@ mod tests {
     use crate::policy::history::Status;
     use crate::policy::priority::Priority;
     use crate::policy::rules::fixtures::*;
+
+    over_history!(check, next_due);
 
     #[test]
     fn a_contact_four_minutes_late_keeps_it() {

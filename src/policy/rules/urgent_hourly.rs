@@ -24,8 +24,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{between, contacts_until, current_span, open_spans, span_text, RuleContext};
-use crate::policy::history::{TicketHistory, Violation};
+use super::{between, span_text, RuleContext, Seen};
+use crate::policy::history::Violation;
 use crate::policy::priority::Priority;
 
 /// The POLICY rule id.
@@ -33,24 +33,25 @@ pub const ID: &str = "urgent-hourly";
 
 /// One violation per silent gap longer than `cx.urgent_max_silence` of
 /// business time while the ticket was open (see the module documentation).
-pub fn check(h: &TicketHistory, cx: &RuleContext) -> Vec<Violation> {
+pub fn check(s: &Seen, cx: &RuleContext) -> Vec<Violation> {
+    let h = s.h;
     if h.priority != Priority::Urgent {
         return Vec::new();
     }
     let cal = cx.urgent_calendar();
-    let contacts = contacts_until(h, cx);
     let mut out = Vec::new();
-    for (i, span) in open_spans(h, cx).into_iter().enumerate() {
+    for (i, span) in s.spans.iter().enumerate() {
         let mut from = span.from;
         let mut since = if i == 0 {
             "the ticket opened"
         } else {
             "the ticket reopened"
         };
-        let inside = contacts
+        let inside = s
+            .times
             .iter()
-            .filter(|c| span.contains(c.at))
-            .map(|c| Some(c.at));
+            .filter(|t| span.contains(**t))
+            .map(|t| Some(*t));
         for next in inside.chain(std::iter::once(None)) {
             let deadline = cal.add_business(from, cx.urgent_max_silence);
             let broken = match next {
@@ -99,16 +100,16 @@ fn describe(d: Duration, around_the_clock: bool) -> String {
 /// (business time, k ≥ 1) after `cx.at`, counted from the last contact in
 /// the current open span, or from its start. `None` for other priorities,
 /// when the ticket is not open at `cx.at`, or with a non-positive interval.
-pub fn next_due(h: &TicketHistory, cx: &RuleContext) -> Option<DateTime<Utc>> {
-    if h.priority != Priority::Urgent || cx.cadence.urgent_interval <= Duration::zero() {
+pub fn next_due(s: &Seen, cx: &RuleContext) -> Option<DateTime<Utc>> {
+    if s.h.priority != Priority::Urgent || cx.cadence.urgent_interval <= Duration::zero() {
         return None;
     }
-    let span = current_span(&open_spans(h, cx))?;
-    let last = contacts_until(h, cx)
-        .into_iter()
-        .filter(|c| span.contains(c.at))
-        .map(|c| c.at)
-        .next_back()
+    let span = s.current_span()?;
+    let last = s
+        .times
+        .iter()
+        .copied()
+        .rfind(|t| span.contains(*t))
         .unwrap_or(span.from);
     let cal = cx.urgent_calendar();
     let interval = cx.cadence.urgent_interval;
@@ -130,6 +131,8 @@ mod tests {
     use super::*;
     use crate::policy::history::Status;
     use crate::policy::rules::fixtures::*;
+
+    over_history!(check, next_due);
 
     #[test]
     fn hourly_contacts_keep_it() {
