@@ -17,13 +17,15 @@
 //! - `onit import` of further mails (one new ticket each, multipart text + HTML),
 //!   the command run as an operator runs it, timed from its start to its exit;
 //! - acknowledgment latency of one new mail through `onit run` with the Maildir
-//!   source (median of nine, from the mail's rename into `new/` to its
-//!   acknowledgment's rename into the file transport's folder, seen by inotify),
-//!   `ONIT_SCALE_SETTLE_SECS` (10) after the daemon starts, then the idle
+//!   source (from the mail's rename into `new/` to its acknowledgment's rename
+//!   into the file transport's folder, seen by inotify), probed in turn with a
+//!   second `onit run` over an empty database of the same kind: the median of
+//!   each and of the rounds' ratios over `ONIT_SCALE_PROBES` rounds (15),
+//!   `ONIT_SCALE_SETTLE_SECS` (10) after the daemons start, then the idle
 //!   `onit run`'s resident memory and CPU over `ONIT_SCALE_IDLE_SECS` (300 by default).
 //!
 //! Knobs: `ONIT_SCALE_SIZES=10000,100000`, `ONIT_SCALE_DBS=sqlite,postgres`,
-//! `ONIT_SCALE_IMPORT=10000`, `ONIT_SCALE_IDLE_SECS=300`, `ONIT_SCALE_SETTLE_SECS=10`, `ONIT_SCALE_FULL_MAX`
+//! `ONIT_SCALE_IMPORT=10000`, `ONIT_SCALE_IDLE_SECS=300`, `ONIT_SCALE_SETTLE_SECS=10`, `ONIT_SCALE_PROBES=15`, `ONIT_SCALE_FULL_MAX`
 //! (largest size for which compliance without `--since` is timed; 100,000),
 //! `ONIT_SCALE_BIN` (another `onit` binary to measure), `ONIT_SCALE_NOW` (the
 //! instant of the passes, RFC 3339; the clock's by default), `ONIT_SCALE_KEEP=1` (keep
@@ -222,8 +224,6 @@ fn onit_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/release/onit"))
 }
 
-/// Acknowledgment latency of one new mail through `onit run` (Maildir source,
-/// file transport), nine times; then idle RSS and CPU over `idle` seconds.
 /// Watches `dir` for files moved into it (the file transport writes each
 /// message to a temporary file and renames it in): the acknowledgment is seen
 /// the moment it lands, however many files the folder holds. At 1 M tickets it
@@ -300,17 +300,66 @@ impl Drop for Arrivals {
     }
 }
 
-fn live(dir: &Path, cfg: &Path, idle: u64) -> (f64, f64, f64, f64) {
-    let mut child = std::process::Command::new(onit_bin())
+/// `onit run` over the configuration `cfg`, its log at `warn`.
+fn spawn_run(cfg: &Path) -> std::process::Child {
+    std::process::Command::new(onit_bin())
         .arg("--config")
         .arg(cfg)
         .arg("run")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()
-        .expect("onit run");
+        .expect("onit run")
+}
+
+/// One latency probe: a new client mail renamed into `dir`'s Maildir, timed to
+/// its acknowledgment's arrival in `arrivals`; `tag` keeps probes apart.
+fn probe(dir: &Path, arrivals: &Arrivals, tag: &str) -> f64 {
+    let now = Utc::now();
+    let id = format!("{tag}.{}@acme.example", now.timestamp_millis());
+    let raw = format!(
+        "From: Probe <{tag}@acme.example>\nTo: {SUPPORT}\nSubject: Latency probe {tag}\nMessage-ID: <{id}>\nDate: {}\n\nThe dashboard is down.\n",
+        now.to_rfc2822()
+    );
+    let tmp = dir.join(format!("Maildir/tmp/{tag}"));
+    std::fs::write(&tmp, raw).expect("probe");
+    // What landed before this probe is not its acknowledgment.
+    arrivals.names();
+    let t = Instant::now();
+    std::fs::rename(&tmp, dir.join(format!("Maildir/new/{tag}"))).expect("deliver");
+    // The acknowledgment answers the probe: its In-Reply-To names it.
+    let acked = arrivals.wait_for(&id, StdDuration::from_secs(60));
+    assert!(acked, "no acknowledgment of probe {tag} within 60 s");
+    ms(t.elapsed())
+}
+
+/// What [`live`] measured.
+struct Live {
+    /// Median acknowledgment latency over the generated history, ms.
+    lat: f64,
+    /// The same over an empty database of the same kind, probed alternately, ms.
+    empty: f64,
+    /// Median of the rounds' ratios (this history's probe over the empty one's).
+    ratio: f64,
+    /// Resident memory after the settle, MB.
+    start_rss: f64,
+    /// Median resident memory while idle, MB.
+    rss: f64,
+    /// Percent of one core while idle.
+    core: f64,
+}
+
+/// Acknowledgment latency of a new mail through `onit run` (Maildir source,
+/// file transport) over the history in `dir`, against the same through a
+/// second `onit run` over an empty database (`empty`, its own configuration),
+/// probed in turn: each round probes both, in a random order, so the
+/// machine's noise (fsyncs of the shared disk, the other tenants) falls on
+/// both alike; `ONIT_SCALE_PROBES` rounds (15). Then idle RSS and CPU of the
+/// first over `idle` seconds, the second stopped.
+fn live(dir: &Path, cfg: &Path, empty: (&Path, &Path), idle: u64) -> Live {
+    let mut child = spawn_run(cfg);
+    let mut beside = spawn_run(empty.1);
     let pid = child.id();
-    let started = Instant::now();
     // Let it start and do its first passes (a first run catches up):
     // `ONIT_SCALE_SETTLE_SECS`, 10 s unless set.
     std::thread::sleep(StdDuration::from_secs(env_num(
@@ -319,28 +368,24 @@ fn live(dir: &Path, cfg: &Path, idle: u64) -> (f64, f64, f64, f64) {
     )));
     let start_rss = proc_stat(pid).map(|s| s.0).unwrap_or(f64::NAN);
     let arrivals = Arrivals::watch(&dir.join("out"));
-    let mut lat = Vec::new();
-    for k in 0..9 {
-        let now = Utc::now();
-        let id = format!("lat{k}.{}@acme.example", now.timestamp_millis());
-        let raw = format!(
-            "From: Lat {k} <lat{k}@acme.example>\nTo: {SUPPORT}\nSubject: Latency probe {k}\nMessage-ID: <{id}>\nDate: {}\n\nThe dashboard is down.\n",
-            now.to_rfc2822()
-        );
-        let tmp = dir.join(format!("Maildir/tmp/lat{k}"));
-        std::fs::write(&tmp, raw).expect("probe");
-        // What landed before this probe is not its acknowledgment.
-        arrivals.names();
-        let t = Instant::now();
-        std::fs::rename(&tmp, dir.join(format!("Maildir/new/lat{k}"))).expect("deliver");
-        // The acknowledgment answers the probe: its In-Reply-To names it.
-        let acked = arrivals.wait_for(&id, StdDuration::from_secs(60));
-        assert!(acked, "no acknowledgment of probe {k} within 60 s");
-        lat.push(ms(t.elapsed()));
-        // A random pause between probes, so they do not all land at one phase
-        // of the daemon's passes.
-        std::thread::sleep(StdDuration::from_millis(2_000 + fastrand::u64(..1_000)));
+    let arrivals_empty = Arrivals::watch(&empty.0.join("out"));
+    let (mut lat, mut lat_empty, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for k in 0..env_num("ONIT_SCALE_PROBES", 15) {
+        let (a, b) = if fastrand::bool() {
+            let a = probe(dir, &arrivals, &format!("lat{k}"));
+            (a, probe(empty.0, &arrivals_empty, &format!("lat{k}")))
+        } else {
+            let b = probe(empty.0, &arrivals_empty, &format!("lat{k}"));
+            (probe(dir, &arrivals, &format!("lat{k}")), b)
+        };
+        lat.push(a);
+        lat_empty.push(b);
+        ratios.push(a / b);
+        // A random pause between rounds, so they do not all land at one
+        // phase of the daemons' passes.
+        std::thread::sleep(StdDuration::from_millis(1_000 + fastrand::u64(..1_000)));
     }
+    stop(&mut beside);
     let (_, cpu0) = proc_stat(pid).unwrap_or((0.0, 0.0));
     let t0 = Instant::now();
     let mut rss = Vec::new();
@@ -352,13 +397,24 @@ fn live(dir: &Path, cfg: &Path, idle: u64) -> (f64, f64, f64, f64) {
     }
     let (_, cpu1) = proc_stat(pid).unwrap_or((0.0, 0.0));
     let core = (cpu1 - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
+    stop(&mut child);
+    Live {
+        lat: median(lat),
+        empty: median(lat_empty),
+        ratio: median(ratios),
+        start_rss,
+        rss: median(rss),
+        core,
+    }
+}
+
+/// Stops an `onit run` as an operator does (SIGTERM) and waits for it.
+fn stop(child: &mut std::process::Child) {
+    // SAFETY: a signal to a child this process started and has not reaped.
     unsafe {
-        libc::kill(pid as i32, libc::SIGTERM);
+        libc::kill(child.id() as i32, libc::SIGTERM);
     }
     let _ = child.wait();
-    let _ = started;
-    let _ = start_rss;
-    (median(lat), median(rss), core, start_rss)
 }
 
 async fn one(db: &str, n: i64) {
@@ -470,10 +526,23 @@ async fn one(db: &str, n: i64) {
 
     store.close().await;
     let idle = env_num("ONIT_SCALE_IDLE_SECS", 300);
-    let (lat, rss, core, start_rss) = live(dir.path(), &cfg, idle);
+    // The latency's baseline: the same daemon over an empty database of the
+    // same kind, run beside it (`onit run` creates and migrates it).
+    let empty_dir = tempfile::tempdir().expect("tempdir");
+    let empty_pg = format!("onit_scale_empty_{}", std::process::id());
+    let empty_url = match pg {
+        None => format!("sqlite://{}", empty_dir.path().join("onit.db").display()),
+        Some(_) => format!("postgres://postgres@127.0.0.1:5432/{empty_pg}"),
+    };
+    let empty_cfg = write_config(empty_dir.path(), &empty_url);
+    let l = live(dir.path(), &cfg, (empty_dir.path(), &empty_cfg), idle);
     println!(
-        "  onit run: ack latency median {lat:.0} ms; RSS after start {start_rss:.1} MB; idle over {idle} s: RSS median {rss:.1} MB, {core:.2} % of a core"
+        "  onit run: ack latency median {:.1} ms, beside an empty database {:.1} ms (median ratio {:.2}); RSS after start {:.1} MB; idle over {idle} s: RSS median {:.1} MB, {:.2} % of a core",
+        l.lat, l.empty, l.ratio, l.start_rss, l.rss, l.core
     );
+    if pg.is_some() {
+        drop_database(&empty_pg).await;
+    }
     // Import last: its tickets stay open (an archive is history), which would
     // make the idle run above one over 10,000 more open tickets. Through the
     // command, as an operator runs it (its threads kept on one CPU,
@@ -510,14 +579,19 @@ async fn one(db: &str, n: i64) {
         return;
     }
     if let Some(name) = pg {
-        if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(
-            "postgres://postgres@127.0.0.1:5432/postgres",
-        )
-        .await
-        {
-            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut c).await;
-        }
+        drop_database(&name).await;
+    }
+}
+
+/// Drops a database this bench made.
+async fn drop_database(name: &str) {
+    if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    )
+    .await
+    {
+        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut c).await;
     }
 }
 
