@@ -141,19 +141,24 @@ pub fn ticket_rate_given(
         let prev = i.checked_sub(1).map(|j| times[j]);
         let after = cx.with_at(c);
         let seen_after = Seen::new(h, &after);
+        // What was due just before this contact (a promise: up to its grace
+        // before, as a contact that late still keeps it), never looking back
+        // past the previous contact, which would have met it. The ticket as it
+        // stood then is seen once for the rules that share the instant.
+        let just_before = |t: DateTime<Utc>| {
+            let at = prev.map_or(t, |p| t.max(p));
+            let before = cx.with_at(at);
+            (Seen::new(h, &before), before)
+        };
+        let before_any = just_before(c - Duration::milliseconds(1));
+        let before_promise = just_before(c - Duration::milliseconds(1) - cx.promise_grace);
         for (rule, next_due) in DEADLINE_RULES {
-            // What was due just before this contact (a promise: up to its grace
-            // before, as a contact that late still keeps it), never looking back
-            // past the previous contact, which would have met it.
-            let mut before = c - Duration::milliseconds(1);
-            if rule == promise_kept::ID {
-                before -= cx.promise_grace;
-            }
-            if let Some(p) = prev {
-                before = before.max(p);
-            }
-            let before = cx.with_at(before);
-            let Some(due) = next_due(&Seen::new(h, &before), &before) else {
+            let (seen, before) = if rule == promise_kept::ID {
+                &before_promise
+            } else {
+                &before_any
+            };
+            let Some(due) = next_due(seen, before) else {
                 continue;
             };
             if next_due(&seen_after, &after) == Some(due) || broken.contains(&(rule, due)) {
@@ -184,9 +189,9 @@ pub struct Rates {
 }
 
 /// The rates of `histories` in `w`, per project as `project_of` names it.
-pub fn rates<'h>(
+pub fn rates<'h, 'p>(
     histories: impl IntoIterator<Item = &'h TicketHistory>,
-    project_of: impl Fn(&TicketHistory) -> String,
+    project_of: impl Fn(&TicketHistory) -> &'p str,
     cx: &RuleContext,
     w: Window,
 ) -> Rates {
@@ -195,9 +200,9 @@ pub fn rates<'h>(
 
 /// [`rates`], each history with its violations at `w.to` when known
 /// ([`ticket_rate_given`]).
-pub fn rates_given<'h>(
+pub fn rates_given<'h, 'p>(
     histories: impl IntoIterator<Item = (&'h TicketHistory, Option<&'h [Violation]>)>,
-    project_of: impl Fn(&TicketHistory) -> String,
+    project_of: impl Fn(&TicketHistory) -> &'p str,
     cx: &RuleContext,
     w: Window,
 ) -> Rates {
@@ -205,7 +210,16 @@ pub fn rates_given<'h>(
     for (h, at_end) in histories {
         let r = ticket_rate_given(h, cx, w, at_end);
         out.overall.add(r);
-        out.by_project.entry(project_of(h)).or_default().add(r);
+        // The project's name is copied once, with its first ticket.
+        let project = project_of(h);
+        match out.by_project.get_mut(project) {
+            Some(rate) => rate.add(r),
+            None => out
+                .by_project
+                .entry(project.to_string())
+                .or_default()
+                .add(r),
+        }
     }
     out
 }
@@ -281,8 +295,12 @@ mod tests {
         h
     }
 
-    fn project(h: &TicketHistory) -> String {
-        if h.id == "JAC-2" { "globex" } else { "acme" }.into()
+    fn project(h: &TicketHistory) -> &'static str {
+        if h.id == "JAC-2" {
+            "globex"
+        } else {
+            "acme"
+        }
     }
 
     #[test]

@@ -94,11 +94,11 @@ impl Digest {
 }
 
 /// A ticket's client project (the default project when its row is not loaded).
-fn project_of(inputs: &Inputs, h: &TicketHistory) -> String {
-    inputs.tickets.get(&h.id).map_or_else(
-        || crate::team::DEFAULT_PROJECT.to_string(),
-        |t| t.project.clone(),
-    )
+fn project_of<'i>(inputs: &'i Inputs, h: &TicketHistory) -> &'i str {
+    inputs
+        .tickets
+        .get(&h.id)
+        .map_or(crate::team::DEFAULT_PROJECT, |t| t.project.as_str())
 }
 
 /// The rates of the period `(since, at]` and of the same window a week earlier.
