@@ -124,7 +124,10 @@ impl Outbox {
         let clock = crate::clock::Clock::starting_at(now);
         let mut report = PassReport::default();
         loop {
-            let ids = self.store.outbox_due(now, 100).await?;
+            // A few at a time, at the pass's clock: an acknowledgment queued while
+            // a backlog drains goes out after at most this many other sends
+            // (`outbox_due` puts acknowledgments first).
+            let ids = self.store.outbox_due(clock.now(), 20).await?;
             if ids.is_empty() {
                 break;
             }

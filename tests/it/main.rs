@@ -1,5 +1,6 @@
 //! Integration tests: one binary (one link step) holding every module.
 
+mod ack_first;
 mod archive_dates;
 mod auto_reply;
 mod backup;

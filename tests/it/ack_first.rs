@@ -1,0 +1,104 @@
+//! A new client's acknowledgment does not queue behind a backlog (issue 17): a
+//! first run over a long history queues a reminder for every open ticket, and
+//! the acknowledgment of mail that arrives meanwhile (a minute's deadline,
+//! `first-response`) goes out before them. Both databases, the file transport.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use onit::ingest::Mode;
+use onit::store::{NewOutbox, OutboxStatus};
+use onit::ticket::OutboxKind;
+
+use crate::common::{at, feed_mode, Env, Mail, BOTH};
+
+/// Reminders queued before the acknowledgment, more than one pass's batch.
+const BACKLOG: usize = 45;
+
+#[tokio::test]
+async fn an_acknowledgment_goes_out_before_a_backlog_queued_earlier() {
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let rt = env.runtime();
+        let store = env.store().await;
+        let t0 = at(2026, 11, 26, 10, 0);
+        let mut tx = store.begin().await.unwrap();
+        for k in 0..BACKLOG {
+            let id = format!("reminder{k}@jac.example");
+            let raw = format!("Message-ID: <{id}>\r\nSubject: due\r\n\r\nAn update is due.\r\n");
+            let queued = tx
+                .enqueue(&NewOutbox {
+                    kind: OutboxKind::Reminder,
+                    dedupe_key: &format!("reminder:{k}"),
+                    ticket_id: None,
+                    message_id: &id,
+                    mail_from: "support@jac.example",
+                    to_addr: "dev@jac.example",
+                    rcpt_to: "dev@jac.example",
+                    raw: raw.as_bytes(),
+                    created_at: t0 + Duration::seconds(k as i64),
+                })
+                .await
+                .unwrap();
+            assert!(queued);
+        }
+        tx.commit().await.unwrap();
+
+        let arrival = t0 + Duration::minutes(1);
+        let mail = Mail::new(
+            "ops@client.example",
+            "support@jac.example",
+            "The dashboard is down",
+            "down@client.example",
+        );
+        let out = feed_mode(&store, &rt, &mail, arrival, Mode::Live).await;
+        assert!(out.ack_queued, "{db:?}: {out:?}");
+
+        // The pass's first batch starts with the acknowledgment, queued last.
+        let now = arrival + Duration::seconds(1);
+        let due = store.outbox_due(now, 20).await.unwrap();
+        let rows = store.outbox_all().await.unwrap();
+        let ack = rows
+            .iter()
+            .find(|r| r.kind == OutboxKind::Ack)
+            .expect("an acknowledgment queued");
+        assert_eq!(due.first(), Some(&ack.id), "{db:?}");
+        assert_eq!(due.len(), 20, "{db:?}");
+
+        let outbox = onit::outgoing::Outbox::new(
+            store.clone(),
+            onit::outgoing::Transport::File(
+                onit::outgoing::file::FileTransport::new(&env.out_dir()).unwrap(),
+            ),
+            Arc::new(rt.clone()),
+        );
+        let report = outbox.deliver_due(now).await.unwrap();
+        assert_eq!(report.sent, BACKLOG + 1, "{db:?}");
+        let rows = store.outbox_all().await.unwrap();
+        assert!(rows.iter().all(|r| r.status == OutboxStatus::Sent));
+        let ack_sent = rows
+            .iter()
+            .find(|r| r.kind == OutboxKind::Ack)
+            .and_then(|r| r.sent_at)
+            .unwrap();
+        let first_reminder = rows
+            .iter()
+            .filter(|r| r.kind == OutboxKind::Reminder)
+            .filter_map(|r| r.sent_at)
+            .min()
+            .unwrap();
+        assert!(
+            ack_sent <= first_reminder,
+            "{db:?}: the acknowledgment went out at {ack_sent}, after a reminder at {first_reminder}"
+        );
+        // Each exactly once: the acknowledgment (`sent_files` lists those) and
+        // every reminder, each file named after its Message-ID.
+        assert_eq!(env.sent_files().len(), 1, "{db:?}");
+        let written = std::fs::read_dir(env.out_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+            .count();
+        assert_eq!(written, BACKLOG + 1, "{db:?}");
+    }
+}
