@@ -313,12 +313,13 @@ fn spawn_run(cfg: &Path) -> std::process::Child {
 }
 
 /// One latency probe: a new client mail renamed into `dir`'s Maildir, timed to
-/// its acknowledgment's arrival in `arrivals`; `tag` keeps probes apart.
+/// its acknowledgment's arrival in `arrivals`; `tag` keeps probes apart (and
+/// their senders' domains, which the flood limits count: 50 an hour).
 fn probe(dir: &Path, arrivals: &Arrivals, tag: &str) -> f64 {
     let now = Utc::now();
     let id = format!("{tag}.{}@acme.example", now.timestamp_millis());
     let raw = format!(
-        "From: Probe <{tag}@acme.example>\nTo: {SUPPORT}\nSubject: Latency probe {tag}\nMessage-ID: <{id}>\nDate: {}\n\nThe dashboard is down.\n",
+        "From: Probe <probe@{tag}.acme.example>\nTo: {SUPPORT}\nSubject: Latency probe {tag}\nMessage-ID: <{id}>\nDate: {}\n\nThe dashboard is down.\n",
         now.to_rfc2822()
     );
     let tmp = dir.join(format!("Maildir/tmp/{tag}"));
