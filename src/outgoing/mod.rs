@@ -124,10 +124,10 @@ impl Outbox {
         let clock = crate::clock::Clock::starting_at(now);
         let mut report = PassReport::default();
         loop {
-            // A few at a time, at the pass's clock: an acknowledgment queued while
-            // a backlog drains goes out after at most this many other sends
-            // (`outbox_due` puts acknowledgments first).
-            let ids = self.store.outbox_due(clock.now(), 20).await?;
+            // A few at a time: an acknowledgment queued while a backlog drains
+            // goes out after at most this many other sends (`outbox_due` takes
+            // those queued by the pass's clock, and puts acknowledgments first).
+            let ids = self.store.outbox_due(now, clock.now(), 20).await?;
             if ids.is_empty() {
                 break;
             }

@@ -229,16 +229,27 @@ impl Store {
     }
 
     /// Outbox items due for an attempt at `now` (pending ones, and `sending` ones
-    /// left by a crash): acknowledgments first, then the rest oldest first.
+    /// left by a crash), and acknowledgments never yet tried that were queued
+    /// by `fresh_until` (a pass running since `now` takes those queued while it
+    /// runs): acknowledgments first, then the rest oldest first.
     ///
     /// An acknowledgment is the one message with a deadline a minute away
     /// (`first-response`) and the client waiting for it: it must not queue
     /// behind a backlog (a first run over a long history queues a reminder for
     /// every open ticket: 10,000 at 1 M tickets, which held a new client's
-    /// acknowledgment back 17 s in the scale bench).
-    pub async fn outbox_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<i64>> {
-        with_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 ORDER BY CASE WHEN kind = $3 THEN 0 ELSE 1 END, next_attempt_at, id LIMIT $2")
-            .bind(to_ms(now)).bind(limit).bind(OutboxKind::Ack.as_str()).fetch_all(p).await.context("listing due outbox items"))
+    /// acknowledgment back 17 s in the scale bench). Anything else queued
+    /// during a pass, a retry included, waits for the next pass.
+    pub async fn outbox_due(
+        &self,
+        now: DateTime<Utc>,
+        fresh_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<i64>> {
+        with_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT id FROM outbox WHERE status IN ('pending', 'sending') \
+             AND (next_attempt_at <= $1 OR (kind = $3 AND attempts = 0 AND next_attempt_at <= $4)) \
+             ORDER BY CASE WHEN kind = $3 THEN 0 ELSE 1 END, next_attempt_at, id LIMIT $2")
+            .bind(to_ms(now)).bind(limit).bind(OutboxKind::Ack.as_str()).bind(to_ms(fresh_until.max(now)))
+            .fetch_all(p).await.context("listing due outbox items"))
     }
 
     /// When the next outbox item falls due, if any is waiting.

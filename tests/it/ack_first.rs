@@ -22,27 +22,7 @@ async fn an_acknowledgment_goes_out_before_a_backlog_queued_earlier() {
         let rt = env.runtime();
         let store = env.store().await;
         let t0 = at(2026, 11, 26, 10, 0);
-        let mut tx = store.begin().await.unwrap();
-        for k in 0..BACKLOG {
-            let id = format!("reminder{k}@jac.example");
-            let raw = format!("Message-ID: <{id}>\r\nSubject: due\r\n\r\nAn update is due.\r\n");
-            let queued = tx
-                .enqueue(&NewOutbox {
-                    kind: OutboxKind::Reminder,
-                    dedupe_key: &format!("reminder:{k}"),
-                    ticket_id: None,
-                    message_id: &id,
-                    mail_from: "support@jac.example",
-                    to_addr: "dev@jac.example",
-                    rcpt_to: "dev@jac.example",
-                    raw: raw.as_bytes(),
-                    created_at: t0 + Duration::seconds(k as i64),
-                })
-                .await
-                .unwrap();
-            assert!(queued);
-        }
-        tx.commit().await.unwrap();
+        remind(&store, 0..BACKLOG, t0).await;
 
         let arrival = t0 + Duration::minutes(1);
         let mail = Mail::new(
@@ -56,7 +36,7 @@ async fn an_acknowledgment_goes_out_before_a_backlog_queued_earlier() {
 
         // The pass's first batch starts with the acknowledgment, queued last.
         let now = arrival + Duration::seconds(1);
-        let due = store.outbox_due(now, 20).await.unwrap();
+        let due = store.outbox_due(now, now, 20).await.unwrap();
         let rows = store.outbox_all().await.unwrap();
         let ack = rows
             .iter()
@@ -100,5 +80,78 @@ async fn an_acknowledgment_goes_out_before_a_backlog_queued_earlier() {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
             .count();
         assert_eq!(written, BACKLOG + 1, "{db:?}");
+
+        // A pass that began at `later` takes an acknowledgment queued while it
+        // runs (by its clock), first; not a reminder queued meanwhile, which
+        // waits for the next pass.
+        let later = arrival + Duration::minutes(10);
+        remind(&store, 100..125, later - Duration::minutes(1)).await;
+        remind(&store, 200..201, later + Duration::seconds(5)).await;
+        let mail = Mail::new(
+            "ops@client.example",
+            "support@jac.example",
+            "The export fails too",
+            "export@client.example",
+        );
+        let out = feed_mode(
+            &store,
+            &rt,
+            &mail,
+            later + Duration::seconds(10),
+            Mode::Live,
+        )
+        .await;
+        assert!(out.ack_queued, "{db:?}: {out:?}");
+        let rows = store.outbox_all().await.unwrap();
+        let id_of = |m: &str| rows.iter().find(|r| r.message_id == m).map(|r| r.id);
+        let new_ack = rows
+            .iter()
+            .filter(|r| r.kind == OutboxKind::Ack && r.status == OutboxStatus::Pending)
+            .map(|r| r.id)
+            .collect::<Vec<_>>();
+        assert_eq!(new_ack.len(), 1, "{db:?}");
+        let due = store
+            .outbox_due(later, later + Duration::seconds(20), 100)
+            .await
+            .unwrap();
+        assert_eq!(due.first(), Some(&new_ack[0]), "{db:?}");
+        assert_eq!(due.len(), 26, "{db:?}: the acknowledgment and 25 reminders");
+        let queued_meanwhile = id_of("reminder200@jac.example").unwrap();
+        assert!(!due.contains(&queued_meanwhile), "{db:?}");
+        // Before its queueing, the acknowledgment is not due either.
+        let due = store
+            .outbox_due(later, later + Duration::seconds(9), 100)
+            .await
+            .unwrap();
+        assert!(!due.contains(&new_ack[0]), "{db:?}");
     }
+}
+
+/// Reminders numbered `keys`, queued at `at` plus a second each.
+async fn remind(
+    store: &onit::store::Store,
+    keys: std::ops::Range<usize>,
+    at: chrono::DateTime<chrono::Utc>,
+) {
+    let mut tx = store.begin().await.unwrap();
+    for (n, k) in keys.enumerate() {
+        let id = format!("reminder{k}@jac.example");
+        let raw = format!("Message-ID: <{id}>\r\nSubject: due\r\n\r\nAn update is due.\r\n");
+        let queued = tx
+            .enqueue(&NewOutbox {
+                kind: OutboxKind::Reminder,
+                dedupe_key: &format!("reminder:{k}"),
+                ticket_id: None,
+                message_id: &id,
+                mail_from: "support@jac.example",
+                to_addr: "dev@jac.example",
+                rcpt_to: "dev@jac.example",
+                raw: raw.as_bytes(),
+                created_at: at + Duration::seconds(n as i64),
+            })
+            .await
+            .unwrap();
+        assert!(queued);
+    }
+    tx.commit().await.unwrap();
 }
