@@ -245,11 +245,34 @@ impl Store {
         fresh_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<i64>> {
-        with_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT id FROM outbox WHERE status IN ('pending', 'sending') \
-             AND (next_attempt_at <= $1 OR (kind = $3 AND attempts = 0 AND next_attempt_at <= $4)) \
-             ORDER BY CASE WHEN kind = $3 THEN 0 ELSE 1 END, next_attempt_at, id LIMIT $2")
-            .bind(to_ms(now)).bind(limit).bind(OutboxKind::Ack.as_str()).bind(to_ms(fresh_until.max(now)))
-            .fetch_all(p).await.context("listing due outbox items"))
+        // Two look-ups, each in an index's order with no sort: the waiting
+        // acknowledgments (their own partial index, `outbox_acks_waiting`),
+        // then everything due. One statement ordering acknowledgments first
+        // sorted every due row for each batch: at 10,000 reminders queued,
+        // the drain's own CPU and 28 ms added to each acknowledgment.
+        // SQLite, with no statistics, would take the index on `kind` and read
+        // every acknowledgment ever sent: it is told which index to use.
+        let acks: &'static str = if self.is_sqlite() {
+            "SELECT id FROM outbox INDEXED BY outbox_acks_waiting WHERE kind = 'ack' AND status IN ('pending', 'sending') \
+             AND (next_attempt_at <= $1 OR (attempts = 0 AND next_attempt_at <= $2)) ORDER BY next_attempt_at, id LIMIT $3"
+        } else {
+            "SELECT id FROM outbox WHERE kind = 'ack' AND status IN ('pending', 'sending') \
+             AND (next_attempt_at <= $1 OR (attempts = 0 AND next_attempt_at <= $2)) ORDER BY next_attempt_at, id LIMIT $3"
+        };
+        let mut ids = with_pool!(self, p => sqlx::query_scalar::<_, i64>(acks)
+            .bind(to_ms(now)).bind(to_ms(fresh_until.max(now))).bind(limit)
+            .fetch_all(p).await.context("listing waiting acknowledgments"))?;
+        let rest = with_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2")
+            .bind(to_ms(now)).bind(limit).fetch_all(p).await.context("listing due outbox items"))?;
+        for id in rest {
+            if ids.len() as i64 >= limit {
+                break;
+            }
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
     }
 
     /// When the next outbox item falls due, if any is waiting.
