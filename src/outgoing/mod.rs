@@ -124,15 +124,30 @@ impl Outbox {
         let clock = crate::clock::Clock::starting_at(now);
         let mut report = PassReport::default();
         loop {
-            // A few at a time: an acknowledgment queued while a backlog drains
-            // goes out after at most this many other sends (`outbox_due` takes
-            // those queued by the pass's clock, and puts acknowledgments first).
-            let ids = self.store.outbox_due(now, clock.now(), 20).await?;
+            // Acknowledgments first (`outbox_due`), and between every 20 other
+            // sends the acknowledgments queued meanwhile (by the pass's clock):
+            // one never waits behind a backlog for more than 20 sends. One taken
+            // twice is claimed once (`attempt` finds it sent).
+            let ids = self.store.outbox_due(now, clock.now(), 100).await?;
             if ids.is_empty() {
                 break;
             }
             let mut progressed = false;
-            for id in ids {
+            let mut ids = std::collections::VecDeque::from(ids);
+            let mut since_acks = 0;
+            while let Some(id) = ids.pop_front() {
+                if since_acks == 20 {
+                    since_acks = 0;
+                    ids.push_front(id);
+                    let waiting = self.store.outbox_acks_waiting(now, clock.now(), 20).await?;
+                    for ack in waiting.into_iter().rev() {
+                        if !ids.contains(&ack) {
+                            ids.push_front(ack);
+                        }
+                    }
+                    continue;
+                }
+                since_acks += 1;
                 match self.attempt(id, &clock).await? {
                     Some(Attempt::Sent) => report.sent += 1,
                     Some(Attempt::Retry | Attempt::SignIn(_)) => report.retried += 1,

@@ -250,18 +250,8 @@ impl Store {
         // then everything due. One statement ordering acknowledgments first
         // sorted every due row for each batch: at 10,000 reminders queued,
         // the drain's own CPU and 28 ms added to each acknowledgment.
-        // SQLite, with no statistics, would take the index on `kind` and read
-        // every acknowledgment ever sent: it is told which index to use.
-        let acks: &'static str = if self.is_sqlite() {
-            "SELECT id FROM outbox INDEXED BY outbox_acks_waiting WHERE kind = 'ack' AND status IN ('pending', 'sending') \
-             AND (next_attempt_at <= $1 OR (attempts = 0 AND next_attempt_at <= $2)) ORDER BY next_attempt_at, id LIMIT $3"
-        } else {
-            "SELECT id FROM outbox WHERE kind = 'ack' AND status IN ('pending', 'sending') \
-             AND (next_attempt_at <= $1 OR (attempts = 0 AND next_attempt_at <= $2)) ORDER BY next_attempt_at, id LIMIT $3"
-        };
-        let mut ids = with_pool!(self, p => sqlx::query_scalar::<_, i64>(acks)
-            .bind(to_ms(now)).bind(to_ms(fresh_until.max(now))).bind(limit)
-            .fetch_all(p).await.context("listing waiting acknowledgments"))?;
+
+        let mut ids = self.outbox_acks_waiting(now, fresh_until, limit).await?;
         let rest = with_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2")
             .bind(to_ms(now)).bind(limit).fetch_all(p).await.context("listing due outbox items"))?;
         for id in rest {
@@ -273,6 +263,29 @@ impl Store {
             }
         }
         Ok(ids)
+    }
+
+    /// The acknowledgments of [`Store::outbox_due`] alone: due at `now`, or
+    /// never tried and queued by `fresh_until`, oldest first. Cheap (a partial
+    /// index of the waiting ones): a pass asks between its sends.
+    pub async fn outbox_acks_waiting(
+        &self,
+        now: DateTime<Utc>,
+        fresh_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<i64>> {
+        // SQLite, with no statistics, would take the index on `kind` and read
+        // every acknowledgment ever sent: it is told which index to use.
+        let acks: &'static str = if self.is_sqlite() {
+            "SELECT id FROM outbox INDEXED BY outbox_acks_waiting WHERE kind = 'ack' AND status IN ('pending', 'sending') \
+             AND (next_attempt_at <= $1 OR (attempts = 0 AND next_attempt_at <= $2)) ORDER BY next_attempt_at, id LIMIT $3"
+        } else {
+            "SELECT id FROM outbox WHERE kind = 'ack' AND status IN ('pending', 'sending') \
+             AND (next_attempt_at <= $1 OR (attempts = 0 AND next_attempt_at <= $2)) ORDER BY next_attempt_at, id LIMIT $3"
+        };
+        with_pool!(self, p => sqlx::query_scalar::<_, i64>(acks)
+            .bind(to_ms(now)).bind(to_ms(fresh_until.max(now))).bind(limit)
+            .fetch_all(p).await.context("listing waiting acknowledgments"))
     }
 
     /// When the next outbox item falls due, if any is waiting.

@@ -155,3 +155,66 @@ async fn remind(
     }
     tx.commit().await.unwrap();
 }
+
+/// An acknowledgment queued while a pass drains a backlog goes out within
+/// about 20 of the pass's sends, not after the backlog.
+#[tokio::test]
+async fn an_acknowledgment_queued_during_a_drain_waits_for_at_most_twenty_sends() {
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let rt = env.runtime();
+        let store = env.store().await;
+        let t0 = at(2026, 11, 26, 10, 0);
+        remind(&store, 0..300, t0).await;
+        let now = t0 + Duration::minutes(10);
+        let outbox = onit::outgoing::Outbox::new(
+            store.clone(),
+            onit::outgoing::Transport::File(
+                onit::outgoing::file::FileTransport::new(&env.out_dir()).unwrap(),
+            ),
+            Arc::new(rt.clone()),
+        );
+        let started = std::time::Instant::now();
+        let pass = tokio::spawn(async move { outbox.deliver_due(now).await.unwrap() });
+        // The drain is under way: some reminders are out.
+        while std::fs::read_dir(env.out_dir()).map_or(0, |d| d.count()) < 10 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let queued_at = now + Duration::from_std(started.elapsed()).unwrap();
+        let mail = Mail::new(
+            "ops@client.example",
+            "support@jac.example",
+            "The dashboard is down",
+            "drain@client.example",
+        );
+        let out = feed_mode(&store, &rt, &mail, queued_at, Mode::Live).await;
+        assert!(out.ack_queued, "{db:?}: {out:?}");
+        let report = pass.await.unwrap();
+        let rows = store.outbox_all().await.unwrap();
+        let ack = rows.iter().find(|r| r.kind == OutboxKind::Ack).unwrap();
+        let ack_sent = ack.sent_at.unwrap_or_else(|| {
+            panic!("{db:?}: the pass ({report:?}) ended before the acknowledgment was queued")
+        });
+        let between = rows
+            .iter()
+            .filter(|r| r.kind == OutboxKind::Reminder)
+            .filter_map(|r| r.sent_at)
+            .filter(|t| *t > ack.created_at && *t < ack_sent)
+            .count();
+        let after = rows
+            .iter()
+            .filter(|r| r.kind == OutboxKind::Reminder)
+            .filter_map(|r| r.sent_at)
+            .filter(|t| *t > ack_sent)
+            .count();
+        assert!(
+            between <= 21,
+            "{db:?}: {between} reminders went out while the acknowledgment waited"
+        );
+        assert!(
+            after > 0,
+            "{db:?}: the backlog was done before the acknowledgment went out"
+        );
+        assert_eq!(report.sent, 301, "{db:?}");
+    }
+}
