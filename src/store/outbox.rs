@@ -245,12 +245,11 @@ impl Store {
         fresh_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<i64>> {
-        // Two look-ups, each in an index's order with no sort: the waiting
-        // acknowledgments (their own partial index, `outbox_acks_waiting`),
-        // then everything due. One statement ordering acknowledgments first
-        // sorted every due row for each batch: at 10,000 reminders queued,
-        // the drain's own CPU and 28 ms added to each acknowledgment.
-
+        // Two look-ups: the waiting acknowledgments (their own partial index,
+        // `outbox_acks_waiting`, in its order), then everything due, as before.
+        // One statement ordering acknowledgments first sorted every due row by
+        // that order for each batch: at 10,000 reminders queued, the drain's
+        // own CPU, and 28 ms added to each acknowledgment.
         let mut ids = self.outbox_acks_waiting(now, fresh_until, limit).await?;
         let rest = with_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2")
             .bind(to_ms(now)).bind(limit).fetch_all(p).await.context("listing due outbox items"))?;
