@@ -178,38 +178,47 @@ pub(crate) fn threads_for(tickets: usize) -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
-/// Evaluates every history in `cx`, each with its index in `histories`, in
-/// that order (large sets on several threads: [`threads_for`]). A panic in a
-/// rule reaches the caller.
-pub fn evaluate_each(histories: &[TicketHistory], cx: &RuleContext) -> Vec<(usize, Evaluation)> {
-    let threads = threads_for(histories.len());
-    if threads < 2 {
-        return histories
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (i, evaluate(h, cx)))
-            .collect();
+/// `f` over every item, each with its index, results in the items' order:
+/// on up to `threads` scoped threads, each over one contiguous chunk, or on
+/// this thread when `threads` is below 2 or there is one item. A panic on a
+/// thread reaches the caller: a chunk dropped on a panic would leave tickets
+/// out of a report (and misalign a digest's rates, which read in order).
+pub(crate) fn map_on_threads<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(usize, &T) -> R + Sync,
+) -> Vec<R> {
+    if threads < 2 || items.len() < 2 {
+        return items.iter().enumerate().map(|(i, t)| f(i, t)).collect();
     }
-    let chunk = histories.len().div_ceil(threads);
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = histories
+        let handles: Vec<_> = items
             .chunks(chunk)
             .enumerate()
             .map(|(n, part)| {
                 s.spawn(move || {
                     part.iter()
                         .enumerate()
-                        .map(|(i, h)| (n * chunk + i, evaluate(h, cx)))
+                        .map(|(i, t)| f(n * chunk + i, t))
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        // A chunk dropped on a panic would leave tickets out of the report
-        // (and misalign a digest's rates, which read the evaluations in order).
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
+    })
+}
+
+/// Evaluates every history in `cx`, each with its index in `histories`, in
+/// that order (large sets on several threads: [`threads_for`]). A panic in a
+/// rule reaches the caller.
+pub fn evaluate_each(histories: &[TicketHistory], cx: &RuleContext) -> Vec<(usize, Evaluation)> {
+    map_on_threads(histories, threads_for(histories.len()), |i, h| {
+        (i, evaluate(h, cx))
     })
 }
 

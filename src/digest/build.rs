@@ -319,26 +319,7 @@ fn by_pm(histories: Vec<TicketHistory>) -> BTreeMap<String, Vec<TicketHistory>> 
 pub fn build_each(inputs: &Inputs, rt: &Runtime, reqs: &[Request]) -> Vec<Digest> {
     let tickets: usize = inputs.histories.values().map(Vec::len).sum();
     let threads = crate::compliance::threads_for(tickets);
-    if reqs.len() < 2 || threads < 2 {
-        return reqs.iter().map(|r| build(inputs, rt, r)).collect();
-    }
-    let per_thread = reqs.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let parts: Vec<_> = reqs
-            .chunks(per_thread)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|r| build(inputs, rt, r))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+    crate::compliance::map_on_threads(reqs, threads, |_, r| build(inputs, rt, r))
 }
 
 /// `a` and `b`, `a` on a scoped thread beside `b` when `tickets` are worth a

@@ -3,8 +3,6 @@
 //! the acknowledgment of mail that arrives meanwhile (a minute's deadline,
 //! `first-response`) goes out before them. Both databases, the file transport.
 
-use std::sync::Arc;
-
 use chrono::Duration;
 use onit::ingest::Mode;
 use onit::store::{NewOutbox, OutboxStatus};
@@ -45,13 +43,7 @@ async fn an_acknowledgment_goes_out_before_a_backlog_queued_earlier() {
         assert_eq!(due.first(), Some(&ack.id), "{db:?}");
         assert_eq!(due.len(), 20, "{db:?}");
 
-        let outbox = onit::outgoing::Outbox::new(
-            store.clone(),
-            onit::outgoing::Transport::File(
-                onit::outgoing::file::FileTransport::new(&env.out_dir()).unwrap(),
-            ),
-            Arc::new(rt.clone()),
-        );
+        let outbox = env.file_outbox(&store, &rt);
         let report = outbox.deliver_due(now).await.unwrap();
         assert_eq!(report.sent, BACKLOG + 1, "{db:?}");
         let rows = store.outbox_all().await.unwrap();
@@ -167,13 +159,7 @@ async fn an_acknowledgment_queued_during_a_drain_waits_for_at_most_twenty_sends(
         let t0 = at(2026, 11, 26, 10, 0);
         remind(&store, 0..300, t0).await;
         let now = t0 + Duration::minutes(10);
-        let outbox = onit::outgoing::Outbox::new(
-            store.clone(),
-            onit::outgoing::Transport::File(
-                onit::outgoing::file::FileTransport::new(&env.out_dir()).unwrap(),
-            ),
-            Arc::new(rt.clone()),
-        );
+        let outbox = env.file_outbox(&store, &rt);
         let started = std::time::Instant::now();
         let pass = tokio::spawn(async move { outbox.deliver_due(now).await.unwrap() });
         // The drain is under way: some reminders are out.

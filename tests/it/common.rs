@@ -159,6 +159,18 @@ holidays = ["2026-12-25"]
         self.dir.path().join("out")
     }
 
+    /// An outbox worker over `store` and `rt`, sending through the file
+    /// transport into [`Env::out_dir`].
+    pub fn file_outbox(&self, store: &Store, rt: &Runtime) -> onit::outgoing::Outbox {
+        onit::outgoing::Outbox::new(
+            store.clone(),
+            onit::outgoing::Transport::File(
+                onit::outgoing::file::FileTransport::new(&self.out_dir()).unwrap(),
+            ),
+            std::sync::Arc::new(rt.clone()),
+        )
+    }
+
     /// The acknowledgments written by the file transport (.eml files).
     pub fn sent_files(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.out_dir())

@@ -7,8 +7,6 @@
 //! every ticket does. Then time passes with no mail (days turn, deadlines break):
 //! after each pass, still every ticket. Both databases.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, Utc};
 use onit::compliance::{load_histories, Rules};
 use onit::config::Runtime;
@@ -92,13 +90,7 @@ async fn agree(store: &Store, rt: &Runtime, at: DateTime<Utc>, only: Option<&str
 async fn run(env: &Env, msgs: &[Msg<'_>], mode: Mode, name: &str) -> usize {
     let rt = env.runtime();
     let store = env.store().await;
-    let outbox = onit::outgoing::Outbox::new(
-        store.clone(),
-        onit::outgoing::Transport::File(
-            onit::outgoing::file::FileTransport::new(&env.out_dir()).unwrap(),
-        ),
-        Arc::new(rt.clone()),
-    );
+    let outbox = env.file_outbox(&store, &rt);
     let mut checks = 0;
     let mut msgs: Vec<&Msg<'_>> = msgs.iter().collect();
     msgs.sort_by_key(|m| m.when);

@@ -5,7 +5,6 @@
 //! acknowledges mail older than `mailbox.ack_max_age`. Both databases.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use onit::config::Runtime;
@@ -38,13 +37,7 @@ async fn open_jac1(env: &Env, store: &Store, rt: &Runtime) {
     let t0 = at(2026, 11, 26, 10, 0);
     let out = feed(store, rt, &opening(), t0).await;
     assert_eq!(out.ticket.as_deref(), Some("JAC-1"));
-    let outbox = onit::outgoing::Outbox::new(
-        store.clone(),
-        onit::outgoing::Transport::File(
-            onit::outgoing::file::FileTransport::new(&env.out_dir()).unwrap(),
-        ),
-        Arc::new(rt.clone()),
-    );
+    let outbox = env.file_outbox(store, rt);
     outbox
         .deliver_due(t0 + Duration::seconds(20))
         .await
