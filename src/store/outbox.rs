@@ -246,7 +246,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<i64>> {
         // Two look-ups: the waiting acknowledgments (their own partial index,
-        // `outbox_acks_waiting`, in its order), then everything due, as before.
+        // `outbox_acks_waiting`, in its order), then everything due, as before
+        // (on PostgreSQL through `outbox_waiting`, migration 0015, which the
+        // dead versions of the rows already sent do not fill).
         // One statement ordering acknowledgments first sorted every due row by
         // that order for each batch: at 10,000 reminders queued, the drain's
         // own CPU, and 28 ms added to each acknowledgment.
