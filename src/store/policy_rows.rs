@@ -101,8 +101,22 @@ impl Store {
         until: i64,
         limit: i64,
     ) -> Result<Vec<(i64, Option<i64>, Option<String>)>> {
-        with_pool!(self, p => sqlx::query_as::<_, (i64, Option<i64>, Option<String>)>(
-            "SELECT id, next_due_at, next_due_rule FROM tickets WHERE status = 'open' AND alert_key IS NULL AND (next_due_at <= $1 OR next_due_at IS NULL) ORDER BY next_due_at, id LIMIT $2")
+        // Two ranges of the index, not one condition with an OR: with
+        // `next_due_at <= $1 OR next_due_at IS NULL` neither database could
+        // bound the index, and every pass (each 30 s) read every open ticket
+        // to keep the few due (PostgreSQL at 1 M tickets: 10,055 rows read
+        // and dropped, 4.3 ms). SQLite, with no statistics, would take the
+        // index on status alone: it is told which index to use.
+        let sql: &'static str = if self.is_sqlite() {
+            "SELECT id, next_due_at, next_due_rule FROM tickets INDEXED BY tickets_open_due WHERE status = 'open' AND next_due_at <= $1 AND alert_key IS NULL \
+             UNION ALL SELECT id, next_due_at, next_due_rule FROM tickets INDEXED BY tickets_open_due WHERE status = 'open' AND next_due_at IS NULL AND alert_key IS NULL \
+             ORDER BY next_due_at, id LIMIT $2"
+        } else {
+            "SELECT id, next_due_at, next_due_rule FROM tickets WHERE status = 'open' AND next_due_at <= $1 AND alert_key IS NULL \
+             UNION ALL SELECT id, next_due_at, next_due_rule FROM tickets WHERE status = 'open' AND next_due_at IS NULL AND alert_key IS NULL \
+             ORDER BY next_due_at, id LIMIT $2"
+        };
+        with_pool!(self, p => sqlx::query_as::<_, (i64, Option<i64>, Option<String>)>(sql)
             .bind(until).bind(limit).fetch_all(p).await.context("listing tickets due"))
     }
 

@@ -241,3 +241,48 @@ async fn the_stored_due_time_is_the_rules_after_every_message() {
         assert!(checks > 3 * 288, "{db:?}: {checks} checks");
     }
 }
+
+/// The due pass's list (`Store::open_due_by`): the open tickets due by the
+/// instant or not yet settled (no due time), and no other; read as two ranges
+/// of the open tickets' due index, so that a pass reads the due ones, not
+/// every open ticket. Both databases.
+#[tokio::test]
+async fn the_due_pass_lists_the_open_tickets_due_or_unsettled_and_no_other() {
+    // number, status, next_due_at (ms; NULL for none), alert_key.
+    const TICKETS: &str = "INSERT INTO tickets (number, prefix, subject, normalized_subject, reporter, project, pm, priority, priority_reason, status, opened_at, next_due_at, next_due_rule, alert_source, alert_key, opening_message_id) VALUES \
+        (1, 'JAC', 'Due', 'due', 'a@client.example', 'acme', 'pm@jac.example', 'medium', 'default', 'open', 0, 1000, 'cadence', NULL, NULL, 'd1@client.example'), \
+        (2, 'JAC', 'Later', 'later', 'a@client.example', 'acme', 'pm@jac.example', 'medium', 'default', 'open', 0, 3000, 'cadence', NULL, NULL, 'd2@client.example'), \
+        (3, 'JAC', 'Unsettled', 'unsettled', 'a@client.example', 'acme', 'pm@jac.example', 'medium', 'default', 'open', 0, NULL, NULL, NULL, NULL, 'd3@client.example'), \
+        (4, 'JAC', 'Closed', 'closed', 'a@client.example', 'acme', 'pm@jac.example', 'medium', 'default', 'closed', 0, NULL, NULL, NULL, NULL, 'd4@client.example'), \
+        (5, 'JAC', 'Alert', 'alert', 'a@client.example', 'acme', 'pm@jac.example', 'medium', 'default', 'open', 0, 1000, 'cadence', 'nagios', 'web1/http', 'd5@client.example'), \
+        (6, 'JAC', 'Resolved', 'resolved', 'a@client.example', 'acme', 'pm@jac.example', 'medium', 'default', 'resolved', 0, 1000, 'cadence', NULL, NULL, 'd6@client.example'), \
+        (7, 'JAC', 'Due at', 'due at', 'a@client.example', 'acme', 'pm@jac.example', 'medium', 'default', 'open', 0, 2000, 'cadence', NULL, NULL, 'd7@client.example')";
+    for db in BOTH {
+        let env = Env::new(db, "");
+        let store = env.store().await;
+        match &store {
+            Store::Sqlite { writer, .. } => sqlx::query(TICKETS).execute(writer).await.map(|_| ()),
+            Store::Postgres(p) => sqlx::query(TICKETS).execute(p).await.map(|_| ()),
+        }
+        .expect("tickets");
+        let listed = store.open_due_by(2000, i64::MAX).await.unwrap();
+        let mut numbers: Vec<(Option<i64>, Option<String>)> = listed
+            .iter()
+            .map(|(_, at, rule)| (*at, rule.clone()))
+            .collect();
+        numbers.sort();
+        assert_eq!(
+            numbers,
+            [
+                (None, None),
+                (Some(1000), Some("cadence".to_string())),
+                (Some(2000), Some("cadence".to_string())),
+            ],
+            "{db:?}: {listed:?}"
+        );
+        // Soonest first among those with a due time.
+        let timed: Vec<i64> = listed.iter().filter_map(|(_, at, _)| *at).collect();
+        assert_eq!(timed, [1000, 2000], "{db:?}");
+        assert_eq!(store.open_due_by(2000, 1).await.unwrap().len(), 1, "{db:?}");
+    }
+}
