@@ -28,6 +28,16 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+/// What the outbox has due at `$1` (ms), oldest first, at most `$2`: the
+/// part of [`Store::outbox_due`] after the acknowledgments. Public so that a
+/// test can ask the server how it reads this very statement.
+pub const OUTBOX_DUE: &str = "SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2";
+
+/// When the next outbox item falls due ([`Store::outbox_next_due`]); public
+/// for the same reason as [`OUTBOX_DUE`].
+pub const OUTBOX_NEXT_DUE: &str =
+    "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'sending')";
+
 const OUTBOX_COLS: &str = "id, kind, dedupe_key, ticket_id, message_id, mail_from, to_addr, rcpt_to, raw, status, attempts, created_at, next_attempt_at, attempt_started_at, sent_at, last_error";
 
 /// Who claims an outbox item, and when a `sending` claim counts as abandoned.
@@ -253,7 +263,7 @@ impl Store {
         // that order for each batch: at 10,000 reminders queued, the drain's
         // own CPU, and 28 ms added to each acknowledgment.
         let mut ids = self.outbox_acks_waiting(now, fresh_until, limit).await?;
-        let rest = with_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2")
+        let rest = with_pool!(self, p => sqlx::query_scalar::<_, i64>(OUTBOX_DUE)
             .bind(to_ms(now)).bind(limit).fetch_all(p).await.context("listing due outbox items"))?;
         for id in rest {
             if ids.len() as i64 >= limit {
@@ -291,7 +301,7 @@ impl Store {
 
     /// When the next outbox item falls due, if any is waiting.
     pub async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        let v = with_pool!(self, p => sqlx::query_scalar::<_, Option<i64>>("SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'sending')")
+        let v = with_pool!(self, p => sqlx::query_scalar::<_, Option<i64>>(OUTBOX_NEXT_DUE)
             .fetch_one(p).await.context("outbox next due"))?;
         Ok(v.map(from_ms))
     }

@@ -238,11 +238,11 @@ async fn after_a_drain_the_due_look_up_does_not_read_the_rows_sent() {
     // What the rest of the test measures is there to be skipped (unless the
     // server's autovacuum came by, when it passes for that reason instead).
     eprintln!("{dead} dead outbox rows after sending {SENT}");
-    // The store's two look-ups, as it words them, explained: pages read.
+    // The store's own two statements, explained: pages read.
     let due_by = (now + Duration::minutes(1)).timestamp_millis();
     for (sql, binds) in [
-        ("SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2", true),
-        ("SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('pending', 'sending')", false),
+        (onit::store::OUTBOX_DUE, true),
+        (onit::store::OUTBOX_NEXT_DUE, false),
     ] {
         let explain = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}");
         let mut q = sqlx::query_scalar::<_, serde_json::Value>(sqlx::AssertSqlSafe(explain));
