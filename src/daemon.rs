@@ -49,11 +49,16 @@ pub struct SourcePass {
 /// Ingests everything in the Maildir's new/ folder, one transaction per message;
 /// each message moves to cur/ only after its transaction commits. A message that
 /// fails to store stays in new/ and is retried on the next pass; it never blocks the others.
+///
+/// `sender` is notified as soon as a message's acknowledgment is committed,
+/// not at the end of the pass: the first of a hundred new mails is answered
+/// while the other ninety-nine are stored, not after them.
 pub async fn maildir_pass(
     store: &Store,
     rt: &Runtime,
     md: &Maildir,
     stop: &watch::Receiver<bool>,
+    sender: &Notify,
 ) -> Result<SourcePass> {
     let mut pass = SourcePass::default();
     let entries = md
@@ -83,7 +88,10 @@ pub async fn maildir_pass(
             None => receive_imf(store, rt, &msg.bytes, arrival, &msg.origin, mode).await,
         };
         match received {
-            Ok(_) => {
+            Ok(out) => {
+                if out.ack_queued {
+                    sender.notify_one();
+                }
                 crate::fault::point("maildir-after-commit");
                 md.mark_processed(&entry)
                     .with_context(|| format!("moving {} to cur/", entry.path.display()))?;
@@ -184,7 +192,8 @@ async fn run_once(store: &Store, rt: &Runtime, leadership: &Leadership) -> Resul
             Some(lease) => {
                 let md = Maildir::open(&rt.maildir)
                     .with_context(|| format!("opening mailbox.maildir {}", rt.maildir.display()))?;
-                let pass = maildir_pass(store, rt, &md, &stop_rx).await;
+                // No sender waits here: `run --once` delivers after the pass.
+                let pass = maildir_pass(store, rt, &md, &stop_rx, &Notify::new()).await;
                 leadership.release(lease).await;
                 record_pass(store, rt, &pass).await?;
                 let pass = pass?;
@@ -284,7 +293,7 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
                 .rounds(&maildir_role(&rt), stop.clone(), rt.poll_interval)
                 .woken_by(arrived);
             while rounds.next().await.is_some() {
-                let pass = maildir_pass(&store, &rt, &md, &stop).await;
+                let pass = maildir_pass(&store, &rt, &md, &stop, &wake).await;
                 if let Err(e) = record_pass(&store, &rt, &pass).await {
                     warn!(error = format!("{e:#}"), "cannot record the mailbox pass");
                 }

@@ -219,8 +219,18 @@ async fn session_cycle(
     info!(idle = has_idle, "IMAP connected");
     metrics::imap_connected(folder, true);
     loop {
-        let report =
-            sync::sync_folder(&mut session, store, rt, cfg, account, folder, fence, stop).await?;
+        let report = sync::sync_folder(
+            &mut session,
+            store,
+            rt,
+            cfg,
+            account,
+            folder,
+            fence,
+            stop,
+            wake,
+        )
+        .await?;
         *failures = 0;
         if report.fetched > 0 {
             wake.notify_one();
@@ -272,6 +282,8 @@ pub async fn sync_once(
                 folder,
                 &lease.fence(),
                 stop,
+                // `run --once` delivers after the sync: no sender waits.
+                &tokio::sync::Notify::new(),
             )
             .await;
             let _ = connect::timed(cfg.command_timeout, "LOGOUT", session.logout()).await;

@@ -45,6 +45,8 @@ fn parse_internal_date(f: &async_imap::types::Fetch) -> Option<DateTime<Utc>> {
 
 /// Brings one folder up to date: everything with a UID at or above the stored next UID.
 /// Every write is fenced: it commits only while this instance still leads the folder.
+/// `sender` is notified as each acknowledgment commits, so a backlog's first
+/// client is answered before the rest of it is fetched and stored.
 #[allow(clippy::too_many_arguments)]
 pub async fn sync_folder(
     session: &mut ImapSession,
@@ -55,6 +57,7 @@ pub async fn sync_folder(
     folder: &str,
     fence: &Fence,
     stop: &tokio::sync::watch::Receiver<bool>,
+    sender: &tokio::sync::Notify,
 ) -> Result<SyncReport> {
     let t = cfg.command_timeout;
     let mut report = SyncReport::default();
@@ -155,7 +158,13 @@ pub async fn sync_folder(
                     }
                 }
                 match stored {
-                    Ok(()) => report.fetched += 1,
+                    Ok(acked) => {
+                        report.fetched += 1;
+                        // The sender answers it now, not after the rest of the batch.
+                        if acked {
+                            sender.notify_one();
+                        }
+                    }
                     Err(e) if is_lost_leadership(&e) => return Err(e),
                     Err(e) => {
                         let mut tx = store
@@ -326,8 +335,9 @@ fn is_lost_leadership(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Stores one message and moves the folder's next UID past it, in one transaction.
-async fn store_one(store: &Store, rt: &Runtime, m: &Fetched<'_>, fence: &Fence) -> Result<()> {
+/// Stores one message and moves the folder's next UID past it, in one
+/// transaction; whether an acknowledgment was queued in it.
+async fn store_one(store: &Store, rt: &Runtime, m: &Fetched<'_>, fence: &Fence) -> Result<bool> {
     // Parsed before the transaction begins: parsing must not hold the writer.
     let parsed = match m.too_large {
         Some(size) => crate::oversize::view_of_header(rt, m.raw, size, &m.origin),
@@ -342,7 +352,7 @@ async fn store_one(store: &Store, rt: &Runtime, m: &Fetched<'_>, fence: &Fence) 
     tx.commit().await?;
     out.record_metrics();
     crate::fault::point("imap-after-commit");
-    Ok(())
+    Ok(out.ack_queued)
 }
 
 async fn mark_synced(store: &Store, account: &str, folder: &str, fence: &Fence) -> Result<()> {

@@ -29,11 +29,16 @@ pub(crate) fn deliver(env: &Env, n: usize) {
         &format!("Printer {n} is on fire"),
         &format!("stop-{n}@acme.example"),
     );
-    let name = format!("{n}.test:2,");
-    std::fs::write(env.maildir().join("tmp").join(&name), m.bytes()).unwrap();
+    deliver_as(env, &format!("{n}.test:2,"), &m);
+}
+
+/// Delivers `m` into the Maildir as an MDA does: written in tmp/ as `name`,
+/// then renamed into new/.
+pub(crate) fn deliver_as(env: &Env, name: &str, m: &Mail) {
+    std::fs::write(env.maildir().join("tmp").join(name), m.bytes()).unwrap();
     std::fs::rename(
-        env.maildir().join("tmp").join(&name),
-        env.maildir().join("new").join(&name),
+        env.maildir().join("tmp").join(name),
+        env.maildir().join("new").join(name),
     )
     .unwrap();
 }

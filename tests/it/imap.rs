@@ -888,3 +888,46 @@ async fn a_message_that_cannot_be_stored_is_set_aside_whole_and_the_folder_goes_
     assert_eq!(store.ingest_failures().await.unwrap().len(), 1);
     assert_eq!(ticket_count(&store).await, 3);
 }
+
+/// A backlog's first client is answered while the rest of it is still being
+/// stored: the IMAP source wakes the sender as each acknowledgment commits
+/// (`imap::sync::sync_folder`), not once the folder is synced. Forty mails
+/// wait in INBOX when `onit run` starts; in its log, the first acknowledgment
+/// sent comes before the last new ticket. Before, every one came after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlogs_first_acknowledgment_does_not_wait_for_the_rest_of_the_folder() {
+    let stack = mailstack::shared_on(Server::Dovecot);
+    let live = Live::new(stack, Db::Sqlite, &["INBOX"], false);
+    const N: usize = 40;
+    burst(stack.clone(), &live, 0..N, "backlog").await;
+    let inbox =
+        imap_read::wait_for(stack, &live.support, "INBOX", N, Duration::from_secs(60)).await;
+    assert_eq!(inbox.len(), N, "the backlog delivered before onit starts");
+    let child = live.spawn();
+    eventually(Duration::from_secs(60), "every acknowledgment", || async {
+        live.env.sent_files().len() >= N
+    })
+    .await;
+    live.terminate(child);
+    let log = live.log();
+    let lines: Vec<&str> = log.lines().collect();
+    let first_sent = lines
+        .iter()
+        .position(|l| l.contains("onit::outgoing") && l.contains(" sent to="))
+        .unwrap_or_else(|| panic!("no acknowledgment sent in the log:\n{log}"));
+    let last_ticket = lines
+        .iter()
+        .rposition(|l| l.contains("new ticket"))
+        .unwrap_or_else(|| panic!("no new ticket in the log:\n{log}"));
+    let tickets = lines.iter().filter(|l| l.contains("new ticket")).count();
+    assert_eq!(tickets, N, "one new ticket a mail:\n{log}");
+    assert!(
+        first_sent < last_ticket,
+        "the first acknowledgment was sent after the last of {N} mails was stored:\n{log}"
+    );
+    let before = lines[first_sent..last_ticket]
+        .iter()
+        .filter(|l| l.contains("new ticket"))
+        .count();
+    eprintln!("the first acknowledgment was sent with {before} of {N} mails still to store");
+}
