@@ -93,8 +93,16 @@ pub async fn maildir_pass(
                     sender.notify_one();
                 }
                 crate::fault::point("maildir-after-commit");
-                md.mark_processed(&entry)
-                    .with_context(|| format!("moving {} to cur/", entry.path.display()))?;
+                // The move ends with an fsync of cur/, which waits for the disk.
+                // On this task's worker it held back the sender just woken:
+                // tokio runs a task woken from a worker on that same worker,
+                // next, once the current task yields, and no other worker may
+                // take it (the LIFO slot).
+                let (moving, path) = (md.clone(), entry.path.clone());
+                tokio::task::spawn_blocking(move || moving.mark_processed(&entry))
+                    .await
+                    .context("moving a message to cur/: the task failed")?
+                    .with_context(|| format!("moving {} to cur/", path.display()))?;
                 pass.seen += 1;
             }
             Err(e) => {
