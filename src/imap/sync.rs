@@ -46,7 +46,7 @@ fn parse_internal_date(f: &async_imap::types::Fetch) -> Option<DateTime<Utc>> {
 /// Brings one folder up to date: everything with a UID at or above the stored next UID.
 /// Every write is fenced: it commits only while this instance still leads the folder.
 /// `sender` is notified as each acknowledgment commits, so a backlog's first
-/// client is answered before the rest of it is fetched and stored.
+/// client is answered while the rest of the folder is still being stored.
 #[allow(clippy::too_many_arguments)]
 pub async fn sync_folder(
     session: &mut ImapSession,

@@ -266,13 +266,13 @@ async fn the_due_pass_lists_the_open_tickets_due_or_unsettled_and_no_other() {
         }
         .expect("tickets");
         let listed = store.open_due_by(2000, i64::MAX).await.unwrap();
-        let mut numbers: Vec<(Option<i64>, Option<String>)> = listed
+        let mut dues: Vec<(Option<i64>, Option<String>)> = listed
             .iter()
             .map(|(_, at, rule)| (*at, rule.clone()))
             .collect();
-        numbers.sort();
+        dues.sort();
         assert_eq!(
-            numbers,
+            dues,
             [
                 (None, None),
                 (Some(1000), Some("cadence".to_string())),

@@ -53,7 +53,8 @@ fn delivered_mail_is_acknowledged_without_waiting_for_the_poll() {
 }
 
 /// When the file at `p` last changed: its data (`mtime`) or, with `inode`, its
-/// inode (`ctime`: a rename sets it), in nanoseconds.
+/// inode (`ctime`: the move to cur/ sets it, by its rename and then the
+/// restricted mode it gives the file), in nanoseconds.
 fn changed_ns(p: &std::path::Path, inode: bool) -> i128 {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(p).unwrap();
