@@ -29,7 +29,10 @@ pub async fn idle(
     cmd_timeout: Duration,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(ImapSession, Woke)> {
-    drain_unsolicited(&mut session);
+    // An EXISTS queued before IDLE would not be repeated in it: sync first.
+    if drain_unsolicited(&mut session) {
+        return Ok((session, Woke::Changed));
+    }
     let mut handle = session.idle();
     timed(cmd_timeout, "IDLE", handle.init()).await?;
     let woke = {

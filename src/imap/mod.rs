@@ -2,6 +2,7 @@
 //! mailbox, and one broken folder must never stop another), each with its own
 //! connection, reconnecting with capped, jittered backoff.
 
+pub mod arrivals;
 pub mod connect;
 pub mod idle;
 pub mod sync;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use anyhow::Result;
 use chrono::Utc;
 use tokio::sync::{watch, Notify};
-use tracing::{error, info, info_span, warn, Instrument};
+use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use crate::config::{ImapRuntime, Runtime};
 use crate::leadership::{self, Fence, Leadership};
@@ -237,6 +238,11 @@ async fn session_cycle(
         }
         if crate::stop::is_requested(stop) {
             break;
+        }
+        if report.more_arrived {
+            // Reported during the sync, so IDLE would not report it again.
+            debug!(folder, "new mail arrived during the sync; syncing again");
+            continue;
         }
         let (s, woke) = if has_idle {
             idle::idle(session, cfg.idle_renew, cfg.command_timeout, stop).await?

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use tracing::{debug, info, warn};
 
+use super::arrivals::Arrivals;
 use super::connect::{timed, ImapSession};
 use crate::config::{AfterProcessing, ImapRuntime, Runtime};
 use crate::ingest::{mode_for_arrival, receive_parsed};
@@ -21,6 +22,9 @@ pub struct SyncReport {
     pub fetched: usize,
     pub failed: usize,
     pub uidvalidity_changed: bool,
+    /// The server reported new mail while the folder was being synced (an
+    /// EXISTS during a FETCH or STORE): sync again before waiting in IDLE.
+    pub more_arrived: bool,
 }
 
 /// Drops the unsolicited responses async-imap queues (EXISTS, EXPUNGE…):
@@ -47,6 +51,8 @@ fn parse_internal_date(f: &async_imap::types::Fetch) -> Option<DateTime<Utc>> {
 /// Every write is fenced: it commits only while this instance still leads the folder.
 /// `sender` is notified as each acknowledgment commits, so a backlog's first
 /// client is answered while the rest of the folder is still being stored.
+/// Mail the server reports while this runs is left for the next call
+/// (`SyncReport::more_arrived`).
 #[allow(clippy::too_many_arguments)]
 pub async fn sync_folder(
     session: &mut ImapSession,
@@ -61,7 +67,10 @@ pub async fn sync_folder(
 ) -> Result<SyncReport> {
     let t = cfg.command_timeout;
     let mut report = SyncReport::default();
+    // What the server said unasked before this SELECT is superseded by its count.
+    drain_unsolicited(session);
     let mailbox = timed(t, &format!("SELECT {folder}"), session.select(folder)).await?;
+    let mut arrivals = Arrivals::new(mailbox.exists);
     let uidvalidity = i64::from(mailbox.uid_validity.unwrap_or(0));
     let state = {
         let mut tx = store.begin().await?;
@@ -110,7 +119,7 @@ pub async fn sync_folder(
         .filter(|u| i64::from(*u) >= next_uid)
         .collect();
     uids.sort_unstable();
-    drain_unsolicited(session);
+    arrivals.absorb(session);
     for chunk in uids.chunks(cfg.batch_size.max(1) as usize) {
         let set = uid_set(chunk);
         // The sizes first (issue 12): a message over mailbox.max_message_bytes is
@@ -121,8 +130,10 @@ pub async fn sync_folder(
             .iter()
             .filter_map(|f| Some((f.uid?, u64::from(f.size?))))
             .collect();
+        arrivals.absorb(session);
         for group in fetch_groups(chunk, &sizes, rt.max_message_bytes) {
             let by_uid = fetch_group(session, t, &group).await?;
+            arrivals.absorb(session);
             for (uid, internal, raw, oversized) in by_uid {
                 if i64::from(uid) < next_uid {
                     continue;
@@ -188,11 +199,13 @@ pub async fn sync_folder(
                 next_uid = i64::from(uid) + 1;
                 if oversized.is_none() {
                     after_processing(session, cfg, uid).await;
+                    arrivals.absorb(session);
                 }
             }
         }
     }
     mark_synced(store, account, folder, fence).await?;
+    report.more_arrived = arrivals.grew();
     if report.fetched > 0 || report.failed > 0 {
         info!(
             folder,

@@ -931,3 +931,57 @@ async fn a_backlogs_first_acknowledgment_does_not_wait_for_the_rest_of_the_folde
         .count();
     eprintln!("the first acknowledgment was sent with {before} of {N} mails still to store");
 }
+
+/// Mail that arrives while a folder is being synced is fetched when the sync
+/// ends (`imap::arrivals`), not at the next mail or IDLE renewal: the server
+/// reports it by an EXISTS during one of the sync's FETCHes or STOREs, once,
+/// and does not repeat it when IDLE starts. Sixty mails wait in INBOX, fetched
+/// one at a time and flagged \Seen (three commands each); a sixty-first is
+/// appended once the first is stored. Before, the daemon dropped that EXISTS
+/// with the other unsolicited responses and idled with the mail unread (the
+/// Cyrus restart test caught it, now and then, as a 60 s time-out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_arriving_during_a_sync_is_fetched_without_waiting_for_idle() {
+    let stack = mailstack::shared_on(Server::Dovecot);
+    let live = Live::new(stack, Db::Sqlite, &["INBOX"], false);
+    const N: usize = 60;
+    burst(stack.clone(), &live, 0..N, "busy").await;
+    let inbox =
+        imap_read::wait_for(stack, &live.support, "INBOX", N, Duration::from_secs(60)).await;
+    assert_eq!(inbox.len(), N, "the backlog delivered before onit starts");
+    let child = live.spawn_with(&[
+        ("ONIT__IMAP__BATCH_SIZE", "1"),
+        ("ONIT__IMAP__AFTER", "seen"),
+    ]);
+    let store = live.store().await;
+    eventually(Duration::from_secs(30), "the first ticket", || async {
+        ticket_count(&store).await >= 1
+    })
+    .await;
+    let late = client_mail(
+        &live.client,
+        &live.support,
+        "Arrived mid-sync",
+        "late@client.example",
+        "",
+    );
+    let mut s = imap_read::login(stack, &live.support).await;
+    s.append("INBOX", None, None, crate::common::stamped(&late))
+        .await
+        .unwrap();
+    imap_read::logout(s).await;
+    let stored_when_appended = ticket_count(&store).await;
+    assert!(
+        stored_when_appended < N,
+        "the sync had ended before the append ({stored_when_appended} stored): the test proves nothing"
+    );
+    // Well within the IDLE renewal (9 minutes by default).
+    eventually(
+        Duration::from_secs(30),
+        "the mail appended during the sync",
+        || async { ticket_count(&store).await == N + 1 },
+    )
+    .await;
+    live.terminate(child);
+    eprintln!("appended with {stored_when_appended} of {N} stored");
+}
