@@ -18,6 +18,7 @@ use crate::ingest::{mode_for_arrival, receive_imf, receive_view};
 use crate::leadership::{Leadership, SCHEDULER};
 use crate::mailstore::Maildir;
 use crate::outgoing::{file::FileTransport, Outbox, Transport};
+use crate::pass_record::PassRecord;
 use crate::store::Store;
 
 /// Builds the outbox worker the configuration asks for.
@@ -300,10 +301,16 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
             let mut rounds = leadership
                 .rounds(&maildir_role(&rt), stop.clone(), rt.poll_interval)
                 .woken_by(arrived);
+            // Half the readiness window: see `pass_record`.
+            let mut record = PassRecord::new(crate::health::ready_window(&rt) / 2);
             while rounds.next().await.is_some() {
                 let pass = maildir_pass(&store, &rt, &md, &stop, &wake).await;
-                if let Err(e) = record_pass(&store, &rt, &pass).await {
-                    warn!(error = format!("{e:#}"), "cannot record the mailbox pass");
+                let (good, now) = (matches!(&pass, Ok(p) if p.failed == 0), Utc::now());
+                if record.due(good, now) {
+                    match record_pass(&store, &rt, &pass).await {
+                        Ok(()) => record.written(good, now),
+                        Err(e) => warn!(error = format!("{e:#}"), "cannot record the mailbox pass"),
+                    }
                 }
                 match pass {
                     Ok(p) if p.seen > 0 => wake.notify_one(),

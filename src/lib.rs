@@ -44,6 +44,7 @@ pub mod oauth;
 pub mod origin;
 pub mod outgoing;
 pub mod oversize;
+pub mod pass_record;
 pub mod policy;
 pub mod private_files;
 pub mod reminders;

@@ -26,19 +26,25 @@ fn wait_for_acks(env: &Env, n: usize, child: &mut std::process::Child) -> Durati
     started.elapsed()
 }
 
-#[test]
-fn delivered_mail_is_acknowledged_without_waiting_for_the_poll() {
+/// `onit run` over an empty Maildir polled every `poll` seconds (SQLite, file
+/// transport), its log drained so the daemon never blocks on a full pipe.
+fn running_with_poll(poll: u64) -> (Env, std::process::Child) {
     let base = Base {
-        poll_interval_secs: Some(POLL_SECS),
+        poll_interval_secs: Some(poll),
         ..Base::default()
     };
     let env = Env::with(Db::Sqlite, &base, "[ha]\ntakeover_secs = 5\n");
     for sub in ["new", "cur", "tmp"] {
         std::fs::create_dir_all(env.maildir().join(sub)).unwrap();
     }
-    let (mut child, lines) = start_run(&env);
-    // The log is drained so the daemon never blocks on a full pipe.
+    let (child, lines) = start_run(&env);
     std::thread::spawn(move || for _ in lines {});
+    (env, child)
+}
+
+#[test]
+fn delivered_mail_is_acknowledged_without_waiting_for_the_poll() {
+    let (env, mut child) = running_with_poll(POLL_SECS);
     // The first round ran at start; from here on, only a wake or the poll reads new/.
     std::thread::sleep(Duration::from_millis(500));
 
@@ -115,4 +121,56 @@ fn a_backlogs_first_acknowledgment_does_not_wait_for_the_rest_of_it() {
         "the first acknowledgment was written {:.1} ms before the last of {N} mails was stored",
         (last_stored - first_ack) as f64 / 1e6
     );
+}
+
+/// The last good pass of the Maildir (the heartbeat `/readyz` reads) of each
+/// second of `secs`, in ms since the epoch.
+fn heartbeats(env: &Env, secs: u64) -> Vec<Option<i64>> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = env.store().await;
+        let mut seen = Vec::new();
+        for _ in 0..secs * 4 {
+            let states = store.folder_states().await.unwrap();
+            seen.push(
+                states
+                    .iter()
+                    .find(|s| s.account == onit::health::MAILDIR_ACCOUNT)
+                    .and_then(|s| s.last_sync_at),
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        seen
+    })
+}
+
+/// An idle daemon does not write its database at every poll
+/// (`pass_record`): with a 1 s poll its passes' heartbeat is written once per
+/// half readiness window (6.5 s), not every second as before, and `/readyz`
+/// still never finds it stale. The first pass is recorded at once.
+#[test]
+fn an_idle_maildir_records_its_passes_once_per_half_readiness_window() {
+    let (env, mut child) = running_with_poll(1);
+    // Fifteen seconds of one-second passes: fifteen writes before, now two or three.
+    let seen = heartbeats(&env, 15);
+    let status = terminate(&mut child, Duration::from_secs(5)).expect("stopped within 5 s");
+    assert!(status.success(), "onit run exited with {status}");
+    let first = seen
+        .iter()
+        .position(Option::is_some)
+        .expect("a pass recorded");
+    assert!(first <= 8, "the first pass recorded within 2 s: {seen:?}");
+    let mut written: Vec<i64> = seen.iter().flatten().copied().collect();
+    written.dedup();
+    assert!(
+        (2..=4).contains(&written.len()),
+        "one record per 6.5 s over 15 s of 1 s passes: {written:?}"
+    );
+    for w in written.windows(2) {
+        assert!(
+            w[1] - w[0] >= 6_000 && w[1] - w[0] <= 13_000,
+            "records {} ms apart (half the 13 s window, and within it): {written:?}",
+            w[1] - w[0]
+        );
+    }
 }
