@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use anyhow::{Context, Result};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 use tracing::{error, info, warn};
 
@@ -157,26 +157,29 @@ fn maildir_role(rt: &Runtime) -> String {
     format!("maildir:{}", rt.maildir.display())
 }
 
-/// Records a Maildir pass where readiness and stall alerts look (`imap_folders`).
-async fn record_pass(store: &Store, rt: &Runtime, outcome: &Result<SourcePass>) -> Result<()> {
+/// Records a Maildir pass that ended at `now` where readiness and stall alerts
+/// look (`imap_folders`): its time when it was good, its error otherwise.
+async fn record_pass(
+    store: &Store,
+    rt: &Runtime,
+    outcome: &Result<SourcePass>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let folder = rt.maildir.display().to_string();
     let mut tx = store.begin().await?;
     match outcome {
-        Ok(p) if p.failed == 0 => {
-            tx.folder_synced(MAILDIR_ACCOUNT, &folder, Utc::now())
-                .await?
-        }
+        Ok(p) if p.failed == 0 => tx.folder_synced(MAILDIR_ACCOUNT, &folder, now).await?,
         Ok(p) => {
             tx.folder_error(
                 MAILDIR_ACCOUNT,
                 &folder,
-                Utc::now(),
+                now,
                 &format!("{} message(s) could not be stored", p.failed),
             )
             .await?
         }
         Err(e) => {
-            tx.folder_error(MAILDIR_ACCOUNT, &folder, Utc::now(), &format!("{e:#}"))
+            tx.folder_error(MAILDIR_ACCOUNT, &folder, now, &format!("{e:#}"))
                 .await?
         }
     }
@@ -204,7 +207,7 @@ async fn run_once(store: &Store, rt: &Runtime, leadership: &Leadership) -> Resul
                 // No sender waits here: `run --once` delivers after the pass.
                 let pass = maildir_pass(store, rt, &md, &stop_rx, &Notify::new()).await;
                 leadership.release(lease).await;
-                record_pass(store, rt, &pass).await?;
+                record_pass(store, rt, &pass, Utc::now()).await?;
                 let pass = pass?;
                 unstored = pass.failed;
                 pass.seen
@@ -307,7 +310,7 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
                 let pass = maildir_pass(&store, &rt, &md, &stop, &wake).await;
                 let (good, now) = (matches!(&pass, Ok(p) if p.failed == 0), Utc::now());
                 if record.due(good, now) {
-                    match record_pass(&store, &rt, &pass).await {
+                    match record_pass(&store, &rt, &pass, now).await {
                         Ok(()) => record.written(good, now),
                         Err(e) => warn!(error = format!("{e:#}"), "cannot record the mailbox pass"),
                     }

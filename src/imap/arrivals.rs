@@ -51,8 +51,14 @@ impl Arrivals {
     /// after each command, so the queue never fills; a full queue may have lost
     /// an EXISTS, and counts as growth.
     pub fn absorb(&mut self, session: &mut ImapSession) {
+        let queue = &session.unsolicited_responses;
+        self.take(std::iter::from_fn(|| queue.try_recv().ok()));
+    }
+
+    /// What one read of the queue held, in order.
+    fn take(&mut self, queued: impl Iterator<Item = UnsolicitedResponse>) {
         let mut n = 0;
-        while let Ok(r) = session.unsolicited_responses.try_recv() {
+        for r in queued {
             self.note(&r);
             n += 1;
         }
@@ -97,6 +103,18 @@ mod tests {
         assert!(after(40, &[Expunge(1), Expunge(1), Expunge(1), Exists(38)]));
         // Only the moves: nothing new.
         assert!(!after(40, &[Expunge(1), Expunge(1)]));
+    }
+
+    #[test]
+    fn a_full_queue_counts_as_growth() {
+        // `imap.after = "move"` over a large batch: a hundred EXPUNGEs, and an
+        // EXISTS after them that async-imap dropped.
+        let mut a = Arrivals::new(500);
+        a.take((0..QUEUE_CAPACITY).map(|_| Expunge(1)));
+        assert!(a.grew());
+        let mut a = Arrivals::new(500);
+        a.take((0..QUEUE_CAPACITY - 1).map(|_| Expunge(1)));
+        assert!(!a.grew());
     }
 
     #[test]

@@ -889,6 +889,15 @@ async fn a_message_that_cannot_be_stored_is_set_aside_whole_and_the_folder_goes_
     assert_eq!(ticket_count(&store).await, 3);
 }
 
+/// `n` client mails (`tag`) delivered to the support INBOX, all of them there
+/// before onit starts.
+async fn backlog_in_inbox(stack: &Stack, live: &Live, n: usize, tag: &str) {
+    burst(stack.clone(), live, 0..n, tag).await;
+    let inbox =
+        imap_read::wait_for(stack, &live.support, "INBOX", n, Duration::from_secs(60)).await;
+    assert_eq!(inbox.len(), n, "the backlog delivered before onit starts");
+}
+
 /// A backlog's first client is answered while the rest of it is still being
 /// stored: the IMAP source wakes the sender as each acknowledgment commits
 /// (`imap::sync::sync_folder`), not once the folder is synced. Forty mails
@@ -899,10 +908,7 @@ async fn a_backlogs_first_acknowledgment_does_not_wait_for_the_rest_of_the_folde
     let stack = mailstack::shared_on(Server::Dovecot);
     let live = Live::new(stack, Db::Sqlite, &["INBOX"], false);
     const N: usize = 40;
-    burst(stack.clone(), &live, 0..N, "backlog").await;
-    let inbox =
-        imap_read::wait_for(stack, &live.support, "INBOX", N, Duration::from_secs(60)).await;
-    assert_eq!(inbox.len(), N, "the backlog delivered before onit starts");
+    backlog_in_inbox(stack, &live, N, "backlog").await;
     let child = live.spawn();
     eventually(Duration::from_secs(60), "every acknowledgment", || async {
         live.env.sent_files().len() >= N
@@ -945,10 +951,7 @@ async fn mail_arriving_during_a_sync_is_fetched_without_waiting_for_idle() {
     let stack = mailstack::shared_on(Server::Dovecot);
     let live = Live::new(stack, Db::Sqlite, &["INBOX"], false);
     const N: usize = 60;
-    burst(stack.clone(), &live, 0..N, "busy").await;
-    let inbox =
-        imap_read::wait_for(stack, &live.support, "INBOX", N, Duration::from_secs(60)).await;
-    assert_eq!(inbox.len(), N, "the backlog delivered before onit starts");
+    backlog_in_inbox(stack, &live, N, "busy").await;
     let child = live.spawn_with(&[
         ("ONIT__IMAP__BATCH_SIZE", "1"),
         ("ONIT__IMAP__AFTER", "seen"),
