@@ -522,14 +522,15 @@ async fn command_replies_exhausted(
     to: &EmailAddress,
     at: DateTime<Utc>,
 ) -> Result<bool> {
+    let cap = rt.policy.command_replies_per_hour as i64;
     let n = tx
         .queued_since(
             OutboxKind::CommandReply,
             crate::store::RateScope::Address(to),
             at - chrono::Duration::hours(1),
+            cap,
         )
         .await?;
-    let cap = rt.policy.command_replies_per_hour as i64;
     if n >= cap {
         tracing::warn!(to = %to, n, "command replies rate limit reached; no reply");
     }

@@ -345,8 +345,12 @@ impl Store {
         kind: crate::ticket::OutboxKind,
         since: DateTime<Utc>,
     ) -> Result<Vec<String>> {
-        with_pool!(self, p => sqlx::query_scalar::<_, String>(
-            "SELECT dedupe_key FROM outbox WHERE kind = $1 AND created_at >= $2 ORDER BY id")
-            .bind(kind.as_str()).bind(to_ms(since)).fetch_all(p).await.context("listing outbox keys"))
+        // The kind as text, not a parameter: see `outbox::kind_literal`.
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT dedupe_key FROM outbox WHERE kind = '{}' AND created_at >= $1 ORDER BY id",
+            super::outbox::kind_literal(kind)
+        ));
+        with_pool!(self, p => sqlx::query_scalar::<_, String>(sql)
+            .bind(to_ms(since)).fetch_all(p).await.context("listing outbox keys"))
     }
 }

@@ -138,28 +138,59 @@ pub struct OutboxSummary {
     pub oldest_unsent: Option<i64>,
 }
 
+/// `kind`'s stored name, to be written into a statement's text: a name from
+/// [`OutboxKind`]'s own list, never input.
+///
+/// Why not bound parameters (here, and the `LIMIT`s of the outbox's look-ups
+/// on SQLite): SQLite plans a statement again whenever a parameter is bound
+/// that its plan read the value of, and its planner reads two kinds: one
+/// compared with a constant of a partial index's condition (`kind = $1` against
+/// `outbox_acks_waiting`'s `kind = 'ack'`: `exprCompareVariable`), and a
+/// `LIMIT` (`sqlite3ExprIsInteger`). sqlx binds at every execution, so each
+/// such statement was parsed and planned afresh each time: seven times per
+/// acknowledgment (the three rate-limit counts, and the outbox pass's two
+/// look-ups, twice), about 57,000 instructions each by callgrind, and the
+/// same at any size of history (issue 17). With the values in the text, each
+/// statement's plan is cached once per value, and the values are few.
+pub(crate) fn kind_literal(kind: OutboxKind) -> &'static str {
+    let name = kind.as_str();
+    debug_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    name
+}
+
 impl Tx<'_> {
     /// Messages of `kind` queued since `since`: to one address (without its
-    /// `+tag`), to one domain, or in all (the rate limits).
+    /// `+tag`), to one domain, or in all (the rate limits), counted up to `cap`.
+    /// A rate limit asks only whether its cap is reached, so the count stops
+    /// there: without it, the total of the last hour (`ack_rate_total_per_hour`)
+    /// read one index entry per acknowledgment of the hour, for every new ticket
+    /// (issue 17: over a few thousand in an hour, the largest part of an
+    /// acknowledgment's database work).
     pub async fn queued_since(
         &mut self,
         kind: OutboxKind,
         scope: RateScope<'_>,
         since: DateTime<Utc>,
+        cap: i64,
     ) -> Result<i64> {
         let since = to_ms(since);
+        let cap = cap.max(0);
+        let kind = kind_literal(kind);
         match scope {
             RateScope::Address(a) => {
-                with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE kind = $1 AND rate_key = $2 AND created_at >= $3")
-                .bind(kind.as_str()).bind(a.rate_key()).bind(since).fetch_one(&mut *c).await.context("counting messages to an address"))
+                let sql = sqlx::AssertSqlSafe(format!("SELECT count(*) FROM (SELECT 1 FROM outbox WHERE kind = '{kind}' AND rate_key = $1 AND created_at >= $2 LIMIT {cap}) AS q"));
+                with_tx!(self, c => sqlx::query_scalar::<_, i64>(sql)
+                .bind(a.rate_key()).bind(since).fetch_one(&mut *c).await.context("counting messages to an address"))
             }
             RateScope::Domain(a) => {
-                with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE kind = $1 AND rate_domain = $2 AND created_at >= $3")
-                .bind(kind.as_str()).bind(a.domain()).bind(since).fetch_one(&mut *c).await.context("counting messages to a domain"))
+                let sql = sqlx::AssertSqlSafe(format!("SELECT count(*) FROM (SELECT 1 FROM outbox WHERE kind = '{kind}' AND rate_domain = $1 AND created_at >= $2 LIMIT {cap}) AS q"));
+                with_tx!(self, c => sqlx::query_scalar::<_, i64>(sql)
+                .bind(a.domain()).bind(since).fetch_one(&mut *c).await.context("counting messages to a domain"))
             }
             RateScope::All => {
-                with_tx!(self, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE kind = $1 AND created_at >= $2")
-                .bind(kind.as_str()).bind(since).fetch_one(&mut *c).await.context("counting messages"))
+                let sql = sqlx::AssertSqlSafe(format!("SELECT count(*) FROM (SELECT 1 FROM outbox WHERE kind = '{kind}' AND created_at >= $1 LIMIT {cap}) AS q"));
+                with_tx!(self, c => sqlx::query_scalar::<_, i64>(sql)
+                .bind(since).fetch_one(&mut *c).await.context("counting messages"))
             }
         }
     }
@@ -263,8 +294,25 @@ impl Store {
         // that order for each batch: at 10,000 reminders queued, the drain's
         // own CPU, and 28 ms added to each acknowledgment.
         let mut ids = self.outbox_acks_waiting(now, fresh_until, limit).await?;
-        let rest = with_pool!(self, p => sqlx::query_scalar::<_, i64>(OUTBOX_DUE)
-            .bind(to_ms(now)).bind(limit).fetch_all(p).await.context("listing due outbox items"))?;
+        // SQLite: the limit in the text, not bound (see `kind_literal`).
+        let rest = match self {
+            Store::Sqlite { reader, .. } => {
+                let sql =
+                    sqlx::AssertSqlSafe(OUTBOX_DUE.replace("LIMIT $2", &format!("LIMIT {limit}")));
+                sqlx::query_scalar::<_, i64>(sql)
+                    .bind(to_ms(now))
+                    .fetch_all(reader)
+                    .await
+            }
+            Store::Postgres(pool) => {
+                sqlx::query_scalar::<_, i64>(OUTBOX_DUE)
+                    .bind(to_ms(now))
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await
+            }
+        }
+        .context("listing due outbox items")?;
         for id in rest {
             if ids.len() as i64 >= limit {
                 break;
@@ -287,15 +335,16 @@ impl Store {
     ) -> Result<Vec<i64>> {
         // SQLite, with no statistics, would take the index on `kind` and read
         // every acknowledgment ever sent: it is told which index to use.
-        let acks: &'static str = if self.is_sqlite() {
-            "SELECT id FROM outbox INDEXED BY outbox_acks_waiting WHERE kind = 'ack' AND status IN ('pending', 'sending') \
-             AND (next_attempt_at <= $1 OR (attempts = 0 AND next_attempt_at <= $2)) ORDER BY next_attempt_at, id LIMIT $3"
+        // The limit in the text, not bound (see `kind_literal`).
+        let acks = sqlx::AssertSqlSafe(if self.is_sqlite() {
+            format!("SELECT id FROM outbox INDEXED BY outbox_acks_waiting WHERE kind = 'ack' AND status IN ('pending', 'sending') \
+             AND (next_attempt_at <= $1 OR (attempts = 0 AND next_attempt_at <= $2)) ORDER BY next_attempt_at, id LIMIT {limit}")
         } else {
-            "SELECT id FROM outbox WHERE kind = 'ack' AND status IN ('pending', 'sending') \
-             AND (next_attempt_at <= $1 OR (attempts = 0 AND next_attempt_at <= $2)) ORDER BY next_attempt_at, id LIMIT $3"
-        };
+            format!("SELECT id FROM outbox WHERE kind = 'ack' AND status IN ('pending', 'sending') \
+             AND (next_attempt_at <= $1 OR (attempts = 0 AND next_attempt_at <= $2)) ORDER BY next_attempt_at, id LIMIT {limit}")
+        });
         with_pool!(self, p => sqlx::query_scalar::<_, i64>(acks)
-            .bind(to_ms(now)).bind(to_ms(fresh_until.max(now))).bind(limit)
+            .bind(to_ms(now)).bind(to_ms(fresh_until.max(now)))
             .fetch_all(p).await.context("listing waiting acknowledgments"))
     }
 

@@ -107,17 +107,22 @@ impl Store {
         // to keep the few due (PostgreSQL at 1 M tickets: 10,055 rows read
         // and dropped, 4.3 ms). SQLite, with no statistics, would take the
         // index on status alone: it is told which index to use.
-        let sql: &'static str = if self.is_sqlite() {
+        // The limit in the text, not bound (see `outbox::kind_literal`).
+        let sql = if self.is_sqlite() {
+            sqlx::AssertSqlSafe(format!(
             "SELECT id, next_due_at, next_due_rule FROM tickets INDEXED BY tickets_open_due WHERE status = 'open' AND next_due_at <= $1 AND alert_key IS NULL \
              UNION ALL SELECT id, next_due_at, next_due_rule FROM tickets INDEXED BY tickets_open_due WHERE status = 'open' AND next_due_at IS NULL AND alert_key IS NULL \
-             ORDER BY next_due_at, id LIMIT $2"
+             ORDER BY next_due_at, id LIMIT {limit}"
+            ))
         } else {
+            sqlx::AssertSqlSafe(format!(
             "SELECT id, next_due_at, next_due_rule FROM tickets WHERE status = 'open' AND next_due_at <= $1 AND alert_key IS NULL \
              UNION ALL SELECT id, next_due_at, next_due_rule FROM tickets WHERE status = 'open' AND next_due_at IS NULL AND alert_key IS NULL \
-             ORDER BY next_due_at, id LIMIT $2"
+             ORDER BY next_due_at, id LIMIT {limit}"
+            ))
         };
         with_pool!(self, p => sqlx::query_as::<_, (i64, Option<i64>, Option<String>)>(sql)
-            .bind(until).bind(limit).fetch_all(p).await.context("listing tickets due"))
+            .bind(until).fetch_all(p).await.context("listing tickets due"))
     }
 
     /// The ids of the tickets a report from `since` reads ([`PERIOD_TICKETS`]), ascending.

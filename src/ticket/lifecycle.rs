@@ -532,7 +532,9 @@ async fn ack_rate_reached(
         ),
     ];
     for (scope, cap, key, whom) in caps {
-        let n = tx.queued_since(OutboxKind::Ack, scope, since).await?;
+        let n = tx
+            .queued_since(OutboxKind::Ack, scope, since, cap as i64)
+            .await?;
         if n >= cap as i64 {
             return Ok(Some(format!(
                 "no acknowledgment: {n} already sent to {whom} in the last hour ({key} = {cap})"

@@ -35,6 +35,7 @@ mod oauth;
 mod ops;
 mod own_words;
 mod period_load;
+mod planned_once;
 mod pm_view;
 mod private;
 mod responders;
