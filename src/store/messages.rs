@@ -180,6 +180,25 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Stores a new message with its contact facts in one statement: our own
+    /// mail kept on its ticket (an acknowledgment and its stated next update).
+    /// One write of the row and its indexes instead of an insert and an update
+    /// found again by Message-ID, a descent of the largest index (issue 17).
+    pub async fn insert_message_with_facts(
+        &mut self,
+        m: &NewMessage<'_>,
+        f: &ContactFacts<'_>,
+    ) -> Result<()> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO messages ({MESSAGE_COLS}, contact_at, contact_kind, promise_at, promise_text, dismissive) \
+             VALUES ({MESSAGE_VALUES}, $20, $21, $22, $23, $24)"
+        ));
+        with_tx!(self, c => bind_message!(sqlx::query(sql), m)
+            .bind(f.contact_at.map(to_ms)).bind(f.contact_kind).bind(f.promise_at.map(to_ms)).bind(f.promise_text).bind(f.dismissive)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("inserting message"))?;
+        Ok(())
+    }
+
     /// Records a message on ticket `ticket_id` (its Message-ID must be new) and
     /// `participants` as taking part in it. One statement on PostgreSQL, where a
     /// statement is a round trip (a data-modifying `WITH`, as

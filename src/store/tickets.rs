@@ -331,6 +331,24 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Our acknowledgment `message_id` was queued at `at`: records it as the
+    /// ticket's acknowledgment (unless one is recorded) and moves the last
+    /// contact forward to `at` (never back): [`Tx::set_ack`] and
+    /// [`Tx::touch_contact`] in one write of the ticket's row, which over a long
+    /// history is a descent of the largest table (issue 17).
+    pub async fn ack_queued(
+        &mut self,
+        ticket_id: i64,
+        message_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        with_tx!(self, c => sqlx::query("UPDATE tickets SET ack_message_id = COALESCE(ack_message_id, $1), \
+             last_contact_at = CASE WHEN last_contact_at IS NULL OR last_contact_at < $2 THEN $2 ELSE last_contact_at END WHERE id = $3")
+            .bind(message_id).bind(to_ms(at)).bind(ticket_id)
+            .execute(&mut *c).await.map(|r| r.rows_affected()).context("recording acknowledgment"))?;
+        Ok(())
+    }
+
     /// Records which message is the ticket's acknowledgment.
     pub async fn set_ack(&mut self, ticket_id: i64, message_id: &str) -> Result<()> {
         with_tx!(self, c => sqlx::query("UPDATE tickets SET ack_message_id = $1 WHERE id = $2 AND ack_message_id IS NULL")

@@ -485,10 +485,9 @@ pub async fn acknowledge(
     if !our_mail::queue(tx, rt, &mail, &composed).await? {
         return Ok(false);
     }
-    tx.set_ack(t.id, &composed.message_id).await?;
     // The acknowledgment becomes a contact (POLICY Standard 5) when it leaves
     // ([`mail_sent`]); until then the rules still see the first response as due.
-    tx.touch_contact(t.id, now).await?;
+    tx.ack_queued(t.id, &composed.message_id, now).await?;
     Ok(true)
 }
 

@@ -127,32 +127,34 @@ pub async fn queue(tx: &mut Tx<'_>, rt: &Runtime, m: &OurMail<'_>, c: &Composed)
         let join = |a: &mut dyn Iterator<Item = &EmailAddress>| {
             a.map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
         };
-        tx.insert_message(&NewMessage {
-            message_id: &c.message_id,
-            ticket_id: Some(ticket_id),
-            class: "own",
-            detail: Some(keep.detail),
-            from_addr: Some(rt.team.from.as_str()),
-            to_addrs: &join(&mut m.to.iter().map(|(a, _)| a)),
-            cc_addrs: &join(&mut m.cc.iter()),
-            subject: m.subject,
-            date_header: Some(m.at),
-            arrived_at: m.at,
-            effective_at: m.at,
-            in_reply_to: m.in_reply_to.unwrap_or(""),
-            refs: &m.references.join(" "),
-            body: keep.body,
-            origin: "outbox",
-            raw: None,
-            auth: Some(&crate::trust::Authentication {
-                verdict: crate::trust::Verdict::Pass,
-                how: "written by onit".into(),
-                spf_aligned: false,
-            }),
-            recipients_omitted: 0,
-        })
+        tx.insert_message_with_facts(
+            &NewMessage {
+                message_id: &c.message_id,
+                ticket_id: Some(ticket_id),
+                class: "own",
+                detail: Some(keep.detail),
+                from_addr: Some(rt.team.from.as_str()),
+                to_addrs: &join(&mut m.to.iter().map(|(a, _)| a)),
+                cc_addrs: &join(&mut m.cc.iter()),
+                subject: m.subject,
+                date_header: Some(m.at),
+                arrived_at: m.at,
+                effective_at: m.at,
+                in_reply_to: m.in_reply_to.unwrap_or(""),
+                refs: &m.references.join(" "),
+                body: keep.body,
+                origin: "outbox",
+                raw: None,
+                auth: Some(&crate::trust::Authentication {
+                    verdict: crate::trust::Verdict::Pass,
+                    how: "written by onit".into(),
+                    spf_aligned: false,
+                }),
+                recipients_omitted: 0,
+            },
+            &keep.facts,
+        )
         .await?;
-        tx.set_contact_facts(&c.message_id, &keep.facts).await?;
     }
     if let Some((kind, detail)) = &m.event {
         tx.insert_event(
