@@ -28,10 +28,18 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+/// [`OUTBOX_DUE`] up to its `LIMIT`, so that SQLite's form (the limit in the
+/// text: see [`kind_literal`]) is the same statement.
+macro_rules! outbox_due_ordered {
+    () => {
+        "SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id"
+    };
+}
+
 /// What the outbox has due at `$1` (ms), oldest first, at most `$2`: the
 /// part of [`Store::outbox_due`] after the acknowledgments. Public so that a
 /// test can ask the server how it reads this very statement.
-pub const OUTBOX_DUE: &str = "SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2";
+pub const OUTBOX_DUE: &str = concat!(outbox_due_ordered!(), " LIMIT $2");
 
 /// When the next outbox item falls due ([`Store::outbox_next_due`]); public
 /// for the same reason as [`OUTBOX_DUE`].
@@ -141,8 +149,8 @@ pub struct OutboxSummary {
 /// `kind`'s stored name, to be written into a statement's text: a name from
 /// [`OutboxKind`]'s own list, never input.
 ///
-/// Why not bound parameters (here, and the `LIMIT`s of the outbox's look-ups
-/// on SQLite): SQLite plans a statement again whenever a parameter is bound
+/// Why not bound parameters (here, and the `LIMIT`s of the outbox's two
+/// look-ups and of the due look-up, `Store::open_due_by`'s): SQLite plans a statement again whenever a parameter is bound
 /// that its plan read the value of, and its planner reads two kinds: one
 /// compared with a constant of a partial index's condition (`kind = $1` against
 /// `outbox_acks_waiting`'s `kind = 'ack'`: `exprCompareVariable`), and a
@@ -297,8 +305,10 @@ impl Store {
         // SQLite: the limit in the text, not bound (see `kind_literal`).
         let rest = match self {
             Store::Sqlite { reader, .. } => {
-                let sql =
-                    sqlx::AssertSqlSafe(OUTBOX_DUE.replace("LIMIT $2", &format!("LIMIT {limit}")));
+                let sql = sqlx::AssertSqlSafe(format!(
+                    concat!(outbox_due_ordered!(), " LIMIT {}"),
+                    limit
+                ));
                 sqlx::query_scalar::<_, i64>(sql)
                     .bind(to_ms(now))
                     .fetch_all(reader)
