@@ -122,7 +122,7 @@ async fn load_into_sqlite(rt_url: &str, hs: &[TicketHistory]) -> onit::store::St
             .await
             .unwrap();
         for c in &h.contacts {
-            sqlx::query("INSERT INTO messages (message_id, ticket_id, class, to_addrs, cc_addrs, subject, arrived_at, effective_at, in_reply_to, refs, body, origin, contact_at, contact_kind, promise_at, promise_text, dismissive) VALUES ($1, $2, 'contact', 'bob@client.example', $3, 's', $4, $4, '', '', '', 'bench', $4, 'update', $5, $6, $7)")
+            sqlx::query("INSERT INTO messages (message_id, ticket_id, class, to_addrs, cc_addrs, subject, arrived_at, effective_at, in_reply_to, refs, origin, contact_at, contact_kind, promise_at, promise_text, dismissive) VALUES ($1, $2, 'contact', 'bob@client.example', $3, 's', $4, $4, '', '', 'bench', $4, 'update', $5, $6, $7)")
                 .bind(&c.message_id)
                 .bind(id)
                 .bind(c.recipients.get(1).cloned().unwrap_or_default())

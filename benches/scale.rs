@@ -4,8 +4,10 @@
 //! database (SQLite, and PostgreSQL when a server answers on 127.0.0.1:5432) it
 //! builds a database of mostly closed tickets (1 % open, the newest), each with
 //! the client's message, our acknowledgment, an engineer's update (both contacts,
-//! the update with a promise), its events and a participant; the rows are
-//! generated in SQL. Then it reports:
+//! the update with a promise), its events and a participant, and each message's
+//! text; the messages of the last 30 days' tickets (every open one among them)
+//! also carry the mail as received, `ONIT_SCALE_RAW_BYTES` bytes (12,000: a
+//! short mail with its HTML part). The rows are generated in SQL. Then it reports:
 //!
 //! - a reminder pass (`reminders::tick`: the due pass, then what is due within the
 //!   horizon): the first (it re-evaluates every open ticket, as after the
@@ -111,12 +113,29 @@ const GEN_TICKETS: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i +
       CASE WHEN i > $4 THEN NULL ELSE $2 - ($1 - i) * $3 + 172800000 END, 'c' || i || '@acme.example' FROM n";
 
 const GEN_MESSAGES: [&str; 3] = [
-    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin) \
-     SELECT 'c' || number || '@acme.example', id, 'client', reporter, 'support@jac.example', '', subject, opened_at, opened_at, opened_at, '', '', 'Something is broken, please help.', 'bench' FROM tickets",
-    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, contact_at, contact_kind, promise_at, promise_text) \
-     SELECT 'a' || number || '@jac.example', id, 'acknowledgment', 'support@jac.example', reporter, pm, 'Re: ' || subject, opened_at + 30000, opened_at + 30000, opened_at + 30000, 'c' || number || '@acme.example', '', 'We are on it.', 'outbox', opened_at + 30000, 'acknowledgment', opened_at + 3600000, 'Next update: within the hour' FROM tickets",
-    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, contact_at, contact_kind, promise_at, promise_text) \
-     SELECT 'u' || number || '@jac.example', id, 'contact', 'dan@jac.example', reporter, 'support@jac.example, ' || pm, 'Re: ' || subject, opened_at + 7200000, opened_at + 7200000, opened_at + 7200000, 'a' || number || '@jac.example', '', 'We found the cause. Next update tomorrow.', 'bench', opened_at + 7200000, 'update', opened_at + 86400000, 'next update tomorrow' FROM tickets",
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, origin) \
+     SELECT 'c' || number || '@acme.example', id, 'client', reporter, 'support@jac.example', '', subject, opened_at, opened_at, opened_at, '', '', 'bench' FROM tickets",
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, origin, contact_at, contact_kind, promise_at, promise_text) \
+     SELECT 'a' || number || '@jac.example', id, 'acknowledgment', 'support@jac.example', reporter, pm, 'Re: ' || subject, opened_at + 30000, opened_at + 30000, opened_at + 30000, 'c' || number || '@acme.example', '', 'outbox', opened_at + 30000, 'acknowledgment', opened_at + 3600000, 'Next update: within the hour' FROM tickets",
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, origin, contact_at, contact_kind, promise_at, promise_text) \
+     SELECT 'u' || number || '@jac.example', id, 'contact', 'dan@jac.example', reporter, 'support@jac.example, ' || pm, 'Re: ' || subject, opened_at + 7200000, opened_at + 7200000, opened_at + 7200000, 'a' || number || '@jac.example', '', 'bench', opened_at + 7200000, 'update', opened_at + 86400000, 'next update tomorrow' FROM tickets",
+];
+
+/// Each message's text, and for the tickets opened in the last 30 days before
+/// `$1` (every open ticket among them) `$2` bytes of the mail as received:
+/// the rows the digests, the compliance report and the due times read are
+/// those of mail that real clients wrote, not empty ones. SQLite's random
+/// bytes do not compress; PostgreSQL's (hex of a digest, repeated) would, and
+/// PostgreSQL keeps them out of line either way (TOAST).
+const GEN_CONTENT: [&str; 2] = [
+    "INSERT INTO message_content (id, body, raw) SELECT m.id, \
+       CASE m.class WHEN 'client' THEN 'Something is broken, please help.' WHEN 'acknowledgment' THEN 'We are on it.' ELSE 'We found the cause. Next update tomorrow.' END, \
+       CASE WHEN t.opened_at >= $1 - 2592000000 THEN randomblob($2) END \
+     FROM messages m JOIN tickets t ON t.id = m.ticket_id",
+    "INSERT INTO message_content (id, body, raw) SELECT m.id, \
+       CASE m.class WHEN 'client' THEN 'Something is broken, please help.' WHEN 'acknowledgment' THEN 'We are on it.' ELSE 'We found the cause. Next update tomorrow.' END, \
+       CASE WHEN t.opened_at >= $1 - 2592000000 THEN decode(repeat(md5(m.id::text), ($2::int + 15) / 16), 'hex') END \
+     FROM messages m JOIN tickets t ON t.id = m.ticket_id",
 ];
 
 const GEN_REST: [&str; 4] = [
@@ -158,6 +177,19 @@ async fn generate(store: &onit::store::Store, n: i64, now: DateTime<Utc>) -> f64
     for sql in GEN_MESSAGES.into_iter().chain(GEN_REST) {
         exec_both(store, sql, &[]).await;
     }
+    let content = match store {
+        onit::store::Store::Sqlite { .. } => GEN_CONTENT[0],
+        onit::store::Store::Postgres(_) => GEN_CONTENT[1],
+    };
+    exec_both(
+        store,
+        content,
+        &[
+            now.timestamp_millis(),
+            env_num("ONIT_SCALE_RAW_BYTES", 12_000) as i64,
+        ],
+    )
+    .await;
     // PostgreSQL's autovacuum analyses a table that grew: the rows written at
     // once here get their statistics now. A SQLite database gets none (onit never
     // runs ANALYZE), so none here: with statistics, SQLite (built with STAT4)

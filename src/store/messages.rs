@@ -29,11 +29,18 @@ pub struct NewMessage<'a> {
     pub recipients_omitted: i64,
 }
 
-const MESSAGE_COLS: &str = "message_id, ticket_id, class, detail, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, raw, auth, auth_how, recipients_omitted";
+/// The columns of a message's row. Its text and raw bytes are kept apart, in
+/// `message_content` (migration 0019): on SQLite a column behind a long value
+/// is reached only through the value's overflow pages, and the rules read
+/// every contact's row.
+const MESSAGE_COLS: &str = "message_id, ticket_id, class, detail, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, origin, auth, auth_how, recipients_omitted";
 const MESSAGE_VALUES: &str =
-    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19";
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17";
+/// The contact facts' columns, bound after a message's as `$18…$22`.
+const FACT_COLS: &str = "contact_at, contact_kind, promise_at, promise_text, dismissive";
+const FACT_VALUES: &str = "$18, $19, $20, $21, $22";
 
-/// Binds a [`NewMessage`] as `$1…$19` of [`MESSAGE_VALUES`].
+/// Binds a [`NewMessage`]'s row as `$1…$17` of [`MESSAGE_VALUES`].
 macro_rules! bind_message {
     ($q:expr, $m:expr) => {{
         let m: &NewMessage<'_> = $m;
@@ -50,13 +57,30 @@ macro_rules! bind_message {
             .bind(to_ms(m.effective_at))
             .bind(m.in_reply_to)
             .bind(m.refs)
-            .bind(m.body)
             .bind(m.origin)
-            .bind(m.raw)
             .bind(m.auth.map(|a| a.verdict.as_str()))
             .bind(m.auth.map(|a| a.how.as_str()))
             .bind(m.recipients_omitted)
     }};
+}
+
+/// Binds [`ContactFacts`] as `$18…$22` of [`FACT_VALUES`].
+macro_rules! bind_facts {
+    ($q:expr, $f:expr) => {{
+        let f: &ContactFacts<'_> = $f;
+        $q.bind(f.contact_at.map(to_ms))
+            .bind(f.contact_kind)
+            .bind(f.promise_at.map(to_ms))
+            .bind(f.promise_text)
+            .bind(f.dismissive)
+    }};
+}
+
+impl NewMessage<'_> {
+    /// Whether it has text or bytes to keep (a row in `message_content`).
+    fn has_content(&self) -> bool {
+        !self.body.is_empty() || self.raw.is_some()
+    }
 }
 
 /// What is known of a stored Message-ID.
@@ -114,7 +138,7 @@ pub struct StoredMail {
 impl Tx<'_> {
     /// A stored message, whole, by Message-ID.
     pub async fn stored_mail(&mut self, message_id: &str) -> Result<Option<StoredMail>> {
-        with_tx!(self, c => sqlx::query_as::<_, StoredMail>("SELECT message_id, ticket_id, class, raw, origin, date_header, arrived_at, effective_at FROM messages WHERE message_id = $1")
+        with_tx!(self, c => sqlx::query_as::<_, StoredMail>("SELECT m.message_id, m.ticket_id, m.class, c.raw, m.origin, m.date_header, m.arrived_at, m.effective_at FROM messages m LEFT JOIN message_content c ON c.id = m.id WHERE m.message_id = $1")
             .bind(message_id).fetch_optional(&mut *c).await.context("reading a stored message"))
     }
 
@@ -172,12 +196,7 @@ impl Tx<'_> {
 
     /// Records a message (its Message-ID must be new).
     pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<()> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO messages ({MESSAGE_COLS}) VALUES ({MESSAGE_VALUES})"
-        ));
-        with_tx!(self, c => bind_message!(sqlx::query(sql), m)
-            .execute(&mut *c).await.map(|r| r.rows_affected()).context("inserting message"))?;
-        Ok(())
+        self.insert_row(m, None, &[]).await
     }
 
     /// Stores a new message with its contact facts in one statement: our own
@@ -189,14 +208,7 @@ impl Tx<'_> {
         m: &NewMessage<'_>,
         f: &ContactFacts<'_>,
     ) -> Result<()> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO messages ({MESSAGE_COLS}, contact_at, contact_kind, promise_at, promise_text, dismissive) \
-             VALUES ({MESSAGE_VALUES}, $20, $21, $22, $23, $24)"
-        ));
-        with_tx!(self, c => bind_message!(sqlx::query(sql), m)
-            .bind(f.contact_at.map(to_ms)).bind(f.contact_kind).bind(f.promise_at.map(to_ms)).bind(f.promise_text).bind(f.dismissive)
-            .execute(&mut *c).await.map(|r| r.rows_affected()).context("inserting message"))?;
-        Ok(())
+        self.insert_row(m, Some(f), &[]).await
     }
 
     /// Records a message on ticket `ticket_id` (its Message-ID must be new) and
@@ -213,25 +225,80 @@ impl Tx<'_> {
             ticket_id: Some(ticket_id),
             ..*m
         };
+        self.insert_row(&m, None, participants).await?;
+        if matches!(self, Tx::Sqlite(_)) {
+            self.add_participants(ticket_id, participants).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a message's row (with `facts` when given), its content when it
+    /// has any, and on PostgreSQL `participants` of its ticket, all in one
+    /// statement there (`WITH`: a statement is a round trip); on SQLite the
+    /// row, then its content under the id the row got, and no participants
+    /// (the caller adds them).
+    async fn insert_row(
+        &mut self,
+        m: &NewMessage<'_>,
+        facts: Option<&ContactFacts<'_>>,
+        participants: &[String],
+    ) -> Result<()> {
+        let row = match facts {
+            Some(_) => format!(
+                "INSERT INTO messages ({MESSAGE_COLS}, {FACT_COLS}) VALUES ({MESSAGE_VALUES}, {FACT_VALUES}) RETURNING id"
+            ),
+            None => format!("INSERT INTO messages ({MESSAGE_COLS}) VALUES ({MESSAGE_VALUES}) RETURNING id"),
+        };
+        // The content's and the participants' parameters follow the row's.
+        let next = if facts.is_some() { 23 } else { 18 };
         match self {
-            Tx::Postgres(c) if !participants.is_empty() => {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "WITH m AS (INSERT INTO messages ({MESSAGE_COLS}) VALUES ({MESSAGE_VALUES})) \
-                     INSERT INTO ticket_participants (ticket_id, address) SELECT $2, a FROM unnest($20::text[]) AS a \
-                     ON CONFLICT DO NOTHING"
-                ));
-                bind_message!(sqlx::query(sql), &m)
-                    .bind(participants)
-                    .execute(&mut **c)
-                    .await
-                    .context("inserting message")?;
-                Ok(())
+            Tx::Postgres(c) => {
+                let mut sql = format!("WITH m AS ({row})");
+                let content = format!(
+                    "INSERT INTO message_content (id, body, raw) SELECT id, ${}, ${} FROM m WHERE ${} <> '' OR ${} IS NOT NULL",
+                    next,
+                    next + 1,
+                    next,
+                    next + 1
+                );
+                if participants.is_empty() {
+                    sql = format!("{sql} {content}");
+                } else {
+                    sql = format!(
+                        "{sql}, c AS ({content}) INSERT INTO ticket_participants (ticket_id, address) \
+                         SELECT $2, a FROM unnest(${}::text[]) AS a ON CONFLICT DO NOTHING",
+                        next + 2
+                    );
+                }
+                let mut q = bind_message!(sqlx::query(sqlx::AssertSqlSafe(sql)), m);
+                if let Some(f) = facts {
+                    q = bind_facts!(q, f);
+                }
+                q = q.bind(m.body).bind(m.raw);
+                if !participants.is_empty() {
+                    q = q.bind(participants);
+                }
+                q.execute(&mut **c).await.context("inserting message")?;
             }
-            _ => {
-                self.insert_message(&m).await?;
-                self.add_participants(ticket_id, participants).await
+            Tx::Sqlite(c) => {
+                let mut q =
+                    bind_message!(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(row)), m);
+                if let Some(f) = facts {
+                    q = bind_facts!(q, f);
+                }
+                let id = q.fetch_one(&mut **c).await.context("inserting message")?;
+                if m.has_content() {
+                    sqlx::query("INSERT INTO message_content (id, body, raw) VALUES ($1, $2, $3)")
+                        .bind(id)
+                        .bind(m.body)
+                        .bind(m.raw)
+                        .execute(&mut **c)
+                        .await
+                        .context("inserting a message's content")?;
+                }
             }
         }
+        Ok(())
     }
 
     /// When the mail that opened a ticket arrived (for the acknowledgment latency).

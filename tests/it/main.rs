@@ -11,6 +11,8 @@ mod commands;
 mod common;
 mod compliance;
 mod concurrent_open;
+mod contact_reads;
+mod content_migration;
 mod conventions;
 mod corpus;
 mod digest;

@@ -27,12 +27,12 @@ const GEN: [&str; 6] = [
      SELECT i, 'JAC', 'Problem ' || i, 'problem ' || i, 'client' || i || '@acme.example', 'acme', 'Alice.PM@jac.example', \
        CASE WHEN i % 7 = 0 THEN 'urgent' ELSE 'medium' END, 'generated', CASE WHEN i <= 400 THEN 'closed' ELSE 'open' END, \
        $2 + i * $3, $2 + i * $3, CASE WHEN i <= 400 THEN $2 + i * $3 + 86400000 ELSE NULL END, 'c' || i || '@acme.example' FROM n",
-    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin) \
-     SELECT 'c' || number || '@acme.example', id, 'client', reporter, 'support@jac.example', '', subject, opened_at, opened_at, opened_at, '', '', 'Broken.', 'test' FROM tickets",
-    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, contact_at, contact_kind, promise_at, promise_text) \
-     SELECT 'a' || number || '@jac.example', id, 'acknowledgment', 'support@jac.example', reporter, pm, 'Re: ' || subject, opened_at + 30000, opened_at + 30000, opened_at + 30000, 'c' || number || '@acme.example', '', 'On it.', 'outbox', opened_at + 30000, 'acknowledgment', opened_at + 3600000, 'within the hour' FROM tickets",
-    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, body, origin, contact_at, contact_kind) \
-     SELECT 'u' || number || '@jac.example', id, 'contact', 'dan@jac.example', reporter, pm, 'Re: ' || subject, $1, $1, $1, 'a' || number || '@jac.example', '', 'Fixed.', 'test', $1, 'update' FROM tickets WHERE number BETWEEN 101 AND 150",
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, origin) \
+     SELECT 'c' || number || '@acme.example', id, 'client', reporter, 'support@jac.example', '', subject, opened_at, opened_at, opened_at, '', '', 'test' FROM tickets",
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, origin, contact_at, contact_kind, promise_at, promise_text) \
+     SELECT 'a' || number || '@jac.example', id, 'acknowledgment', 'support@jac.example', reporter, pm, 'Re: ' || subject, opened_at + 30000, opened_at + 30000, opened_at + 30000, 'c' || number || '@acme.example', '', 'outbox', opened_at + 30000, 'acknowledgment', opened_at + 3600000, 'within the hour' FROM tickets",
+    "INSERT INTO messages (message_id, ticket_id, class, from_addr, to_addrs, cc_addrs, subject, date_header, arrived_at, effective_at, in_reply_to, refs, origin, contact_at, contact_kind) \
+     SELECT 'u' || number || '@jac.example', id, 'contact', 'dan@jac.example', reporter, pm, 'Re: ' || subject, $1, $1, $1, 'a' || number || '@jac.example', '', 'test', $1, 'update' FROM tickets WHERE number BETWEEN 101 AND 150",
     "INSERT INTO events (ticket_id, at, kind, actor, detail, status) SELECT id, closed_at, 'status', 'dan@jac.example', 'closed', 'closed' FROM tickets WHERE status = 'closed'",
     "INSERT INTO events (ticket_id, at, kind, actor, detail, status) SELECT id, $1 + k * 60000, 'status', 'dan@jac.example', s, s FROM tickets, \
      (SELECT 1 AS k, 'open' AS s UNION ALL SELECT 2, 'closed') x WHERE number BETWEEN 151 AND 170",
