@@ -44,3 +44,4 @@ mod responders;
 mod run_once;
 mod smtp;
 mod trust;
+mod wal_size;
