@@ -124,19 +124,29 @@ const GEN_MESSAGES: [&str; 3] = [
 /// Each message's text, and for the tickets opened in the last 30 days before
 /// `$1` (every open ticket among them) `$2` bytes of the mail as received:
 /// the rows the digests, the compliance report and the due times read are
-/// those of mail that real clients wrote, not empty ones. SQLite's random
-/// bytes do not compress; PostgreSQL's (hex of a digest, repeated) would, and
-/// PostgreSQL keeps them out of line either way (TOAST).
-const GEN_CONTENT: [&str; 2] = [
-    "INSERT INTO message_content (id, body, raw) SELECT m.id, \
+/// those of mail that real clients wrote, not empty ones. SQLite keeps them in
+/// `message_content` (migration 0019): added after the rows, random bytes.
+const GEN_CONTENT_SQLITE: &str = "INSERT INTO message_content (id, body, raw) SELECT m.id, \
        CASE m.class WHEN 'client' THEN 'Something is broken, please help.' WHEN 'acknowledgment' THEN 'We are on it.' ELSE 'We found the cause. Next update tomorrow.' END, \
        CASE WHEN t.opened_at >= $1 - 2592000000 THEN randomblob($2) END \
-     FROM messages m JOIN tickets t ON t.id = m.ticket_id",
-    "INSERT INTO message_content (id, body, raw) SELECT m.id, \
-       CASE m.class WHEN 'client' THEN 'Something is broken, please help.' WHEN 'acknowledgment' THEN 'We are on it.' ELSE 'We found the cause. Next update tomorrow.' END, \
-       CASE WHEN t.opened_at >= $1 - 2592000000 THEN decode(repeat(md5(m.id::text), ($2::int + 15) / 16), 'hex') END \
-     FROM messages m JOIN tickets t ON t.id = m.ticket_id",
-];
+     FROM messages m JOIN tickets t ON t.id = m.ticket_id";
+
+/// PostgreSQL keeps them in the message's row: [`GEN_MESSAGES`] with the two
+/// columns added, the bytes hex of a digest, repeated (PostgreSQL would
+/// compress them, and keeps them out of line either way: TOAST).
+fn gen_messages_postgres(sql: &str, k: usize) -> String {
+    const TEXT: [&str; 3] = [
+        "Something is broken, please help.",
+        "We are on it.",
+        "We found the cause. Next update tomorrow.",
+    ];
+    let raw = "CASE WHEN opened_at >= $1 - 2592000000 THEN decode(repeat(md5(number::text), ($2::int + 15) / 16), 'hex') END";
+    sql.replacen(") SELECT", ", body, raw) SELECT", 1).replacen(
+        " FROM tickets",
+        &format!(", '{}', {raw} FROM tickets", TEXT[k]),
+        1,
+    )
+}
 
 const GEN_REST: [&str; 4] = [
     "INSERT INTO events (ticket_id, at, kind, actor, message_id, detail) SELECT id, opened_at, 'opened', reporter, opening_message_id, 'opened from ' || reporter FROM tickets",
@@ -145,17 +155,17 @@ const GEN_REST: [&str; 4] = [
     "INSERT INTO ticket_participants (ticket_id, address) SELECT id, reporter FROM tickets",
 ];
 
-async fn exec_both(store: &onit::store::Store, sql: &'static str, binds: &[i64]) {
+async fn exec_both(store: &onit::store::Store, sql: &str, binds: &[i64]) {
     match store {
         onit::store::Store::Sqlite { writer, .. } => {
-            let mut q = sqlx::query(sql);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for b in binds {
                 q = q.bind(*b);
             }
             q.execute(writer).await.expect(sql);
         }
         onit::store::Store::Postgres(p) => {
-            let mut q = sqlx::query(sql);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for b in binds {
                 q = q.bind(*b);
             }
@@ -174,22 +184,24 @@ async fn generate(store: &onit::store::Store, n: i64, now: DateTime<Utc>) -> f64
         &[n, now.timestamp_millis() - 3_600_000, span, open_from],
     )
     .await;
-    for sql in GEN_MESSAGES.into_iter().chain(GEN_REST) {
+    let content = [
+        now.timestamp_millis(),
+        env_num("ONIT_SCALE_RAW_BYTES", 12_000) as i64,
+    ];
+    for (k, sql) in GEN_MESSAGES.into_iter().enumerate() {
+        match store {
+            onit::store::Store::Sqlite { .. } => exec_both(store, sql, &[]).await,
+            onit::store::Store::Postgres(_) => {
+                exec_both(store, &gen_messages_postgres(sql, k), &content).await
+            }
+        }
+    }
+    if let onit::store::Store::Sqlite { .. } = store {
+        exec_both(store, GEN_CONTENT_SQLITE, &content).await;
+    }
+    for sql in GEN_REST {
         exec_both(store, sql, &[]).await;
     }
-    let content = match store {
-        onit::store::Store::Sqlite { .. } => GEN_CONTENT[0],
-        onit::store::Store::Postgres(_) => GEN_CONTENT[1],
-    };
-    exec_both(
-        store,
-        content,
-        &[
-            now.timestamp_millis(),
-            env_num("ONIT_SCALE_RAW_BYTES", 12_000) as i64,
-        ],
-    )
-    .await;
     // PostgreSQL's autovacuum analyses a table that grew: the rows written at
     // once here get their statistics now. A SQLite database gets none (onit never
     // runs ANALYZE), so none here: with statistics, SQLite (built with STAT4)

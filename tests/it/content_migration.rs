@@ -1,7 +1,8 @@
-//! Migration 0019 moves each message's text and raw bytes to
+//! Migration 0019 (SQLite) moves each message's text and raw bytes to
 //! `message_content` (issue 17) without losing or renumbering a message: a
 //! database at 0018 with stored mail is migrated by `Store::open`, as an
-//! upgraded onit does, on both databases.
+//! upgraded onit does. PostgreSQL keeps them in the row (TOAST keeps long
+//! values out of line): there the same database must come through the same.
 
 use chrono::Duration;
 use onit::store::Store;
