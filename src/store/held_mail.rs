@@ -84,8 +84,10 @@ impl Tx<'_> {
         if n == 0 {
             return Ok(None);
         }
-        let (raw, from) = super::messages::raw_of_message(matches!(self, Tx::Sqlite(_)));
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {raw} FROM {from} WHERE m.message_id = $1"));
+        let sql = sqlx::AssertSqlSafe(super::messages::raw_by_message_id(matches!(
+            self,
+            Tx::Sqlite(_)
+        )));
         let raw: Option<Vec<u8>> = with_tx!(self, c => sqlx::query_scalar::<_, Option<Vec<u8>>>(sql)
             .bind(message_id).fetch_optional(&mut *c).await.map(Option::flatten).context("reading a held message"))?;
         let raw = raw.with_context(|| format!("held message {message_id} has no stored bytes"))?;
@@ -132,8 +134,10 @@ impl Store {
 
     /// The raw bytes of a stored message, or of a set-aside one by its number.
     pub async fn raw_mail(&self, id: &str) -> Result<Option<Vec<u8>>> {
-        let (raw, from) = super::messages::raw_of_message(matches!(self, Store::Sqlite { .. }));
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {raw} FROM {from} WHERE m.message_id = $1"));
+        let sql = sqlx::AssertSqlSafe(super::messages::raw_by_message_id(matches!(
+            self,
+            Store::Sqlite { .. }
+        )));
         let raw: Option<Option<Vec<u8>>> = with_pool!(self, p => sqlx::query_scalar::<_, Option<Vec<u8>>>(sql)
             .bind(id).fetch_optional(p).await.context("reading a message"))?;
         if let Some(raw) = raw.flatten() {

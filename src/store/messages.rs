@@ -91,6 +91,13 @@ pub(super) fn raw_of_message(sqlite: bool) -> (&'static str, &'static str) {
     }
 }
 
+/// `SELECT` of one message's raw bytes by Message-ID (`$1`), on either
+/// database ([`raw_of_message`]): NULL when none are kept.
+pub(super) fn raw_by_message_id(sqlite: bool) -> String {
+    let (raw, from) = raw_of_message(sqlite);
+    format!("SELECT {raw} FROM {from} WHERE m.message_id = $1")
+}
+
 impl NewMessage<'_> {
     /// Whether it has text or bytes to keep (a row in `message_content`).
     fn has_content(&self) -> bool {
