@@ -7,7 +7,10 @@
 //! the update with a promise), its events and a participant, and each message's
 //! text; the messages of the last 30 days' tickets (every open one among them)
 //! also carry the mail as received, `ONIT_SCALE_RAW_BYTES` bytes (12,000: a
-//! short mail with its HTML part). The rows are generated in SQL. Then it reports:
+//! short mail with its HTML part). The outbox holds what was sent: each
+//! ticket's acknowledgment (1,100 bytes) and each closed ticket's incident
+//! report (4,000 bytes; `ONIT_SCALE_OUTBOX=0` leaves the outbox empty). The
+//! rows are generated in SQL. Then it reports:
 //!
 //! - a reminder pass (`reminders::tick`: the due pass, then what is due within the
 //!   horizon): the first (it re-evaluates every open ticket, as after the
@@ -15,6 +18,7 @@
 //! - `onit compliance --since` one week, and without `--since` (every history:
 //!   what the reminder pass, the gauge and the digests used to load);
 //! - a daily digest (inputs loaded for its period, built for every PM);
+//! - `onit status`, the command run as an operator runs it;
 //! - the old reminder pass's core for comparison: every open history evaluated;
 //! - `onit import` of further mails (one new ticket each, multipart text + HTML),
 //!   the command run as an operator runs it, timed from its start to its exit;
@@ -158,6 +162,37 @@ const GEN_REST: [&str; 4] = [
     "INSERT INTO ticket_participants (ticket_id, address) SELECT id, reporter FROM tickets",
 ];
 
+/// What was sent over the history, as the outbox keeps it: an acknowledgment
+/// for every ticket (`ONIT_SCALE_ACK_BYTES`, 1,100: ours are about 1.1 KB)
+/// and an incident report for every closed one (`ONIT_SCALE_REPORT_BYTES`,
+/// 4,000), both sent, the size bound as `$1`. Without them the outbox held
+/// only the first run's reminders: every index an acknowledgment enters there
+/// was a few thousand entries deep, not millions, and no mail sent before
+/// was stored. `{BYTES}`: see [`gen_outbox`].
+const GEN_OUTBOX: [&str; 2] = [
+    "INSERT INTO outbox (kind, dedupe_key, ticket_id, message_id, mail_from, to_addr, rcpt_to, raw, status, attempts, created_at, next_attempt_at, attempt_started_at, sent_at, claimed_by, rate_key, rate_domain) \
+     SELECT 'ack', 'ack:' || id, id, 'a' || number || '@jac.example', 'support@jac.example', reporter, reporter, {BYTES}, 'sent', 1, \
+       opened_at + 30000, opened_at + 30000, opened_at + 30500, opened_at + 31000, 'bench', reporter, \
+       CASE WHEN reporter LIKE '%@acme.example' THEN 'acme.example' ELSE 'globex.example' END FROM tickets",
+    "INSERT INTO outbox (kind, dedupe_key, ticket_id, message_id, mail_from, to_addr, rcpt_to, raw, status, attempts, created_at, next_attempt_at, attempt_started_at, sent_at, claimed_by, rate_key, rate_domain) \
+     SELECT 'report', 'report:r' || number || '@jac.example', id, 'r' || number || '@jac.example', 'support@jac.example', pm, pm, {BYTES}, 'sent', 1, \
+       closed_at, closed_at, closed_at + 500, closed_at + 1000, 'bench', pm, 'jac.example' FROM tickets WHERE status = 'closed'",
+];
+
+/// `GEN_OUTBOX[k]` on `store`'s database: random bytes on SQLite; on
+/// PostgreSQL SHA-512 digests, computed once per statement (a value is
+/// compressed on its own, so the same incompressible bytes in every row are
+/// stored, and kept out of line, as different mail would be).
+fn gen_outbox(store: &onit::store::Store, k: usize) -> String {
+    let bytes = match store {
+        onit::store::Store::Sqlite { .. } => "randomblob($1)",
+        onit::store::Store::Postgres(_) => {
+            "(SELECT string_agg(sha512(int8send(g)), ''::bytea) FROM generate_series(1, ($1::int + 63) / 64) g)"
+        }
+    };
+    GEN_OUTBOX[k].replace("{BYTES}", bytes)
+}
+
 async fn exec_both(store: &onit::store::Store, sql: &str, binds: &[i64]) {
     match store {
         onit::store::Store::Sqlite { writer, .. } => {
@@ -204,6 +239,15 @@ async fn generate(store: &onit::store::Store, n: i64, now: DateTime<Utc>) -> f64
     }
     for sql in GEN_REST {
         exec_both(store, sql, &[]).await;
+    }
+    if env_num("ONIT_SCALE_OUTBOX", 1) == 1 {
+        let sizes = [
+            env_num("ONIT_SCALE_ACK_BYTES", 1_100) as i64,
+            env_num("ONIT_SCALE_REPORT_BYTES", 4_000) as i64,
+        ];
+        for (k, size) in sizes.into_iter().enumerate() {
+            exec_both(store, &gen_outbox(store, k), &[size]).await;
+        }
     }
     // PostgreSQL's autovacuum analyses a table that grew: the rows written at
     // once here get their statistics now. A SQLite database gets none (onit never
@@ -596,6 +640,29 @@ async fn one(db: &str, n: i64) {
     );
 
     store.close().await;
+    // `onit status`, as an operator runs it: the first run reads from a cold
+    // process, the median is of the next three.
+    let mut status = Vec::new();
+    for _ in 0..4 {
+        let t = Instant::now();
+        let out = std::process::Command::new(onit_bin())
+            .arg("--config")
+            .arg(&cfg)
+            .arg("status")
+            .output()
+            .expect("onit status");
+        assert!(
+            out.status.success(),
+            "onit status: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        status.push(ms(t.elapsed()));
+    }
+    println!(
+        "  onit status: first {:.0} ms, then median {:.0} ms",
+        status[0],
+        median(status[1..].to_vec())
+    );
     let idle = env_num("ONIT_SCALE_IDLE_SECS", 300);
     // The latency's baseline: the same daemon over an empty database of the
     // same kind, run beside it (`onit run` creates and migrates it).
