@@ -82,7 +82,9 @@ pub async fn plan(rt: &Runtime, now: DateTime<Utc>, scratch: &std::path::Path) -
     }
     let scratch_url = format!("sqlite://{}", copy.display());
     let store = Store::open(&scratch_url, 2).await?;
-    let before: Vec<i64> = store.outbox_all().await?.iter().map(|r| r.id).collect();
+    // What was queued before the plan is left unread: over a long history it is
+    // every mail ever sent.
+    let before = store.outbox_last_id().await?;
     let (mailbox, read) = match (&rt.source, &rt.imap) {
         (SourceKind::Imap, Some(cfg)) => (
             format!("IMAP {} at {}", cfg.username, cfg.host),
@@ -122,13 +124,12 @@ pub async fn plan(rt: &Runtime, now: DateTime<Utc>, scratch: &std::path::Path) -
         });
     }
     let would_send = store
-        .outbox_all()
+        .outbox_queued_after(before)
         .await?
         .into_iter()
-        .filter(|r| !before.contains(&r.id))
-        .map(|r| WouldSend {
-            kind: r.kind.as_str(),
-            to: r.to_addr,
+        .map(|(kind, to)| WouldSend {
+            kind: kind.as_str(),
+            to,
         })
         .collect();
     store.close().await;

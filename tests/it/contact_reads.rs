@@ -12,54 +12,9 @@
 //! the row the two loads fetched each update's ~330 pages, twice.
 
 use chrono::Duration;
-use onit::store::Store;
 
 use crate::common::{at, feed, Db, Env, Mail};
-
-/// Pages fetched by `conn` since its counter was last reset; `reset` empties
-/// its page cache and starts the count again.
-async fn cache_misses(conn: &mut sqlx::SqliteConnection, reset: bool) -> i64 {
-    if reset {
-        sqlx::query("PRAGMA shrink_memory")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-    }
-    let mut handle = conn.lock_handle().await.expect("the connection's handle");
-    let db = handle.as_raw_handle().as_ptr();
-    let (mut cur, mut hi) = (0, 0);
-    // SAFETY: `db` is the open connection this guard holds; the two outputs are
-    // plain integers on this stack.
-    let rc = unsafe {
-        libsqlite3_sys::sqlite3_db_status(
-            db,
-            libsqlite3_sys::SQLITE_DBSTATUS_CACHE_MISS,
-            &mut cur,
-            &mut hi,
-            i32::from(reset),
-        )
-    };
-    assert_eq!(rc, libsqlite3_sys::SQLITE_OK);
-    i64::from(cur)
-}
-
-/// Every reader connection at once (so each is a different one): their page
-/// counts summed, after emptying their caches and resetting the counts when
-/// `reset`.
-async fn readers(store: &Store, reset: bool) -> i64 {
-    let Store::Sqlite { reader, .. } = store else {
-        unreachable!("a SQLite store")
-    };
-    let mut conns = Vec::new();
-    for _ in 0..reader.size() {
-        conns.push(reader.acquire().await.unwrap());
-    }
-    let mut n = 0;
-    for c in &mut conns {
-        n += cache_misses(c, reset).await;
-    }
-    n
-}
+use crate::sqlite_pages::readers;
 
 #[tokio::test]
 async fn the_rules_read_a_contact_without_its_mail_on_sqlite() {
