@@ -72,7 +72,7 @@ pub async fn plan(rt: &Runtime, now: DateTime<Utc>, scratch: &std::path::Path) -
     let url = &rt.database_url;
     if probe::sqlite_path(url).is_some() && probe::exists(url).await? {
         let real = Store::connect(url, 1).await?;
-        let r = crate::store::backup::backup(&real, &copy).await;
+        let r = crate::store::backup::scratch_copy(&real, &copy).await;
         real.close().await;
         r.context("copying the database for the dry run")?;
     } else if probe::sqlite_path(url).is_some() {

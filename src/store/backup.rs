@@ -140,6 +140,31 @@ pub async fn backup(store: &Store, dest: &Path) -> Result<BackupReport> {
     })
 }
 
+/// A copy of the database behind `store` at `dest` (which must not exist) for
+/// a plan to run over and throw away (`onit run --dry-run`): the same
+/// snapshot as [`backup`], owner-only, but neither synced nor checked. Those
+/// two make a backup trustworthy after a crash; a scratch copy does not
+/// outlive its command. Over the scale bench's 1 M tickets (9 GB) the check
+/// alone took 21 s of a 56 s dry run.
+pub async fn scratch_copy(store: &Store, dest: &Path) -> Result<()> {
+    let reader = match store {
+        Store::Sqlite { reader, .. } => reader,
+        Store::Postgres(_) => bail!("only a SQLite database is copied"),
+    };
+    let dest_str = dest
+        .to_str()
+        .with_context(|| format!("the path {} is not UTF-8", dest.display()))?;
+    create_private(dest)
+        .await
+        .with_context(|| format!("creating {}", dest.display()))?;
+    sqlx::query("VACUUM INTO $1")
+        .bind(dest_str)
+        .execute(reader)
+        .await
+        .with_context(|| format!("copying the database into {}", dest.display()))?;
+    Ok(())
+}
+
 /// Creates an empty file readable and writable by its owner only; fails if it exists.
 async fn create_private(path: &Path) -> std::io::Result<()> {
     crate::private_files::tokio_options()
