@@ -44,13 +44,29 @@ async fn vacation_and_headerless_responders_get_one_ack_per_ticket_and_no_storm(
         if counts.iter().map(|(_, n)| n).sum::<i64>() >= 60 {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "timed out after 60 s waiting for 60 messages; stored by class: {counts:?}\n{}\n{}\nonit's log:\n{}",
-            stack.mail_diagnosis(ooo.split('@').next().unwrap_or("ooo")),
-            stack.mail_diagnosis(robot.split('@').next().unwrap_or("robot")),
-            live.log()
-        );
+        if started.elapsed() >= Duration::from_secs(60) {
+            // Whether the mail onit lacks reached its mailbox (onit did not
+            // read it) or never came (a responder did not answer).
+            let inbox = imap_read::fetch_all(stack, &live.support, "INBOX").await;
+            let froms: Vec<String> = inbox
+                .iter()
+                .map(|m| {
+                    String::from_utf8_lossy(m)
+                        .lines()
+                        .find(|l| l.to_ascii_lowercase().starts_with("from:"))
+                        .unwrap_or("(no From)")
+                        .to_string()
+                })
+                .collect();
+            panic!(
+                "timed out after 60 s waiting for 60 messages; stored by class: {counts:?}\n\
+                 {} in the support mailbox's INBOX, from: {froms:?}\n{}\n{}\nonit's log:\n{}",
+                inbox.len(),
+                stack.mail_diagnosis(ooo.split('@').next().unwrap_or("ooo")),
+                stack.mail_diagnosis(robot.split('@').next().unwrap_or("robot")),
+                live.log()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Time for a storm to show if there were one.

@@ -463,6 +463,10 @@ plugin {
   sieve_pipe_bin_dir = $D/sieve/bin
   sieve_vacation_min_period = 0
   sieve_vacation_dont_check_recipient = yes
+  # The robot's reply is a bash script talking SMTP; Pigeonhole kills a piped
+  # program after 10 s by default, which a loaded test machine can exceed
+  # (and then the reply is never sent, and a test waits for it in vain).
+  sieve_pipe_exec_timeout = 60s
 }
 EOF
 }
