@@ -662,12 +662,12 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             // Due times that passed since the daemon's last pass are brought up to
             // date first (the same pass, by the same rules), so the list is the rules'.
             crate::ticket::lifecycle::settle_dues(&store, &rt, chrono::Utc::now()).await?;
+            // Status and priority in the statement; the project and the PM here,
+            // compared as before (ASCII case-insensitive, lower case).
             let views: Vec<TicketView> = store
-                .tickets()
+                .tickets_with(status, priority)
                 .await?
                 .iter()
-                .filter(|t| status.is_none_or(|s| t.status == s))
-                .filter(|t| priority.is_none_or(|p| t.priority == p))
                 .filter(|t| {
                     project
                         .as_deref()

@@ -411,6 +411,40 @@ impl Store {
         with_pool!(self, p => sqlx::query_as::<_, TicketRow>(sql).fetch_all(p).await.context("listing tickets"))
     }
 
+    /// The tickets with `status` and `priority` when given, oldest first
+    /// (`onit tickets`). The filters are the statement's: at 1 M tickets,
+    /// listing the open ones read and kept every ticket to drop all but 2 %
+    /// of them (5.1 s, 1.3 GB resident). Both values come from their types'
+    /// own names, bound as parameters.
+    pub async fn tickets_with(
+        &self,
+        status: Option<crate::ticket::Status>,
+        priority: Option<crate::ticket::Priority>,
+    ) -> Result<Vec<TicketRow>> {
+        let mut conds = Vec::new();
+        let mut binds = Vec::new();
+        if let Some(s) = status {
+            binds.push(s.as_str());
+            conds.push(format!("status = ${}", binds.len()));
+        }
+        if let Some(p) = priority {
+            binds.push(p.as_str());
+            conds.push(format!("priority = ${}", binds.len()));
+        }
+        let filter = match conds.is_empty() {
+            true => String::new(),
+            false => format!(" WHERE {}", conds.join(" AND ")),
+        };
+        let sql = format!("SELECT {TICKET_COLS} FROM tickets{filter} ORDER BY number");
+        with_pool!(self, p => {
+            let mut q = sqlx::query_as::<_, TicketRow>(sqlx::AssertSqlSafe(sql.as_str()));
+            for b in &binds {
+                q = q.bind(*b);
+            }
+            q.fetch_all(p).await.context("listing tickets")
+        })
+    }
+
     /// The open tickets, oldest first (the reminder pass runs every 30 s: only what it needs).
     pub async fn open_tickets(&self) -> Result<Vec<TicketRow>> {
         let sql = sqlx::AssertSqlSafe(format!(

@@ -247,68 +247,72 @@ async fn reopen_and_merge_by_command_and_mail() {
 
 #[test]
 fn tickets_are_filtered_by_status_project_pm_and_priority() {
-    let env = Env::new(crate::common::Db::Sqlite, "");
-    let rt = env.runtime();
-    let rtm = tokio::runtime::Runtime::new().unwrap();
-    rtm.block_on(async {
-        let store = env.store().await;
-        client(
-            &store,
-            &rt,
-            "c1@acme.example",
-            "Production is down",
-            at(2026, 11, 26, 10, 0),
-        )
-        .await;
-        client(
-            &store,
-            &rt,
-            "c2@acme.example",
-            "Typo on the about page",
-            at(2026, 11, 26, 10, 5),
-        )
-        .await;
-        let m = Mail::new(
-            "dora@other.example",
-            "support@jac.example",
-            "Question",
-            "o1@other.example",
-        )
-        .h("Date", &date(at(2026, 11, 26, 10, 6)));
-        feed(&store, &rt, &m, at(2026, 11, 26, 10, 6)).await;
-    });
-    let list = |args: &[&str]| -> Vec<String> {
-        let mut a = vec!["tickets", "--json"];
-        a.extend_from_slice(args);
-        let v: serde_json::Value =
-            serde_json::from_str(&expect_ok(&a, onit_command(&env, &a).output().unwrap())).unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    assert_eq!(list(&[]), ["JAC-1", "JAC-2", "JAC-3"]);
-    assert_eq!(list(&["--project", "acme"]), ["JAC-1", "JAC-2"]);
-    assert_eq!(list(&["--pm", "PM@jac.example"]), ["JAC-3"]);
-    assert_eq!(list(&["--priority", "urgent"]), ["JAC-1"]);
-    assert_eq!(
-        list(&[
-            "--status",
-            "open",
-            "--project",
-            "acme",
-            "--priority",
-            "medium"
-        ]),
-        ["JAC-2"]
-    );
-    assert!(list(&["--status", "closed"]).is_empty());
-    let bad = onit_command(&env, &["tickets", "--status", "pending"])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a status"));
+    // Status and priority are filtered by the database's statement: both databases.
+    for db in crate::common::BOTH {
+        let env = Env::new(db, "");
+        let rt = env.runtime();
+        let rtm = tokio::runtime::Runtime::new().unwrap();
+        rtm.block_on(async {
+            let store = env.store().await;
+            client(
+                &store,
+                &rt,
+                "c1@acme.example",
+                "Production is down",
+                at(2026, 11, 26, 10, 0),
+            )
+            .await;
+            client(
+                &store,
+                &rt,
+                "c2@acme.example",
+                "Typo on the about page",
+                at(2026, 11, 26, 10, 5),
+            )
+            .await;
+            let m = Mail::new(
+                "dora@other.example",
+                "support@jac.example",
+                "Question",
+                "o1@other.example",
+            )
+            .h("Date", &date(at(2026, 11, 26, 10, 6)));
+            feed(&store, &rt, &m, at(2026, 11, 26, 10, 6)).await;
+        });
+        let list = |args: &[&str]| -> Vec<String> {
+            let mut a = vec!["tickets", "--json"];
+            a.extend_from_slice(args);
+            let v: serde_json::Value =
+                serde_json::from_str(&expect_ok(&a, onit_command(&env, &a).output().unwrap()))
+                    .unwrap();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(list(&[]), ["JAC-1", "JAC-2", "JAC-3"]);
+        assert_eq!(list(&["--project", "acme"]), ["JAC-1", "JAC-2"]);
+        assert_eq!(list(&["--pm", "PM@jac.example"]), ["JAC-3"]);
+        assert_eq!(list(&["--priority", "urgent"]), ["JAC-1"]);
+        assert_eq!(
+            list(&[
+                "--status",
+                "open",
+                "--project",
+                "acme",
+                "--priority",
+                "medium"
+            ]),
+            ["JAC-2"]
+        );
+        assert!(list(&["--status", "closed"]).is_empty());
+        let bad = onit_command(&env, &["tickets", "--status", "pending"])
+            .output()
+            .unwrap();
+        assert!(!bad.status.success());
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("not a status"));
+    }
 }
 
 #[tokio::test]
