@@ -591,12 +591,16 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
             let report = crate::compliance::compliance(&store, &rt, at, since).await?;
             store.close().await;
+            // Written as it is made: a whole history's report is millions of lines.
+            use std::io::Write as _;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             if json {
-                print_json(&report)
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
             } else {
-                print!("{}", crate::compliance::report_text(&report, &rt));
-                Ok(())
+                crate::compliance::write_report_text(&mut out, &report, &rt)?;
             }
+            out.flush().context("writing the report")
         }
         Command::Digest {
             kind,

@@ -230,6 +230,39 @@ impl Store {
         Ok(changes)
     }
 
+    /// The policy rows of the next `count` tickets (client work) after ticket id
+    /// `after`, each with its whole history, in ticket order: a whole-history
+    /// report reads the tickets part by part (`compliance::compliance`). Three
+    /// range reads, each through an index that starts with the ticket id.
+    pub async fn policy_rows_after(
+        &self,
+        after: i64,
+        count: u32,
+    ) -> Result<(
+        Vec<PolicyTicketRow>,
+        Vec<PolicyContactRow>,
+        Vec<PolicyStatusRow>,
+    )> {
+        // The count in the text, not bound (see `outbox::kind_literal`).
+        let t = sqlx::AssertSqlSafe(format!(
+            "SELECT {POLICY_TICKET_COLS} FROM tickets WHERE id > $1 AND {CLIENT_WORK} ORDER BY id LIMIT {count}"
+        ));
+        let tickets = with_pool!(self, p => sqlx::query_as::<_, PolicyTicketRow>(t)
+            .bind(after).fetch_all(p).await.context("loading tickets for policy"))?;
+        let Some(last) = tickets.last().map(|t| t.id) else {
+            return Ok((tickets, Vec::new(), Vec::new()));
+        };
+        let cs = sqlx::AssertSqlSafe(format!(
+            "SELECT {POLICY_CONTACT_COLS} FROM messages WHERE ticket_id > $1 AND ticket_id <= $2 AND contact_at IS NOT NULL ORDER BY ticket_id, contact_at, id"
+        ));
+        let contacts = with_pool!(self, p => sqlx::query_as::<_, PolicyContactRow>(cs)
+            .bind(after).bind(last).fetch_all(p).await.context("loading tickets' contacts"))?;
+        let changes = with_pool!(self, p => sqlx::query_as::<_, PolicyStatusRow>(
+            "SELECT ticket_id, at, status FROM events WHERE ticket_id > $1 AND ticket_id <= $2 AND status IS NOT NULL ORDER BY ticket_id, at, id")
+            .bind(after).bind(last).fetch_all(p).await.context("loading tickets' status changes"))?;
+        Ok((tickets, contacts, changes))
+    }
+
     /// Tickets for policy evaluation: all of them, or only open ones.
     pub async fn policy_tickets(&self, open_only: bool) -> Result<Vec<PolicyTicketRow>> {
         let sql = if open_only {

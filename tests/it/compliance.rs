@@ -199,6 +199,51 @@ fn each_rule_breaks_at_the_time_policy_gives() {
     }
 }
 
+/// `onit compliance` without `--since` reads the history part by part
+/// (`compliance_in_parts`, issue 17): its report must be the one the whole
+/// load gave, byte for byte, wherever the parts split the tickets.
+#[test]
+fn the_whole_history_read_in_parts_gives_the_whole_load_s_report() {
+    for db in BOTH {
+        let env = Env::new(db, crate::common::ARCHIVE_TRUST);
+        import(&env, &breaking_archive());
+        import(&env, &keeping_archive());
+        let rt = env.runtime();
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let store = env.store().await;
+            let at_ = thu(17, 0) + Duration::days(1);
+            let histories = onit::compliance::load_histories(&store, false)
+                .await
+                .unwrap();
+            assert!(histories.len() >= 3, "{db:?}: {} tickets", histories.len());
+            let whole = onit::compliance::report(&histories, &rt, at_, None);
+            assert!(
+                whole.violations.len() >= 5,
+                "{db:?}: {:?}",
+                whole.violations
+            );
+            let text = onit::compliance::report_text(&whole, &rt);
+            let json = serde_json::to_string(&whole).unwrap();
+            for per in [1, 2, onit::compliance::TICKETS_PER_PART] {
+                let parts = onit::compliance::compliance_in_parts(&store, &rt, at_, per)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    serde_json::to_string(&parts).unwrap(),
+                    json,
+                    "{db:?}, {per} a part"
+                );
+                assert_eq!(onit::compliance::report_text(&parts, &rt), text, "{db:?}");
+            }
+            // The command's default.
+            let default = onit::compliance::compliance(&store, &rt, at_, None)
+                .await
+                .unwrap();
+            assert_eq!(serde_json::to_string(&default).unwrap(), json, "{db:?}");
+        });
+    }
+}
+
 #[test]
 fn an_archive_that_keeps_every_rule_reports_nothing() {
     let env = Env::new(Db::Sqlite, crate::common::ARCHIVE_TRUST);
