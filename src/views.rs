@@ -130,20 +130,56 @@ pub fn local_time(rfc3339: &str, tz: chrono_tz::Tz) -> String {
 
 /// A table of tickets for people, times in the calendar's zone `tz` (named in the header).
 pub fn tickets_table(ts: &[TicketView], tz: chrono_tz::Tz) -> String {
-    let due_header = format!("NEXT DUE ({tz})");
-    let width = due_header.len().max(22);
-    let mut out = format!(
-        "{:<9} {:<8} {:<9} {:<width$} {:<26} {}\n",
-        "ID", "PRIO", "STATUS", due_header, "REPORTER", "SUBJECT"
-    );
-    for t in ts {
+    let mut out = Vec::new();
+    let table = TicketsTable::new(tz);
+    table
+        .write_header(&mut out)
+        .and_then(|()| ts.iter().try_for_each(|t| table.write_row(&mut out, t)))
+        .expect("writing into memory");
+    String::from_utf8(out).expect("the table is text")
+}
+
+/// [`tickets_table`] written a row at a time (`onit tickets` over a long
+/// history): every column but the last has a fixed width, so no row waits for
+/// the others.
+#[derive(Debug, Clone, Copy)]
+pub struct TicketsTable {
+    tz: chrono_tz::Tz,
+    width: usize,
+}
+
+impl TicketsTable {
+    /// The table in the calendar's zone `tz`.
+    pub fn new(tz: chrono_tz::Tz) -> TicketsTable {
+        let width = format!("NEXT DUE ({tz})").len().max(22);
+        TicketsTable { tz, width }
+    }
+
+    /// The header line.
+    pub fn write_header(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        let width = self.width;
+        writeln!(
+            w,
+            "{:<9} {:<8} {:<9} {:<width$} {:<26} SUBJECT",
+            "ID",
+            "PRIO",
+            "STATUS",
+            format!("NEXT DUE ({})", self.tz),
+            "REPORTER"
+        )
+    }
+
+    /// One ticket's line.
+    pub fn write_row(&self, w: &mut impl std::io::Write, t: &TicketView) -> std::io::Result<()> {
+        let width = self.width;
         let due = t
             .next_due_at
             .as_deref()
-            .map(|d| local_time(d, tz))
+            .map(|d| local_time(d, self.tz))
             .unwrap_or_else(|| "-".into());
-        out.push_str(&format!(
-            "{:<9} {:<8} {:<9} {:<width$} {:<26} {}\n",
+        writeln!(
+            w,
+            "{:<9} {:<8} {:<9} {:<width$} {:<26} {}",
             t.id,
             // Display impls ignore width: pad their text.
             t.priority.to_string(),
@@ -151,9 +187,8 @@ pub fn tickets_table(ts: &[TicketView], tz: chrono_tz::Tz) -> String {
             due,
             t.reporter,
             t.subject
-        ));
+        )
     }
-    out
 }
 
 /// One ticket for people, times in the calendar's zone `tz`.

@@ -307,6 +307,23 @@ fn tickets_are_filtered_by_status_project_pm_and_priority() {
             ["JAC-2"]
         );
         assert!(list(&["--status", "closed"]).is_empty());
+        // A page at a time, as `onit tickets` reads them: the pages join up.
+        rtm.block_on(async {
+            let store = env.store().await;
+            let mut numbers = Vec::new();
+            let mut after = i64::MIN;
+            loop {
+                let page = store
+                    .tickets_with(Some(onit::ticket::Status::Open), None, after, 1)
+                    .await
+                    .unwrap();
+                let Some(last) = page.last() else { break };
+                assert_eq!(page.len(), 1);
+                after = last.number;
+                numbers.push(last.number);
+            }
+            assert_eq!(numbers, [1, 2, 3], "{db:?}");
+        });
         let bad = onit_command(&env, &["tickets", "--status", "pending"])
             .output()
             .unwrap();
