@@ -406,6 +406,23 @@ fn spawn_run(cfg: &Path) -> std::process::Child {
         .expect("onit run")
 }
 
+/// `onit --config CFG ARGS…` run to its end, as an operator runs it; its
+/// output, after checking it succeeded.
+fn onit_ok(cfg: &Path, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(onit_bin())
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("onit {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "onit {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// One latency probe: a new client mail renamed into `dir`'s Maildir, timed to
 /// its acknowledgment's arrival in `arrivals`; `tag` keeps probes apart (and
 /// their senders' domains, which the flood limits count: 50 an hour).
@@ -645,17 +662,7 @@ async fn one(db: &str, n: i64) {
     let mut status = Vec::new();
     for _ in 0..4 {
         let t = Instant::now();
-        let out = std::process::Command::new(onit_bin())
-            .arg("--config")
-            .arg(&cfg)
-            .arg("status")
-            .output()
-            .expect("onit status");
-        assert!(
-            out.status.success(),
-            "onit status: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        onit_ok(&cfg, &["status"]);
         status.push(ms(t.elapsed()));
     }
     println!(
@@ -694,19 +701,11 @@ async fn one(db: &str, n: i64) {
         let mbox = dir.path().join("new.mbox");
         mails(&mbox, k, now - Duration::days(2));
         let t = Instant::now();
-        let out = std::process::Command::new(onit_bin())
-            .arg("--config")
-            .arg(&cfg)
-            .args(["import", "--json"])
-            .arg(&mbox)
-            .output()
-            .expect("onit import");
-        let secs = t.elapsed().as_secs_f64();
-        assert!(
-            out.status.success(),
-            "onit import: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = onit_ok(
+            &cfg,
+            &["import", "--json", mbox.to_str().expect("utf-8 path")],
         );
+        let secs = t.elapsed().as_secs_f64();
         let counts: serde_json::Value = serde_json::from_slice(&out.stdout).expect("import JSON");
         println!(
             "  import of {k} further mails: {:.0} msg/s ({} tickets)",

@@ -128,20 +128,9 @@ pub fn local_time(rfc3339: &str, tz: chrono_tz::Tz) -> String {
     }
 }
 
-/// A table of tickets for people, times in the calendar's zone `tz` (named in the header).
-pub fn tickets_table(ts: &[TicketView], tz: chrono_tz::Tz) -> String {
-    let mut out = Vec::new();
-    let table = TicketsTable::new(tz);
-    table
-        .write_header(&mut out)
-        .and_then(|()| ts.iter().try_for_each(|t| table.write_row(&mut out, t)))
-        .expect("writing into memory");
-    String::from_utf8(out).expect("the table is text")
-}
-
-/// [`tickets_table`] written a row at a time (`onit tickets` over a long
-/// history): every column but the last has a fixed width, so no row waits for
-/// the others.
+/// A table of tickets for people, times in the calendar's zone `tz` (named in
+/// the header), written a row at a time (`onit tickets` over a long history):
+/// every column but the last has a fixed width, so no row waits for the others.
 #[derive(Debug, Clone, Copy)]
 pub struct TicketsTable {
     tz: chrono_tz::Tz,
