@@ -559,6 +559,12 @@ fn tempfile_dir() -> Result<ScratchDir> {
 /// How many tickets `onit tickets` reads at a time.
 const TICKETS_PER_PAGE: u32 = 5_000;
 
+/// Where `onit tickets` writes as it reads: its table, or one JSON array.
+enum Listing<W: std::io::Write> {
+    Table(W),
+    Json(crate::json_array::PrettyArray<W>),
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -673,13 +679,18 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
             // compared as before (ASCII case-insensitive, lower case). Read a page
             // at a time and, as text, written as read: a long history has a
             // million tickets (1.3 GB resident when listed at once).
+            // JSON too is written as read: one array, element by element
+            // (`json_array`), the bytes `to_writer_pretty` wrote for all at once.
             use std::io::Write as _;
-            let mut out = std::io::BufWriter::new(std::io::stdout());
+            let out = std::io::BufWriter::new(std::io::stdout());
             let table = TicketsTable::new(rt.calendar.tz());
-            if !json {
+            let mut listing = if json {
+                Listing::Json(crate::json_array::PrettyArray::new(out))
+            } else {
+                let mut out = out;
                 table.write_header(&mut out)?;
-            }
-            let mut views: Vec<TicketView> = Vec::new();
+                Listing::Table(out)
+            };
             let mut after = i64::MIN;
             loop {
                 let page = store
@@ -696,17 +707,21 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                         && pm.as_deref().is_none_or(|p| t.pm.to_lowercase() == p)
                 }) {
                     let view = TicketView::from(t);
-                    match json {
-                        true => views.push(view),
-                        false => table.write_row(&mut out, &view)?,
+                    match &mut listing {
+                        Listing::Json(array) => array.push(&view)?,
+                        Listing::Table(out) => table.write_row(out, &view)?,
                     }
                 }
             }
             store.close().await;
-            if json {
-                serde_json::to_writer_pretty(&mut out, &views)?;
-                writeln!(out)?;
-            }
+            let mut out = match listing {
+                Listing::Json(array) => {
+                    let mut out = array.finish()?;
+                    writeln!(out)?;
+                    out
+                }
+                Listing::Table(out) => out,
+            };
             out.flush().context("writing the list")
         }
         Command::Ticket {

@@ -30,6 +30,7 @@ pub mod http;
 pub mod imap;
 pub mod import;
 pub mod ingest;
+pub mod json_array;
 pub mod leadership;
 pub mod logging;
 pub mod mail_attach;
