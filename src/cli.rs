@@ -559,6 +559,13 @@ fn tempfile_dir() -> Result<ScratchDir> {
 /// How many tickets `onit tickets` reads at a time.
 const TICKETS_PER_PAGE: u32 = 5_000;
 
+/// An `onit compliance` report: a period's, in memory, or the whole history's,
+/// its parts on disk (`compliance_parts`).
+enum Made {
+    Period(crate::compliance::Report),
+    Whole(crate::compliance_parts::PartedReport),
+}
+
 /// Where `onit tickets` writes as it reads: its table, or one JSON array.
 enum Listing<W: std::io::Write> {
     Table(W),
@@ -598,16 +605,35 @@ async fn dispatch(cmd: Command, rt: Runtime) -> Result<()> {
                 .transpose()
                 .context("--since")?;
             let store = Store::open_existing(&rt.database_url, rt.max_connections).await?;
-            let report = crate::compliance::compliance(&store, &rt, at, since).await?;
+            // Written as it is made: a whole history's report is millions of
+            // lines, merged from its parts as it is written (`compliance_parts`).
+            let report = match since {
+                Some(_) => {
+                    Made::Period(crate::compliance::compliance(&store, &rt, at, since).await?)
+                }
+                None => Made::Whole(
+                    crate::compliance_parts::whole_history(
+                        &store,
+                        &rt,
+                        at,
+                        crate::compliance::TICKETS_PER_PART,
+                    )
+                    .await?,
+                ),
+            };
             store.close().await;
-            // Written as it is made: a whole history's report is millions of lines.
             use std::io::Write as _;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match (report, json) {
+                (Made::Period(report), true) => serde_json::to_writer_pretty(&mut out, &report)?,
+                (Made::Period(report), false) => {
+                    crate::compliance::write_report_text(&mut out, &report, &rt)?
+                }
+                (Made::Whole(parted), true) => parted.write_json(&mut out)?,
+                (Made::Whole(parted), false) => parted.write_text(&mut out, &rt)?,
+            }
             if json {
-                serde_json::to_writer_pretty(&mut out, &report)?;
                 writeln!(out)?;
-            } else {
-                crate::compliance::write_report_text(&mut out, &report, &rt)?;
             }
             out.flush().context("writing the report")
         }

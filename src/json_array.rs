@@ -14,6 +14,8 @@ use std::io::{self, Write};
 pub struct PrettyArray<W: Write> {
     out: W,
     written: usize,
+    /// How deep the array sits (0: the document itself; 1: a field of it).
+    depth: usize,
     /// The element being printed (reused: one allocation for the whole array).
     buf: Vec<u8>,
 }
@@ -21,9 +23,16 @@ pub struct PrettyArray<W: Write> {
 impl<W: Write> PrettyArray<W> {
     /// An array with nothing written yet (an empty one prints `[]`).
     pub fn new(out: W) -> PrettyArray<W> {
+        PrettyArray::nested(out, 0)
+    }
+
+    /// An array written as a value `depth` levels down (a field of the
+    /// document is at depth 1): its elements and `]` indented to match.
+    pub fn nested(out: W, depth: usize) -> PrettyArray<W> {
         PrettyArray {
             out,
             written: 0,
+            depth,
             buf: Vec::new(),
         }
     }
@@ -32,15 +41,10 @@ impl<W: Write> PrettyArray<W> {
     pub fn push<T: serde::Serialize + ?Sized>(&mut self, item: &T) -> io::Result<()> {
         self.buf.clear();
         serde_json::to_writer_pretty(&mut self.buf, item)?;
-        self.out.write_all(if self.written == 0 {
-            b"[\n  "
-        } else {
-            b",\n  "
-        })?;
-        for (i, line) in self.buf.split(|b| *b == b'\n').enumerate() {
-            if i > 0 {
-                self.out.write_all(b"\n  ")?;
-            }
+        self.out
+            .write_all(if self.written == 0 { b"[" } else { b"," })?;
+        for line in self.buf.split(|b| *b == b'\n') {
+            new_line(&mut self.out, self.depth + 1)?;
             self.out.write_all(line)?;
         }
         self.written += 1;
@@ -49,10 +53,24 @@ impl<W: Write> PrettyArray<W> {
 
     /// Closes the array (`]`, or `[]` when nothing was pushed) and returns the writer.
     pub fn finish(mut self) -> io::Result<W> {
-        self.out
-            .write_all(if self.written == 0 { b"[]" } else { b"\n]" })?;
+        if self.written == 0 {
+            self.out.write_all(b"[]")?;
+        } else {
+            new_line(&mut self.out, self.depth)?;
+            self.out.write_all(b"]")?;
+        }
         Ok(self.out)
     }
+}
+
+/// A line break and the indentation of `depth` levels (two spaces each, as
+/// serde_json's pretty printer indents).
+pub fn new_line(out: &mut impl Write, depth: usize) -> io::Result<()> {
+    out.write_all(b"\n")?;
+    for _ in 0..depth {
+        out.write_all(b"  ")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -88,6 +106,29 @@ mod tests {
                 serde_json::to_string_pretty(&items).unwrap(),
                 "{items:?}"
             );
+        }
+    }
+
+    #[test]
+    fn an_array_nested_in_a_document_is_indented_as_the_whole_document_would_be() {
+        let inner = [json!({"a": [1, 2], "b": {}}), json!("x")];
+        for depth in [1, 2, 3, 20] {
+            let mut doc = json!(inner);
+            for _ in 0..depth {
+                doc = json!({ "k": doc });
+            }
+            let whole = serde_json::to_string_pretty(&doc).unwrap();
+            let mut a = PrettyArray::nested(Vec::new(), depth);
+            for i in &inner {
+                a.push(i).unwrap();
+            }
+            let streamed = String::from_utf8(a.finish().unwrap()).unwrap();
+            assert!(
+                whole.contains(&format!("\"k\": {streamed}")),
+                "{depth}: {streamed}"
+            );
+            let empty = PrettyArray::nested(Vec::new(), depth).finish().unwrap();
+            assert_eq!(empty, b"[]");
         }
     }
 

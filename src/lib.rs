@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod compliance;
+pub mod compliance_parts;
 pub mod compose;
 pub mod config;
 pub mod cpu_placement;

@@ -234,6 +234,19 @@ fn the_whole_history_read_in_parts_gives_the_whole_load_s_report() {
                     "{db:?}, {per} a part"
                 );
                 assert_eq!(onit::compliance::report_text(&parts, &rt), text, "{db:?}");
+                // As `onit compliance` writes it: merged from the parts' files
+                // as it is written, the bytes the whole report printed.
+                let count = whole.violations.len();
+                assert_eq!(
+                    streamed(&store, &rt, at_, per, false).await,
+                    (count, text.clone()),
+                    "{db:?}, {per} a part"
+                );
+                assert_eq!(
+                    streamed(&store, &rt, at_, per, true).await,
+                    (count, serde_json::to_string_pretty(&whole).unwrap()),
+                    "{db:?}, {per} a part"
+                );
             }
             // The command's default.
             let default = onit::compliance::compliance(&store, &rt, at_, None)
@@ -242,6 +255,28 @@ fn the_whole_history_read_in_parts_gives_the_whole_load_s_report() {
             assert_eq!(serde_json::to_string(&default).unwrap(), json, "{db:?}");
         });
     }
+}
+
+/// The whole-history report as `onit compliance` writes it, merged from its
+/// parts' files as it is written (`compliance_parts`): its count, and its text
+/// or JSON.
+async fn streamed(
+    store: &onit::store::Store,
+    rt: &onit::config::Runtime,
+    at: chrono::DateTime<chrono::Utc>,
+    per: u32,
+    json: bool,
+) -> (usize, String) {
+    let parted = onit::compliance_parts::whole_history(store, rt, at, per)
+        .await
+        .unwrap();
+    let count = parted.violations();
+    let mut out = Vec::new();
+    match json {
+        true => parted.write_json(&mut out).unwrap(),
+        false => parted.write_text(&mut out, rt).unwrap(),
+    }
+    (count, String::from_utf8(out).unwrap())
 }
 
 #[test]
