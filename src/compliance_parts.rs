@@ -20,7 +20,7 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use crate::compliance::{each_part, report_order, write_text_from, DueView, Report};
+use crate::compliance::{each_part, report_order, write_text_from, DueView};
 use crate::config::Runtime;
 use crate::json_array::{new_line, PrettyArray};
 use crate::policy::history::Violation;
@@ -78,7 +78,7 @@ impl PartedReport {
     }
 
     /// The report's violations in its order, read back from the parts.
-    pub fn merged(self) -> io::Result<(Merged, Vec<DueView>)> {
+    fn merged(self) -> io::Result<(Merged, Vec<DueView>)> {
         let mut heap = BinaryHeap::with_capacity(self.parts.len());
         let mut parts = self.parts;
         for (i, p) in parts.iter_mut().enumerate() {
@@ -87,18 +87,6 @@ impl PartedReport {
             }
         }
         Ok((Merged { parts, heap }, self.open_tickets))
-    }
-
-    /// The whole report in memory (for a caller that wants a [`Report`]).
-    pub fn into_report(self) -> io::Result<Report> {
-        let at = self.at;
-        let (merged, open_tickets) = self.merged()?;
-        Ok(Report {
-            at,
-            since: None,
-            violations: merged.collect::<io::Result<_>>()?,
-            open_tickets,
-        })
     }
 
     /// Writes the report as `compliance::write_report_text` writes a [`Report`].
@@ -140,7 +128,7 @@ impl PartedReport {
 }
 
 /// The parts' violations merged into the report's order.
-pub struct Merged {
+struct Merged {
     parts: Vec<Part>,
     heap: BinaryHeap<Reverse<Head>>,
 }

@@ -133,37 +133,37 @@ async fn digest_rows(pool: &sqlx::PgPool, ids: &[i64], until: i64) -> Result<Vec
         .into_iter()
         .map(|t| {
             let id = t.policy.id;
-            // Rows of tickets not listed (an alert's) are skipped; each list is
-            // ordered by ticket, as the tickets are.
-            let mut cs = Vec::new();
-            while let Some(c) = contacts.next_if(|c| c.ticket_id <= id) {
-                if c.ticket_id == id {
-                    cs.push(c);
-                }
-            }
-            let mut ch = Vec::new();
-            while let Some(c) = changes.next_if(|c| c.ticket_id <= id) {
-                if c.ticket_id == id {
-                    ch.push(c);
-                }
-            }
-            let mut last_message_id = None;
-            while let Some((tid, m)) = last.next_if(|(tid, _)| *tid <= id) {
-                if tid == id {
-                    last_message_id = Some(m);
-                }
-            }
+            let contacts = rows_of(&mut contacts, id, |c| c.ticket_id);
+            let changes = rows_of(&mut changes, id, |c| c.ticket_id);
+            let last_message_id = rows_of(&mut last, id, |l| l.0).pop().map(|l| l.1);
             DigestTicket {
                 policy: t.policy,
                 subject: t.subject,
                 reporter: t.reporter,
                 project: t.project,
                 last_message_id,
-                contacts: cs,
-                changes: ch,
+                contacts,
+                changes,
             }
         })
         .collect())
+}
+
+/// The rows at the front of `rows` that belong to ticket `id`, dropping any
+/// before them (of a ticket not listed: an alert's). `rows` and the tickets
+/// asked about are both in ticket order.
+fn rows_of<T>(
+    rows: &mut std::iter::Peekable<impl Iterator<Item = T>>,
+    id: i64,
+    ticket: impl Fn(&T) -> i64,
+) -> Vec<T> {
+    let mut mine = Vec::new();
+    while let Some(r) = rows.next_if(|r| ticket(r) <= id) {
+        if ticket(&r) == id {
+            mine.push(r);
+        }
+    }
+    mine
 }
 
 /// A period ticket's own columns (PostgreSQL).

@@ -232,7 +232,7 @@ impl Store {
 
     /// The policy rows of the next `count` tickets (client work) after ticket id
     /// `after`, each with its whole history, in ticket order: a whole-history
-    /// report reads the tickets part by part (`compliance::compliance`). Three
+    /// report reads the tickets part by part (`compliance::each_part`). Three
     /// range reads, each through an index that starts with the ticket id.
     pub async fn policy_rows_after(
         &self,

@@ -257,6 +257,40 @@ fn the_whole_history_read_in_parts_gives_the_whole_load_s_report() {
     }
 }
 
+/// A whole-history report keeps its parts in `TMPDIR`: with nowhere to keep
+/// them, `onit compliance` fails and says where, having printed nothing (no
+/// report cut short that looks whole); with `--since` it needs no files.
+#[test]
+fn a_whole_history_report_with_nowhere_to_keep_its_parts_fails_clearly() {
+    let env = Env::new(Db::Sqlite, crate::common::ARCHIVE_TRUST);
+    import(&env, &breaking_archive());
+    let at_ = "2026-11-27T17:00:00Z";
+    let nowhere = env.dir.path().join("no-such-folder");
+    let out = crate::common::onit_command(&env, &["compliance", "--at", at_])
+        .env("TMPDIR", &nowhere)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("temporary file (TMPDIR)"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let since =
+        crate::common::onit_command(&env, &["compliance", "--at", at_, "--since", "2026-11-26"])
+            .env("TMPDIR", &nowhere)
+            .output()
+            .unwrap();
+    assert!(
+        since.status.success(),
+        "{}",
+        String::from_utf8_lossy(&since.stderr)
+    );
+    assert!(String::from_utf8_lossy(&since.stdout).contains("rule(s) broken"));
+}
+
 /// The whole-history report as `onit compliance` writes it, merged from its
 /// parts' files as it is written (`compliance_parts`): its count, and its text
 /// or JSON.
