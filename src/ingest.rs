@@ -916,28 +916,33 @@ impl Ingest<'_, '_, '_> {
         );
         let t = lifecycle::open(self.tx, rt, &opening).await?;
         let reference = t.reference();
+        // Instrumented, not entered across its awaits (see `outgoing`'s `record`).
         let span = info_span!("ticket", ticket = %reference);
-        let _g = span.enter();
-        self.store_on(&t, MailClass::Client, at).await?;
-        self.flag_frustration(&t, &frustration, at).await?;
-        let live = self.mode == Mode::Live;
-        crate::oversize::record(self.tx, rt, &t, v, at, live).await?;
-        let mut ack = false;
-        if self.mode == Mode::Live {
-            // The ack leaves now-ish; its clock starts at the later of arrival and the message time.
-            let now = self.arrival.max(at);
-            let req = AckRequest {
-                reporter: &reporter,
-                client_name: v.from_name.as_deref(),
-                subject: &v.subject,
-                message_id: &v.message_id,
-                references: &v.references,
-                verified: self.auth.allows_acknowledgment(),
-                released_by: None,
-                too_large: v.too_large,
-            };
-            ack = lifecycle::acknowledge(self.tx, rt, &t, &req, now).await?;
+        let ack = async {
+            self.store_on(&t, MailClass::Client, at).await?;
+            self.flag_frustration(&t, &frustration, at).await?;
+            let live = self.mode == Mode::Live;
+            crate::oversize::record(self.tx, rt, &t, v, at, live).await?;
+            let mut ack = false;
+            if self.mode == Mode::Live {
+                // The ack leaves now-ish; its clock starts at the later of arrival and the message time.
+                let now = self.arrival.max(at);
+                let req = AckRequest {
+                    reporter: &reporter,
+                    client_name: v.from_name.as_deref(),
+                    subject: &v.subject,
+                    message_id: &v.message_id,
+                    references: &v.references,
+                    verified: self.auth.allows_acknowledgment(),
+                    released_by: None,
+                    too_large: v.too_large,
+                };
+                ack = lifecycle::acknowledge(self.tx, rt, &t, &req, now).await?;
+            }
+            Ok::<_, anyhow::Error>(ack)
         }
+        .instrument(span)
+        .await?;
         tracing::info!(ticket = %reference, %priority, ack, "new ticket");
         Ok(self.outcome(
             Some(MailClass::Client),

@@ -199,7 +199,23 @@ impl Outbox {
             }
         };
         crate::fault::point("outbox-after-send");
-        let _g = span.enter();
+        // Instrumented, not entered: a span entered across an `.await` stays on
+        // the stack of the worker thread it was entered on when the task moves
+        // to another, and once it closed, a `Span::current()` there (sqlx
+        // handing a pooled connection back) panicked, losing the connection:
+        // SQLite's only writer, and the daemon sent nothing for a minute.
+        self.record(item, result, clock, now).instrument(span).await
+    }
+
+    /// What a send's `result` leaves in the outbox, on the ticket, in the
+    /// metrics and in the Sent folder.
+    async fn record(
+        &self,
+        item: OutboxRow,
+        result: Result<Accepted, SendError>,
+        clock: &crate::clock::Clock,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Attempt>> {
         let sent_at = clock.now();
         let mut tx = self.store.begin().await?;
         let mut latency = None;
