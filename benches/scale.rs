@@ -30,7 +30,11 @@
 //!   once the first run's catch-up (a reminder for each overdue open ticket)
 //!   is sent and at least `ONIT_SCALE_SETTLE_SECS` (10) after the daemons
 //!   start, then the idle
-//!   `onit run`'s resident memory and CPU over `ONIT_SCALE_IDLE_SECS` (300 by default).
+//!   `onit run`'s resident memory and CPU over `ONIT_SCALE_IDLE_SECS` (300 by default);
+//!   on SQLite also what each daemon read from storage during its probes
+//!   (`read_bytes` of `/proc/PID/io`: pages in neither SQLite's cache nor the
+//!   kernel's), and the ratio of the rounds in which neither read anything, so
+//!   that a gap from the disk and one from the CPU can be told apart.
 //!
 //! Knobs: `ONIT_SCALE_SIZES=10000,100000`, `ONIT_SCALE_DBS=sqlite,postgres`,
 //! `ONIT_SCALE_IMPORT=10000`, `ONIT_SCALE_IDLE_SECS=300`, `ONIT_SCALE_SETTLE_SECS=10`, `ONIT_SCALE_PROBES=15`, `ONIT_SCALE_FULL_MAX`
@@ -298,9 +302,37 @@ fn proc_stat(pid: u32) -> Option<(f64, f64)> {
     Some((rss_kb / 1024.0, (ticks(11) + ticks(12)) / 100.0))
 }
 
+/// Bytes a process has had read from storage (`read_bytes` of
+/// `/proc/PID/io`: what missed the kernel's page cache), or None where the file
+/// cannot be read.
+fn storage_reads(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("read_bytes:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// One probe of the daemon `pid` and the KiB it read from storage meanwhile
+/// (NaN where that cannot be read).
+fn probe_reading(pid: u32, dir: &Path, arrivals: &Arrivals, tag: &str) -> (f64, f64) {
+    let before = storage_reads(pid);
+    let latency = probe(dir, arrivals, tag);
+    let kib = match (before, storage_reads(pid)) {
+        (Some(b), Some(a)) => a.saturating_sub(b) as f64 / 1024.0,
+        _ => f64::NAN,
+    };
+    (latency, kib)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
 }
 
 fn ms(d: StdDuration) -> f64 {
@@ -453,6 +485,13 @@ struct Live {
     empty: f64,
     /// Median of the rounds' ratios (this history's probe over the empty one's).
     ratio: f64,
+    /// Mean KiB each daemon read from storage during its probes (this
+    /// history's, the empty one's): the pages its acknowledgment needed that
+    /// were in neither SQLite's nor the kernel's cache.
+    reads: (f64, f64),
+    /// The rounds in which neither daemon read from storage, and the median
+    /// of their ratios: the gap without the disk.
+    unread: (usize, f64),
     /// Resident memory after the settle, MB.
     start_rss: f64,
     /// Messages the first run sent before the probes (its catch-up), and
@@ -474,7 +513,7 @@ struct Live {
 fn live(dir: &Path, cfg: &Path, empty: (&Path, &Path), idle: u64) -> Live {
     let mut child = spawn_run(cfg);
     let mut beside = spawn_run(empty.1);
-    let pid = child.id();
+    let (pid, pid_empty) = (child.id(), beside.id());
     // Let it start and do its first passes: a first run over a history
     // catches up (the passes queue a reminder for every open ticket overdue,
     // 10,000 at 1 M, and send them). The probes measure the daemon idle, as
@@ -498,20 +537,26 @@ fn live(dir: &Path, cfg: &Path, empty: (&Path, &Path), idle: u64) -> Live {
     let arrivals = Arrivals::watch(&dir.join("out"));
     let arrivals_empty = Arrivals::watch(&empty.0.join("out"));
     let (mut lat, mut lat_empty, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut reads, mut reads_empty) = (Vec::new(), Vec::new());
     for k in 0..env_num("ONIT_SCALE_PROBES", 15) {
-        let (a, b) = if fastrand::bool() {
-            let a = probe(dir, &arrivals, &format!("lat{k}"));
-            (a, probe(empty.0, &arrivals_empty, &format!("lat{k}")))
+        let tag = format!("lat{k}");
+        let ((a, ra), (b, rb)) = if fastrand::bool() {
+            let a = probe_reading(pid, dir, &arrivals, &tag);
+            (a, probe_reading(pid_empty, empty.0, &arrivals_empty, &tag))
         } else {
-            let b = probe(empty.0, &arrivals_empty, &format!("lat{k}"));
-            (probe(dir, &arrivals, &format!("lat{k}")), b)
+            let b = probe_reading(pid_empty, empty.0, &arrivals_empty, &tag);
+            (probe_reading(pid, dir, &arrivals, &tag), b)
         };
         if std::env::var_os("ONIT_SCALE_VERBOSE").is_some() {
-            println!("    round {k}: {a:.2} ms, empty {b:.2} ms");
+            println!(
+                "    round {k}: {a:.2} ms ({ra:.0} KiB read), empty {b:.2} ms ({rb:.0} KiB read)"
+            );
         }
         lat.push(a);
         lat_empty.push(b);
         ratios.push(a / b);
+        reads.push(ra);
+        reads_empty.push(rb);
         // A random pause between rounds, so they do not all land at one
         // phase of the daemons' passes.
         std::thread::sleep(StdDuration::from_millis(1_000 + fastrand::u64(..1_000)));
@@ -529,10 +574,17 @@ fn live(dir: &Path, cfg: &Path, empty: (&Path, &Path), idle: u64) -> Live {
     let (_, cpu1) = proc_stat(pid).unwrap_or((0.0, 0.0));
     let core = (cpu1 - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
     stop(&mut child);
+    let unread: Vec<f64> = (0..ratios.len())
+        .filter(|&i| reads[i] == 0.0 && reads_empty[i] == 0.0)
+        .map(|i| ratios[i])
+        .collect();
+    let unread = (unread.len(), median(unread));
     Live {
         lat: median(lat),
         empty: median(lat_empty),
         ratio: median(ratios),
+        unread,
+        reads: (mean(&reads), mean(&reads_empty)),
         start_rss,
         catch_up: (last, drained.as_secs_f64()),
         rss: median(rss),
@@ -689,6 +741,14 @@ async fn one(db: &str, n: i64) {
         "  onit run, idle: ack latency median {:.1} ms, beside an empty database {:.1} ms (median ratio {:.2}); RSS after start {:.1} MB; idle over {idle} s: RSS median {:.1} MB, {:.2} % of a core",
         l.lat, l.empty, l.ratio, l.start_rss, l.rss, l.core
     );
+    if pg.is_none() {
+        // SQLite reads its pages in the daemon's own process; PostgreSQL's
+        // reads are its server's, not counted here.
+        println!(
+            "  onit run, idle: read from storage per acknowledgment (mean) {:.0} KiB, beside an empty database {:.0} KiB; {} rounds read nothing from storage, their median ratio {:.2}",
+            l.reads.0, l.reads.1, l.unread.0, l.unread.1
+        );
+    }
     if pg.is_some() {
         drop_database(&empty_pg).await;
     }
