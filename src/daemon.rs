@@ -275,10 +275,13 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
     };
 
     let wake = Arc::new(Notify::new());
+    // Shared with the supervision, which asks for a stop when a worker fails.
+    let stop_tx = Arc::new(stop_tx);
+    let signalled = stop_tx.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         // Stop first, then log: whatever the log does, the stop is sent.
-        let _ = stop_tx.send(true);
+        let _ = signalled.send(true);
         info!("stopping: finishing the message in hand");
     });
 
@@ -365,31 +368,17 @@ async fn run_daemon(store: &Store, rt: Runtime, leadership: &Leadership) -> Resu
         .map(|t| tokio::spawn(crate::oauth::upkeep(t, stop_rx.clone())));
 
     info!(source = ?rt.source, instance = %rt.ops.instance_name, "onit is watching the mailbox");
-    let workers = async {
-        let _ = source.await;
-        let _ = scheduler.await;
-        let _ = sender.await;
-        if let Some(t) = token_upkeep {
-            let _ = t.await;
-        }
-        if let Some(h) = http {
-            let _ = h.await;
-        }
-    };
+    let mut workers = vec![
+        ("mailbox source", source),
+        ("scheduler", scheduler),
+        ("sender", sender),
+    ];
+    workers.extend(token_upkeep.map(|t| ("OAuth token upkeep", t)));
+    workers.extend(http.map(|h| ("HTTP endpoint", h)));
     // A stop ends within ha.takeover_secs (another instance takes over by then
     // anyway): half of it for the message in hand, a quarter for closing the
-    // database (in `run`); a worker still busy after that is abandoned, which is a
-    // crash as far as the data goes, and every crash is recoverable.
-    let grace = rt.ops.takeover / 2;
-    let mut stop = stop_rx.clone();
-    tokio::select! {
-        _ = workers => info!("stopped"),
-        _ = async {
-            crate::stop::requested(&mut stop).await;
-            tokio::time::sleep(grace).await;
-        } => warn!(?grace, "a worker did not stop in time; exiting without it"),
-    }
-    Ok(())
+    // database (in `run`).
+    crate::supervision::supervise(workers, &stop_tx, rt.ops.takeover / 2).await
 }
 
 /// The scheduled work, run by whichever instance leads [`SCHEDULER`]: reminders

@@ -54,6 +54,7 @@ pub mod report;
 pub mod secret;
 pub mod stop;
 pub mod store;
+pub mod supervision;
 pub mod team;
 pub mod threading;
 pub mod ticket;

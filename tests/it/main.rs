@@ -47,3 +47,4 @@ mod smtp;
 mod sqlite_pages;
 mod trust;
 mod wal_size;
+mod worker_failure;
