@@ -48,7 +48,7 @@ pub async fn run(
     stop: watch::Receiver<bool>,
     wake: Arc<Notify>,
 ) {
-    let mut tasks = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
     for folder in cfg.folders.clone() {
         let (store, rt, cfg, stop, wake, leadership) = (
             store.clone(),
@@ -59,13 +59,22 @@ pub async fn run(
             leadership.clone(),
         );
         let span = info_span!("imap", folder = %folder);
-        tasks.push(tokio::spawn(
+        tasks.spawn(
             async move { led_folder(store, rt, cfg, folder, leadership, stop, wake).await }
                 .instrument(span),
-        ));
+        );
     }
-    for t in tasks {
-        let _ = t.await;
+    while let Some(ended) = tasks.join_next().await {
+        if let Err(e) = ended {
+            if e.is_panic() {
+                // A folder's worker died: the source dies with it, so the
+                // daemon's supervision stops onit for a restart instead of
+                // leaving that folder unread (`crate::supervision`). The other
+                // folders go on until that stop and finish the message in hand.
+                tasks.detach_all();
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
     }
 }
 

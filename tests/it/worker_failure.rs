@@ -3,8 +3,8 @@
 //! does not), instead of leaving it up with the source still queueing
 //! acknowledgments that no sender sends. Started again, the daemon sends what
 //! the dead sender had claimed, once. The panic is a real one, in the sender's
-//! task (`ONIT_FAULT=panic:outbox-after-claim`). Maildir source, file
-//! transport, SQLite: no mail stack.
+//! task (`ONIT_FAULT=panic:outbox-after-claim`); Maildir source, file
+//! transport, SQLite. The same for an IMAP folder's worker, over Dovecot.
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -107,4 +107,46 @@ fn a_panicking_sender_stops_the_daemon_for_a_restart_that_sends_once() {
         read(&second_log)
     );
     assert_eq!(env.sent_files().len(), 1, "{}", read(&second_log));
+}
+
+/// The same over IMAP (Dovecot): a folder's worker that panics before its
+/// message commits takes the mailbox source, and so the daemon, down with it
+/// (before, the other tasks ran on with that folder unread); started again,
+/// onit fetches the message it had not stored and makes it one ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_imap_folder_worker_stops_the_daemon_and_loses_nothing() {
+    use crate::imap::{client_writes, eventually, Live};
+    use crate::mailstack::{self, Server};
+
+    let stack = mailstack::shared_on(Server::Dovecot);
+    let live = Live::new(stack, Db::Sqlite, &["INBOX"], false);
+    let mut dying = live.spawn_with(&[("ONIT_FAULT", "panic:imap-before-commit")]);
+    let store = live.store().await;
+    client_writes(stack, &live, "Database down", "db1@client.example").await;
+    let status = dying.wait_exit(Duration::from_secs(30));
+    let log = live.log();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(1),
+        "onit run did not stop with an error: {status:?}\n{log}"
+    );
+    assert!(
+        log.contains("the mailbox source worker panicked")
+            && log.contains("ONIT_FAULT=panic:imap-before-commit"),
+        "{log}"
+    );
+    assert!(
+        store.tickets().await.unwrap().is_empty(),
+        "panicked before its commit"
+    );
+
+    let again = live.spawn();
+    eventually(Duration::from_secs(30), "the ticket", || async {
+        store.tickets().await.is_ok_and(|t| t.len() == 1)
+    })
+    .await;
+    // A second ticket, if any, is on its way within this.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    live.terminate(again);
+    assert_eq!(store.tickets().await.unwrap().len(), 1, "{}", live.log());
 }
