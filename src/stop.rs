@@ -1,11 +1,12 @@
 //! The daemon's stop signal: a `watch` channel set to `true` on SIGTERM/SIGINT.
 //!
 //! A closed channel also means stop. The sender lives in the task that waits for
-//! the signal (and, in the daemon, in its supervision, which asks for a stop when
-//! a worker dies: `crate::supervision`); if the sender is dropped without sending
-//! (it once panicked while logging to a closed stderr), `changed()` fails at once
-//! forever and a loop that only checked the value would spin. Every loop waits with [`requested`] and checks
-//! with [`is_requested`], which both treat a closed channel as a stop.
+//! the signal (and, in the daemon, in its supervision, which asks for a stop
+//! when a worker dies: `crate::supervision`); if the sender is dropped without
+//! sending (it once panicked while logging to a closed stderr), `changed()`
+//! fails at once forever and a loop that only checked the value would spin.
+//! Every loop waits with [`requested`] and checks with [`is_requested`], which
+//! both treat a closed channel as a stop.
 
 use tokio::sync::watch;
 

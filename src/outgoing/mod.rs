@@ -202,8 +202,8 @@ impl Outbox {
         // Instrumented, not entered: a span entered across an `.await` stays on
         // the stack of the worker thread it was entered on when the task moves
         // to another, and once it closed, a `Span::current()` there (sqlx
-        // handing a pooled connection back) panicked, losing the connection:
-        // SQLite's only writer, and the daemon sent nothing for a minute.
+        // handing a pooled connection back) panicked; the daemon then sent
+        // nothing for a minute (a dead task is now caught: crate::supervision).
         self.record(item, result, clock, now).instrument(span).await
     }
 

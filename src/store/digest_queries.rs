@@ -93,14 +93,14 @@ const DIGEST_IDS_PER_READ: usize = 1_000;
 /// 5.8–6.0 ms on 500 tickets, running three subplans per ticket; the four reads
 /// take about 3.4 ms.
 async fn digest_rows(pool: &sqlx::PgPool, ids: &[i64], until: i64) -> Result<Vec<DigestTicket>> {
-    let tickets: Vec<DigestTicketCols> = sqlx::query_as(
-        "SELECT t.id, t.number, t.prefix, t.priority, t.opened_at, t.pm, t.status, t.subject, t.reporter, t.project \
-         FROM tickets t WHERE t.id = ANY($1) AND t.alert_key IS NULL ORDER BY t.id",
-    )
-    .bind(ids)
-    .fetch_all(pool)
-    .await
-    .context("loading the period's tickets")?;
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {DIGEST_TICKET_COLS} FROM tickets t WHERE t.id = ANY($1) AND t.alert_key IS NULL ORDER BY t.id"
+    ));
+    let tickets: Vec<DigestTicketCols> = sqlx::query_as(sql)
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+        .context("loading the period's tickets")?;
     let contacts: Vec<PolicyContactRow> = sqlx::query_as(
         "SELECT ticket_id, contact_at, message_id, contact_kind, to_addrs, cc_addrs, promise_at, promise_text, dismissive \
          FROM messages WHERE ticket_id = ANY($1) AND contact_at IS NOT NULL ORDER BY ticket_id, contact_at, id",
@@ -116,16 +116,17 @@ async fn digest_rows(pool: &sqlx::PgPool, ids: &[i64], until: i64) -> Result<Vec
     .fetch_all(pool)
     .await
     .context("loading the period's status changes")?;
-    let last: Vec<(i64, String)> = sqlx::query_as(
+    let sql = sqlx::AssertSqlSafe(format!(
         "SELECT DISTINCT ON (ticket_id) ticket_id, message_id FROM messages \
-         WHERE ticket_id = ANY($1) AND effective_at <= $2 AND class IN ('client', 'contact', 'acknowledgment', 'own') \
-         ORDER BY ticket_id, effective_at DESC, id DESC",
-    )
-    .bind(ids)
-    .bind(until)
-    .fetch_all(pool)
-    .await
-    .context("loading the period's last messages")?;
+         WHERE ticket_id = ANY($1) AND effective_at <= $2 AND class IN {LAST_SEEN_CLASSES} \
+         ORDER BY ticket_id, effective_at DESC, id DESC"
+    ));
+    let last: Vec<(i64, String)> = sqlx::query_as(sql)
+        .bind(ids)
+        .bind(until)
+        .fetch_all(pool)
+        .await
+        .context("loading the period's last messages")?;
     let mut contacts = contacts.into_iter().peekable();
     let mut changes = changes.into_iter().peekable();
     let mut last = last.into_iter().peekable();
@@ -239,12 +240,20 @@ impl DigestTicketJson {
 /// `messages_ticket`.
 fn digest_ticket_cols(until: usize) -> String {
     format!(
-        "t.id, t.number, t.prefix, t.priority, t.opened_at, t.pm, t.status, t.subject, t.reporter, t.project, \
+        "{DIGEST_TICKET_COLS}, \
          (SELECT m.message_id FROM messages m WHERE m.ticket_id = t.id AND m.effective_at <= ${until} \
-          AND m.class IN ('client', 'contact', 'acknowledgment', 'own') \
+          AND m.class IN {LAST_SEEN_CLASSES} \
           ORDER BY m.effective_at DESC, m.id DESC LIMIT 1)"
     )
 }
+
+/// A period ticket's own columns, `t` the ticket: [`PolicyTicketRow`]'s, then
+/// subject, reporter and project (both databases' reads).
+const DIGEST_TICKET_COLS: &str = "t.id, t.number, t.prefix, t.priority, t.opened_at, t.pm, t.status, t.subject, t.reporter, t.project";
+
+/// The classes of message a thread's last message is taken from (the one a
+/// reply link answers), in both databases' reads.
+const LAST_SEEN_CLASSES: &str = "('client', 'contact', 'acknowledgment', 'own')";
 
 /// A contact's cells in its JSON array: [`PolicyContactRow`]'s columns after `ticket_id`, in order.
 const CONTACT_CELLS: &str = "m.contact_at, m.message_id, m.contact_kind, m.to_addrs, m.cc_addrs, m.promise_at, m.promise_text, m.dismissive";
